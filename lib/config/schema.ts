@@ -1,0 +1,196 @@
+/**
+ * The fleet config: one file a user edits to describe their Docker hosts.
+ * Depends on zod alone, so the CDK app and the Lambdas share it.
+ */
+import { z } from 'zod';
+import { cronProblem, rateProblem } from './cron.js';
+import * as P from './patterns.js';
+
+function pattern(re: RegExp, hint: string) {
+  return z.string().regex(re, { error: (iss) => `must be ${hint}; got ${JSON.stringify(iss.input)}` });
+}
+
+export const SEVERITIES = ['critical', 'warning', 'info'] as const;
+export const Severity = z.enum(SEVERITIES);
+export type Severity = z.infer<typeof Severity>;
+
+const Name = pattern(P.NAME, P.NAME_HINT);
+
+/** A warning/critical pair; either may be left out. */
+function thresholdPair(unit: string, max?: number) {
+  const n = max === undefined ? z.number().nonnegative() : z.number().min(0).max(max);
+  return z
+    .strictObject({
+      warning: n.optional().describe(`Warn at or above this ${unit}.`),
+      critical: n.optional().describe(`Critical at or above this ${unit}.`),
+    })
+    .refine((t) => t.warning === undefined || t.critical === undefined || t.warning <= t.critical, {
+      error: 'warning must not be higher than critical (e.g. { warning: 80, critical: 90 })',
+    });
+}
+export type ThresholdPair = { warning?: number | undefined; critical?: number | undefined };
+
+export const Schedule = z
+  .strictObject({
+    cron: z
+      .string()
+      .optional()
+      .describe('EventBridge Scheduler cron body, 6 fields: "minutes hours day-of-month month day-of-week year".'),
+    rate: z.string().optional().describe('Alternative to cron: "N minutes", "N hours" or "N days".'),
+    timezone: z
+      .string()
+      .default('UTC')
+      .refine(P.isIanaTimeZone, { error: (iss) => `must be an IANA time zone such as "Europe/Berlin" or "UTC"; got ${JSON.stringify(iss.input)}` })
+      .describe('IANA time zone the cron is read in.'),
+    enabled: z.boolean().default(true),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.cron === undefined) === (s.rate === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of "cron" (e.g. "0 9 * * ? *") or "rate" (e.g. "15 minutes")' });
+      return;
+    }
+    const problem = s.cron !== undefined ? cronProblem(s.cron) : rateProblem(s.rate!);
+    if (problem) ctx.addIssue({ code: 'custom', path: [s.cron !== undefined ? 'cron' : 'rate'], message: problem });
+  });
+export type Schedule = z.infer<typeof Schedule>;
+
+const HttpProbe = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9 _.:\/-]{1,64}$/).optional().describe('Label in alerts; defaults to the URL.'),
+  url: pattern(P.URL_CHARS, P.URL_HINT).refine((u) => URL.canParse(u), { error: 'must be a URL that parses (check the host and port)' }),
+  expectStatus: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)]).default(200),
+  maxLatencyMs: z.number().int().positive().optional().describe('Warn when the response takes longer.'),
+  timeoutSeconds: z.number().int().min(1).max(60).default(10),
+  insecure: z.boolean().default(false).describe('Accept self-signed TLS certificates (curl -k), as the seeds do for https://localhost.'),
+});
+export type HttpProbe = z.infer<typeof HttpProbe>;
+
+const TcpProbe = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9 _.:\/-]{1,64}$/).optional(),
+  host: pattern(P.HOSTNAME, P.HOSTNAME_HINT),
+  port: z.number().int().min(1).max(65535),
+  timeoutSeconds: z.number().int().min(1).max(60).default(5),
+});
+export type TcpProbe = z.infer<typeof TcpProbe>;
+
+const ProcessProbe = z.strictObject({
+  pattern: pattern(P.PROCESS_PATTERN, P.PROCESS_PATTERN_HINT).describe('Matched with `pgrep -f` inside the container.'),
+});
+export type ProcessProbe = z.infer<typeof ProcessProbe>;
+
+const LogScan = z.strictObject({
+  pattern: pattern(P.LOG_PATTERN, P.LOG_PATTERN_HINT)
+    .default('error|fatal|panic|exception')
+    .describe('Case-insensitive extended regex counted in `docker logs --since`.'),
+  windowMinutes: z.number().int().min(1).max(10080).default(60),
+  lines: thresholdPair('number of matching lines').default({ warning: 1 }),
+});
+
+const Service = z.strictObject({
+  name: Name.describe('Service name as used in alerts.'),
+  container: pattern(P.CONTAINER, P.CONTAINER_HINT).describe('Container name (docker ps --format {{.Names}}).'),
+  critical: z.boolean().default(true).describe('A down container is critical (true) or a warning (false).'),
+  dockerHealth: z.boolean().default(true).describe('Alert when the container HEALTHCHECK reports unhealthy.'),
+  process: z.array(ProcessProbe).default([]),
+  http: z.array(HttpProbe).default([]),
+  tcp: z.array(TcpProbe).default([]),
+  memoryMiB: thresholdPair('container memory in MiB').optional(),
+  logs: LogScan.optional().describe('Overrides the stack or fleet log scan for this container.'),
+});
+export type Service = z.infer<typeof Service>;
+
+const Thresholds = z.strictObject({
+  diskPercent: thresholdPair('percent used', 100).optional().describe('Used space of / and the Docker data root.'),
+  memoryPercent: thresholdPair('percent used', 100).optional(),
+  cpuPercent: thresholdPair('percent busy', 100).optional(),
+  loadPerCpu: thresholdPair('1-minute load per CPU').optional(),
+});
+export type Thresholds = z.infer<typeof Thresholds>;
+
+const HostSelector = z
+  .strictObject({
+    tag: z.strictObject({ key: pattern(P.TAG, P.TAG_HINT), value: pattern(P.TAG, P.TAG_HINT) }).optional(),
+    instanceIds: z.array(pattern(P.INSTANCE_ID, P.INSTANCE_ID_HINT)).min(1).max(1000).optional(),
+  })
+  .refine((h) => (h.tag === undefined) !== (h.instanceIds === undefined), {
+    error: 'give exactly one of "tag: { key, value }" or "instanceIds: [...]"',
+  });
+
+const Dispatch = z.strictObject({
+  maxConcurrency: z.string().regex(/^([1-9][0-9]{0,3}|[1-9][0-9]?%|100%)$/, { error: 'must be a count ("50") or a percentage ("10%")' }).default('10%'),
+  maxErrors: z.string().regex(/^([0-9]{1,4}|[0-9]{1,2}%|100%)$/, { error: 'must be a count ("5") or a percentage ("10%")' }).default('25%'),
+  timeoutSeconds: z.number().int().min(30).max(2592000).default(600).describe('Time a command may wait to start plus run.'),
+  executionTimeoutSeconds: z.number().int().min(30).max(172800).default(300).describe('Time the script may run on a host.'),
+});
+
+const Stack = z.strictObject({
+  name: Name,
+  description: z.string().max(200).optional(),
+  hosts: HostSelector,
+  composeDir: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('Directory holding docker-compose.yml on the hosts.'),
+  services: z.array(Service).min(1, { error: 'a stack needs at least one service' }),
+  thresholds: Thresholds.optional(),
+  logs: LogScan.optional(),
+  schedules: z.strictObject({ healthCheck: Schedule.optional() }).default({}),
+  dispatch: Dispatch.optional(),
+});
+export type Stack = z.infer<typeof Stack>;
+
+const Recipient = z
+  .strictObject({
+    email: z.email().optional(),
+    sms: z.string().regex(/^\+[1-9][0-9]{6,14}$/, { error: 'must be an E.164 phone number such as "+4915112345678"' }).optional(),
+    https: z.url({ protocol: /^https$/ }).optional(),
+    sqs: z.string().regex(/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$/, { error: 'must be an SQS queue ARN' }).optional(),
+    severities: z.array(Severity).min(1).default(['critical', 'warning']),
+  })
+  .refine((r) => [r.email, r.sms, r.https, r.sqs].filter((x) => x !== undefined).length === 1, {
+    error: 'give exactly one of "email", "sms", "https" or "sqs"',
+  });
+export type Recipient = z.infer<typeof Recipient>;
+
+export const FleetConfig = z
+  .strictObject({
+    $schema: z.string().optional(),
+    fleet: Name.describe('Fleet name; hosts must carry the tag shipshape:fleet=<fleet>.'),
+    description: z.string().max(500).optional(),
+    env: z
+      .strictObject({
+        account: z.string().regex(/^\d{12}$/).optional(),
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/).optional(),
+      })
+      .optional(),
+    defaults: z
+      .strictObject({
+        thresholds: Thresholds.default({}),
+        logs: LogScan.optional(),
+        schedules: z.strictObject({ healthCheck: Schedule.optional() }).default({}),
+        dispatch: Dispatch.default({ maxConcurrency: '10%', maxErrors: '25%', timeoutSeconds: 600, executionTimeoutSeconds: 300 }),
+        outputRetentionDays: z.number().int().min(1).max(3650).default(30),
+        logRetentionDays: z.number().int().min(1).max(3653).default(90),
+      })
+      .prefault({}),
+    stacks: z.array(Stack).min(1, { error: 'a fleet needs at least one stack' }),
+    alerts: z.strictObject({ recipients: z.array(Recipient).default([]) }).prefault({}),
+  })
+  .superRefine((fleet, ctx) => {
+    const seen = new Map<string, number>();
+    fleet.stacks.forEach((s, i) => {
+      if (seen.has(s.name)) {
+        ctx.addIssue({ code: 'custom', path: ['stacks', i, 'name'], message: `duplicate stack name "${s.name}" (also stacks[${seen.get(s.name)}]); stack names must be unique` });
+      }
+      seen.set(s.name, i);
+      const svc = new Map<string, number>();
+      s.services.forEach((v, j) => {
+        if (svc.has(v.name)) {
+          ctx.addIssue({ code: 'custom', path: ['stacks', i, 'services', j, 'name'], message: `duplicate service name "${v.name}" in stack "${s.name}"` });
+        }
+        svc.set(v.name, j);
+      });
+    });
+  });
+
+export type FleetConfigInput = z.input<typeof FleetConfig>;
+export type Fleet = z.infer<typeof FleetConfig>;
+
+/** The tag every host of a fleet carries; SendCommand is only allowed on hosts with it. */
+export const FLEET_TAG_KEY = 'shipshape:fleet';

@@ -1,0 +1,58 @@
+/**
+ * The one JSON document health-check.sh prints. The host script writes it and the
+ * result Lambda validates it with this schema, so the contract lives in one place.
+ */
+import { z } from 'zod';
+
+export const HEALTH_RESULT_SCHEMA = 'shipshape.health-check/1';
+
+const num = z.number().nullable();
+
+export const ContainerResult = z.object({
+  service: z.string(),
+  container: z.string(),
+  exists: z.boolean(),
+  state: z.string().nullable(),
+  health: z.string().nullable(),
+  restartCount: num,
+  startedAt: z.string().nullable(),
+  memoryMiB: num,
+  cpuPercent: num,
+  errorLines: num,
+  logWindowMinutes: num,
+});
+
+export const ProbeResult = z.object({
+  id: z.string(),
+  service: z.string(),
+  type: z.enum(['http', 'tcp', 'process']),
+  target: z.string(),
+  ok: z.boolean(),
+  status: num,
+  latencyMs: num,
+  error: z.string().nullable(),
+});
+
+export const HealthResult = z.object({
+  schema: z.literal(HEALTH_RESULT_SCHEMA),
+  stack: z.string(),
+  runId: z.string(),
+  hostname: z.string(),
+  startedAt: z.string(),
+  durationMs: num,
+  system: z.object({
+    disks: z.array(z.object({ path: z.string(), usedPercent: num, availMiB: num })),
+    memoryPercent: num,
+    memoryTotalMiB: num,
+    cpuPercent: num,
+    load1: num,
+    cpus: num,
+  }),
+  containers: z.array(ContainerResult),
+  probes: z.array(ProbeResult),
+  missingTools: z.array(z.string()),
+  errors: z.array(z.string()),
+});
+export type HealthResult = z.infer<typeof HealthResult>;
+export type ContainerResult = z.infer<typeof ContainerResult>;
+export type ProbeResult = z.infer<typeof ProbeResult>;

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// A stand-in for the Docker CLI that serves container states from a fixture directory
+// ($FAKE_DOCKER_STATE/containers.json) and logs every call to calls.log. It evaluates the
+// small subset of Go templates the host scripts use: {{.A.B}}, {{json .A}} and
+// {{if .A}}x{{else}}y{{end}}.
+import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const stateDir = process.env.FAKE_DOCKER_STATE;
+if (!stateDir) {
+  process.stderr.write('fake docker: FAKE_DOCKER_STATE is not set\n');
+  process.exit(2);
+}
+const args = process.argv.slice(2);
+appendFileSync(join(stateDir, 'calls.log'), JSON.stringify(args) + '\n');
+const file = join(stateDir, 'containers.json');
+const containers = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+const info = { DockerRootDir: process.env.FAKE_DOCKER_ROOT ?? '/var/lib/docker' };
+const save = () => writeFileSync(file, JSON.stringify(containers, null, 2));
+
+function lookup(obj, path) {
+  return path.split('.').filter(Boolean).reduce((o, k) => (o == null ? undefined : o[k]), obj);
+}
+function render(tpl, ctx) {
+  const parts = tpl.split(/(\{\{.*?\}\})/);
+  let out = '';
+  const stack = []; // each: { active, taken }
+  const active = () => stack.every((s) => s.active);
+  for (const part of parts) {
+    const m = /^\{\{\s*(.*?)\s*\}\}$/.exec(part);
+    if (!m) { if (active()) out += part; continue; }
+    const expr = m[1];
+    if (expr.startsWith('if ')) { const v = lookup(ctx, expr.slice(3).trim()); stack.push({ active: !!v, taken: !!v }); }
+    else if (expr === 'else') { const top = stack[stack.length - 1]; top.active = !top.taken; }
+    else if (expr === 'end') stack.pop();
+    else if (!active()) continue;
+    else if (expr.startsWith('json ')) out += JSON.stringify(lookup(ctx, expr.slice(5).trim()) ?? null);
+    else { const v = lookup(ctx, expr); out += v === undefined || v === null ? '<no value>' : String(v); }
+  }
+  return out;
+}
+function option(name) {
+  const i = args.indexOf(name);
+  if (i === -1) return undefined;
+  const v = args[i + 1];
+  args.splice(i, 2);
+  return v;
+}
+function noSuch(name, what = 'object') {
+  process.stderr.write(`Error: No such ${what}: ${name}\n`);
+  process.exit(1);
+}
+const inspectView = (name, c) => ({ Name: `/${name}`, RestartCount: c.RestartCount ?? 0, State: c.State, Config: c.Config ?? {} });
+
+const cmd = args.shift();
+switch (cmd) {
+  case 'info': {
+    const fmt = option('--format');
+    process.stdout.write((fmt ? render(fmt, info) : JSON.stringify(info)) + '\n');
+    break;
+  }
+  case 'inspect': {
+    const fmt = option('--format') ?? option('-f');
+    let rc = 0;
+    for (const name of args) {
+      const c = containers[name];
+      if (!c) { process.stderr.write(`Error: No such object: ${name}\n`); rc = 1; continue; }
+      process.stdout.write((fmt ? render(fmt, inspectView(name, c)) : JSON.stringify([inspectView(name, c)])) + '\n');
+    }
+    process.exit(rc);
+  }
+  case 'stats': {
+    const fmt = option('--format');
+    const names = args.filter((a) => a !== '--no-stream');
+    for (const name of names) {
+      const c = containers[name];
+      if (!c || c.State?.Status !== 'running') noSuch(name, 'container');
+    }
+    for (const name of names) {
+      const s = containers[name].stats ?? {};
+      process.stdout.write(render(fmt, { Name: name, MemUsage: s.mem ?? '0B / 0B', CPUPerc: s.cpu ?? '0.00%' }) + '\n');
+    }
+    break;
+  }
+  case 'logs': {
+    option('--since');
+    const name = args.pop();
+    const c = containers[name];
+    if (!c) noSuch(name, 'container');
+    process.stdout.write(c.logs ?? '');
+    process.stderr.write(c.stderrLogs ?? '');
+    break;
+  }
+  case 'exec': {
+    const name = args.shift();
+    const c = containers[name];
+    if (!c) noSuch(name, 'container');
+    if (c.State?.Status !== 'running') {
+      process.stderr.write(`Error response from daemon: container ${name} is not running\n`);
+      process.exit(1);
+    }
+    const [prog, ...rest] = args;
+    if (prog === 'pgrep') {
+      if (c.processes === undefined) {
+        process.stderr.write('OCI runtime exec failed: exec: "pgrep": executable file not found in $PATH\n');
+        process.exit(127);
+      }
+      const pattern = rest[rest.length - 1];
+      const re = new RegExp(pattern);
+      process.exit(c.processes.some((p) => re.test(p)) ? 0 : 1);
+    }
+    process.stderr.write(`fake docker: exec ${prog} is not emulated\n`);
+    process.exit(126);
+  }
+  case 'start':
+  case 'stop':
+  case 'restart': {
+    for (const name of args.filter((a) => !a.startsWith('-') && !/^\d+$/.test(a))) {
+      const c = containers[name];
+      if (!c) noSuch(name, 'container');
+      c.State = { ...c.State, Status: cmd === 'stop' ? 'exited' : 'running' };
+      if (cmd === 'restart') c.RestartCount = (c.RestartCount ?? 0) + 1;
+      process.stdout.write(name + '\n');
+    }
+    save();
+    break;
+  }
+  default:
+    process.stderr.write(`fake docker: "${cmd}" is not emulated\n`);
+    process.exit(125);
+}
