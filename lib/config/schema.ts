@@ -10,6 +10,9 @@ function pattern(re: RegExp, hint: string) {
   return z.string().regex(re, { error: (iss) => `must be ${hint}; got ${JSON.stringify(iss.input)}` });
 }
 
+/** Retention periods CloudWatch Logs accepts. */
+export const LOG_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
 export const SEVERITIES = ['critical', 'warning', 'info'] as const;
 export const Severity = z.enum(SEVERITIES);
 export type Severity = z.infer<typeof Severity>;
@@ -166,7 +169,11 @@ export const FleetConfig = z
         schedules: z.strictObject({ healthCheck: Schedule.optional() }).default({}),
         dispatch: Dispatch.default({ maxConcurrency: '10%', maxErrors: '25%', timeoutSeconds: 600, executionTimeoutSeconds: 300 }),
         outputRetentionDays: z.number().int().min(1).max(3650).default(30),
-        logRetentionDays: z.number().int().min(1).max(3653).default(90),
+        logRetentionDays: z
+          .number()
+          .int()
+          .refine((d) => LOG_RETENTION_DAYS.includes(d), { error: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}` })
+          .default(90),
       })
       .prefault({}),
     stacks: z.array(Stack).min(1, { error: 'a fleet needs at least one stack' }),

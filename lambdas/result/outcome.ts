@@ -1,0 +1,110 @@
+/**
+ * From one finished command invocation to the findings for that host: the shared part
+ * of result processing. Runbook-specific evaluation is looked up in EVALUATORS.
+ */
+import type { z } from 'zod';
+import { findStack } from '../../lib/config/resolve.js';
+import type { Fleet, Stack } from '../../lib/config/schema.js';
+import type { Finding } from '../../lib/results/findings.js';
+import { HealthResult } from '../../lib/results/health.js';
+import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
+import { evaluateHealth } from './evaluate-health.js';
+import { extractJson, type Invocation } from './invocation.js';
+
+interface Evaluator<T> {
+  readonly schema: z.ZodType<T>;
+  readonly evaluate: (result: T, fleet: Fleet, stack: Stack) => Finding[];
+}
+function evaluator<T>(e: Evaluator<T>): Evaluator<unknown> {
+  return e as Evaluator<unknown>;
+}
+
+export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
+  [HEALTH_CHECK]: evaluator({ schema: HealthResult, evaluate: evaluateHealth }),
+};
+
+/** Printable, single-line and short: host text goes into alerts and logs. */
+export function sanitize(text: string, max = 300): string {
+  const clean = text.replace(/[^\x20-\x7e]+/g, ' ').trim();
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+export interface HostOutcome {
+  readonly runbook: string;
+  readonly stack: string;
+  readonly runId: string;
+  readonly instanceId: string;
+  readonly hostname: string | undefined;
+  readonly commandId: string;
+  readonly status: string;
+  readonly findings: Finding[];
+}
+
+const UNREACHABLE = new Set(['Undeliverable', 'DeliveryTimedOut', 'Terminated']);
+const TIMED_OUT = new Set(['TimedOut', 'ExecutionTimedOut']);
+
+/** Findings for statuses that carry no usable output. */
+function statusFinding(inv: Invocation, runbook: string): Finding | undefined {
+  const host = inv.instanceId;
+  if (UNREACHABLE.has(inv.status)) {
+    return { check: 'host.reachable', target: host, severity: 'critical', observed: inv.status, threshold: 'Success',
+      message: `SSM could not run ${runbook} on ${host} (${inv.statusDetails}): the host is offline, its SSM agent is stopped, or it lost its instance role` };
+  }
+  if (TIMED_OUT.has(inv.status)) {
+    return { check: 'run.timeout', target: host, severity: 'critical', observed: inv.status, threshold: 'Success',
+      message: `${runbook} did not finish on ${host} in time (${inv.statusDetails}); a hung docker daemon is the usual cause` };
+  }
+  if (inv.status === 'Cancelled') {
+    return { check: 'run.cancelled', target: host, severity: 'warning', observed: inv.status, threshold: 'Success', message: `${runbook} was cancelled on ${host}` };
+  }
+  if (inv.status === 'AccessDenied' || inv.status === 'InvalidPlatform') {
+    return { check: 'run.rejected', target: host, severity: 'critical', observed: inv.status, threshold: 'Success', message: `SSM refused to run ${runbook} on ${host}: ${inv.statusDetails}` };
+  }
+  return undefined;
+}
+
+export interface ParsedOutput {
+  readonly result?: unknown;
+  readonly stack?: string;
+  readonly hostname?: string;
+  readonly problem?: string;
+}
+
+export function parseOutput(inv: Invocation, runbook: string): ParsedOutput {
+  const ev = EVALUATORS[runbook];
+  if (!ev) return { problem: `no evaluator for runbook ${runbook}` };
+  let doc: unknown;
+  try {
+    doc = extractJson(inv.stdout);
+  } catch (err) {
+    return { problem: (err as Error).message };
+  }
+  const parsed = ev.schema.safeParse(doc);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    return { problem: `output does not match the ${runbook} result schema at ${first.path.join('.') || '(top)'}: ${first.message}` };
+  }
+  const r = parsed.data as { stack?: string; hostname?: string };
+  return { result: parsed.data, stack: r.stack, hostname: r.hostname };
+}
+
+export function evaluateInvocation(inv: Invocation, runbook: string, fleet: Fleet, stackName: string, parsed: ParsedOutput): Finding[] {
+  const status = statusFinding(inv, runbook);
+  if (status) return [status];
+  const stack = findStack(fleet, stackName);
+  if (parsed.problem !== undefined || parsed.result === undefined) {
+    const stderr = inv.stderr ? `; stderr: ${sanitize(inv.stderr, 200)}` : '';
+    return [{ check: 'run.output', target: inv.instanceId, severity: 'critical', observed: sanitize(parsed.problem ?? 'no result'), threshold: 'one JSON result document',
+      message: `${runbook} on ${inv.instanceId} ended ${inv.status} (exit ${inv.responseCode ?? '?'}) without a usable result: ${sanitize(parsed.problem ?? 'no result', 200)}${stderr}` }];
+  }
+  if (!stack) {
+    return [{ check: 'run.stack', target: stackName, severity: 'warning', observed: stackName, threshold: fleet.stacks.map((s) => s.name).join(','),
+      message: `result for unknown stack "${sanitize(stackName, 60)}"; was the config changed without redeploying?` }];
+  }
+  const findings = EVALUATORS[runbook]!.evaluate(parsed.result, fleet, stack);
+  if (inv.status === 'Failed') {
+    findings.push({ check: 'run.exit', target: inv.instanceId, severity: 'warning', observed: inv.responseCode, threshold: 0,
+      message: `${runbook} printed a result but exited ${inv.responseCode ?? '?'}${inv.stderr ? `: ${sanitize(inv.stderr, 200)}` : ''}` });
+  }
+  return findings;
+}
