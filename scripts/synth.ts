@@ -1,0 +1,59 @@
+/**
+ * `npm run synth [-- -c fleet=config/x.yaml]`: synthesizes the app offline (no AWS
+ * account, no telemetry, no version check) and prints what it built.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const env = { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true' };
+const started = Date.now();
+console.log('shipshape: synthesizing (offline, local esbuild bundling)...');
+const cdk = spawnSync('npx', ['--no-install', 'cdk', 'synth', '--no-notices', '-q', ...args], { stdio: 'inherit', env });
+if (cdk.status !== 0) {
+  console.error(`\nshipshape: synth failed (exit ${cdk.status}). The message above names the problem.`);
+  process.exit(cdk.status ?? 1);
+}
+
+type Resource = { Type: string; Properties?: Record<string, any> };
+const outDir = 'cdk.out';
+const templates = readdirSync(outDir).filter((f) => f.endsWith('.template.json'));
+const count = (rs: Resource[], type: string) => rs.filter((r) => r.Type === type).length;
+for (const file of templates) {
+  const template = JSON.parse(readFileSync(join(outDir, file), 'utf8')) as { Resources: Record<string, Resource> };
+  const resources = Object.values(template.Resources);
+  const docs = resources.filter((r) => r.Type === 'AWS::SSM::Document');
+  const schedules = resources.filter((r) => r.Type === 'AWS::Scheduler::Schedule');
+  const subs = resources.filter((r) => r.Type === 'AWS::SNS::Subscription');
+  console.log(`\nStack ${file.replace('.template.json', '')}: ${resources.length} resources`);
+  for (const d of docs) {
+    const content = d.Properties?.Content as { description: string; parameters: { Stack: { allowedValues: string[] } } };
+    console.log(`  document   ${content.description.split(':')[1]?.split('.')[0]?.trim() ?? 'command'} (stacks: ${content.parameters.Stack.allowedValues.join(', ')})`);
+  }
+  for (const s of schedules) {
+    const p = s.Properties!;
+    const input = JSON.parse(p.Target.Input as string) as { runbook: string; stack: string };
+    console.log(`  schedule   ${input.runbook} ${input.stack}: ${p.ScheduleExpression} ${p.ScheduleExpressionTimezone ?? 'UTC'}${p.State === 'DISABLED' ? ' (disabled)' : ''}`);
+  }
+  console.log(`  topic      ${count(resources, 'AWS::SNS::Topic')} alert topic(s), ${subs.length} subscription(s): ${subs.map((s) => `${s.Properties!.Protocol} ${s.Properties!.Endpoint} [${(s.Properties!.FilterPolicy?.severity ?? []).join('/')}]`).join('; ') || 'none'}`);
+  console.log(`  functions  ${count(resources, 'AWS::Lambda::Function')}, rules ${count(resources, 'AWS::Events::Rule')}, buckets ${count(resources, 'AWS::S3::Bucket')}, keys ${count(resources, 'AWS::KMS::Key')}`);
+}
+const fleetArg = args.find((a) => a.startsWith('fleet='));
+const configPath = fleetArg?.slice(6) ?? JSON.parse(readFileSync('cdk.json', 'utf8')).context.fleet;
+if (configPath && existsSync(configPath)) {
+  const { loadFleetFile } = await import('../lib/config/load.js');
+  const fleet = loadFleetFile(configPath);
+  console.log(`\nHosts (${configPath}); every host must also carry the tag shipshape:fleet=${fleet.fleet}:`);
+  for (const s of fleet.stacks) {
+    const sel = s.hosts.tag ? `tag ${s.hosts.tag.key}=${s.hosts.tag.value}` : `${s.hosts.instanceIds!.length} instance ID(s)`;
+    console.log(`  ${s.name.padEnd(14)} ${sel}, ${s.services.length} service(s)`);
+  }
+}
+const report = join(outDir, 'validation-report.json');
+if (existsSync(report)) {
+  const r = JSON.parse(readFileSync(report, 'utf8')) as { pluginReports: { pluginName: string; violations: unknown[]; suppressedViolations?: unknown[] }[] };
+  for (const p of r.pluginReports) console.log(`\n${p.pluginName}: ${p.violations.length} finding(s), ${p.suppressedViolations?.length ?? 0} acknowledged with a reason`);
+  if (r.pluginReports.every((p) => p.violations.length === 0)) console.log('\ncdk-nag AwsSolutions and CloudFormation validation: no unacknowledged findings');
+}
+console.log(`\nWrote ${outDir}/ in ${((Date.now() - started) / 1000).toFixed(1)} s. Deploy with: npx cdk deploy${fleetArg ? ` -c ${fleetArg}` : ''}`);
