@@ -35,8 +35,8 @@ export const URL_CHARS = /^https?:\/\/[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+$/;
 export const URL_HINT = 'an http:// or https:// URL without spaces, quotes or backslashes (e.g. "http://localhost:3001/api/health")';
 
 /** Absolute host paths: no "..", no shell metacharacters. */
-export const ABS_PATH = /^\/([A-Za-z0-9._@+-]+\/?)*$/;
-export const ABS_PATH_HINT = 'an absolute path of letters, digits and . _ @ + - (e.g. "/opt/sigul")';
+export const ABS_PATH = /^(?!.*\/\.\.?(\/|$))\/([A-Za-z0-9._@+-]+\/?)*$/;
+export const ABS_PATH_HINT = 'an absolute path of letters, digits and . _ @ + -, without "." or ".." parts (e.g. "/opt/sigul")';
 
 /** Extended regular expressions for log scanning: printable, no tabs or newlines. */
 export const LOG_PATTERN = /^[\x20-\x7e]{1,200}$/;

@@ -69,6 +69,10 @@ on_exit() {
   exit 0
 }
 trap on_exit EXIT
+# Turn signals into a normal exit, so the EXIT trap still prints a result.
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 have() { command -v "$1" >/dev/null 2>&1; }
 for tool in docker curl timeout; do

@@ -1,0 +1,81 @@
+/**
+ * A fake Docker host for the host scripts: a state directory the fake `docker` reads,
+ * a /proc stand-in with chosen memory and load, and the environment that wires it up.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FAKE_BIN = fileURLToPath(new URL('./bin', import.meta.url));
+
+export interface FakeContainer {
+  State: { Status: string; Health?: { Status: string }; StartedAt?: string };
+  RestartCount?: number;
+  stats?: { mem: string; cpu: string };
+  logs?: string;
+  stderrLogs?: string;
+  /** Command lines of processes; undefined means pgrep is missing in the image. */
+  processes?: string[];
+}
+
+export function running(extra: Partial<FakeContainer> = {}): FakeContainer {
+  return {
+    State: { Status: 'running', Health: { Status: 'healthy' }, StartedAt: '2026-11-21T00:00:00Z' },
+    RestartCount: 0,
+    stats: { mem: '100MiB / 1.9GiB', cpu: '0.50%' },
+    logs: 'started\nlistening\n',
+    processes: [],
+    ...extra,
+  };
+}
+
+export class FakeHost {
+  readonly dir = mkdtempSync(join(tmpdir(), 'fake-host-'));
+  readonly state = join(this.dir, 'docker');
+  readonly proc = join(this.dir, 'proc');
+  readonly dockerRoot = join(this.dir, 'docker-root');
+
+  constructor(containers: Record<string, FakeContainer> = {}, opts: { memTotalKiB?: number; memAvailKiB?: number; load1?: number; cpus?: number } = {}) {
+    mkdirSync(this.state, { recursive: true });
+    mkdirSync(this.proc, { recursive: true });
+    mkdirSync(this.dockerRoot, { recursive: true });
+    this.setContainers(containers);
+    const total = opts.memTotalKiB ?? 8_000_000;
+    const avail = opts.memAvailKiB ?? 6_000_000;
+    writeFileSync(join(this.proc, 'meminfo'), `MemTotal:       ${total} kB\nMemFree:        1000 kB\nMemAvailable:   ${avail} kB\n`);
+    writeFileSync(join(this.proc, 'loadavg'), `${opts.load1 ?? 0.5} 0.40 0.30 1/200 12345\n`);
+    writeFileSync(join(this.proc, 'stat'), 'cpu  100 0 100 800 0 0 0 0 0 0\n');
+    writeFileSync(join(this.proc, 'cpuinfo'), Array.from({ length: opts.cpus ?? 2 }, (_, i) => `processor\t: ${i}\n`).join('\n'));
+  }
+
+  setContainers(containers: Record<string, FakeContainer>): void {
+    writeFileSync(join(this.state, 'containers.json'), JSON.stringify(containers, null, 2));
+  }
+
+  containers(): Record<string, FakeContainer> {
+    return JSON.parse(readFileSync(join(this.state, 'containers.json'), 'utf8'));
+  }
+
+  /** Every docker invocation so far, as argv arrays. */
+  calls(): string[][] {
+    const file = join(this.state, 'calls.log');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[]);
+  }
+
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: `${FAKE_BIN}:${process.env.PATH}`,
+      FAKE_DOCKER_STATE: this.state,
+      FAKE_DOCKER_ROOT: this.dockerRoot,
+      SHIPSHAPE_PROC_ROOT: this.proc,
+      SHIPSHAPE_CPU_SAMPLE_SECONDS: '0',
+      ...extra,
+    };
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
