@@ -1,0 +1,165 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetCommandInvocationCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { looksTruncated, parseS3Url } from '../../lambdas/result/invocation.js';
+import { processInvocationEvent, type ProcessOutcome } from '../../lambdas/result/process.js';
+import { InputError } from '../../lambdas/shared/errors.js';
+import { demoFleet } from '../support/fleets.js';
+import { healthyWebResult } from '../support/results.js';
+
+const ssm = mockClient(SSMClient);
+const s3 = mockClient(S3Client);
+const sns = mockClient(SNSClient);
+const clients = { ssm: new SSMClient({}), s3: new S3Client({}), sns: new SNSClient({}) };
+const ctx = { fleet: demoFleet(), documents: { 'health-check': 'HealthDoc-123' }, region: 'eu-central-1', topicArn: 'arn:aws:sns:eu-central-1:111122223333:alerts', backoff: { sleep: async () => {} } };
+const COMMAND = '0b9c1a2e-1111-2222-3333-444455556666';
+
+function event(status = 'Success', documentName = 'HealthDoc-123') {
+  return {
+    source: 'aws.ssm', 'detail-type': 'EC2 Command Invocation Status-change Notification', region: 'eu-central-1',
+    detail: { 'command-id': COMMAND, 'document-name': documentName, 'instance-id': 'i-0123456789abcdef0', 'requested-date-time': '2026-11-21T09:00:00Z', status },
+  };
+}
+function invocation(stdout: string, extra: Record<string, unknown> = {}) {
+  ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: stdout, Comment: 'shipshape demo/web health-check run-7', ...extra });
+}
+function evaluated(r: ProcessOutcome) {
+  if (r.kind !== 'evaluated') throw new Error(`expected an evaluation, got ${JSON.stringify(r)}`);
+  return r;
+}
+function published() {
+  return sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+}
+
+beforeEach(() => {
+  ssm.reset();
+  s3.reset();
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+});
+
+describe('processInvocationEvent', () => {
+  it('sends nothing for a healthy host', async () => {
+    invocation(JSON.stringify(healthyWebResult()));
+    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
+    expect(r.alerted).toBe(false);
+    expect(r.outcome).toMatchObject({ stack: 'web', runId: 'run-7', hostname: 'web-1', status: 'Success' });
+    expect(published()).toEqual([]);
+  });
+
+  it('alerts on a failing host with a short subject, a readable body, a JSON body and a severity attribute', async () => {
+    // Prepare
+    const result = healthyWebResult();
+    result.containers[0]!.state = 'exited';
+    result.probes[1] = { ...result.probes[1]!, latencyMs: 2000 };
+    invocation(JSON.stringify(result));
+    // Act
+    evaluated(await processInvocationEvent(clients, ctx, event()));
+    // Assess
+    const [msg] = published();
+    expect(msg!.Subject).toBe('[CRITICAL] demo/web i-0123456789abcdef0: 1 critical, 1 warning');
+    expect(msg!.Subject!.length).toBeLessThan(100);
+    expect(msg!.MessageAttributes!.severity).toEqual({ DataType: 'String', StringValue: 'critical' });
+    const body = JSON.parse(msg!.Message!);
+    expect(body.email).toContain('Fleet: demo   Stack: web   Host: i-0123456789abcdef0 (web-1)');
+    expect(body.email).toContain('CRITICAL container.state  api (web-api-1)');
+    expect(body.email).toContain('observed: exited   threshold: running');
+    expect(body.email).toContain('next: Read `docker logs --tail 100 <container>`');
+    expect(body.email).toContain(`https://eu-central-1.console.aws.amazon.com/systems-manager/run-command/${COMMAND}/i-0123456789abcdef0?region=eu-central-1`);
+    expect(JSON.parse(body.sqs).findings.map((f: { check: string }) => f.check)).toEqual(['container.state', 'probe.latency']);
+    expect(body.sms.length).toBeLessThanOrEqual(140);
+  });
+
+  it('reads the whole output from S3 when SSM truncated it', async () => {
+    // Prepare: a result padded past the inline limit
+    const result = healthyWebResult();
+    result.containers[1]!.state = 'restarting';
+    result.errors = Array.from({ length: 20 }, (_, i) => `padding ${i} ${'x'.repeat(1300)}`);
+    const full = JSON.stringify(result);
+    expect(full.length).toBeGreaterThan(24_000);
+    invocation(full.slice(0, 24_000), { StandardOutputUrl: 'https://s3.eu-central-1.amazonaws.com/out-bucket/command-output/health-check/web/cmd/i-1/awsrunShellScript/healthCheck/stdout' });
+    // The SDK's stream body, reduced to the one method the Lambda reads it with.
+    s3.on(GetObjectCommand).resolves({ Body: { transformToString: async () => full } as never });
+    // Act
+    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
+    // Assess
+    expect(s3.commandCalls(GetObjectCommand)[0]!.args[0].input).toMatchObject({ Bucket: 'out-bucket', Key: 'command-output/health-check/web/cmd/i-1/awsrunShellScript/healthCheck/stdout' });
+    expect(r.outcome.findings.filter((f) => f.check === 'container.state' && f.severity === 'critical')).toHaveLength(1);
+  });
+
+  it('is critical when the host timed out or could not be reached', async () => {
+    for (const [status, check] of [['TimedOut', 'run.timeout'], ['Undeliverable', 'host.reachable'], ['DeliveryTimedOut', 'host.reachable']] as const) {
+      ssm.reset();
+      sns.resetHistory();
+      ssm.on(GetCommandInvocationCommand).resolves({ Status: status, StatusDetails: status, ResponseCode: -1, StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
+      const r = evaluated(await processInvocationEvent(clients, ctx, event(status)));
+      expect(r.outcome.findings).toEqual([expect.objectContaining({ check, severity: 'critical', observed: status })]);
+      expect(published()[0]!.MessageAttributes!.severity!.StringValue).toBe('critical');
+    }
+  });
+
+  it('is critical when the host printed something that is not a result, without echoing control characters', async () => {
+    invocation('bash: line 1: \u001b[31mdocker: command not found\nnot json', { Status: 'Failed', ResponseCode: 127, StandardErrorContent: 'oops\u0000' });
+    const r = evaluated(await processInvocationEvent(clients, ctx, event('Failed')));
+    expect(r.outcome.findings).toHaveLength(1);
+    expect(r.outcome.findings[0]).toMatchObject({ check: 'run.output', severity: 'critical' });
+    expect(r.outcome.findings[0]!.message).toMatch(/exit 127/);
+    expect(published()[0]!.Message).not.toMatch(/[\u0000\u001b]/);
+  });
+
+  it('is critical when the JSON does not match the result schema', async () => {
+    invocation(JSON.stringify({ ...healthyWebResult(), containers: 'nope' }));
+    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
+    expect(r.outcome.findings[0]).toMatchObject({ check: 'run.output', severity: 'critical' });
+    expect(r.outcome.findings[0]!.observed).toMatch(/containers/);
+  });
+
+  it('evaluates a result from a failed run and adds the exit code', async () => {
+    invocation(JSON.stringify(healthyWebResult()), { Status: 'Failed', ResponseCode: 2 });
+    const r = evaluated(await processInvocationEvent(clients, ctx, event('Failed')));
+    expect(r.outcome.findings.filter((f) => f.severity !== 'ok').map((f) => f.check)).toEqual(['run.exit']);
+  });
+
+  it('waits for an invocation that is not readable yet', async () => {
+    ssm.on(GetCommandInvocationCommand)
+      .rejectsOnce(Object.assign(new Error('not yet'), { name: 'InvocationDoesNotExist' }))
+      .resolves({ Status: 'Success', StandardOutputContent: JSON.stringify(healthyWebResult()), Comment: 'shipshape demo/web health-check run-7' });
+    evaluated(await processInvocationEvent(clients, ctx, event()));
+    expect(ssm.commandCalls(GetCommandInvocationCommand)).toHaveLength(2);
+  });
+
+  it('learns the stack of a console run from the command parameters', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Undeliverable', StatusDetails: 'Undeliverable', StandardOutputContent: '' });
+    ssm.on(ListCommandsCommand).resolves({ Commands: [{ Parameters: { Stack: ['batch'] } }] });
+    const r = evaluated(await processInvocationEvent(clients, ctx, event('Undeliverable')));
+    expect(r.outcome).toMatchObject({ stack: 'batch', runId: 'manual' });
+  });
+
+  it('ignores other documents and unfinished invocations without calling AWS', async () => {
+    expect(await processInvocationEvent(clients, ctx, event('Success', 'AWS-RunShellScript'))).toMatchObject({ kind: 'ignored' });
+    expect(await processInvocationEvent(clients, ctx, event('InProgress'))).toMatchObject({ kind: 'ignored' });
+    expect(ssm.calls()).toHaveLength(0);
+  });
+
+  it('fails when the event is malformed', async () => {
+    for (const bad of [{}, { ...event(), detail: { ...event().detail, 'instance-id': 'i-$(id)' } }, { ...event(), source: 'aws.ec2' }]) {
+      await expect(processInvocationEvent(clients, ctx, bad)).rejects.toThrow(InputError);
+    }
+  });
+});
+
+describe('output location', () => {
+  it('parses path-style and virtual-hosted S3 URLs', () => {
+    expect(parseS3Url('https://s3.eu-central-1.amazonaws.com/b/k/x/stdout')).toEqual({ bucket: 'b', key: 'k/x/stdout' });
+    expect(parseS3Url('https://b.s3.amazonaws.com/k/stdout')).toEqual({ bucket: 'b', key: 'k/stdout' });
+    expect(parseS3Url('https://b.s3.eu-west-1.amazonaws.com/k')).toEqual({ bucket: 'b', key: 'k' });
+    expect(parseS3Url('https://evil.example.com/b/k')).toBeUndefined();
+    expect(parseS3Url('not a url')).toBeUndefined();
+  });
+  it('treats output at the inline limit as truncated', () => {
+    expect(looksTruncated('x'.repeat(24_000))).toBe(true);
+    expect(looksTruncated('{}')).toBe(false);
+  });
+});
