@@ -9,6 +9,7 @@ import type { Finding } from '../../lib/results/findings.js';
 import { HealthResult } from '../../lib/results/health.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
 import { evaluateHealth } from './evaluate-health.js';
+import { statusKey } from '../../lib/results/invocation-status.js';
 import { extractJson, type Invocation } from './invocation.js';
 
 interface Evaluator<T> {
@@ -43,22 +44,23 @@ export interface HostOutcome {
 const UNREACHABLE = new Set(['Undeliverable', 'DeliveryTimedOut', 'Terminated']);
 const TIMED_OUT = new Set(['TimedOut', 'ExecutionTimedOut']);
 
-/** Findings for statuses that carry no usable output. */
+/** Findings for statuses that carry no usable output; StatusDetails is the finer of the two. */
 function statusFinding(inv: Invocation, runbook: string): Finding | undefined {
   const host = inv.instanceId;
-  if (UNREACHABLE.has(inv.status)) {
-    return { check: 'host.reachable', target: host, severity: 'critical', observed: inv.status, threshold: 'Success',
+  const key = statusKey(inv.statusDetails || inv.status);
+  if (UNREACHABLE.has(key)) {
+    return { check: 'host.reachable', target: host, severity: 'critical', observed: inv.statusDetails || inv.status, threshold: 'Success',
       message: `SSM could not run ${runbook} on ${host} (${inv.statusDetails}): the host is offline, its SSM agent is stopped, or it lost its instance role` };
   }
-  if (TIMED_OUT.has(inv.status)) {
-    return { check: 'run.timeout', target: host, severity: 'critical', observed: inv.status, threshold: 'Success',
+  if (TIMED_OUT.has(key)) {
+    return { check: 'run.timeout', target: host, severity: 'critical', observed: inv.statusDetails || inv.status, threshold: 'Success',
       message: `${runbook} did not finish on ${host} in time (${inv.statusDetails}); a hung docker daemon is the usual cause` };
   }
-  if (inv.status === 'Cancelled') {
-    return { check: 'run.cancelled', target: host, severity: 'warning', observed: inv.status, threshold: 'Success', message: `${runbook} was cancelled on ${host}` };
+  if (key === 'Cancelled') {
+    return { check: 'run.cancelled', target: host, severity: 'warning', observed: inv.statusDetails || inv.status, threshold: 'Success', message: `${runbook} was cancelled on ${host}` };
   }
-  if (inv.status === 'AccessDenied' || inv.status === 'InvalidPlatform') {
-    return { check: 'run.rejected', target: host, severity: 'critical', observed: inv.status, threshold: 'Success', message: `SSM refused to run ${runbook} on ${host}: ${inv.statusDetails}` };
+  if (key === 'AccessDenied' || key === 'InvalidPlatform') {
+    return { check: 'run.rejected', target: host, severity: 'critical', observed: inv.statusDetails || inv.status, threshold: 'Success', message: `SSM refused to run ${runbook} on ${host}: ${inv.statusDetails}` };
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ import { failing } from '../../lib/results/findings.js';
 import { parseCommandComment } from '../shared/command-comment.js';
 import { parseOrThrow } from '../shared/errors.js';
 import type { BackoffOptions } from '../shared/retry.js';
-import { TERMINAL_STATUSES } from '../../lib/results/invocation-status.js';
+import { isTerminal } from '../../lib/results/invocation-status.js';
 import { commandStackParameter, InvocationEvent, readInvocation } from './invocation.js';
 import { buildAlert, publishAlert } from './notify.js';
 import { evaluateInvocation, parseOutput, type HostOutcome } from './outcome.js';
@@ -37,7 +37,7 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
   const { detail } = parseOrThrow(InvocationEvent, event, 'invocation status event');
   const runbook = Object.entries(ctx.documents).find(([, doc]) => doc === detail['document-name'])?.[0];
   if (!runbook) return { kind: 'ignored', reason: `document ${detail['document-name']} is not one of ours` };
-  if (!(TERMINAL_STATUSES as readonly string[]).includes(detail.status)) return { kind: 'ignored', reason: `status ${detail.status} is not final` };
+  if (!isTerminal(detail.status)) return { kind: 'ignored', reason: `status ${detail.status} is not final` };
 
   const inv = await readInvocation(clients, detail, ctx.backoff);
   const meta = parseCommandComment(inv.comment);

@@ -15,7 +15,7 @@ import { acknowledgeWildcard, nagArnRef } from '../constructs/nag.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import { SecureBucket } from '../constructs/secure-bucket.js';
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
-import { TERMINAL_STATUSES } from '../results/invocation-status.js';
+import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
 
 export interface FleetStackProps extends StackProps {
   /** The validated fleet config (lib/config/load.ts). */
@@ -123,7 +123,7 @@ export class FleetStack extends Stack {
       eventPattern: {
         source: ['aws.ssm'],
         detailType: ['EC2 Command Invocation Status-change Notification'],
-        detail: { 'document-name': Object.values(documentNames), status: [...TERMINAL_STATUSES] },
+        detail: { 'document-name': Object.values(documentNames), status: [{ 'anything-but': [...NON_TERMINAL_STATUSES] }] },
       },
       targets: [new eventTargets.LambdaFunction(this.resultProcessor.function, {
         deadLetterQueue: this.deadLetterQueue,

@@ -90,12 +90,13 @@ describe('processInvocationEvent', () => {
   });
 
   it('is critical when the host timed out or could not be reached', async () => {
-    for (const [status, check] of [['TimedOut', 'run.timeout'], ['Undeliverable', 'host.reachable'], ['DeliveryTimedOut', 'host.reachable']] as const) {
+    const cases = [['TimedOut', 'Execution Timed Out', 'run.timeout'], ['Failed', 'Undeliverable', 'host.reachable'], ['TimedOut', 'Delivery Timed Out', 'host.reachable']] as const;
+    for (const [status, details, check] of cases) {
       ssm.reset();
       sns.resetHistory();
-      ssm.on(GetCommandInvocationCommand).resolves({ Status: status, StatusDetails: status, ResponseCode: -1, StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
+      ssm.on(GetCommandInvocationCommand).resolves({ Status: status, StatusDetails: details, ResponseCode: -1, StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
       const r = evaluated(await processInvocationEvent(clients, ctx, event(status)));
-      expect(r.outcome.findings).toEqual([expect.objectContaining({ check, severity: 'critical', observed: status })]);
+      expect(r.outcome.findings).toEqual([expect.objectContaining({ check, severity: 'critical', observed: details })]);
       expect(published()[0]!.MessageAttributes!.severity!.StringValue).toBe('critical');
     }
   });
@@ -131,9 +132,9 @@ describe('processInvocationEvent', () => {
   });
 
   it('learns the stack of a console run from the command parameters', async () => {
-    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Undeliverable', StatusDetails: 'Undeliverable', StandardOutputContent: '' });
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StatusDetails: 'Undeliverable', StandardOutputContent: '' });
     ssm.on(ListCommandsCommand).resolves({ Commands: [{ Parameters: { Stack: ['batch'] } }] });
-    const r = evaluated(await processInvocationEvent(clients, ctx, event('Undeliverable')));
+    const r = evaluated(await processInvocationEvent(clients, ctx, event('Failed')));
     expect(r.outcome).toMatchObject({ stack: 'batch', runId: 'manual' });
   });
 
