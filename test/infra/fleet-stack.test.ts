@@ -1,0 +1,135 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadFleetFile } from '../../lib/config/load.js';
+import { LAMBDA_RUNTIME } from '../../lib/runtime.js';
+import { documentsOf } from '../support/document-runner.js';
+import { demoFleet, EXAMPLES } from '../support/fleets.js';
+import { synthFleet, withoutAssetHashes } from '../support/synth.js';
+
+let template: Template;
+beforeAll(() => {
+  template = synthFleet(demoFleet()).template;
+});
+
+const resources = (type: string) => Object.values(template.findResources(type)) as { Properties: any }[];
+
+describe('FleetStack', () => {
+  it('encrypts with one customer key that rotates', () => {
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { KmsKeyId: Match.anyValue(), RetentionInDays: 90 });
+  });
+
+  it('subscribes each recipient with a severity filter policy and enforces TLS on the topic', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', FilterPolicy: { severity: ['critical', 'warning'] } });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'lead@example.com', FilterPolicy: { severity: ['critical'] } });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('keeps command output in a private, versioned, KMS-encrypted, logged bucket that expires it', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() } })] },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'access-logs/' }),
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'command-output/', ExpirationInDays: 30 })]) },
+    });
+  });
+
+  it('defines the health-check document without a fixed name, with validated parameters', () => {
+    // Prepare
+    const [doc] = resources('AWS::SSM::Document');
+    const content = Object.values(documentsOf(template.toJSON() as never))[0]!;
+    // Assess
+    expect(doc!.Properties.Name).toBeUndefined();
+    expect(doc!.Properties.DocumentType).toBe('Command');
+    expect(content.parameters.Stack!.allowedValues).toEqual(['batch', 'web']);
+    expect(content.parameters.RunId!.allowedPattern).toBe('^[A-Za-z0-9-]{1,64}$');
+    expect(content.parameters.ExecutionTimeout!.allowedPattern).toBe('^[1-9][0-9]{1,4}$');
+    for (const p of Object.values(content.parameters)) expect(p.allowedValues ?? p.allowedPattern).toBeDefined();
+    const script = content.mainSteps[0]!.inputs.runCommand.join('\n');
+    expect(script).toContain('if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi');
+    expect(script).toContain('set -euo pipefail');
+    expect([...script.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1])).toEqual(['Stack', 'RunId']);
+  });
+
+  it('schedules each stack in its own time zone, with retries and a DLQ', () => {
+    const schedules = resources('AWS::Scheduler::Schedule').map((s) => s.Properties);
+    expect(schedules.map((s) => [JSON.parse(s.Target.Input).stack, s.ScheduleExpression, s.ScheduleExpressionTimezone])).toEqual([
+      ['web', 'cron(*/15 * * * ? *)', 'UTC'],
+      ['batch', 'cron(0 9 * * ? *)', 'Europe/Berlin'],
+    ]);
+    for (const s of schedules) {
+      expect(JSON.parse(s.Target.Input)).toMatchObject({ runbook: 'health-check', trigger: 'schedule' });
+      expect(s.Target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
+      expect(s.Target.DeadLetterConfig.Arn).toBeDefined();
+    }
+  });
+
+  it('bundles every function for ARM64 on the one runtime, with a DLQ and its own log group', () => {
+    const fns = resources('AWS::Lambda::Function').map((f) => f.Properties);
+    expect(fns).toHaveLength(2);
+    for (const f of fns) {
+      expect(f).toMatchObject({ Runtime: LAMBDA_RUNTIME.name, Architectures: ['arm64'], Handler: 'index.handler' });
+      expect(f.DeadLetterConfig.TargetArn).toBeDefined();
+      expect(f.LoggingConfig.LogGroup).toBeDefined();
+    }
+  });
+
+  it('routes finished invocations of its own documents to the result function', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ssm'],
+        'detail-type': ['EC2 Command Invocation Status-change Notification'],
+        detail: { 'document-name': [{ Ref: Match.stringLikeRegexp('HealthCheckDocument') }], status: [{ 'anything-but': ['Pending', 'InProgress', 'Delayed', 'Cancelling'] }] },
+      },
+      Targets: [Match.objectLike({ RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 4 }, DeadLetterConfig: Match.anyValue() })],
+    });
+  });
+
+  it('lets the dispatcher send only its documents, only to hosts with the fleet tag', () => {
+    const policies = resources('AWS::IAM::Policy').map((p) => p.Properties);
+    const dispatcher = policies.find((p) => p.Roles[0].Ref.startsWith('DispatcherRole'))!;
+    const statements = dispatcher.PolicyDocument.Statement as any[];
+    const send = statements.filter((s) => [s.Action].flat().includes('ssm:SendCommand'));
+    expect(send).toHaveLength(2);
+    const toHosts = send.find((s) => s.Condition)!;
+    expect(toHosts.Condition).toEqual({ StringEquals: { 'ssm:resourceTag/shipshape:fleet': 'demo' } });
+    expect(JSON.stringify(toHosts.Resource)).toMatch(/instance\/\*.*managed-instance\/\*/);
+    const toDoc = send.find((s) => !s.Condition)!;
+    expect(JSON.stringify(toDoc.Resource)).toMatch(/document\/.*HealthCheckDocument/);
+    for (const s of statements) expect([s.Action].flat().some((a: string) => a === '*' || a.endsWith(':*'))).toBe(false);
+  });
+
+  it('uses no AWS managed policies', () => {
+    for (const role of resources('AWS::IAM::Role')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it('offers a host policy that writes command output and nothing else', () => {
+    template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: { Statement: [
+        Match.objectLike({ Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [Match.anyValue(), '/command-output/*']] } }),
+        Match.objectLike({ Action: ['kms:GenerateDataKey', 'kms:Encrypt'] }),
+      ] },
+    });
+  });
+
+  it('matches the snapshot (asset hashes left out)', () => {
+    expect(withoutAssetHashes(template)).toMatchSnapshot();
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each(EXAMPLES)('has no unacknowledged findings for config/%s.yaml', (name) => {
+    expect(() => synthFleet(loadFleetFile(`config/${name}.yaml`))).not.toThrow();
+  });
+
+  it('fails when a resource breaks a rule, so the check above really runs', () => {
+    expect(() => synthFleet(demoFleet(), (stack) => new sqs.Queue(stack, 'Careless', { encryption: sqs.QueueEncryption.UNENCRYPTED })))
+      .toThrow(/AwsSolutions-SQS/);
+  });
+});
