@@ -113,7 +113,7 @@ describe('FleetStack', () => {
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       PolicyDocument: { Statement: [
         Match.objectLike({ Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [Match.anyValue(), '/command-output/*']] } }),
-        Match.objectLike({ Action: ['kms:GenerateDataKey', 'kms:Encrypt'] }),
+        Match.objectLike({ Action: ['kms:Encrypt', 'kms:GenerateDataKey'] }),
       ] },
     });
   });
