@@ -26,14 +26,15 @@ export const handler = async (event: unknown) => {
     for (const f of outcome.findings) if (f.severity === 'critical' || f.severity === 'warning') counts[f.severity]++;
     logger.info('host evaluated', {
       runbook: outcome.runbook, stack: outcome.stack, runId: outcome.runId, instanceId: outcome.instanceId,
-      status: outcome.status, ...counts, alerted: result.alerted,
+      status: outcome.status, ...counts, alerts: result.alerts,
     });
     metrics.addDimensions({ runbook: outcome.runbook, stack: outcome.stack });
     metrics.addMetric('HostsEvaluated', MetricUnit.Count, 1);
     metrics.addMetric('HostsFailing', MetricUnit.Count, counts.critical + counts.warning > 0 ? 1 : 0);
     metrics.addMetric('CriticalFindings', MetricUnit.Count, counts.critical);
     metrics.addMetric('WarningFindings', MetricUnit.Count, counts.warning);
-    return { kind: result.kind, alerted: result.alerted, critical: counts.critical, warning: counts.warning };
+    metrics.addMetric('AlertsPublished', MetricUnit.Count, result.alerts);
+    return { kind: result.kind, alerts: result.alerts, critical: counts.critical, warning: counts.warning };
   } catch (err) {
     if (err instanceof InputError) {
       logger.error('rejected invocation event', { error: err.message });

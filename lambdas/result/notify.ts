@@ -4,7 +4,7 @@
  * subscription filter policies route on.
  */
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
-import { failing, worstSeverity, type Finding } from '../../lib/results/findings.js';
+import { failing, type Finding } from '../../lib/results/findings.js';
 import type { HostOutcome } from './outcome.js';
 
 export const SUBJECT_LIMIT = 99;
@@ -49,49 +49,55 @@ export interface AlertContext {
   readonly topicArn: string;
 }
 
-export function buildAlert(outcome: HostOutcome, ctx: AlertContext): PublishCommandInput | undefined {
+/**
+ * One message per severity present on the host, so that filter policies route exactly:
+ * a critical-only recipient never gets warning noise, and each message says what the
+ * other one holds.
+ */
+export function buildAlerts(outcome: HostOutcome, ctx: AlertContext): PublishCommandInput[] {
   const bad = failing(outcome.findings);
-  if (bad.length === 0) return undefined;
-  const severity = worstSeverity(bad);
-  const crit = bad.filter((f) => f.severity === 'critical').length;
-  const warn = bad.length - crit;
   const host = outcome.hostname ? `${outcome.instanceId} (${outcome.hostname})` : outcome.instanceId;
-  const counts = [crit ? `${crit} critical` : '', warn ? `${warn} warning` : ''].filter(Boolean).join(', ');
-  const subject = clip(`[${severity.toUpperCase()}] ${ctx.fleet}/${outcome.stack} ${outcome.instanceId}: ${counts}`, SUBJECT_LIMIT);
   const link = consoleLink(ctx.region, outcome.commandId, outcome.instanceId);
-  const sorted = [...bad].sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'critical' ? -1 : 1));
-  const lines = sorted.flatMap((f: Finding) => [
-    `${f.severity.toUpperCase().padEnd(8)} ${f.check}  ${f.target}`,
-    `         ${f.message}`,
-    `         observed: ${f.observed ?? 'n/a'}   threshold: ${f.threshold ?? 'n/a'}`,
-    `         next: ${nextStep(f.check)}`,
-    '',
-  ]);
-  const text = [
-    `shipshape ${outcome.runbook}: ${counts} on ${host}`,
-    '',
-    `Fleet: ${ctx.fleet}   Stack: ${outcome.stack}   Host: ${host}`,
-    `Run: ${outcome.runId}   SSM status: ${outcome.status}`,
-    '',
-    ...lines,
-    `Command output: ${link}`,
-  ].join('\n');
-  const json = JSON.stringify({
-    fleet: ctx.fleet, stack: outcome.stack, host: outcome.instanceId, hostname: outcome.hostname ?? null, runbook: outcome.runbook,
-    runId: outcome.runId, commandId: outcome.commandId, severity, findings: sorted, link,
+  const levels = (['critical', 'warning'] as const).filter((sev) => bad.some((f) => f.severity === sev));
+  return levels.map((severity) => {
+    const mine = bad.filter((f) => f.severity === severity);
+    const others = bad.length - mine.length;
+    const count = `${mine.length} ${severity}`;
+    const subject = clip(`[${severity.toUpperCase()}] ${ctx.fleet}/${outcome.stack} ${outcome.instanceId}: ${count}`, SUBJECT_LIMIT);
+    const lines = mine.flatMap((f: Finding) => [
+      `${f.severity.toUpperCase().padEnd(8)} ${f.check}  ${f.target}`,
+      `         ${f.message}`,
+      `         observed: ${f.observed ?? 'n/a'}   threshold: ${f.threshold ?? 'n/a'}`,
+      `         next: ${nextStep(f.check)}`,
+      '',
+    ]);
+    const text = [
+      `shipshape ${outcome.runbook}: ${count} on ${host}`,
+      '',
+      `Fleet: ${ctx.fleet}   Stack: ${outcome.stack}   Host: ${host}`,
+      `Run: ${outcome.runId}   SSM status: ${outcome.status}`,
+      '',
+      ...lines,
+      ...(others ? [`This host also has ${others} finding(s) of another severity, sent in a separate message.`, ''] : []),
+      `Command output: ${link}`,
+    ].join('\n');
+    const json = JSON.stringify({
+      fleet: ctx.fleet, stack: outcome.stack, host: outcome.instanceId, hostname: outcome.hostname ?? null, runbook: outcome.runbook,
+      runId: outcome.runId, commandId: outcome.commandId, severity, findings: mine, link,
+    });
+    return {
+      TopicArn: ctx.topicArn,
+      Subject: subject,
+      MessageStructure: 'json',
+      Message: JSON.stringify({ default: text, email: text, sms: clip(subject, 140), https: json, sqs: json, lambda: json }),
+      MessageAttributes: {
+        severity: { DataType: 'String', StringValue: severity },
+        fleet: { DataType: 'String', StringValue: ctx.fleet },
+        stack: { DataType: 'String', StringValue: outcome.stack },
+        runbook: { DataType: 'String', StringValue: outcome.runbook },
+      },
+    };
   });
-  return {
-    TopicArn: ctx.topicArn,
-    Subject: subject,
-    MessageStructure: 'json',
-    Message: JSON.stringify({ default: text, email: text, sms: clip(subject, 140), https: json, sqs: json, lambda: json }),
-    MessageAttributes: {
-      severity: { DataType: 'String', StringValue: severity },
-      fleet: { DataType: 'String', StringValue: ctx.fleet },
-      stack: { DataType: 'String', StringValue: outcome.stack },
-      runbook: { DataType: 'String', StringValue: outcome.runbook },
-    },
-  };
 }
 
 export async function publishAlert(sns: Pick<SNSClient, 'send'>, alert: PublishCommandInput): Promise<string | undefined> {

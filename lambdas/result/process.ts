@@ -6,13 +6,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Fleet } from '../../lib/config/schema.js';
-import { failing } from '../../lib/results/findings.js';
 import { parseCommandComment } from '../shared/command-comment.js';
 import { parseOrThrow } from '../shared/errors.js';
 import type { BackoffOptions } from '../shared/retry.js';
 import { isTerminal } from '../../lib/results/invocation-status.js';
 import { commandStackParameter, InvocationEvent, readInvocation } from './invocation.js';
-import { buildAlert, publishAlert } from './notify.js';
+import { buildAlerts, publishAlert } from './notify.js';
 import { evaluateInvocation, parseOutput, type HostOutcome } from './outcome.js';
 
 export interface ResultClients {
@@ -31,7 +30,7 @@ export interface ResultContext {
 
 export type ProcessOutcome =
   | { readonly kind: 'ignored'; readonly reason: string }
-  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly alerted: boolean; readonly messageId?: string };
+  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly alerts: number };
 
 export async function processInvocationEvent(clients: ResultClients, ctx: ResultContext, event: unknown): Promise<ProcessOutcome> {
   const { detail } = parseOrThrow(InvocationEvent, event, 'invocation status event');
@@ -48,8 +47,7 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
     runbook, stack, runId: meta?.runId ?? 'manual', instanceId: inv.instanceId, hostname: parsed.hostname,
     commandId: inv.commandId, status: inv.status, findings,
   };
-  const alert = failing(findings).length ? buildAlert(outcome, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn }) : undefined;
-  if (!alert) return { kind: 'evaluated', outcome, alerted: false };
-  const messageId = await publishAlert(clients.sns, alert);
-  return { kind: 'evaluated', outcome, alerted: true, ...(messageId ? { messageId } : {}) };
+  const alerts = buildAlerts(outcome, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn });
+  for (const alert of alerts) await publishAlert(clients.sns, alert);
+  return { kind: 'evaluated', outcome, alerts: alerts.length };
 }

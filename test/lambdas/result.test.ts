@@ -44,22 +44,25 @@ describe('processInvocationEvent', () => {
   it('sends nothing for a healthy host', async () => {
     invocation(JSON.stringify(healthyWebResult()));
     const r = evaluated(await processInvocationEvent(clients, ctx, event()));
-    expect(r.alerted).toBe(false);
+    expect(r.alerts).toBe(0);
     expect(r.outcome).toMatchObject({ stack: 'web', runId: 'run-7', hostname: 'web-1', status: 'Success' });
     expect(published()).toEqual([]);
   });
 
-  it('alerts on a failing host with a short subject, a readable body, a JSON body and a severity attribute', async () => {
+  it('alerts once per severity with a short subject, a readable body, a JSON body and a severity attribute', async () => {
     // Prepare
     const result = healthyWebResult();
     result.containers[0]!.state = 'exited';
     result.probes[1] = { ...result.probes[1]!, latencyMs: 2000 };
     invocation(JSON.stringify(result));
     // Act
-    evaluated(await processInvocationEvent(clients, ctx, event()));
+    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
     // Assess
-    const [msg] = published();
-    expect(msg!.Subject).toBe('[CRITICAL] demo/web i-0123456789abcdef0: 1 critical, 1 warning');
+    expect(r.alerts).toBe(2);
+    const [msg, warning] = published();
+    expect(warning!.Subject).toBe('[WARNING] demo/web i-0123456789abcdef0: 1 warning');
+    expect(warning!.MessageAttributes!.severity!.StringValue).toBe('warning');
+    expect(msg!.Subject).toBe('[CRITICAL] demo/web i-0123456789abcdef0: 1 critical');
     expect(msg!.Subject!.length).toBeLessThan(100);
     expect(msg!.MessageAttributes!.severity).toEqual({ DataType: 'String', StringValue: 'critical' });
     const body = JSON.parse(msg!.Message!);
@@ -68,7 +71,9 @@ describe('processInvocationEvent', () => {
     expect(body.email).toContain('observed: exited   threshold: running');
     expect(body.email).toContain('next: Read `docker logs --tail 100 <container>`');
     expect(body.email).toContain(`https://eu-central-1.console.aws.amazon.com/systems-manager/run-command/${COMMAND}/i-0123456789abcdef0?region=eu-central-1`);
-    expect(JSON.parse(body.sqs).findings.map((f: { check: string }) => f.check)).toEqual(['container.state', 'probe.latency']);
+    expect(body.email).toContain('This host also has 1 finding(s) of another severity, sent in a separate message.');
+    expect(JSON.parse(body.sqs).findings.map((f: { check: string }) => f.check)).toEqual(['container.state']);
+    expect(JSON.parse(JSON.parse(warning!.Message!).sqs).findings.map((f: { check: string }) => f.check)).toEqual(['probe.latency']);
     expect(body.sms.length).toBeLessThanOrEqual(140);
   });
 
