@@ -30,20 +30,23 @@ export const PROCESS_PATTERN_HINT = 'letters, digits, spaces and _ . / : @ = + -
 export const HOSTNAME = /^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^[0-9a-fA-F:.]{2,45}$/;
 export const HOSTNAME_HINT = 'a host name ("db.internal"), an IPv4 address or an IPv6 address without brackets';
 
-/** URL characters (RFC 3986) without whitespace, quotes or backslashes. */
-export const URL_CHARS = /^https?:\/\/[A-Za-z0-9._~:/?#[\]@!$&()*+,;=%-]+$/;
-export const URL_HINT = 'an http:// or https:// URL without spaces, quotes or backslashes (e.g. "http://localhost:3001/api/health")';
+/** URL characters without whitespace, quotes, $ ( ) ; ! * or backslashes; percent-encode anything else. */
+export const URL_CHARS = /^https?:\/\/[A-Za-z0-9._~:/?#[\]@&+,=%-]+$/;
+export const URL_HINT = 'an http:// or https:// URL of letters, digits and . _ ~ : / ? # [ ] @ & + , = % - (percent-encode anything else; e.g. "http://localhost:3001/api/health")';
 
 /** Absolute host paths: no "..", no shell metacharacters. */
 export const ABS_PATH = /^(?!.*\/\.\.?(\/|$))\/([A-Za-z0-9._@+-]+\/?)*$/;
 export const ABS_PATH_HINT = 'an absolute path of letters, digits and . _ @ + -, without "." or ".." parts (e.g. "/opt/sigul")';
 
-/** Extended regular expressions for log scanning: printable, no tabs or newlines. */
-export const LOG_PATTERN = /^[\x20-\x7e]{1,200}$/;
-export const LOG_PATTERN_HINT = 'a grep -E pattern of printable ASCII characters, at most 200 (e.g. "error|fatal|panic")';
+/**
+ * Extended regular expressions for log scanning. They reach grep as one argument and are
+ * never evaluated by a shell; still, the characters that only matter to a shell are refused.
+ */
+export const LOG_PATTERN = /^[^\x00-\x1f\x7f`$;'&<>!]{1,200}$/;
+export const LOG_PATTERN_HINT = 'a grep -E pattern of at most 200 printable characters without ` $ ; \' & < > ! (e.g. "error|fatal|panic")';
 
 /** The run ID the dispatcher passes to documents (also its allowedPattern). */
-export const RUN_ID = /^[A-Za-z0-9-]{1,64}$/;
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 
 /** IANA time zone check without a data table of our own. */
 export function isIanaTimeZone(tz: string): boolean {

@@ -59,7 +59,7 @@ export type Schedule = z.infer<typeof Schedule>;
 
 const HttpProbe = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9 _.:\/-]{1,64}$/).optional().describe('Label in alerts; defaults to the URL.'),
-  url: pattern(P.URL_CHARS, P.URL_HINT).refine((u) => URL.canParse(u), { error: 'must be a URL that parses (check the host and port)' }),
+  url: pattern(P.URL_CHARS, P.URL_HINT).max(2048).refine((u) => URL.canParse(u), { error: 'must be a URL that parses (check the host and port)' }),
   expectStatus: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)]).default(200),
   maxLatencyMs: z.number().int().positive().optional().describe('Warn when the response takes longer.'),
   timeoutSeconds: z.number().int().min(1).max(60).default(10),

@@ -82,7 +82,7 @@ describe('defaults', () => {
 // Each malformed config must fail, and the message must name the path of the mistake.
 const MALFORMED: [string, (f: any) => void, string, RegExp][] = [
   ['bad HTTP URL', (f) => (f.stacks[1].services[0].http = [{ url: 'ftp://x' }]), 'stacks[1].services[0].http[0].url', /http:\/\/ or https:\/\//],
-  ['URL with a space', (f) => (f.stacks[0].services[0].http[0].url = 'http://a b/'), 'stacks[0].services[0].http[0].url', /without spaces/],
+  ['URL with a space', (f) => (f.stacks[0].services[0].http[0].url = 'http://a b/'), 'stacks[0].services[0].http[0].url', /percent-encode/],
   ['shell in a container name', (f) => (f.stacks[0].services[0].container = 'api;rm -rf /'), 'stacks[0].services[0].container', /Docker container name/],
   ['option-like process pattern', (f) => (f.stacks[0].services[0].process[0].pattern = '-v'), 'stacks[0].services[0].process[0].pattern', /not starting with "-"/],
   ['$() in a process pattern', (f) => (f.stacks[0].services[0].process[0].pattern = '$(id)'), 'stacks[0].services[0].process[0].pattern', /letters, digits/],
@@ -107,7 +107,7 @@ const MALFORMED: [string, (f: any) => void, string, RegExp][] = [
   ['stack without services', (f) => (f.stacks[1].services = []), 'stacks[1].services', /at least one service/],
   ['relative compose dir', (f) => (f.stacks[0].composeDir = 'opt/web'), 'stacks[0].composeDir', /absolute path/],
   ['compose dir with ..', (f) => (f.stacks[0].composeDir = '/opt/../etc'), 'stacks[0].composeDir', /absolute path/],
-  ['log pattern with a tab', (f) => (f.stacks[0].logs = { pattern: 'a\tb' }), 'stacks[0].logs.pattern', /printable ASCII/],
+  ['log pattern with a tab', (f) => (f.stacks[0].logs = { pattern: 'a\tb' }), 'stacks[0].logs.pattern', /printable characters/],
   ['missing fleet name', (f) => delete f.fleet, 'fleet', /is required/],
   ['unsupported log retention', (f) => (f.defaults = { logRetentionDays: 10 }), 'defaults.logRetentionDays', /retention periods/],
 ];
