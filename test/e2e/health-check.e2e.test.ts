@@ -42,7 +42,7 @@ beforeAll(async () => {
   aws = await startSnsSqs();
   fleet = demoFleet((f) => {
     f.stacks[0]!.composeDir = tmpdir();
-    f.stacks[0]!.services[0]!.http = [{ url: `http://127.0.0.1:${http.port}/health`, maxLatencyMs: 300 }];
+    f.stacks[0]!.services[0]!.http = [{ url: `http://127.0.0.1:${http.port}/health`, maxLatencyMs: 1000 }];
     f.stacks[0]!.services[1]!.tcp = [{ host: '127.0.0.1', port: tcp.port }];
     f.stacks.push({
       name: 'big', hosts: { tag: { key: 'Role', value: 'big' } },
@@ -138,7 +138,7 @@ describe('scheduled health check, end to end', () => {
     const c = webContainers();
     c['web-api-1']!.State.Health = { Status: 'unhealthy' };
     hosts['web-1']!.setContainers(c);
-    http.routes['/health'] = { status: 200, delayMs: 450 };
+    http.routes['/health'] = { status: 200, delayMs: 1300 };
     // Act
     await runScheduled('web', webHosts());
     // Assess
@@ -152,8 +152,8 @@ describe('scheduled health check, end to end', () => {
       ['warning', 'i-00000000000000002', 'probe.latency'],
     ]);
     const latency = all.find((m) => m.severity === 'warning')!.body.findings[0];
-    expect(latency.observed).toBeGreaterThanOrEqual(400);
-    expect(latency.threshold).toBe('300 ms');
+    expect(latency.observed).toBeGreaterThanOrEqual(1250);
+    expect(latency.threshold).toBe('1000 ms');
     for (const m of all) expect(m.subject.length).toBeLessThan(100);
   });
 

@@ -48,7 +48,7 @@ describe('FleetStack', () => {
     expect(doc!.Properties.Name).toBeUndefined();
     expect(doc!.Properties.DocumentType).toBe('Command');
     expect(content.parameters.Stack!.allowedValues).toEqual(['batch', 'web']);
-    expect(content.parameters.RunId!.allowedPattern).toBe('^[A-Za-z0-9-]{1,64}$');
+    expect(content.parameters.RunId!.allowedPattern).toBe('^[A-Za-z0-9][A-Za-z0-9-]{0,63}$');
     expect(content.parameters.ExecutionTimeout!.allowedPattern).toBe('^[1-9][0-9]{1,4}$');
     for (const p of Object.values(content.parameters)) expect(p.allowedValues ?? p.allowedPattern).toBeDefined();
     const script = content.mainSteps[0]!.inputs.runCommand.join('\n');
