@@ -4,7 +4,7 @@
  * command out to the hosts, with MaxConcurrency and MaxErrors as rate controls.
  */
 import { SendCommandCommand, type SendCommandCommandInput, type SSMClient, type Target } from '@aws-sdk/client-ssm';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RUN_ID } from '../../lib/config/patterns.js';
 import { findStack, stackDispatch } from '../../lib/config/resolve.js';
 import { FLEET_TAG_KEY, type Fleet, type Stack } from '../../lib/config/schema.js';

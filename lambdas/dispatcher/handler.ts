@@ -1,5 +1,5 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { z } from 'zod';
+import * as z from 'zod';
 import { bundledFleet } from '../shared/fleet.js';
 import { BaseEnv, parseEnv } from '../shared/env.js';
 import { InputError, parseOrThrow } from '../shared/errors.js';

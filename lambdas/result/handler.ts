@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BaseEnv, parseEnv } from '../shared/env.js';
 import { InputError } from '../shared/errors.js';
 import { bundledFleet } from '../shared/fleet.js';

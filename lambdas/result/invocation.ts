@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommandInvocationCommand, ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { z } from 'zod';
+import * as z from 'zod';
 import { withBackoff, type BackoffOptions } from '../shared/retry.js';
 
 /** SSM keeps this many characters of stdout inline; anything longer is cut. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseOrThrow } from './errors.js';
 
 /** Environment every function gets from lib/constructs/function.ts. */

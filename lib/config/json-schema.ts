@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { FleetConfig } from './schema.js';
 
 /** JSON Schema (draft 2020-12) of the config file as users write it, for editor completion. */

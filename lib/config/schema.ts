@@ -2,7 +2,7 @@
  * The fleet config: one file a user edits to describe their Docker hosts.
  * Depends on zod alone, so the CDK app and the Lambdas share it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { cronProblem, rateProblem } from './cron.js';
 import * as P from './patterns.js';
 

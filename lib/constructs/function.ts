@@ -8,7 +8,8 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { acknowledgeWildcard, nagArnRef } from './nag.js';
-import { ESBUILD_TARGET, LAMBDA_RUNTIME } from '../runtime.js';
+import { BUNDLING } from '../bundling.js';
+import { LAMBDA_RUNTIME } from '../runtime.js';
 
 export interface ShipshapeFunctionProps {
   /** Folder under lambdas/ holding handler.ts. */
@@ -82,14 +83,14 @@ export class ShipshapeFunction extends Construct {
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,
-        target: ESBUILD_TARGET,
-        minify: true,
-        sourceMap: true,
+        target: BUNDLING.target,
+        minify: BUNDLING.minify,
+        sourceMap: BUNDLING.sourcemap,
         sourcesContent: false,
-        mainFields: ['module', 'main'],
-        // ESM bundles still meet CommonJS code inside the SDK; give it a require().
-        banner: "import { createRequire as __shipshapeRequire } from 'node:module';const require = __shipshapeRequire(import.meta.url);",
-        define: { __SHIPSHAPE_FLEET__: JSON.stringify(props.fleetJson) },
+        mainFields: [...BUNDLING.mainFields],
+        banner: BUNDLING.banner,
+        define: { [BUNDLING.fleetDefine]: JSON.stringify(props.fleetJson) },
+        // Bundle the SDK too: a pinned, tree-shaken copy instead of whatever the runtime ships.
         externalModules: [],
       },
     });

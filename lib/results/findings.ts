@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** One evaluated check. `ok` findings are kept so that resolutions can be computed. */
 export const Finding = z.object({

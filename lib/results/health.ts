@@ -2,7 +2,7 @@
  * The one JSON document health-check.sh prints. The host script writes it and the
  * result Lambda validates it with this schema, so the contract lives in one place.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const HEALTH_RESULT_SCHEMA = 'shipshape.health-check/1';
 
