@@ -30,6 +30,23 @@ describe('FleetStack', () => {
     });
   });
 
+  it('subscribes SMS, HTTPS and SQS recipients with their filter policies too', () => {
+    // Prepare
+    const fleet = demoFleet((f) => {
+      f.alerts!.recipients = [
+        { sms: '+4915112345678', severities: ['critical'] },
+        { https: 'https://hooks.example.com/shipshape', severities: ['critical', 'warning', 'info'] },
+        { sqs: 'arn:aws:sqs:eu-central-1:111122223333:ops-alerts', severities: ['warning'] },
+      ];
+    });
+    // Act
+    const t = synthFleet(fleet).template;
+    // Assess
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'sms', Endpoint: '+4915112345678', FilterPolicy: { severity: ['critical'] } });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'https', Endpoint: 'https://hooks.example.com/shipshape', FilterPolicy: { severity: ['critical', 'warning', 'info'] } });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'sqs', Endpoint: 'arn:aws:sqs:eu-central-1:111122223333:ops-alerts', FilterPolicy: { severity: ['warning'] } });
+  });
+
   it('keeps command output in a private, versioned, KMS-encrypted, logged bucket that expires it', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() } })] },
