@@ -34,7 +34,8 @@ for (const file of templates) {
   for (const s of schedules) {
     const p = s.Properties!;
     const input = JSON.parse(p.Target.Input as string) as { runbook: string; stack: string };
-    console.log(`  schedule   ${input.runbook} ${input.stack}: ${p.ScheduleExpression} ${p.ScheduleExpressionTimezone ?? 'UTC'}${p.State === 'DISABLED' ? ' (disabled)' : ''}`);
+    const tz = String(p.ScheduleExpression).startsWith('rate(') ? '' : ` ${p.ScheduleExpressionTimezone ?? 'UTC'}`;
+    console.log(`  schedule   ${input.runbook} ${input.stack}: ${p.ScheduleExpression}${tz}${p.State === 'DISABLED' ? ' (disabled)' : ''}`);
   }
   console.log(`  topic      ${count(resources, 'AWS::SNS::Topic')} alert topic(s), ${subs.length} subscription(s): ${subs.map((s) => `${s.Properties!.Protocol} ${s.Properties!.Endpoint} [${(s.Properties!.FilterPolicy?.severity ?? []).join('/')}]`).join('; ') || 'none'}`);
   console.log(`  functions  ${count(resources, 'AWS::Lambda::Function')}, rules ${count(resources, 'AWS::Events::Rule')}, buckets ${count(resources, 'AWS::S3::Bucket')}, keys ${count(resources, 'AWS::KMS::Key')}`);
