@@ -3,8 +3,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
 import { BaseEnv, parseEnv } from '../shared/env.js';
-import { InputError } from '../shared/errors.js';
 import { bundledFleet } from '../shared/fleet.js';
+import { lambdaHandler } from '../shared/handler.js';
 import { logger } from '../shared/logger.js';
 import { metrics, MetricUnit } from '../shared/metrics.js';
 import { processInvocationEvent } from './process.js';
@@ -14,35 +14,24 @@ const fleet = bundledFleet();
 const clients = { ssm: new SSMClient({}), s3: new S3Client({}), sns: new SNSClient({}) };
 const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN };
 
-export const handler = async (event: unknown) => {
-  try {
-    const result = await processInvocationEvent(clients, ctx, event);
-    if (result.kind === 'ignored') {
-      logger.debug('ignored event', { reason: result.reason });
-      return result;
-    }
-    const { outcome } = result;
-    const counts = { critical: 0, warning: 0 };
-    for (const f of outcome.findings) if (f.severity === 'critical' || f.severity === 'warning') counts[f.severity]++;
-    logger.info('host evaluated', {
-      runbook: outcome.runbook, stack: outcome.stack, runId: outcome.runId, instanceId: outcome.instanceId,
-      status: outcome.status, ...counts, alerts: result.alerts,
-    });
-    metrics.addDimensions({ runbook: outcome.runbook, stack: outcome.stack });
-    metrics.addMetric('HostsEvaluated', MetricUnit.Count, 1);
-    metrics.addMetric('HostsFailing', MetricUnit.Count, counts.critical + counts.warning > 0 ? 1 : 0);
-    metrics.addMetric('CriticalFindings', MetricUnit.Count, counts.critical);
-    metrics.addMetric('WarningFindings', MetricUnit.Count, counts.warning);
-    metrics.addMetric('AlertsPublished', MetricUnit.Count, result.alerts);
-    return { kind: result.kind, alerts: result.alerts, critical: counts.critical, warning: counts.warning };
-  } catch (err) {
-    if (err instanceof InputError) {
-      logger.error('rejected invocation event', { error: err.message });
-      metrics.addMetric('RejectedEvents', MetricUnit.Count, 1);
-      return { rejected: err.message };
-    }
-    throw err;
-  } finally {
-    metrics.publishStoredMetrics();
+export const handler = lambdaHandler('invocation event', async (event) => {
+  const result = await processInvocationEvent(clients, ctx, event);
+  if (result.kind === 'ignored') {
+    logger.debug('ignored event', { reason: result.reason });
+    return result;
   }
-};
+  const { outcome } = result;
+  const counts = { critical: 0, warning: 0 };
+  for (const f of outcome.findings) if (f.severity === 'critical' || f.severity === 'warning') counts[f.severity]++;
+  logger.info('host evaluated', {
+    runbook: outcome.runbook, stack: outcome.stack, runId: outcome.runId, instanceId: outcome.instanceId,
+    status: outcome.status, ...counts, alerts: result.alerts,
+  });
+  metrics.addDimensions({ runbook: outcome.runbook, stack: outcome.stack });
+  metrics.addMetric('HostsEvaluated', MetricUnit.Count, 1);
+  metrics.addMetric('HostsFailing', MetricUnit.Count, counts.critical + counts.warning > 0 ? 1 : 0);
+  metrics.addMetric('CriticalFindings', MetricUnit.Count, counts.critical);
+  metrics.addMetric('WarningFindings', MetricUnit.Count, counts.warning);
+  metrics.addMetric('AlertsPublished', MetricUnit.Count, result.alerts);
+  return { kind: result.kind, alerts: result.alerts, ...counts };
+});

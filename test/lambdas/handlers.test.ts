@@ -1,0 +1,51 @@
+/** The thin handlers: environment and bundled config at cold start, bad events answered, not retried. */
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { demoFleet } from '../support/fleets.js';
+import { healthyWebResult } from '../support/results.js';
+
+const ssm = mockClient(SSMClient);
+const sns = mockClient(SNSClient);
+
+beforeAll(() => {
+  vi.stubEnv('SHIPSHAPE_FLEET', JSON.stringify(demoFleet()));
+  vi.stubEnv('SHIPSHAPE_FLEET_NAME', 'demo');
+  vi.stubEnv('SHIPSHAPE_DOCUMENTS', JSON.stringify({ 'health-check': 'HealthDoc' }));
+  vi.stubEnv('SHIPSHAPE_OUTPUT_BUCKET', 'out-bucket');
+  vi.stubEnv('SHIPSHAPE_ALERT_TOPIC_ARN', 'arn:aws:sns:us-east-1:111122223333:alerts');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+  vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
+});
+afterAll(() => vi.unstubAllEnvs());
+
+describe('dispatcher handler', () => {
+  it('dispatches a schedule payload and answers a malformed one without throwing', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    const { handler } = await import('../../lambdas/dispatcher/handler.js');
+    await expect(handler({ runbook: 'health-check', stack: 'web', trigger: 'schedule' })).resolves.toMatchObject({ commandIds: ['c-1'] });
+    await expect(handler({ runbook: 'health-check', stack: '$(id)' })).resolves.toMatchObject({ rejected: expect.stringMatching(/invalid dispatch event/) });
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
+  });
+});
+
+describe('result handler', () => {
+  it('evaluates a finished invocation and answers a malformed event without throwing', async () => {
+    const r = healthyWebResult();
+    r.containers[0]!.state = 'exited';
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StatusDetails: 'Success', StandardOutputContent: JSON.stringify(r), Comment: 'shipshape demo/web health-check run-1' });
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const { handler } = await import('../../lambdas/result/handler.js');
+    const event = { source: 'aws.ssm', 'detail-type': 'EC2 Command Invocation Status-change Notification', detail: { 'command-id': '0b9c1a2e-1111-2222-3333-444455556666', 'document-name': 'HealthDoc', 'instance-id': 'i-0123456789abcdef0', status: 'Success' } };
+    await expect(handler(event)).resolves.toMatchObject({ kind: 'evaluated', alerts: 1, critical: 1 });
+    await expect(handler({ source: 'aws.ssm' })).resolves.toMatchObject({ rejected: expect.stringMatching(/invalid invocation status event/) });
+  });
+
+  it('fails at cold start when the environment is incomplete', async () => {
+    vi.resetModules();
+    vi.stubEnv('SHIPSHAPE_DOCUMENTS', 'not json');
+    await expect(import('../../lambdas/result/handler.js')).rejects.toThrow(/SHIPSHAPE_DOCUMENTS: must be a JSON object/);
+    vi.stubEnv('SHIPSHAPE_DOCUMENTS', JSON.stringify({ 'health-check': 'HealthDoc' }));
+  });
+});
