@@ -95,8 +95,14 @@ export function evaluateHealth(result: HealthResult, fleet: Fleet, stack: Stack)
     }
 
     const probes: { id: string; check: () => void }[] = [];
+    const down = c !== undefined && c.state !== 'running';
     svc.process.forEach((p, i) => probes.push({ id: probeId(svc, 'process', i), check: () => {
       const r = byProbe.get(probeId(svc, 'process', i))!;
+      // A stopped container is already a finding; its processes add nothing to it.
+      if (down) {
+        add({ check: 'probe.process', target: `${svc.name}: ${p.pattern}`, severity: 'info', observed: 'skipped', threshold: 'running', message: `not checked: container ${svc.container} is not running` });
+        return;
+      }
       add({ check: 'probe.process', target: `${svc.name}: ${p.pattern}`, severity: r.ok ? 'ok' : r.status === 126 || r.status === 127 ? 'warning' : downSeverity(svc),
         observed: r.ok ? 'running' : (r.error ?? 'not running'), threshold: 'running', message: r.ok ? `process /${p.pattern}/ runs in ${svc.container}` : (r.error ?? `no process /${p.pattern}/ in ${svc.container}`) });
     } }));

@@ -46,6 +46,13 @@ describe('evaluateHealth', () => {
     expect(findings[0]!.message).toBe('http://127.0.0.1:8080/health answered 500, expected 200');
   });
 
+  it('does not report the processes of a stopped container a second time', () => {
+    const r = healthyWebResult();
+    r.containers[0]!.state = 'exited';
+    r.probes[0] = { ...r.probes[0]!, ok: false, error: 'container web-api-1 is not running' };
+    expect(bad(r)).toEqual([['critical', 'container.state', 'api (web-api-1)']]);
+  });
+
   it('reports probes that failed or were not reported', () => {
     const r = healthyWebResult();
     r.probes[0] = { ...r.probes[0]!, ok: false, status: 127, error: 'pgrep is not available in web-api-1' };

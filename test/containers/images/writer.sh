@@ -1,0 +1,13 @@
+#!/bin/sh
+# Keeps writing to SQLite in transactions of exactly BATCH rows, so a consistent copy always
+# holds a multiple of BATCH rows.
+set -eu
+DB=${APP_DB:-/data/app.db}
+BATCH=${BATCH:-100}
+sqlite3 "$DB" "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, batch INTEGER NOT NULL, payload TEXT NOT NULL);" > /dev/null
+n=0
+while :; do
+  n=$((n + 1))
+  sqlite3 "$DB" ".timeout 5000" "BEGIN IMMEDIATE; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $BATCH) INSERT INTO t(batch, payload) SELECT $n, hex(randomblob(64)) FROM s; COMMIT;"
+  sleep 0.05
+done

@@ -1,0 +1,150 @@
+/**
+ * Real containers for the host scripts: podman (runc, lowered rlimits, overlay storage) with
+ * a `docker` shim on PATH, images built once from a debootstrap root and cached by content
+ * hash, and a compose-like stack with named volumes, labels, port mappings and healthchecks.
+ */
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const IMAGES_DIR = fileURLToPath(new URL('../containers/images/', import.meta.url));
+const WORK = join(tmpdir(), 'shipshape-podman');
+const CONF = join(WORK, 'containers.conf');
+export const SHIM_BIN = join(WORK, 'bin');
+/** Packages of the base image; part of its cache key. */
+const BASE_PACKAGES = ['sqlite3', 'python3', 'procps'];
+const MIRROR = process.env.SHIPSHAPE_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+
+function prepareConfig(): void {
+  mkdirSync(SHIM_BIN, { recursive: true });
+  writeFileSync(CONF, '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n');
+  // The real Docker client may come first on PATH; host scripts must reach podman.
+  writeFileSync(join(SHIM_BIN, 'docker'), `#!/bin/sh\nCONTAINERS_CONF=${CONF} exec podman "$@"\n`);
+  chmodSync(join(SHIM_BIN, 'docker'), 0o755);
+}
+
+export const podmanEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CONTAINERS_CONF: CONF });
+
+export async function podman(...args: string[]): Promise<string> {
+  const { stdout } = await run('podman', args, { env: podmanEnv(), maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+/** Whether a container can start here; the reason when it cannot. */
+export function engineStatus(): { ok: true } | { ok: false; reason: string } {
+  if (spawnSync('sh', ['-c', 'command -v podman']).status !== 0) return { ok: false, reason: 'podman is not installed (apt-get install podman runc uidmap slirp4netns fuse-overlayfs debootstrap)' };
+  prepareConfig();
+  const probe = spawnSync('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}'], { env: podmanEnv(), encoding: 'utf8' });
+  if (probe.status !== 0) return { ok: false, reason: `podman info failed: ${probe.stderr.trim().slice(0, 300)}` };
+  return { ok: true };
+}
+
+function hashOf(parts: string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
+}
+
+async function imageExists(tag: string): Promise<boolean> {
+  return spawnSync('podman', ['image', 'exists', tag], { env: podmanEnv() }).status === 0;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`containers: ${message}\n`);
+}
+
+async function baseImage(): Promise<string> {
+  const tag = `localhost/shipshape-test-base:${hashOf(['bookworm', 'minbase', ...BASE_PACKAGES])}`;
+  if (await imageExists(tag)) return tag;
+  const rootfs = mkdtempSync(join(tmpdir(), 'shipshape-rootfs-'));
+  try {
+    progress(`building ${tag} with debootstrap (about a minute, once per machine)...`);
+    const t0 = Date.now();
+    await run('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
+    execFileSync('sh', ['-c', `tar -C "${rootfs}" -c . | podman import - "${tag}"`], { env: podmanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    progress(`base image ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  } finally {
+    rmSync(rootfs, { recursive: true, force: true });
+  }
+  return tag;
+}
+
+async function buildImage(name: 'app' | 'proc', base: string): Promise<string> {
+  const containerfile = `Containerfile.${name}`;
+  const files = ['server.py', 'writer.sh', 'app-start.sh', 'sigul_server', 'proc-start.sh', containerfile];
+  const tag = `localhost/shipshape-test-${name}:${hashOf([base, ...files.map((f) => readFileSync(join(IMAGES_DIR, f), 'utf8'))])}`;
+  if (await imageExists(tag)) return tag;
+  progress(`building ${tag}...`);
+  await podman('build', '--quiet', '--build-arg', `BASE=${base}`, '-f', join(IMAGES_DIR, containerfile), '-t', tag, IMAGES_DIR);
+  return tag;
+}
+
+export async function ensureImages(): Promise<{ app: string; proc: string }> {
+  const base = await baseImage();
+  return { app: await buildImage('app', base), proc: await buildImage('proc', base) };
+}
+
+export interface ServiceDef {
+  readonly service: string;
+  readonly image: string;
+  /** Host port mapped to 8080 in the container. */
+  readonly port?: number;
+  /** Named volume mounted at /data. */
+  readonly volume?: string;
+  readonly healthCmd?: string;
+}
+
+/** A compose-like project: containers named <project>-<service>-1, labelled as compose does. */
+export class PodmanStack {
+  readonly containers: string[] = [];
+  readonly volumes = new Set<string>();
+
+  constructor(readonly project: string) {}
+
+  containerName(service: string): string {
+    return `${this.project}-${service}-1`;
+  }
+
+  async up(defs: ServiceDef[]): Promise<void> {
+    for (const d of defs) {
+      const name = this.containerName(d.service);
+      const args = ['run', '-d', '--name', name, '--label', `com.docker.compose.project=${this.project}`, '--label', `com.docker.compose.service=${d.service}`];
+      if (d.port) args.push('-p', `127.0.0.1:${d.port}:8080`);
+      if (d.volume) {
+        const vol = `${this.project}_${d.volume}`;
+        if (!this.volumes.has(vol)) await podman('volume', 'create', '--label', `com.docker.compose.project=${this.project}`, vol);
+        this.volumes.add(vol);
+        args.push('-v', `${vol}:/data`);
+      }
+      if (d.healthCmd) args.push('--health-cmd', d.healthCmd, '--health-interval', '0', '--health-retries', '1', '--health-timeout', '5s');
+      await podman(...args, d.image);
+      this.containers.push(name);
+    }
+  }
+
+  /** Podman has no scheduler for healthchecks without systemd: run them now, as the interval would. */
+  async runHealthchecks(): Promise<void> {
+    for (const c of this.containers) {
+      spawnSync('podman', ['healthcheck', 'run', c], { env: podmanEnv() });
+    }
+  }
+
+  async down(): Promise<void> {
+    for (const c of this.containers) spawnSync('podman', ['rm', '-f', '-t', '0', c], { env: podmanEnv() });
+    for (const v of this.volumes) spawnSync('podman', ['volume', 'rm', '-f', v], { env: podmanEnv() });
+  }
+}
+
+/** Waits until `check` passes, for states the engine reaches asynchronously. */
+export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
