@@ -138,18 +138,63 @@ const Stack = z.strictObject({
 });
 export type Stack = z.infer<typeof Stack>;
 
+const CHANNELS = {
+  email: z.email().optional(),
+  sms: z.string().regex(/^\+[1-9][0-9]{6,14}$/, { error: 'must be an E.164 phone number such as "+4915112345678"' }).optional(),
+  https: z.url({ protocol: /^https$/ }).optional(),
+  sqs: z.string().regex(/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$/, { error: 'must be an SQS queue ARN' }).optional(),
+};
+const oneChannel = (r: { email?: string | undefined; sms?: string | undefined; https?: string | undefined; sqs?: string | undefined }) =>
+  [r.email, r.sms, r.https, r.sqs].filter((x) => x !== undefined).length === 1;
+const ONE_CHANNEL = { error: 'give exactly one of "email", "sms", "https" or "sqs"' };
+
 const Recipient = z
-  .strictObject({
-    email: z.email().optional(),
-    sms: z.string().regex(/^\+[1-9][0-9]{6,14}$/, { error: 'must be an E.164 phone number such as "+4915112345678"' }).optional(),
-    https: z.url({ protocol: /^https$/ }).optional(),
-    sqs: z.string().regex(/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$/, { error: 'must be an SQS queue ARN' }).optional(),
-    severities: z.array(Severity).min(1).default(['critical', 'warning']),
-  })
-  .refine((r) => [r.email, r.sms, r.https, r.sqs].filter((x) => x !== undefined).length === 1, {
-    error: 'give exactly one of "email", "sms", "https" or "sqs"',
-  });
+  .strictObject({ ...CHANNELS, severities: z.array(Severity).min(1).default(['critical', 'warning']) })
+  .refine(oneChannel, ONE_CHANNEL);
+/** Escalation recipients receive escalated critical alerts only. */
+const EscalationRecipient = z.strictObject(CHANNELS).refine(oneChannel, ONE_CHANNEL);
 export type Recipient = z.infer<typeof Recipient>;
+export type Channel = z.infer<typeof EscalationRecipient>;
+
+const SeverityPolicy = (failuresBeforeAlert: number, repeatMinutes: number) =>
+  z
+    .strictObject({
+      failuresBeforeAlert: z.number().int().min(1).max(100).default(failuresBeforeAlert).describe('Consecutive failing runs before the first alert.'),
+      repeatMinutes: z.number().int().min(5).max(10080).default(repeatMinutes).describe('Remind while still failing, at most this often.'),
+    })
+    .prefault({});
+
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const MaintenanceWindow = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9 _.-]{1,64}$/).optional(),
+  days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]).describe('Days the window starts on.'),
+  start: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, { error: 'must be a 24-hour time "HH:MM", e.g. "02:00"' }),
+  durationMinutes: z.number().int().min(1).max(10080),
+  timezone: z
+    .string()
+    .default('UTC')
+    .refine(P.isIanaTimeZone, { error: (iss) => `must be an IANA time zone such as "Europe/Berlin" or "UTC"; got ${JSON.stringify(iss.input)}` }),
+  stacks: z.array(Name).min(1).optional().describe('Only these stacks; all when left out.'),
+  checks: z.array(z.string().regex(/^[a-z]+(\.[a-z*]+)?$/, { error: 'must be a check such as "container.state" or a family such as "host.*"' })).min(1).optional(),
+});
+export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
+
+const Alerts = z
+  .strictObject({
+    recipients: z.array(Recipient).default([]),
+    critical: SeverityPolicy(1, 240),
+    warning: SeverityPolicy(2, 1440),
+    okBeforeResolve: z.number().int().min(1).max(100).default(1).describe('Consecutive passing runs before RESOLVED; more damps flapping.'),
+    escalation: z
+      .strictObject({
+        afterMinutes: z.number().int().min(5).max(10080).describe('Escalate a critical alert still unresolved after this long.'),
+        recipients: z.array(EscalationRecipient).min(1),
+      })
+      .optional(),
+    maintenance: z.array(MaintenanceWindow).default([]).describe('Recurring windows in which nothing is sent.'),
+  })
+  .prefault({});
+export type Alerts = z.infer<typeof Alerts>;
 
 export const FleetConfig = z
   .strictObject({
@@ -177,9 +222,15 @@ export const FleetConfig = z
       })
       .prefault({}),
     stacks: z.array(Stack).min(1, { error: 'a fleet needs at least one stack' }),
-    alerts: z.strictObject({ recipients: z.array(Recipient).default([]) }).prefault({}),
+    alerts: Alerts,
   })
   .superRefine((fleet, ctx) => {
+    const names = new Set(fleet.stacks.map((s) => s.name));
+    fleet.alerts.maintenance.forEach((w, i) => {
+      (w.stacks ?? []).forEach((s, j) => {
+        if (!names.has(s)) ctx.addIssue({ code: 'custom', path: ['alerts', 'maintenance', i, 'stacks', j], message: `no stack named "${s}" (stacks: ${[...names].join(', ')})` });
+      });
+    });
     const seen = new Map<string, number>();
     fleet.stacks.forEach((s, i) => {
       if (seen.has(s.name)) {
