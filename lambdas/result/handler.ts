@@ -1,6 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { BaseEnv, parseEnv } from '../shared/env.js';
 import { bundledFleet } from '../shared/fleet.js';
@@ -8,11 +10,13 @@ import { lambdaHandler } from '../shared/handler.js';
 import { logger } from '../shared/logger.js';
 import { metrics, MetricUnit } from '../shared/metrics.js';
 import { processInvocationEvent } from './process.js';
+import { DynamoStateStore } from './state-store.js';
 
-const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:') }));
+const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_STATE_TABLE: z.string().min(3) }));
 const fleet = bundledFleet();
 const clients = { ssm: new SSMClient({}), s3: new S3Client({}), sns: new SNSClient({}) };
-const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN };
+const store = new DynamoStateStore(DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), env.SHIPSHAPE_STATE_TABLE);
+const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN, store };
 
 export const handler = lambdaHandler('invocation event', async (event) => {
   const result = await processInvocationEvent(clients, ctx, event);
@@ -25,7 +29,7 @@ export const handler = lambdaHandler('invocation event', async (event) => {
   for (const f of outcome.findings) if (f.severity === 'critical' || f.severity === 'warning') counts[f.severity]++;
   logger.info('host evaluated', {
     runbook: outcome.runbook, stack: outcome.stack, runId: outcome.runId, instanceId: outcome.instanceId,
-    status: outcome.status, ...counts, alerts: result.alerts,
+    status: outcome.status, ...counts, alerts: result.alerts, notices: result.notices.map((n) => `${n.kind}:${n.finding.check}`),
   });
   metrics.addDimensions({ runbook: outcome.runbook, stack: outcome.stack });
   metrics.addMetric('HostsEvaluated', MetricUnit.Count, 1);

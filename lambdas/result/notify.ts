@@ -1,10 +1,11 @@
 /**
- * Alert messages: a subject under 100 characters, a plain-text body for people, a short
- * SMS and a JSON body for machine subscribers, with a `severity` attribute that the
- * subscription filter policies route on.
+ * Alert messages from state-machine notices: a subject under 100 characters, a plain-text
+ * body for people, a short SMS and a JSON body for machine subscribers. Attributes:
+ * `severity` (critical, warning, or escalation) for the filter policies, and `kind`
+ * (firing, repeat, resolved, escalation).
  */
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
-import { failing, type Finding } from '../../lib/results/findings.js';
+import type { AlertSeverity, Notice } from './alert-state.js';
 import type { HostOutcome } from './outcome.js';
 
 export const SUBJECT_LIMIT = 99;
@@ -49,26 +50,41 @@ export interface AlertContext {
   readonly topicArn: string;
 }
 
-/**
- * One message per severity present on the host, so that filter policies route exactly:
- * a critical-only recipient never gets warning noise, and each message says what the
- * other one holds.
- */
-export function buildAlerts(outcome: HostOutcome, ctx: AlertContext): PublishCommandInput[] {
-  const bad = failing(outcome.findings);
+type Group = { label: string; attribute: AlertSeverity | 'escalation'; kind: string; notices: Notice[] };
+
+/** Firing and reminders by severity, resolutions by the severity they had, escalations apart. */
+function groups(notices: readonly Notice[]): Group[] {
+  const out: Group[] = [];
+  for (const severity of ['critical', 'warning'] as const) {
+    const alerting = notices.filter((n) => (n.kind === 'firing' || n.kind === 'repeat') && n.severity === severity);
+    if (alerting.length) {
+      const kind = alerting.some((n) => n.kind === 'firing') ? 'firing' : 'repeat';
+      out.push({ label: severity.toUpperCase(), attribute: severity, kind, notices: alerting });
+    }
+  }
+  const escalations = notices.filter((n) => n.kind === 'escalation');
+  if (escalations.length) out.push({ label: 'ESCALATED', attribute: 'escalation', kind: 'escalation', notices: escalations });
+  for (const severity of ['critical', 'warning'] as const) {
+    const resolved = notices.filter((n) => n.kind === 'resolved' && n.severity === severity);
+    if (resolved.length) out.push({ label: 'RESOLVED', attribute: severity, kind: 'resolved', notices: resolved });
+  }
+  return out;
+}
+
+const iso = (ms: number | null) => (ms === null ? '?' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
+
+export function buildAlerts(outcome: HostOutcome, notices: readonly Notice[], ctx: AlertContext): PublishCommandInput[] {
   const host = outcome.hostname ? `${outcome.instanceId} (${outcome.hostname})` : outcome.instanceId;
   const link = consoleLink(ctx.region, outcome.commandId, outcome.instanceId);
-  const levels = (['critical', 'warning'] as const).filter((sev) => bad.some((f) => f.severity === sev));
-  return levels.map((severity) => {
-    const mine = bad.filter((f) => f.severity === severity);
-    const others = bad.length - mine.length;
-    const count = `${mine.length} ${severity}`;
-    const subject = clip(`[${severity.toUpperCase()}] ${ctx.fleet}/${outcome.stack} ${outcome.instanceId}: ${count}`, SUBJECT_LIMIT);
-    const lines = mine.flatMap((f: Finding) => [
-      `${f.severity.toUpperCase().padEnd(8)} ${f.check}  ${f.target}`,
+  return groups(notices).map((g) => {
+    const count = g.kind === 'resolved' ? `${g.notices.length} resolved` : `${g.notices.length} ${g.attribute === 'escalation' ? 'critical, unresolved' : g.attribute}${g.kind === 'repeat' ? ', still failing' : ''}`;
+    const subject = clip(`[${g.label}] ${ctx.fleet}/${outcome.stack} ${outcome.instanceId}: ${count}`, SUBJECT_LIMIT);
+    const lines = g.notices.flatMap(({ finding: f, state, severity }) => [
+      `${(g.kind === 'resolved' ? 'OK' : severity.toUpperCase()).padEnd(8)} ${f.check}  ${f.target}`,
       `         ${f.message}`,
       `         observed: ${f.observed ?? 'n/a'}   threshold: ${f.threshold ?? 'n/a'}`,
-      `         next: ${nextStep(f.check)}`,
+      `         failing since ${iso(state.since)}, ${state.runs} run(s)`,
+      ...(g.kind === 'resolved' ? [] : [`         next: ${nextStep(f.check)}`]),
       '',
     ]);
     const text = [
@@ -78,12 +94,12 @@ export function buildAlerts(outcome: HostOutcome, ctx: AlertContext): PublishCom
       `Run: ${outcome.runId}   SSM status: ${outcome.status}`,
       '',
       ...lines,
-      ...(others ? [`This host also has ${others} finding(s) of another severity, sent in a separate message.`, ''] : []),
       `Command output: ${link}`,
     ].join('\n');
     const json = JSON.stringify({
-      fleet: ctx.fleet, stack: outcome.stack, host: outcome.instanceId, hostname: outcome.hostname ?? null, runbook: outcome.runbook,
-      runId: outcome.runId, commandId: outcome.commandId, severity, findings: mine, link,
+      kind: g.kind, severity: g.attribute, fleet: ctx.fleet, stack: outcome.stack, host: outcome.instanceId, hostname: outcome.hostname ?? null,
+      runbook: outcome.runbook, runId: outcome.runId, commandId: outcome.commandId, link,
+      findings: g.notices.map((n) => ({ ...n.finding, since: iso(n.state.since), runs: n.state.runs })),
     });
     return {
       TopicArn: ctx.topicArn,
@@ -91,7 +107,8 @@ export function buildAlerts(outcome: HostOutcome, ctx: AlertContext): PublishCom
       MessageStructure: 'json',
       Message: JSON.stringify({ default: text, email: text, sms: clip(subject, 140), https: json, sqs: json, lambda: json }),
       MessageAttributes: {
-        severity: { DataType: 'String', StringValue: severity },
+        severity: { DataType: 'String', StringValue: g.attribute },
+        kind: { DataType: 'String', StringValue: g.kind },
         fleet: { DataType: 'String', StringValue: ctx.fleet },
         stack: { DataType: 'String', StringValue: outcome.stack },
         runbook: { DataType: 'String', StringValue: outcome.runbook },

@@ -90,23 +90,29 @@ export function parseOutput(inv: Invocation, runbook: string): ParsedOutput {
   return { result: parsed.data, stack: r.stack, hostname: r.hostname };
 }
 
-export function evaluateInvocation(inv: Invocation, runbook: string, fleet: Fleet, stackName: string, parsed: ParsedOutput): Finding[] {
+export interface Evaluation {
+  readonly findings: Finding[];
+  /** True when the host's result was evaluated, so every check of the runbook was reported. */
+  readonly complete: boolean;
+}
+
+export function evaluateInvocation(inv: Invocation, runbook: string, fleet: Fleet, stackName: string, parsed: ParsedOutput): Evaluation {
   const status = statusFinding(inv, runbook);
-  if (status) return [status];
+  if (status) return { findings: [status], complete: false };
   const stack = findStack(fleet, stackName);
   if (parsed.problem !== undefined || parsed.result === undefined) {
     const stderr = inv.stderr ? `; stderr: ${sanitize(inv.stderr, 200)}` : '';
-    return [{ check: 'run.output', target: inv.instanceId, severity: 'critical', observed: sanitize(parsed.problem ?? 'no result'), threshold: 'one JSON result document',
-      message: `${runbook} on ${inv.instanceId} ended ${inv.status} (exit ${inv.responseCode ?? '?'}) without a usable result: ${sanitize(parsed.problem ?? 'no result', 200)}${stderr}` }];
+    return { complete: false, findings: [{ check: 'run.output', target: inv.instanceId, severity: 'critical', observed: sanitize(parsed.problem ?? 'no result'), threshold: 'one JSON result document',
+      message: `${runbook} on ${inv.instanceId} ended ${inv.status} (exit ${inv.responseCode ?? '?'}) without a usable result: ${sanitize(parsed.problem ?? 'no result', 200)}${stderr}` }] };
   }
   if (!stack) {
-    return [{ check: 'run.stack', target: stackName, severity: 'warning', observed: stackName, threshold: fleet.stacks.map((s) => s.name).join(','),
-      message: `result for unknown stack "${sanitize(stackName, 60)}"; was the config changed without redeploying?` }];
+    return { complete: false, findings: [{ check: 'run.stack', target: stackName, severity: 'warning', observed: stackName, threshold: fleet.stacks.map((s) => s.name).join(','),
+      message: `result for unknown stack "${sanitize(stackName, 60)}"; was the config changed without redeploying?` }] };
   }
   const findings = EVALUATORS[runbook]!.evaluate(parsed.result, fleet, stack);
   if (inv.status === 'Failed') {
     findings.push({ check: 'run.exit', target: inv.instanceId, severity: 'warning', observed: inv.responseCode, threshold: 0,
       message: `${runbook} printed a result but exited ${inv.responseCode ?? '?'}${inv.stderr ? `: ${sanitize(inv.stderr, 200)}` : ''}` });
   }
-  return findings;
+  return { findings, complete: true };
 }

@@ -1,18 +1,23 @@
 /**
- * The result pipeline for one "Command Invocation Status-change" event:
- * read the output, evaluate it, alert on failing hosts, record metrics.
+ * The result pipeline for one "Command Invocation Status-change" event: read the output,
+ * evaluate it, step each finding's alert state, send what the state machine says, and
+ * record the run.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Fleet } from '../../lib/config/schema.js';
+import type { Finding } from '../../lib/results/findings.js';
+import { isTerminal } from '../../lib/results/invocation-status.js';
 import { parseCommandComment } from '../shared/command-comment.js';
 import { parseOrThrow } from '../shared/errors.js';
 import type { BackoffOptions } from '../shared/retry.js';
-import { isTerminal } from '../../lib/results/invocation-status.js';
+import { alertKey, step, type AlertPolicy, type Notice } from './alert-state.js';
 import { commandStackParameter, InvocationEvent, readInvocation } from './invocation.js';
 import { buildAlerts, publishAlert } from './notify.js';
 import { evaluateInvocation, parseOutput, type HostOutcome } from './outcome.js';
+import { isSilenced } from './silences.js';
+import type { StateStore, StoredAlert } from './state-store.js';
 
 export interface ResultClients {
   readonly ssm: Pick<SSMClient, 'send'>;
@@ -25,12 +30,26 @@ export interface ResultContext {
   readonly documents: Readonly<Record<string, string>>;
   readonly region: string;
   readonly topicArn: string;
+  readonly store: StateStore;
+  readonly now?: () => number;
   readonly backoff?: BackoffOptions;
 }
 
 export type ProcessOutcome =
   | { readonly kind: 'ignored'; readonly reason: string }
-  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly alerts: number };
+  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly notices: Notice[]; readonly alerts: number };
+
+const MINUTE = 60_000;
+
+export function alertPolicy(fleet: Fleet): AlertPolicy {
+  const a = fleet.alerts;
+  return {
+    failuresBeforeAlert: { critical: a.critical.failuresBeforeAlert, warning: a.warning.failuresBeforeAlert },
+    repeatMs: { critical: a.critical.repeatMinutes * MINUTE, warning: a.warning.repeatMinutes * MINUTE },
+    okBeforeResolve: a.okBeforeResolve,
+    ...(a.escalation ? { escalateAfterMs: a.escalation.afterMinutes * MINUTE } : {}),
+  };
+}
 
 export async function processInvocationEvent(clients: ResultClients, ctx: ResultContext, event: unknown): Promise<ProcessOutcome> {
   const { detail } = parseOrThrow(InvocationEvent, event, 'invocation status event');
@@ -42,12 +61,52 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
   const meta = parseCommandComment(inv.comment);
   const parsed = parseOutput(inv, runbook);
   const stack = meta?.stack ?? parsed.stack ?? (await commandStackParameter(clients.ssm, inv.commandId)) ?? 'unknown';
-  const findings = evaluateInvocation(inv, runbook, ctx.fleet, stack, parsed);
+  const { findings, complete } = evaluateInvocation(inv, runbook, ctx.fleet, stack, parsed);
   const outcome: HostOutcome = {
     runbook, stack, runId: meta?.runId ?? 'manual', instanceId: inv.instanceId, hostname: parsed.hostname,
     commandId: inv.commandId, status: inv.status, findings,
   };
-  const alerts = buildAlerts(outcome, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn });
+
+  const now = ctx.now?.() ?? Date.now();
+  const stored = await ctx.store.loadAlerts(stack, inv.instanceId);
+  if ([...stored.values()].some((a) => a.commandId === inv.commandId)) {
+    return { kind: 'ignored', reason: `command ${inv.commandId} on ${inv.instanceId} was already processed` };
+  }
+  const silences = await ctx.store.activeSilences(now);
+  const policy = alertPolicy(ctx.fleet);
+  const open: StoredAlert[] = [];
+  const closed: string[] = [];
+  const notices: Notice[] = [];
+  const seen = new Set<string>();
+  const apply = (key: string, finding: Finding) => {
+    const silenced = isSilenced(ctx.fleet.alerts.maintenance, silences, { stack, host: inv.instanceId, check: finding.check }, now);
+    const { next, notices: sent } = step(stored.get(key)?.state, finding, now, policy, silenced);
+    notices.push(...sent);
+    if (next.status === 'failing') open.push({ key, state: next, commandId: inv.commandId, finding });
+    else if (stored.has(key)) closed.push(key);
+  };
+  for (const f of findings) {
+    const key = alertKey(runbook, f);
+    seen.add(key);
+    apply(key, f);
+  }
+  // A complete result reports every check: one that is missing was removed or has recovered
+  // (an unreachable host answering again, a service taken out of the config).
+  if (complete) {
+    for (const [key, a] of stored) {
+      if (key.startsWith(`${runbook}#`) && !seen.has(key)) {
+        apply(key, { ...a.finding, severity: 'ok', observed: 'no longer failing', message: `${a.finding.check} ${a.finding.target}: no longer reported as failing` });
+      }
+    }
+  }
+
+  // Send first, then save: a failed save repeats a message; a failed send never loses one.
+  const alerts = buildAlerts(outcome, notices, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn });
   for (const alert of alerts) await publishAlert(clients.sns, alert);
-  return { kind: 'evaluated', outcome, alerts: alerts.length };
+  await ctx.store.saveAlerts(stack, inv.instanceId, open, closed);
+  await ctx.store.recordRun({
+    stack, host: inv.instanceId, runbook, runId: outcome.runId, commandId: inv.commandId, status: inv.statusDetails || inv.status, at: now,
+    critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length, notices: notices.length,
+  });
+  return { kind: 'evaluated', outcome, notices, alerts: alerts.length };
 }

@@ -15,6 +15,7 @@ import { REGION, startS3, startSnsSqs } from '../support/aws-local.js';
 import { documentsOf } from '../support/document-runner.js';
 import { FakeHost, running, type FakeContainer } from '../support/fake-host.js';
 import { FakeSsm } from '../support/fake-ssm.js';
+import { MemoryStateStore } from '../support/memory-store.js';
 import { demoFleet } from '../support/fleets.js';
 import { startHttp, startTcp } from '../support/servers.js';
 import { synthFleet } from '../support/synth.js';
@@ -41,6 +42,7 @@ beforeAll(async () => {
   s3 = await startS3(['command-output-bucket']);
   aws = await startSnsSqs();
   fleet = demoFleet((f) => {
+    f.alerts = { ...f.alerts, warning: { failuresBeforeAlert: 1 } };
     f.stacks[0]!.composeDir = tmpdir();
     f.stacks[0]!.services[0]!.http = [{ url: `http://127.0.0.1:${http.port}/health`, maxLatencyMs: 1000 }];
     f.stacks[0]!.services[1]!.tcp = [{ host: '127.0.0.1', port: tcp.port }];
@@ -97,12 +99,12 @@ async function receive(queue: keyof typeof queues) {
   }
 }
 
-async function runScheduled(stack: string, simulated: ConstructorParameters<typeof FakeSsm>[1]) {
+async function runScheduled(stack: string, simulated: ConstructorParameters<typeof FakeSsm>[1], store = new MemoryStateStore(), now?: number) {
   ssm = new FakeSsm(documents, simulated, { client: s3.client, region: REGION });
   try {
     // Act: the payload the schedule carries, then every status event SSM would emit
     const dispatched = await dispatch(ssm.client, { fleet, documents: { 'health-check': documentName }, outputBucket: 'command-output-bucket' }, { runbook: 'health-check', stack, trigger: 'schedule' });
-    const ctx = { fleet, documents: { 'health-check': documentName }, region: REGION, topicArn };
+    const ctx = { fleet, documents: { 'health-check': documentName }, region: REGION, topicArn, store, ...(now ? { now: () => now } : {}) };
     const outcomes = [];
     for (const event of ssm.drainEvents()) outcomes.push(await processInvocationEvent({ ssm: ssm.client, s3: s3.client, sns: aws.sns }, ctx, event));
     return { dispatched, outcomes, sent: ssm.sent };

@@ -1,12 +1,14 @@
 /** The thin handlers: environment and bundled config at cold start, bad events answered, not retried. */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { demoFleet } from '../support/fleets.js';
 import { healthyWebResult } from '../support/results.js';
 
 const ssm = mockClient(SSMClient);
+const dynamo = mockClient(DynamoDBDocumentClient);
 const sns = mockClient(SNSClient);
 
 beforeAll(() => {
@@ -14,6 +16,7 @@ beforeAll(() => {
   vi.stubEnv('SHIPSHAPE_FLEET_NAME', 'demo');
   vi.stubEnv('SHIPSHAPE_DOCUMENTS', JSON.stringify({ 'health-check': 'HealthDoc' }));
   vi.stubEnv('SHIPSHAPE_OUTPUT_BUCKET', 'out-bucket');
+  vi.stubEnv('SHIPSHAPE_STATE_TABLE', 'state-table');
   vi.stubEnv('SHIPSHAPE_ALERT_TOPIC_ARN', 'arn:aws:sns:us-east-1:111122223333:alerts');
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
@@ -36,9 +39,14 @@ describe('result handler', () => {
     r.containers[0]!.state = 'exited';
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StatusDetails: 'Success', StandardOutputContent: JSON.stringify(r), Comment: 'shipshape demo/web health-check run-1' });
     sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    dynamo.on(QueryCommand).resolves({ Items: [] });
+    dynamo.on(BatchWriteCommand).resolves({});
+    dynamo.on(PutCommand).resolves({});
     const { handler } = await import('../../lambdas/result/handler.js');
     const event = { source: 'aws.ssm', 'detail-type': 'EC2 Command Invocation Status-change Notification', detail: { 'command-id': '0b9c1a2e-1111-2222-3333-444455556666', 'document-name': 'HealthDoc', 'instance-id': 'i-0123456789abcdef0', status: 'Success' } };
     await expect(handler(event)).resolves.toMatchObject({ kind: 'evaluated', alerts: 1, critical: 1 });
+    const saved = dynamo.commandCalls(BatchWriteCommand)[0]!.args[0].input.RequestItems!['state-table']!;
+    expect(saved.map((w) => w.PutRequest?.Item?.sk)).toEqual(['health-check#container.state#api (web-api-1)']);
     await expect(handler({ source: 'aws.ssm' })).resolves.toMatchObject({ rejected: expect.stringMatching(/invalid invocation status event/) });
   });
 

@@ -4,7 +4,8 @@ import { GetCommandInvocationCommand, ListCommandsCommand, SSMClient } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { looksTruncated, parseS3Url } from '../../lambdas/result/invocation.js';
-import { processInvocationEvent, type ProcessOutcome } from '../../lambdas/result/process.js';
+import { processInvocationEvent, type ProcessOutcome, type ResultContext } from '../../lambdas/result/process.js';
+import { MemoryStateStore } from '../support/memory-store.js';
 import { InputError } from '../../lambdas/shared/errors.js';
 import { demoFleet } from '../support/fleets.js';
 import { healthyWebResult } from '../support/results.js';
@@ -13,7 +14,9 @@ const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);
 const sns = mockClient(SNSClient);
 const clients = { ssm: new SSMClient({}), s3: new S3Client({}), sns: new SNSClient({}) };
-const ctx = { fleet: demoFleet(), documents: { 'health-check': 'HealthDoc-123' }, region: 'eu-central-1', topicArn: 'arn:aws:sns:eu-central-1:111122223333:alerts', backoff: { sleep: async () => {} } };
+// Warnings alert on their first run here, so one run shows every kind of message.
+const fleet = demoFleet((f) => (f.alerts = { ...f.alerts, warning: { failuresBeforeAlert: 1 } }));
+let ctx: ResultContext;
 const COMMAND = '0b9c1a2e-1111-2222-3333-444455556666';
 
 function event(status = 'Success', documentName = 'HealthDoc-123') {
@@ -34,6 +37,7 @@ function published() {
 }
 
 beforeEach(() => {
+  ctx = { fleet, documents: { 'health-check': 'HealthDoc-123' }, region: 'eu-central-1', topicArn: 'arn:aws:sns:eu-central-1:111122223333:alerts', backoff: { sleep: async () => {} }, store: new MemoryStateStore() };
   ssm.reset();
   s3.reset();
   sns.reset();
@@ -71,7 +75,8 @@ describe('processInvocationEvent', () => {
     expect(body.email).toContain('observed: exited   threshold: running');
     expect(body.email).toContain('next: Read `docker logs --tail 100 <container>`');
     expect(body.email).toContain(`https://eu-central-1.console.aws.amazon.com/systems-manager/run-command/${COMMAND}/i-0123456789abcdef0?region=eu-central-1`);
-    expect(body.email).toContain('This host also has 1 finding(s) of another severity, sent in a separate message.');
+    expect(body.email).toMatch(/failing since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, 1 run\(s\)/);
+    expect(msg!.MessageAttributes!.kind).toEqual({ DataType: 'String', StringValue: 'firing' });
     expect(JSON.parse(body.sqs).findings.map((f: { check: string }) => f.check)).toEqual(['container.state']);
     expect(JSON.parse(JSON.parse(warning!.Message!).sqs).findings.map((f: { check: string }) => f.check)).toEqual(['probe.latency']);
     expect(body.sms.length).toBeLessThanOrEqual(140);
@@ -97,6 +102,7 @@ describe('processInvocationEvent', () => {
   it('is critical when the host timed out or could not be reached', async () => {
     const cases = [['TimedOut', 'Execution Timed Out', 'run.timeout'], ['Failed', 'Undeliverable', 'host.reachable'], ['TimedOut', 'Delivery Timed Out', 'host.reachable']] as const;
     for (const [status, details, check] of cases) {
+      ctx = { ...ctx, store: new MemoryStateStore() };
       ssm.reset();
       sns.resetHistory();
       ssm.on(GetCommandInvocationCommand).resolves({ Status: status, StatusDetails: details, ResponseCode: -1, StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
@@ -167,5 +173,67 @@ describe('output location', () => {
   it('treats output at the inline limit as truncated', () => {
     expect(looksTruncated('x'.repeat(24_000))).toBe(true);
     expect(looksTruncated('{}')).toBe(false);
+  });
+});
+
+describe('alert state across runs', () => {
+  let run = 0;
+  const at = (minutes: number) => Date.parse('2026-11-21T09:00:00Z') + minutes * 60_000;
+  async function runWith(result: ReturnType<typeof healthyWebResult> | 'unreachable', minutes: number, commandId?: string) {
+    sns.resetHistory();
+    ssm.reset();
+    const id = commandId ?? `0b9c1a2e-1111-2222-3333-${String(++run).padStart(12, '0')}`;
+    if (result === 'unreachable') ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StatusDetails: 'Undeliverable', StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
+    else invocation(JSON.stringify(result));
+    const ev = event(result === 'unreachable' ? 'Failed' : 'Success');
+    ev.detail['command-id'] = id;
+    return processInvocationEvent(clients, { ...ctx, now: () => at(minutes) }, ev);
+  }
+  const down = () => { const r = healthyWebResult(); r.containers[0]!.state = 'exited'; return r; };
+  const subjects = () => published().map((p) => p.Subject);
+
+  it('alerts once, stays quiet on the next runs, and sends one RESOLVED when fixed', async () => {
+    await runWith(down(), 0);
+    expect(subjects()).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+    await runWith(down(), 15);
+    expect(subjects()).toEqual([]);
+    await runWith(healthyWebResult(), 30);
+    expect(subjects()).toEqual(['[RESOLVED] demo/web i-0123456789abcdef0: 1 resolved']);
+    expect(published()[0]!.MessageAttributes).toMatchObject({ severity: { StringValue: 'critical' }, kind: { StringValue: 'resolved' } });
+    await runWith(healthyWebResult(), 45);
+    expect(subjects()).toEqual([]);
+  });
+
+  it('ignores a redelivered event instead of alerting twice', async () => {
+    const first = await runWith(down(), 0, '0b9c1a2e-1111-2222-3333-999999999999');
+    const again = await runWith(down(), 1, '0b9c1a2e-1111-2222-3333-999999999999');
+    expect(first.kind).toBe('evaluated');
+    expect(again).toMatchObject({ kind: 'ignored', reason: expect.stringMatching(/already processed/) });
+    expect(subjects()).toEqual([]);
+  });
+
+  it('sends nothing while a silence covers the host, and fires when it ends', async () => {
+    await ctx.store.putSilence({ id: 's1', until: at(30), stack: 'web', host: 'i-0123456789abcdef0', reason: 'upgrade' });
+    await runWith(down(), 0);
+    expect(subjects()).toEqual([]);
+    await runWith(down(), 30);
+    expect(subjects()).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+  });
+
+  it('keeps other alerts while the host is unreachable, and resolves unreachable when it answers', async () => {
+    await runWith(down(), 0);
+    await runWith('unreachable', 15);
+    expect(subjects()).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+    expect(JSON.parse(JSON.parse(published()[0]!.Message!).sqs).findings[0].check).toBe('host.reachable');
+    await runWith(down(), 30);
+    // The container alert was already out: only the unreachable alert resolves.
+    expect(subjects()).toEqual(['[RESOLVED] demo/web i-0123456789abcdef0: 1 resolved']);
+    expect(JSON.parse(JSON.parse(published()[0]!.Message!).sqs).findings.map((f: { check: string }) => f.check)).toEqual(['host.reachable']);
+  });
+
+  it('records every evaluated run in the history', async () => {
+    await runWith(down(), 0);
+    await runWith(healthyWebResult(), 15);
+    expect((ctx.store as MemoryStateStore).runs.map((r) => [r.stack, r.status, r.critical, r.notices])).toEqual([['web', 'Success', 1, 1], ['web', 'Success', 0, 1]]);
   });
 });

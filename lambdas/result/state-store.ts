@@ -1,0 +1,98 @@
+/**
+ * Alert state, silences and run history in one DynamoDB table (pk/sk, TTL on expiresAt).
+ *   ALERT#<stack>#<host>   <runbook>#<check>#<target>   open alert states (ok ones are deleted)
+ *   SILENCE                <id>                          one-off silences
+ *   RUN#<stack>            <time>#<runbook>#<host>        run history, kept runHistoryDays
+ */
+import { BatchWriteCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Finding } from '../../lib/results/findings.js';
+import type { AlertState } from './alert-state.js';
+import type { Silence } from './silences.js';
+
+export interface StoredAlert {
+  readonly key: string;
+  readonly state: AlertState;
+  readonly commandId: string;
+  readonly finding: Finding;
+}
+
+export interface RunRecord {
+  readonly stack: string;
+  readonly host: string;
+  readonly runbook: string;
+  readonly runId: string;
+  readonly commandId: string;
+  readonly status: string;
+  readonly at: number;
+  readonly critical: number;
+  readonly warning: number;
+  readonly notices: number;
+}
+
+export interface StateStore {
+  loadAlerts(stack: string, host: string): Promise<Map<string, StoredAlert>>;
+  /** Writes open states and deletes closed ones. */
+  saveAlerts(stack: string, host: string, open: StoredAlert[], closed: string[]): Promise<void>;
+  activeSilences(now: number): Promise<Silence[]>;
+  putSilence(silence: Silence): Promise<void>;
+  recordRun(run: RunRecord): Promise<void>;
+}
+
+const DAY_S = 86_400;
+
+export class DynamoStateStore implements StateStore {
+  constructor(
+    private readonly doc: Pick<DynamoDBDocumentClient, 'send'>,
+    private readonly table: string,
+    private readonly runHistoryDays = 30,
+  ) {}
+
+  async loadAlerts(stack: string, host: string): Promise<Map<string, StoredAlert>> {
+    const out = new Map<string, StoredAlert>();
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(new QueryCommand({
+        TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `ALERT#${stack}#${host}` }, ExclusiveStartKey,
+      }));
+      for (const item of page.Items ?? []) out.set(item.sk as string, { key: item.sk as string, state: item.state as AlertState, commandId: item.commandId as string, finding: item.finding as Finding });
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return out;
+  }
+
+  async saveAlerts(stack: string, host: string, open: StoredAlert[], closed: string[]): Promise<void> {
+    const pk = `ALERT#${stack}#${host}`;
+    const writes = [
+      ...open.map((a) => ({ PutRequest: { Item: { pk, sk: a.key, state: a.state, commandId: a.commandId, finding: a.finding, updatedAt: Date.now() } } })),
+      ...closed.map((sk) => ({ DeleteRequest: { Key: { pk, sk } } })),
+    ];
+    for (let i = 0; i < writes.length; i += 25) {
+      let batch: Record<string, unknown[]> | undefined = { [this.table]: writes.slice(i, i + 25) };
+      for (let attempt = 0; batch && Object.keys(batch).length && attempt < 5; attempt++) {
+        const r = await this.doc.send(new BatchWriteCommand({ RequestItems: batch as never }));
+        batch = r.UnprocessedItems as Record<string, unknown[]> | undefined;
+        if (batch && Object.keys(batch).length) await new Promise((res) => setTimeout(res, 100 * 2 ** attempt));
+      }
+      if (batch && Object.keys(batch).length) throw new Error('DynamoDB left alert state writes unprocessed after 5 attempts');
+    }
+  }
+
+  async activeSilences(now: number): Promise<Silence[]> {
+    const r = await this.doc.send(new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'SILENCE' } }));
+    return (r.Items ?? []).map((i) => i.silence as Silence).filter((s) => s.until > now);
+  }
+
+  async putSilence(silence: Silence): Promise<void> {
+    await this.doc.send(new PutCommand({
+      TableName: this.table,
+      Item: { pk: 'SILENCE', sk: silence.id, silence, expiresAt: Math.ceil(silence.until / 1000) + DAY_S },
+    }));
+  }
+
+  async recordRun(run: RunRecord): Promise<void> {
+    await this.doc.send(new PutCommand({
+      TableName: this.table,
+      Item: { pk: `RUN#${run.stack}`, sk: `${new Date(run.at).toISOString()}#${run.runbook}#${run.host}`, ...run, expiresAt: Math.ceil(run.at / 1000) + this.runHistoryDays * DAY_S },
+    }));
+  }
+}

@@ -1,0 +1,28 @@
+import type { Silence } from '../../lambdas/result/silences.js';
+import type { RunRecord, StateStore, StoredAlert } from '../../lambdas/result/state-store.js';
+
+/** The StateStore contract in memory, for end-to-end tests that need no DynamoDB wire. */
+export class MemoryStateStore implements StateStore {
+  readonly alerts = new Map<string, Map<string, StoredAlert>>();
+  readonly silences: Silence[] = [];
+  readonly runs: RunRecord[] = [];
+
+  async loadAlerts(stack: string, host: string) {
+    return new Map(this.alerts.get(`${stack}#${host}`) ?? []);
+  }
+  async saveAlerts(stack: string, host: string, open: StoredAlert[], closed: string[]) {
+    const m = this.alerts.get(`${stack}#${host}`) ?? new Map<string, StoredAlert>();
+    for (const a of open) m.set(a.key, a);
+    for (const k of closed) m.delete(k);
+    this.alerts.set(`${stack}#${host}`, m);
+  }
+  async activeSilences(now: number) {
+    return this.silences.filter((s) => s.until > now);
+  }
+  async putSilence(s: Silence) {
+    this.silences.push(s);
+  }
+  async recordRun(r: RunRecord) {
+    this.runs.push(r);
+  }
+}
