@@ -6,9 +6,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { BaseEnv, parseEnv } from '../shared/env.js';
 import { bundledFleet } from '../shared/fleet.js';
+import { parseOrThrow } from '../shared/errors.js';
 import { lambdaHandler } from '../shared/handler.js';
 import { logger } from '../shared/logger.js';
 import { metrics, MetricUnit } from '../shared/metrics.js';
+import { AlarmEvent, alarmMessage } from './alarms.js';
+import { publishAlert } from './notify.js';
 import { processInvocationEvent } from './process.js';
 import { DynamoStateStore } from './state-store.js';
 
@@ -18,7 +21,13 @@ const clients = { ssm: new SSMClient({}), s3: new S3Client({}), sns: new SNSClie
 const store = new DynamoStateStore(DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), env.SHIPSHAPE_STATE_TABLE);
 const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN, store };
 
-export const handler = lambdaHandler('invocation event', async (event) => {
+export const handler = lambdaHandler('event', async (event) => {
+  if ((event as { source?: unknown })?.source === 'aws.cloudwatch') {
+    const alarm = alarmMessage(parseOrThrow(AlarmEvent, event, 'alarm event'), { fleet: fleet.fleet, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN });
+    if (alarm) await publishAlert(clients.sns, alarm);
+    logger.info('alarm state change', { alarm: (event as AlarmEvent).detail.alarmName, state: (event as AlarmEvent).detail.state.value, sent: !!alarm });
+    return { kind: 'alarm', alerts: alarm ? 1 : 0 };
+  }
   const result = await processInvocationEvent(clients, ctx, event);
   if (result.kind === 'ignored') {
     logger.debug('ignored event', { reason: result.reason });

@@ -67,3 +67,48 @@ export function rateProblem(body: string): string | null {
   if ((n === 1) !== !m[2]!.endsWith('s')) return `write "${n} ${n === 1 ? m[2]!.replace(/s$/, '') : m[2]!.replace(/s?$/, 's')}"`;
   return null;
 }
+
+/** EventBridge numbers days 1 (SUN) to 7 (SAT). */
+const DAY_NUMBERS: Record<string, number> = { SUN: 1, MON: 2, TUE: 3, WED: 4, THU: 5, FRI: 6, SAT: 7 };
+
+/** Values a cron field admits within [lo, hi]; undefined for "*" or "?". */
+function fieldValues(field: string, lo: number, hi: number, names: Record<string, number> = {}): number[] | undefined {
+  if (field === '*' || field === '?') return undefined;
+  const out = new Set<number>();
+  for (const part of field.toUpperCase().split(',')) {
+    const [range, stepText] = part.split('/');
+    const step = stepText ? Number(stepText) : 1;
+    const value = (t: string) => (t in names ? names[t]! : Number(t));
+    let [a, b] = range === '*' ? [lo, hi] : range!.split('-').map(value) as [number, number?];
+    if (b === undefined) b = stepText ? hi : a;
+    for (let v = a!; v <= b; v += step) out.add(v);
+  }
+  return [...out].filter((v) => Number.isFinite(v)).sort((x, y) => x - y);
+}
+
+/** Largest gap between consecutive values on a circle of `size`. */
+function largestGap(values: number[], size: number): number {
+  if (values.length <= 1) return size;
+  let gap = values[0]! + size - values[values.length - 1]!;
+  for (let i = 1; i < values.length; i++) gap = Math.max(gap, values[i]! - values[i - 1]!);
+  return gap;
+}
+
+/**
+ * Longest time between two runs of a schedule, in minutes: exact for rates, an upper bound
+ * for cron. The missed-run alarm waits this long plus a grace period.
+ */
+export function maxGapMinutes(schedule: { cron?: string | undefined; rate?: string | undefined }): number {
+  if (schedule.rate) {
+    const [n, unit] = schedule.rate.trim().split(' ');
+    return Number(n) * (unit!.startsWith('minute') ? 1 : unit!.startsWith('hour') ? 60 : 1440);
+  }
+  const [min, hour, dom, , dow] = (schedule.cron ?? '').trim().split(/\s+/) as [string, string, string, string, string];
+  const dows = fieldValues(dow.replace(/[L#].*$/, ''), 1, 7, DAY_NUMBERS);
+  if (dom !== '*' && dom !== '?') return 31 * 1440;
+  if (dows) return largestGap(dows.map((d) => d - 1), 7) * 1440;
+  const hours = fieldValues(hour, 0, 23);
+  const minutes = fieldValues(min, 0, 59);
+  if (!hours) return minutes ? largestGap(minutes, 60) : 1;
+  return largestGap(hours, 24) * 60;
+}

@@ -63,3 +63,9 @@ export function isIanaTimeZone(tz: string): boolean {
 export function ssmPattern(re: RegExp): string {
   return re.source;
 }
+
+/** Console "silence" runbook parameters (also enforced by the console Lambda). */
+export const SILENCE_HOST = /^(\*|i-[0-9a-f]{8}|i-[0-9a-f]{17}|mi-[0-9a-f]{17})$/;
+export const SILENCE_CHECK = /^(\*|[a-z]+\.([a-z]+|\*))$/;
+export const SILENCE_HOURS = /^([1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])$/;
+export const SILENCE_REASON = /^[A-Za-z0-9 .,:_()-]{3,200}$/;

@@ -3,13 +3,15 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { Recipient } from '../config/schema.js';
+import type { Channel, Recipient } from '../config/schema.js';
 
 export interface AlertTopicProps {
   /** Key that encrypts messages at rest. */
   readonly masterKey: IKey;
   /** Who gets which severities. @default - no subscriptions */
   readonly recipients?: readonly Recipient[];
+  /** Who gets escalated critical alerts (severity "escalation"). @default - nobody */
+  readonly escalationRecipients?: readonly Channel[];
   /** Display name in emails and SMS. */
   readonly displayName: string;
 }
@@ -26,8 +28,8 @@ export class AlertTopic extends Construct {
     if (props.displayName.length > 100) throw new Error(`AlertTopic displayName must be at most 100 characters, got ${props.displayName.length}`);
     this.topic = new sns.Topic(this, 'Topic', { masterKey: props.masterKey, enforceSSL: true, displayName: props.displayName });
 
-    (props.recipients ?? []).forEach((r, i) => {
-      const filterPolicy = { severity: sns.SubscriptionFilter.stringFilter({ allowlist: [...r.severities] }) };
+    const subscribe = (r: Channel, i: number, severities: readonly string[]) => {
+      const filterPolicy = { severity: sns.SubscriptionFilter.stringFilter({ allowlist: [...severities] }) };
       if (r.email) this.topic.addSubscription(new subs.EmailSubscription(r.email, { filterPolicy }));
       else if (r.sms) this.topic.addSubscription(new subs.SmsSubscription(r.sms, { filterPolicy }));
       else if (r.https) this.topic.addSubscription(new subs.UrlSubscription(r.https, { filterPolicy, protocol: sns.SubscriptionProtocol.HTTPS }));
@@ -36,6 +38,8 @@ export class AlertTopic extends Construct {
         const queue = sqs.Queue.fromQueueArn(this, `Queue${i}`, r.sqs);
         new sns.Subscription(this, `Sqs${i}`, { topic: this.topic, protocol: sns.SubscriptionProtocol.SQS, endpoint: queue.queueArn, filterPolicy, rawMessageDelivery: false });
       }
-    });
+    };
+    (props.recipients ?? []).forEach((r, i) => subscribe(r, i, r.severities));
+    (props.escalationRecipients ?? []).forEach((r, i) => subscribe(r, 1000 + i, ['escalation']));
   }
 }

@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,15 +8,20 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { healthSchedule } from '../config/resolve.js';
+import { FLEET_TAG_KEY } from '../config/schema.js';
 import type { Fleet } from '../config/schema.js';
 import { AlertTopic } from '../constructs/alert-topic.js';
 import { ShipshapeFunction } from '../constructs/function.js';
 import { RunCommandDocument } from '../constructs/run-command-document.js';
+import { AutomationRunbook } from '../constructs/automation-runbook.js';
+import { MissedRunAlarm } from '../constructs/missed-run-alarm.js';
 import { acknowledgeWildcard, nagArnRef } from '../constructs/nag.js';
+import { StateTable } from '../constructs/state-table.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import { SecureBucket } from '../constructs/secure-bucket.js';
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
+import { SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
 
 export interface FleetStackProps extends StackProps {
   /** The validated fleet config (lib/config/load.ts). */
@@ -37,6 +43,10 @@ export class FleetStack extends Stack {
   readonly dispatcher: ShipshapeFunction;
   readonly resultProcessor: ShipshapeFunction;
   readonly hostPolicy: iam.ManagedPolicy;
+  readonly state: StateTable;
+  readonly console: ShipshapeFunction;
+  readonly runbooks: Record<string, AutomationRunbook> = {};
+  readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: FleetStackProps) {
     super(scope, id, { description: `shipshape: operations automation for the ${props.fleet.fleet} Docker fleet`, ...props });
@@ -70,7 +80,10 @@ export class FleetStack extends Stack {
       expiringPrefixes: ['command-output/'],
       expireAfter: Duration.days(fleet.defaults.outputRetentionDays),
     });
-    this.alerts = new AlertTopic(this, 'Alerts', { masterKey: this.key, recipients: fleet.alerts.recipients, displayName: `shipshape ${fleet.fleet}` });
+    this.alerts = new AlertTopic(this, 'Alerts', {
+      masterKey: this.key, recipients: fleet.alerts.recipients, escalationRecipients: fleet.alerts.escalation?.recipients, displayName: `shipshape ${fleet.fleet}`,
+    });
+    this.state = new StateTable(this, 'State', { encryptionKey: this.key });
 
     this.documents[HEALTH_CHECK] = new RunCommandDocument(this, 'HealthCheckDocument', { content: healthCheckDocumentContent(fleet), fleet: fleet.fleet });
     const documentNames = Object.fromEntries(Object.entries(this.documents).map(([runbook, doc]) => [runbook, doc.documentName]));
@@ -97,8 +110,9 @@ export class FleetStack extends Stack {
       entry: 'result',
       description: `shipshape ${fleet.fleet}: evaluates host results and sends alerts`,
       timeout: Duration.minutes(1),
-      environment: { ...baseEnv, SHIPSHAPE_ALERT_TOPIC_ARN: this.alerts.topic.topicArn },
+      environment: { ...baseEnv, SHIPSHAPE_ALERT_TOPIC_ARN: this.alerts.topic.topicArn, SHIPSHAPE_STATE_TABLE: this.state.table.tableName },
     });
+    this.state.grantStateAccess(this.resultProcessor.role);
     this.resultProcessor.role.addToPolicy(new iam.PolicyStatement({
       sid: 'ReadCommandResults',
       actions: ['ssm:GetCommandInvocation', 'ssm:ListCommands'],
@@ -113,7 +127,7 @@ export class FleetStack extends Stack {
     }));
     this.resultProcessor.role.addToPolicy(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [this.alerts.topic.topicArn] }));
     this.resultProcessor.role.addToPolicy(new iam.PolicyStatement({
-      sid: 'UseFleetKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn],
+      sid: 'UseFleetKey', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn],
     }));
     const outputPrefixReason = 'SSM names output objects by command and instance at run time; the grant is limited to the command-output/ prefix.';
     acknowledgeWildcard(this.resultProcessor.role, `Resource::${nagArnRef(this.output.bucket)}/command-output/*`, outputPrefixReason);
@@ -147,6 +161,10 @@ export class FleetStack extends Stack {
       });
     }
 
+    this.addAlarms(fleet);
+    this.console = this.addConsoleRunbooks(fleet, common, baseEnv);
+    this.addDashboard(fleet);
+
     this.hostPolicy = new iam.ManagedPolicy(this, 'HostPolicy', {
       description: `shipshape ${fleet.fleet}: attach to the instance role of every host, next to AmazonSSMManagedInstanceCore`,
       statements: [
@@ -163,5 +181,106 @@ export class FleetStack extends Stack {
     for (const [runbook, doc] of Object.entries(this.documents)) {
       new CfnOutput(this, `${pascal(runbook)}DocumentName`, { value: doc.documentName, description: `Run Command document for ${runbook}` });
     }
+    for (const [name, rb] of Object.entries(this.runbooks)) {
+      new CfnOutput(this, `${pascal(name)}RunbookName`, { value: rb.documentName, description: `Console runbook ${name} (Systems Manager > Automation)` });
+    }
+  }
+
+  /** Metric the result Lambda emits per host evaluated (Powertools adds the service dimension). */
+  hostsEvaluated(runbook: string, stack: string): cloudwatch.Metric {
+    return new cloudwatch.Metric({ namespace: 'shipshape', metricName: 'HostsEvaluated', dimensionsMap: { service: 'shipshape-result', runbook, stack } });
+  }
+
+  private addAlarms(fleet: Fleet): void {
+    for (const stack of fleet.stacks) {
+      const schedule = healthSchedule(fleet, stack);
+      if (!schedule.enabled) continue;
+      const missed = new MissedRunAlarm(this, `MissedHealthCheck${pascal(stack.name)}`, {
+        schedule,
+        metric: this.hostsEvaluated(HEALTH_CHECK, stack.name),
+        alarmName: `shipshape-${fleet.fleet}-${stack.name}-health-check-missed`,
+        description: `No health-check result from stack ${stack.name} within its schedule plus grace: the schedule, the dispatcher, SSM or every host of the stack is broken. Run the health-check-now runbook and check the dead-letter queue.`,
+      });
+      this.alarms.push(missed.alarm);
+    }
+    for (const [name, fn] of [['dispatcher', this.dispatcher], ['result', this.resultProcessor]] as const) {
+      this.alarms.push(fn.function.metricErrors({ period: Duration.minutes(5) }).createAlarm(this, `${pascal(name)}Errors`, {
+        alarmName: `shipshape-${fleet.fleet}-${name}-errors`, threshold: 1, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: `The ${name} function failed; runs or alerts may be lost. Read its log group and the dead-letter queue.`,
+      }));
+      this.alarms.push(fn.function.metricThrottles({ period: Duration.minutes(5) }).createAlarm(this, `${pascal(name)}Throttles`, {
+        alarmName: `shipshape-${fleet.fleet}-${name}-throttles`, threshold: 1, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: `The ${name} function was throttled; raise the account's Lambda concurrency or spread the schedules.`,
+      }));
+    }
+    this.alarms.push(this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }).createAlarm(this, 'DeadLetters', {
+      alarmName: `shipshape-${fleet.fleet}-dead-letters`, threshold: 1, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: 'A schedule, rule or function could not deliver an event after its retries; read the messages in the dead-letter queue.',
+    }));
+    // Alarm changes reach people through the result function, with the severity attribute the filter policies need.
+    new events.Rule(this, 'AlarmChanges', {
+      description: `shipshape ${fleet.fleet}: state changes of the fleet's alarms`,
+      eventPattern: { source: ['aws.cloudwatch'], detailType: ['CloudWatch Alarm State Change'], resources: this.alarms.map((a) => a.alarmArn) },
+      targets: [new eventTargets.LambdaFunction(this.resultProcessor.function, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 4, maxEventAge: Duration.hours(2) })],
+    });
+  }
+
+  private addConsoleRunbooks(fleet: Fleet, common: { fleetJson: string; logKey: kms.IKey; deadLetterQueue: sqs.IQueue; logRetentionDays: number }, baseEnv: Record<string, string>): ShipshapeFunction {
+    const consoleFn = new ShipshapeFunction(this, 'Console', {
+      ...common,
+      entry: 'console',
+      description: `shipshape ${fleet.fleet}: requests from the console runbooks (silences)`,
+      environment: { ...baseEnv, SHIPSHAPE_STATE_TABLE: this.state.table.tableName },
+    });
+    this.state.grantStateAccess(consoleFn.role, ['dynamodb:PutItem']);
+    consoleFn.role.addToPolicy(new iam.PolicyStatement({ sid: 'UseFleetKey', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn] }));
+    const stacks = fleet.stacks.map((s) => s.name).sort();
+    this.runbooks['health-check-now'] = new AutomationRunbook(this, 'HealthCheckNowRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: run the health check of one stack now, on all of its hosts. Results and alerts follow the same path as the scheduled checks; the run appears under Run Command. Changes nothing on the hosts.`,
+      parameters: { Stack: { description: 'The stack to check.', allowedValues: stacks } },
+      target: this.dispatcher.function,
+      payload: { runbook: HEALTH_CHECK, stack: '{{ Stack }}', trigger: 'console' },
+    });
+    this.runbooks.silence = new AutomationRunbook(this, 'SilenceRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: silence alerts for a while, e.g. during planned work. Choose a stack (or * for all), a host ID (or *), a check such as container.state or host.* (or *), and how many hours (1-168). Nothing is sent while the silence lasts; whatever still fails when it ends is alerted once.`,
+      parameters: {
+        Stack: { description: 'Stack to silence, or * for every stack.', allowedValues: ['*', ...stacks] },
+        Host: { description: 'Instance or managed node ID, or * for every host.', allowedPattern: SILENCE_HOST.source, default: '*' },
+        Check: { description: 'Check such as container.state, a family such as host.*, or * for all checks.', allowedPattern: SILENCE_CHECK.source, default: '*' },
+        Hours: { description: 'How long, in hours (1 to 168).', allowedPattern: SILENCE_HOURS.source, default: '2' },
+        Reason: { description: 'Why (shown in the logs): letters, digits, spaces and . , : _ ( ) -.', allowedPattern: SILENCE_REASON.source },
+      },
+      target: consoleFn.function,
+      payload: { action: 'silence', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}' },
+    });
+    return consoleFn;
+  }
+
+  private addDashboard(fleet: Fleet): void {
+    const perStack = (metricName: string) => fleet.stacks.map((s) => new cloudwatch.Metric({
+      namespace: 'shipshape', metricName, dimensionsMap: { service: 'shipshape-result', runbook: HEALTH_CHECK, stack: s.name }, statistic: cloudwatch.Stats.SUM, label: s.name, period: Duration.minutes(15),
+    }));
+    const fns = [this.dispatcher, this.resultProcessor, this.console];
+    new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `shipshape-${fleet.fleet}`,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({ title: 'Hosts failing health checks, by stack', left: perStack('HostsFailing'), width: 12 }),
+          new cloudwatch.GraphWidget({ title: 'Hosts evaluated, by stack', left: perStack('HostsEvaluated'), width: 12 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Critical and warning findings', left: perStack('CriticalFindings'), right: perStack('WarningFindings'), width: 12 }),
+          new cloudwatch.GraphWidget({ title: 'Alerts sent', left: perStack('AlertsPublished'), width: 12 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Function errors', left: fns.map((f) => f.function.metricErrors({ period: Duration.minutes(5) })), width: 8 }),
+          new cloudwatch.GraphWidget({ title: 'Function duration (p90)', left: fns.map((f) => f.function.metricDuration({ period: Duration.minutes(5), statistic: 'p90' })), width: 8 }),
+          new cloudwatch.GraphWidget({ title: 'Dead-letter queue depth', left: [this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) })], width: 8 }),
+        ],
+        [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
+      ],
+    });
   }
 }

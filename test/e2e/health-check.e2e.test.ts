@@ -183,4 +183,34 @@ describe('scheduled health check, end to end', () => {
     expect(o.outcome.findings.filter((f) => f.severity === 'critical').map((f) => f.target)).toEqual([`svc-${BIG - 1} (${name})`]);
     expect((await receive('critical'))[0]!.body.findings[0].target).toContain(name);
   });
+
+  it('sends one alert for a failing service, no duplicate on the next run, RESOLVED when fixed, and nothing while silenced', async () => {
+    // Prepare
+    const store = new MemoryStateStore();
+    const t0 = Date.parse('2026-11-21T09:00:00Z');
+    const at = (minutes: number) => t0 + minutes * 60_000;
+    const web1 = () => webHosts().slice(0, 1);
+    const down = webContainers();
+    down['web-db-1'] = { State: { Status: 'exited' }, RestartCount: 2 };
+    const subjects = async () => (await receive('all')).map((m) => m.subject);
+    // Act + Assess: the service goes down
+    hosts['web-1']!.setContainers(down);
+    await runScheduled('web', web1(), store, at(0));
+    expect(await subjects()).toEqual(['[CRITICAL] demo/web i-00000000000000001: 1 critical']);
+    await runScheduled('web', web1(), store, at(15));
+    expect(await subjects()).toEqual([]);
+    // It comes back
+    hosts['web-1']!.setContainers(webContainers());
+    await runScheduled('web', web1(), store, at(30));
+    expect(await subjects()).toEqual(['[RESOLVED] demo/web i-00000000000000001: 1 resolved']);
+    // It fails again inside a silence: nothing, then one alert when the silence ends
+    await store.putSilence({ id: 'maint', until: at(90), stack: 'web', reason: 'upgrade' });
+    hosts['web-1']!.setContainers(down);
+    await runScheduled('web', web1(), store, at(45));
+    await runScheduled('web', web1(), store, at(60));
+    expect(await subjects()).toEqual([]);
+    await runScheduled('web', web1(), store, at(90));
+    expect(await subjects()).toEqual(['[CRITICAL] demo/web i-00000000000000001: 1 critical']);
+    expect(store.runs).toHaveLength(6);
+  });
 });

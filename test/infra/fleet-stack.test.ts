@@ -89,7 +89,7 @@ describe('FleetStack', () => {
 
   it('bundles every function for ARM64 on the one runtime, with a DLQ and its own log group', () => {
     const fns = resources('AWS::Lambda::Function').map((f) => f.Properties);
-    expect(fns).toHaveLength(2);
+    expect(fns).toHaveLength(3);
     for (const f of fns) {
       expect(f).toMatchObject({ Runtime: LAMBDA_RUNTIME.name, Architectures: ['arm64'], Handler: 'index.handler' });
       expect(f.DeadLetterConfig.TargetArn).toBeDefined();
@@ -133,6 +133,56 @@ describe('FleetStack', () => {
         Match.objectLike({ Action: ['kms:Encrypt', 'kms:GenerateDataKey'] }),
       ] },
     });
+  });
+
+  it('keeps alert state in an encrypted table with point-in-time recovery and expiry', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+  });
+
+  it('raises a missed-run alarm per scheduled stack, treating missing data as breaching', () => {
+    const alarms = resources('AWS::CloudWatch::Alarm').map((a) => a.Properties).filter((a) => String(a.AlarmName).endsWith('-missed'));
+    expect(alarms.map((a) => [a.AlarmName, a.Period, a.EvaluationPeriods, a.TreatMissingData, a.ComparisonOperator])).toEqual([
+      ['shipshape-demo-web-health-check-missed', 1200, 1, 'breaching', 'LessThanThreshold'],
+      ['shipshape-demo-batch-health-check-missed', 86400, 2, 'breaching', 'LessThanThreshold'],
+    ]);
+    expect(alarms[0]!.Dimensions).toEqual(expect.arrayContaining([{ Name: 'stack', Value: 'web' }, { Name: 'runbook', Value: 'health-check' }, { Name: 'service', Value: 'shipshape-result' }]));
+  });
+
+  it('alarms on function errors, throttles and dead letters, and routes every alarm change to the result function', () => {
+    const names = resources('AWS::CloudWatch::Alarm').map((a) => a.Properties.AlarmName);
+    expect(names).toEqual(expect.arrayContaining(['shipshape-demo-dispatcher-errors', 'shipshape-demo-result-errors', 'shipshape-demo-dispatcher-throttles', 'shipshape-demo-dead-letters']));
+    const rule = resources('AWS::Events::Rule').map((r) => r.Properties).find((r) => r.EventPattern.source[0] === 'aws.cloudwatch')!;
+    expect(rule.EventPattern.resources).toHaveLength(names.length);
+    expect(JSON.stringify(rule.Targets)).toMatch(/ResultProcessorFunction/);
+  });
+
+  it('offers console runbooks whose every parameter is validated', () => {
+    const docs = resources('AWS::SSM::Document').map((d) => d.Properties).filter((d) => d.DocumentType === 'Automation');
+    expect(docs).toHaveLength(2);
+    for (const d of docs) {
+      expect(d.Name).toBeUndefined();
+      expect(d.Content.description.length).toBeGreaterThan(80);
+      for (const [name, p] of Object.entries<any>(d.Content.parameters)) expect(p.allowedValues ?? p.allowedPattern, name).toBeDefined();
+      expect(d.Content.mainSteps[0].action).toBe('aws:invokeLambdaFunction');
+    }
+    const silence = docs.find((d) => d.Content.parameters.Hours)!;
+    expect(silence.Content.parameters.Stack.allowedValues).toEqual(['*', 'batch', 'web']);
+    expect(JSON.parse(silence.Content.mainSteps[0].inputs.Payload)).toEqual({ action: 'silence', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}' });
+  });
+
+  it('subscribes escalation recipients to escalations only', () => {
+    const t = synthFleet(demoFleet((f) => (f.alerts = { ...f.alerts, escalation: { afterMinutes: 30, recipients: [{ email: 'boss@example.com' }] } }))).template;
+    t.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'boss@example.com', FilterPolicy: { severity: ['escalation'] } });
+  });
+
+  it('has a dashboard for the fleet', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
   it('matches the snapshot (asset hashes left out)', () => {

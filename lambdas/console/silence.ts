@@ -1,0 +1,36 @@
+/**
+ * Console requests that change alerting: a one-off silence for a stack, host or check,
+ * set for N hours from the "silence" runbook.
+ */
+import { randomUUID } from 'node:crypto';
+import * as z from 'zod';
+import { SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../../lib/config/patterns.js';
+import type { Fleet } from '../../lib/config/schema.js';
+import type { Silence } from '../result/silences.js';
+import type { StateStore } from '../result/state-store.js';
+import { InputError, parseOrThrow } from '../shared/errors.js';
+
+
+export const SilenceRequest = z.strictObject({
+  action: z.literal('silence'),
+  stack: z.string(),
+  host: z.string().regex(SILENCE_HOST),
+  check: z.string().regex(SILENCE_CHECK),
+  hours: z.string().regex(SILENCE_HOURS).transform(Number),
+  reason: z.string().regex(SILENCE_REASON),
+});
+
+export async function silence(store: StateStore, fleet: Fleet, event: unknown, now: number, id: () => string = randomUUID): Promise<Silence> {
+  const req = parseOrThrow(SilenceRequest, event, 'silence request');
+  if (req.stack !== '*' && !fleet.stacks.some((s) => s.name === req.stack)) throw new InputError(`unknown stack "${req.stack}"`);
+  const s: Silence = {
+    id: id(),
+    until: now + req.hours * 3_600_000,
+    ...(req.stack !== '*' ? { stack: req.stack } : {}),
+    ...(req.host !== '*' ? { host: req.host } : {}),
+    ...(req.check !== '*' ? { check: req.check } : {}),
+    reason: req.reason,
+  };
+  await store.putSilence(s);
+  return s;
+}
