@@ -12,7 +12,7 @@ import { logger } from '../shared/logger.js';
 import { metrics, MetricUnit } from '../shared/metrics.js';
 import { AlarmEvent, alarmMessage } from './alarms.js';
 import { publishAlert } from './notify.js';
-import { processInvocationEvent } from './process.js';
+import { processCommandEvent, processInvocationEvent } from './process.js';
 import { DynamoStateStore } from './state-store.js';
 
 const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_STATE_TABLE: z.string().min(3) }));
@@ -27,6 +27,11 @@ export const handler = lambdaHandler('event', async (event) => {
     if (alarm) await publishAlert(clients.sns, alarm);
     logger.info('alarm state change', { alarm: (event as AlarmEvent).detail.alarmName, state: (event as AlarmEvent).detail.state.value, sent: !!alarm });
     return { kind: 'alarm', alerts: alarm ? 1 : 0 };
+  }
+  if ((event as { 'detail-type'?: unknown })?.['detail-type'] === 'EC2 Command Status-change Notification') {
+    const flushed = await processCommandEvent(clients, ctx, event);
+    metrics.addMetric('AlertsPublished', MetricUnit.Count, flushed.alerts);
+    return flushed;
   }
   const result = await processInvocationEvent(clients, ctx, event);
   if (result.kind === 'ignored') {

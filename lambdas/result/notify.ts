@@ -6,7 +6,7 @@
  */
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import type { AlertSeverity, Notice } from './alert-state.js';
-import type { HostOutcome } from './outcome.js';
+import type { OutboxEntry } from './state-store.js';
 
 export const SUBJECT_LIMIT = 99;
 
@@ -50,71 +50,110 @@ export interface AlertContext {
   readonly topicArn: string;
 }
 
-type Group = { label: string; attribute: AlertSeverity | 'escalation'; kind: string; notices: Notice[] };
+type Host = OutboxEntry['host'];
+type KindGroup = 'alert' | 'escalation' | 'resolved';
+const kindGroup = (n: Notice): KindGroup => (n.kind === 'firing' || n.kind === 'repeat' ? 'alert' : n.kind);
+const iso = (ms: number | null) => (ms === null ? '?' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
+const ORDER: Record<string, number> = { 'alert|critical': 0, 'alert|warning': 1, 'escalation|critical': 2, 'resolved|critical': 3, 'resolved|warning': 4 };
 
-/** Firing and reminders by severity, resolutions by the severity they had, escalations apart. */
-function groups(notices: readonly Notice[]): Group[] {
-  const out: Group[] = [];
-  for (const severity of ['critical', 'warning'] as const) {
-    const alerting = notices.filter((n) => (n.kind === 'firing' || n.kind === 'repeat') && n.severity === severity);
-    if (alerting.length) {
-      const kind = alerting.some((n) => n.kind === 'firing') ? 'firing' : 'repeat';
-      out.push({ label: severity.toUpperCase(), attribute: severity, kind, notices: alerting });
-    }
-  }
-  const escalations = notices.filter((n) => n.kind === 'escalation');
-  if (escalations.length) out.push({ label: 'ESCALATED', attribute: 'escalation', kind: 'escalation', notices: escalations });
-  for (const severity of ['critical', 'warning'] as const) {
-    const resolved = notices.filter((n) => n.kind === 'resolved' && n.severity === severity);
-    if (resolved.length) out.push({ label: 'RESOLVED', attribute: severity, kind: 'resolved', notices: resolved });
-  }
-  return out;
+interface Group { readonly group: KindGroup; readonly severity: AlertSeverity; readonly entries: OutboxEntry[] }
+
+function label(g: Group): { label: string; attribute: AlertSeverity | 'escalation'; kind: string } {
+  if (g.group === 'resolved') return { label: 'RESOLVED', attribute: g.severity, kind: 'resolved' };
+  if (g.group === 'escalation') return { label: 'ESCALATED', attribute: 'escalation', kind: 'escalation' };
+  return { label: g.severity.toUpperCase(), attribute: g.severity, kind: g.entries.some((e) => e.notice.kind === 'firing') ? 'firing' : 'repeat' };
 }
 
-const iso = (ms: number | null) => (ms === null ? '?' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
+function findingLines(e: OutboxEntry, resolved: boolean, withHost: boolean): string[] {
+  const { finding: f, state, severity } = e.notice;
+  return [
+    `${(resolved ? 'OK' : severity.toUpperCase()).padEnd(8)} ${f.check}  ${f.target}${withHost ? `  on ${e.host.instanceId}` : ''}`,
+    `         ${f.message}`,
+    `         observed: ${f.observed ?? 'n/a'}   threshold: ${f.threshold ?? 'n/a'}`,
+    `         failing since ${iso(state.since)}, ${state.runs} run(s)`,
+    ...(resolved ? [] : [`         next: ${nextStep(f.check)}`]),
+    '',
+  ];
+}
 
-export function buildAlerts(outcome: HostOutcome, notices: readonly Notice[], ctx: AlertContext): PublishCommandInput[] {
-  const host = outcome.hostname ? `${outcome.instanceId} (${outcome.hostname})` : outcome.instanceId;
-  const link = consoleLink(ctx.region, outcome.commandId, outcome.instanceId);
-  return groups(notices).map((g) => {
-    const count = g.kind === 'resolved' ? `${g.notices.length} resolved` : `${g.notices.length} ${g.attribute === 'escalation' ? 'critical, unresolved' : g.attribute}${g.kind === 'repeat' ? ', still failing' : ''}`;
-    const subject = clip(`[${g.label}] ${ctx.fleet}/${outcome.stack} ${outcome.instanceId}: ${count}`, SUBJECT_LIMIT);
-    const lines = g.notices.flatMap(({ finding: f, state, severity }) => [
-      `${(g.kind === 'resolved' ? 'OK' : severity.toUpperCase()).padEnd(8)} ${f.check}  ${f.target}`,
-      `         ${f.message}`,
-      `         observed: ${f.observed ?? 'n/a'}   threshold: ${f.threshold ?? 'n/a'}`,
-      `         failing since ${iso(state.since)}, ${state.runs} run(s)`,
-      ...(g.kind === 'resolved' ? [] : [`         next: ${nextStep(f.check)}`]),
-      '',
-    ]);
-    const text = [
-      `shipshape ${outcome.runbook}: ${count} on ${host}`,
-      '',
-      `Fleet: ${ctx.fleet}   Stack: ${outcome.stack}   Host: ${host}`,
-      `Run: ${outcome.runId}   SSM status: ${outcome.status}`,
-      '',
-      ...lines,
-      `Command output: ${link}`,
-    ].join('\n');
-    const json = JSON.stringify({
-      kind: g.kind, severity: g.attribute, fleet: ctx.fleet, stack: outcome.stack, host: outcome.instanceId, hostname: outcome.hostname ?? null,
-      runbook: outcome.runbook, runId: outcome.runId, commandId: outcome.commandId, link,
-      findings: g.notices.map((n) => ({ ...n.finding, since: iso(n.state.since), runs: n.state.runs })),
-    });
-    return {
-      TopicArn: ctx.topicArn,
-      Subject: subject,
-      MessageStructure: 'json',
-      Message: JSON.stringify({ default: text, email: text, sms: clip(subject, 140), https: json, sqs: json, lambda: json }),
-      MessageAttributes: {
-        severity: { DataType: 'String', StringValue: g.attribute },
-        kind: { DataType: 'String', StringValue: g.kind },
-        fleet: { DataType: 'String', StringValue: ctx.fleet },
-        stack: { DataType: 'String', StringValue: outcome.stack },
-        runbook: { DataType: 'String', StringValue: outcome.runbook },
-      },
-    };
+function message(ctx: AlertContext, g: Group, subject: string, intro: string[], lines: string[], hosts: Host[]): PublishCommandInput {
+  const { attribute, kind } = label(g);
+  const links = hosts.slice(0, 10).map((h) => consoleLink(ctx.region, h.commandId, h.instanceId));
+  const first = hosts[0]!;
+  const text = [...intro, '', ...lines, ...links.map((l, i) => `Command output${hosts.length > 1 ? ` (${hosts[i]!.instanceId})` : ''}: ${l}`)].join('\n');
+  const json = JSON.stringify({
+    kind, severity: attribute, fleet: ctx.fleet, stack: first.stack, runbook: first.runbook, runId: first.runId, commandId: first.commandId,
+    hosts: hosts.map((h) => ({ host: h.instanceId, hostname: h.hostname ?? null })),
+    findings: g.entries.map((e) => ({ ...e.notice.finding, host: e.host.instanceId, since: iso(e.notice.state.since), runs: e.notice.state.runs })),
+    links,
   });
+  return {
+    TopicArn: ctx.topicArn,
+    Subject: clip(subject, SUBJECT_LIMIT),
+    MessageStructure: 'json',
+    Message: JSON.stringify({ default: text, email: text, sms: clip(subject, 140), https: json, sqs: json, lambda: json }),
+    MessageAttributes: {
+      severity: { DataType: 'String', StringValue: attribute },
+      kind: { DataType: 'String', StringValue: kind },
+      fleet: { DataType: 'String', StringValue: ctx.fleet },
+      stack: { DataType: 'String', StringValue: first.stack },
+      runbook: { DataType: 'String', StringValue: first.runbook },
+    },
+  };
+}
+
+const distinctHosts = (entries: OutboxEntry[]): Host[] =>
+  [...new Map(entries.map((e) => [e.host.instanceId, e.host])).values()].sort((a, b) => a.instanceId.localeCompare(b.instanceId));
+
+/**
+ * Messages for the notices of one command. The same finding on several hosts becomes one
+ * message that names the hosts; what remains goes out per host. Within each, one message per
+ * kind (alert, escalation, resolved) and severity.
+ */
+export function buildAlerts(entries: readonly OutboxEntry[], ctx: AlertContext): PublishCommandInput[] {
+  const out: { order: number; msg: PublishCommandInput }[] = [];
+  const same = new Map<string, OutboxEntry[]>();
+  for (const e of entries) {
+    const k = [e.host.stack, kindGroup(e.notice), e.notice.severity, e.host.runbook, e.notice.finding.check, e.notice.finding.target].join('|');
+    same.set(k, [...(same.get(k) ?? []), e]);
+  }
+  const single: OutboxEntry[] = [];
+  for (const group of same.values()) {
+    const hosts = distinctHosts(group);
+    if (hosts.length < 2) {
+      single.push(...group);
+      continue;
+    }
+    group.sort((a, b) => a.host.instanceId.localeCompare(b.host.instanceId));
+    const e0 = group[0]!;
+    const g: Group = { group: kindGroup(e0.notice), severity: e0.notice.severity, entries: group };
+    const { label: l } = label(g);
+    const f = e0.notice.finding;
+    const subject = `[${l}] ${ctx.fleet}/${e0.host.stack}: ${f.check} ${f.target} on ${hosts.length} hosts`;
+    const shown = hosts.slice(0, 50).map((h) => `  ${h.instanceId}${h.hostname ? ` (${h.hostname})` : ''}`);
+    const intro = [
+      `shipshape ${e0.host.runbook}: ${f.check} ${f.target} ${g.group === 'resolved' ? 'resolved' : `is ${e0.notice.severity}`} on ${hosts.length} hosts of ${e0.host.stack}`,
+      '', `Fleet: ${ctx.fleet}   Stack: ${e0.host.stack}   Run: ${e0.host.runId}`, '', 'Hosts:', ...shown,
+      ...(hosts.length > 50 ? [`  and ${hosts.length - 50} more`] : []),
+    ];
+    out.push({ order: ORDER[`${g.group}|${g.severity}`] ?? 9, msg: message(ctx, g, subject, intro, findingLines(e0, g.group === 'resolved', false), hosts) });
+  }
+  const perHost = new Map<string, OutboxEntry[]>();
+  for (const e of single) {
+    const k = [e.host.instanceId, kindGroup(e.notice), e.notice.severity].join('|');
+    perHost.set(k, [...(perHost.get(k) ?? []), e]);
+  }
+  for (const group of perHost.values()) {
+    const e0 = group[0]!;
+    const g: Group = { group: kindGroup(e0.notice), severity: e0.notice.severity, entries: group };
+    const h = e0.host;
+    const hostLabel = h.hostname ? `${h.instanceId} (${h.hostname})` : h.instanceId;
+    const count = g.group === 'resolved' ? `${group.length} resolved` : `${group.length} ${g.group === 'escalation' ? 'critical, unresolved' : g.severity}${label(g).kind === 'repeat' ? ', still failing' : ''}`;
+    const subject = `[${label(g).label}] ${ctx.fleet}/${h.stack} ${h.instanceId}: ${count}`;
+    const intro = [`shipshape ${h.runbook}: ${count} on ${hostLabel}`, '', `Fleet: ${ctx.fleet}   Stack: ${h.stack}   Host: ${hostLabel}`, `Run: ${h.runId}   SSM status: ${h.status}`];
+    out.push({ order: ORDER[`${g.group}|${g.severity}`] ?? 9, msg: message(ctx, g, subject, intro, group.flatMap((e) => findingLines(e, g.group === 'resolved', false)), [h]) });
+  }
+  return out.sort((a, b) => a.order - b.order).map((o) => o.msg);
 }
 
 export async function publishAlert(sns: Pick<SNSClient, 'send'>, alert: PublishCommandInput): Promise<string | undefined> {

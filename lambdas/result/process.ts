@@ -14,6 +14,7 @@ import { parseOrThrow } from '../shared/errors.js';
 import type { BackoffOptions } from '../shared/retry.js';
 import { alertKey, step, type AlertPolicy, type Notice } from './alert-state.js';
 import { commandStackParameter, InvocationEvent, readInvocation } from './invocation.js';
+import * as z from 'zod';
 import { buildAlerts, publishAlert } from './notify.js';
 import { evaluateInvocation, parseOutput, type HostOutcome } from './outcome.js';
 import { isSilenced } from './silences.js';
@@ -100,13 +101,43 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
     }
   }
 
-  // Send first, then save: a failed save repeats a message; a failed send never loses one.
-  const alerts = buildAlerts(outcome, notices, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn });
-  for (const alert of alerts) await publishAlert(clients.sns, alert);
+  // Park the notices until the whole command has finished, so that one finding on many hosts
+  // goes out as one message; a host that finishes after that is sent on its own.
+  const { findings: _all, ...host } = outcome;
+  const entries = notices.map((notice, i) => ({ id: `${inv.instanceId}#${i}`, host, notice }));
+  if (entries.length) await ctx.store.addOutbox(inv.commandId, entries);
   await ctx.store.saveAlerts(stack, inv.instanceId, open, closed);
   await ctx.store.recordRun({
     stack, host: inv.instanceId, runbook, runId: outcome.runId, commandId: inv.commandId, status: inv.statusDetails || inv.status, at: now,
     critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length, notices: notices.length,
   });
-  return { kind: 'evaluated', outcome, notices, alerts: alerts.length };
+  const alerts = entries.length && (await ctx.store.isFlushed(inv.commandId)) ? await flush(clients.sns, ctx, inv.commandId) : 0;
+  return { kind: 'evaluated', outcome, notices, alerts };
+}
+
+export const CommandEvent = z.object({
+  source: z.literal('aws.ssm'),
+  'detail-type': z.literal('EC2 Command Status-change Notification'),
+  detail: z.object({ 'command-id': z.string().regex(/^[0-9a-f-]{36}$/), 'document-name': z.string().min(1).max(200), status: z.string() }),
+});
+
+/** Sends what a command's hosts parked, grouped. Claimed entries go back if sending fails, for the retry. */
+export async function flush(sns: ResultClients['sns'], ctx: ResultContext, commandId: string): Promise<number> {
+  const claimed = await ctx.store.claimOutbox(commandId);
+  const messages = buildAlerts(claimed, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn });
+  try {
+    for (const m of messages) await publishAlert(sns, m);
+  } catch (err) {
+    await ctx.store.addOutbox(commandId, claimed);
+    throw err;
+  }
+  return messages.length;
+}
+
+/** The whole command finished: send its parked notices, and let late hosts send at once. */
+export async function processCommandEvent(clients: Pick<ResultClients, 'sns'>, ctx: ResultContext, event: unknown): Promise<{ kind: 'flushed' | 'ignored'; alerts: number }> {
+  const { detail } = parseOrThrow(CommandEvent, event, 'command status event');
+  if (!Object.values(ctx.documents).includes(detail['document-name']) || !isTerminal(detail.status)) return { kind: 'ignored', alerts: 0 };
+  await ctx.store.markFlushed(detail['command-id']);
+  return { kind: 'flushed', alerts: await flush(clients.sns, ctx, detail['command-id']) };
 }

@@ -3,10 +3,13 @@
  *   ALERT#<stack>#<host>   <runbook>#<check>#<target>   open alert states (ok ones are deleted)
  *   SILENCE                <id>                          one-off silences
  *   RUN#<stack>            <time>#<runbook>#<host>        run history, kept runHistoryDays
+ *   OUTBOX#<commandId>     <host>#<n>                    notices waiting for the command to finish
+ *   OUTBOX#<commandId>     #flushed                       the command finished; send at once
  */
-import { BatchWriteCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
-import type { AlertState } from './alert-state.js';
+import type { AlertState, Notice } from './alert-state.js';
+import type { HostOutcome } from './outcome.js';
 import type { Silence } from './silences.js';
 
 export interface StoredAlert {
@@ -29,7 +32,20 @@ export interface RunRecord {
   readonly notices: number;
 }
 
+/** A notice with the host it belongs to, parked until the whole command has finished. */
+export interface OutboxEntry {
+  readonly id: string;
+  readonly host: Omit<HostOutcome, 'findings'>;
+  readonly notice: Notice;
+}
+
 export interface StateStore {
+  /** Parks notices of one host of a command. */
+  addOutbox(commandId: string, entries: OutboxEntry[]): Promise<void>;
+  /** Takes the parked notices of a command; each entry is handed out once, whoever asks. */
+  claimOutbox(commandId: string): Promise<OutboxEntry[]>;
+  markFlushed(commandId: string): Promise<void>;
+  isFlushed(commandId: string): Promise<boolean>;
   loadAlerts(stack: string, host: string): Promise<Map<string, StoredAlert>>;
   /** Writes open states and deletes closed ones. */
   saveAlerts(stack: string, host: string, open: StoredAlert[], closed: string[]): Promise<void>;
@@ -46,6 +62,40 @@ export class DynamoStateStore implements StateStore {
     private readonly table: string,
     private readonly runHistoryDays = 30,
   ) {}
+
+  async addOutbox(commandId: string, entries: OutboxEntry[]): Promise<void> {
+    const expiresAt = Math.ceil(Date.now() / 1000) + 2 * DAY_S;
+    for (const e of entries) {
+      await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: `OUTBOX#${commandId}`, sk: e.id, entry: e, expiresAt } }));
+    }
+  }
+
+  async claimOutbox(commandId: string): Promise<OutboxEntry[]> {
+    const r = await this.doc.send(new QueryCommand({
+      TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `OUTBOX#${commandId}` }, ConsistentRead: true,
+    }));
+    const claimed: OutboxEntry[] = [];
+    for (const item of r.Items ?? []) {
+      if (item.sk === '#flushed') continue;
+      try {
+        // The conditional delete is the claim: of two callers, exactly one wins.
+        await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { pk: item.pk, sk: item.sk }, ConditionExpression: 'attribute_exists(pk)' }));
+        claimed.push(item.entry as OutboxEntry);
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+    return claimed;
+  }
+
+  async markFlushed(commandId: string): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: `OUTBOX#${commandId}`, sk: '#flushed', expiresAt: Math.ceil(Date.now() / 1000) + 2 * DAY_S } }));
+  }
+
+  async isFlushed(commandId: string): Promise<boolean> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `OUTBOX#${commandId}`, sk: '#flushed' }, ConsistentRead: true }));
+    return r.Item !== undefined;
+  }
 
   async loadAlerts(stack: string, host: string): Promise<Map<string, StoredAlert>> {
     const out = new Map<string, StoredAlert>();

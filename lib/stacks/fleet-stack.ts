@@ -133,10 +133,11 @@ export class FleetStack extends Stack {
     acknowledgeWildcard(this.resultProcessor.role, `Resource::${nagArnRef(this.output.bucket)}/command-output/*`, outputPrefixReason);
 
     new events.Rule(this, 'InvocationResults', {
-      description: `shipshape ${fleet.fleet}: finished Run Command invocations of this fleet's documents`,
+      description: `shipshape ${fleet.fleet}: finished Run Command commands and invocations of this fleet's documents`,
       eventPattern: {
         source: ['aws.ssm'],
-        detailType: ['EC2 Command Invocation Status-change Notification'],
+        // Per host (evaluate) and per command (send what its hosts found, grouped).
+        detailType: ['EC2 Command Invocation Status-change Notification', 'EC2 Command Status-change Notification'],
         detail: { 'document-name': Object.values(documentNames), status: [{ 'anything-but': [...NON_TERMINAL_STATUSES] }] },
       },
       targets: [new eventTargets.LambdaFunction(this.resultProcessor.function, {

@@ -9,7 +9,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, D
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dispatch } from '../../lambdas/dispatcher/dispatch.js';
-import { processInvocationEvent } from '../../lambdas/result/process.js';
+import { processCommandEvent, processInvocationEvent } from '../../lambdas/result/process.js';
 import type { Fleet } from '../../lib/config/schema.js';
 import { REGION, startS3, startSnsSqs } from '../support/aws-local.js';
 import { documentsOf } from '../support/document-runner.js';
@@ -106,7 +106,11 @@ async function runScheduled(stack: string, simulated: ConstructorParameters<type
     const dispatched = await dispatch(ssm.client, { fleet, documents: { 'health-check': documentName }, outputBucket: 'command-output-bucket' }, { runbook: 'health-check', stack, trigger: 'schedule' });
     const ctx = { fleet, documents: { 'health-check': documentName }, region: REGION, topicArn, store, ...(now ? { now: () => now } : {}) };
     const outcomes = [];
-    for (const event of ssm.drainEvents()) outcomes.push(await processInvocationEvent({ ssm: ssm.client, s3: s3.client, sns: aws.sns }, ctx, event));
+    const clients = { ssm: ssm.client, s3: s3.client, sns: aws.sns };
+    for (const event of ssm.drainEvents() as { 'detail-type': string }[]) {
+      if (event['detail-type'] === 'EC2 Command Status-change Notification') await processCommandEvent(clients, ctx, event);
+      else outcomes.push(await processInvocationEvent(clients, ctx, event));
+    }
     return { dispatched, outcomes, sent: ssm.sent };
   } finally {
     ssm.restore();
@@ -136,7 +140,7 @@ describe('scheduled health check, end to end', () => {
     expect(await receive('critical')).toEqual([]);
   });
 
-  it('alerts exactly: critical for the unhealthy container, warning for each slow endpoint', async () => {
+  it('alerts exactly: critical for the unhealthy container, one warning for the endpoint slow on both hosts', async () => {
     // Prepare
     const c = webContainers();
     c['web-api-1']!.State.Health = { Status: 'unhealthy' };
@@ -146,14 +150,14 @@ describe('scheduled health check, end to end', () => {
     await runScheduled('web', webHosts());
     // Assess
     const summary = (msgs: Awaited<ReturnType<typeof receive>>) =>
-      msgs.map((m) => [m.severity, m.body.host, m.body.findings.map((f: { check: string }) => f.check).join(',')]).sort();
+      msgs.map((m) => [m.severity, m.body.hosts.map((h: { host: string }) => h.host).join(','), m.body.findings.map((f: { check: string }) => f.check).join(',')]).sort();
     expect(summary(await receive('critical'))).toEqual([['critical', 'i-00000000000000001', 'container.health']]);
     const all = await receive('all');
     expect(summary(all)).toEqual([
       ['critical', 'i-00000000000000001', 'container.health'],
-      ['warning', 'i-00000000000000001', 'probe.latency'],
-      ['warning', 'i-00000000000000002', 'probe.latency'],
+      ['warning', 'i-00000000000000001,i-00000000000000002', 'probe.latency,probe.latency'],
     ]);
+    expect(all.find((m) => m.severity === 'warning')!.subject).toMatch(/^\[WARNING\] demo\/web: probe\.latency api: http:\/\/127\.0\.0\.1:\d+\/health on 2 hosts$/);
     const latency = all.find((m) => m.severity === 'warning')!.body.findings[0];
     expect(latency.observed).toBeGreaterThanOrEqual(1250);
     expect(latency.threshold).toBe('1000 ms');

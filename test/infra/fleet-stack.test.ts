@@ -101,7 +101,7 @@ describe('FleetStack', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.ssm'],
-        'detail-type': ['EC2 Command Invocation Status-change Notification'],
+        'detail-type': ['EC2 Command Invocation Status-change Notification', 'EC2 Command Status-change Notification'],
         detail: { 'document-name': [{ Ref: Match.stringLikeRegexp('HealthCheckDocument') }], status: [{ 'anything-but': ['Pending', 'InProgress', 'Delayed', 'Cancelling'] }] },
       },
       Targets: [Match.objectLike({ RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 4 }, DeadLetterConfig: Match.anyValue() })],

@@ -1,7 +1,7 @@
 /** The thin handlers: environment and bundled config at cold start, bad events answered, not retried. */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { demoFleet } from '../support/fleets.js';
@@ -42,11 +42,18 @@ describe('result handler', () => {
     dynamo.on(QueryCommand).resolves({ Items: [] });
     dynamo.on(BatchWriteCommand).resolves({});
     dynamo.on(PutCommand).resolves({});
+    dynamo.on(GetCommand).resolves({});
     const { handler } = await import('../../lambdas/result/handler.js');
     const event = { source: 'aws.ssm', 'detail-type': 'EC2 Command Invocation Status-change Notification', detail: { 'command-id': '0b9c1a2e-1111-2222-3333-444455556666', 'document-name': 'HealthDoc', 'instance-id': 'i-0123456789abcdef0', status: 'Success' } };
-    await expect(handler(event)).resolves.toMatchObject({ kind: 'evaluated', alerts: 1, critical: 1 });
+    await expect(handler(event)).resolves.toMatchObject({ kind: 'evaluated', alerts: 0, critical: 1 });
     const saved = dynamo.commandCalls(BatchWriteCommand)[0]!.args[0].input.RequestItems!['state-table']!;
     expect(saved.map((w) => w.PutRequest?.Item?.sk)).toEqual(['health-check#container.state#api (web-api-1)']);
+    const parked = dynamo.commandCalls(PutCommand).map((c) => c.args[0].input.Item!).find((i) => String(i.pk).startsWith('OUTBOX#'))!;
+    dynamo.on(QueryCommand, { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': parked.pk } }).resolves({ Items: [parked] });
+    dynamo.on(DeleteCommand).resolves({});
+    const done = { source: 'aws.ssm', 'detail-type': 'EC2 Command Status-change Notification', detail: { 'command-id': event.detail['command-id'], 'document-name': 'HealthDoc', status: 'Success' } };
+    await expect(handler(done)).resolves.toMatchObject({ kind: 'flushed', alerts: 1 });
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
     await expect(handler({ source: 'aws.ssm' })).resolves.toMatchObject({ rejected: expect.stringMatching(/invalid invocation status event/) });
   });
 

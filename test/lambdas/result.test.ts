@@ -4,7 +4,7 @@ import { GetCommandInvocationCommand, ListCommandsCommand, SSMClient } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { looksTruncated, parseS3Url } from '../../lambdas/result/invocation.js';
-import { processInvocationEvent, type ProcessOutcome, type ResultContext } from '../../lambdas/result/process.js';
+import { processCommandEvent, processInvocationEvent, type ProcessOutcome, type ResultContext } from '../../lambdas/result/process.js';
 import { MemoryStateStore } from '../support/memory-store.js';
 import { InputError } from '../../lambdas/shared/errors.js';
 import { demoFleet } from '../support/fleets.js';
@@ -28,6 +28,16 @@ function event(status = 'Success', documentName = 'HealthDoc-123') {
 function invocation(stdout: string, extra: Record<string, unknown> = {}) {
   ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: stdout, Comment: 'shipshape demo/web health-check run-7', ...extra });
 }
+/** One host's invocation, then the end of its command, as SSM reports them. */
+async function finish(c: ResultContext, ev: ReturnType<typeof event>): Promise<ProcessOutcome> {
+  const r = await processInvocationEvent(clients, c, ev);
+  const flushed = await processCommandEvent(clients, c, commandEvent(ev.detail['command-id']));
+  return r.kind === 'evaluated' ? { ...r, alerts: r.alerts + flushed.alerts } : r;
+}
+function commandEvent(commandId: string, status = 'Success') {
+  return { source: 'aws.ssm', 'detail-type': 'EC2 Command Status-change Notification', detail: { 'command-id': commandId, 'document-name': 'HealthDoc-123', status } };
+}
+
 function evaluated(r: ProcessOutcome) {
   if (r.kind !== 'evaluated') throw new Error(`expected an evaluation, got ${JSON.stringify(r)}`);
   return r;
@@ -47,7 +57,7 @@ beforeEach(() => {
 describe('processInvocationEvent', () => {
   it('sends nothing for a healthy host', async () => {
     invocation(JSON.stringify(healthyWebResult()));
-    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
+    const r = evaluated(await finish(ctx, event()));
     expect(r.alerts).toBe(0);
     expect(r.outcome).toMatchObject({ stack: 'web', runId: 'run-7', hostname: 'web-1', status: 'Success' });
     expect(published()).toEqual([]);
@@ -60,7 +70,7 @@ describe('processInvocationEvent', () => {
     result.probes[1] = { ...result.probes[1]!, latencyMs: 2000 };
     invocation(JSON.stringify(result));
     // Act
-    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
+    const r = evaluated(await finish(ctx, event()));
     // Assess
     expect(r.alerts).toBe(2);
     const [msg, warning] = published();
@@ -93,7 +103,7 @@ describe('processInvocationEvent', () => {
     // The SDK's stream body, reduced to the one method the Lambda reads it with.
     s3.on(GetObjectCommand).resolves({ Body: { transformToString: async () => full } as never });
     // Act
-    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
+    const r = evaluated(await finish(ctx, event()));
     // Assess
     expect(s3.commandCalls(GetObjectCommand)[0]!.args[0].input).toMatchObject({ Bucket: 'out-bucket', Key: 'command-output/health-check/web/cmd/i-1/awsrunShellScript/healthCheck/stdout' });
     expect(r.outcome.findings.filter((f) => f.check === 'container.state' && f.severity === 'critical')).toHaveLength(1);
@@ -106,7 +116,7 @@ describe('processInvocationEvent', () => {
       ssm.reset();
       sns.resetHistory();
       ssm.on(GetCommandInvocationCommand).resolves({ Status: status, StatusDetails: details, ResponseCode: -1, StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
-      const r = evaluated(await processInvocationEvent(clients, ctx, event(status)));
+      const r = evaluated(await finish(ctx, event(status)));
       expect(r.outcome.findings).toEqual([expect.objectContaining({ check, severity: 'critical', observed: details })]);
       expect(published()[0]!.MessageAttributes!.severity!.StringValue).toBe('critical');
     }
@@ -114,7 +124,7 @@ describe('processInvocationEvent', () => {
 
   it('is critical when the host printed something that is not a result, without echoing control characters', async () => {
     invocation('bash: line 1: \u001b[31mdocker: command not found\nnot json', { Status: 'Failed', ResponseCode: 127, StandardErrorContent: 'oops\u0000' });
-    const r = evaluated(await processInvocationEvent(clients, ctx, event('Failed')));
+    const r = evaluated(await finish(ctx, event('Failed')));
     expect(r.outcome.findings).toHaveLength(1);
     expect(r.outcome.findings[0]).toMatchObject({ check: 'run.output', severity: 'critical' });
     expect(r.outcome.findings[0]!.message).toMatch(/exit 127/);
@@ -123,14 +133,14 @@ describe('processInvocationEvent', () => {
 
   it('is critical when the JSON does not match the result schema', async () => {
     invocation(JSON.stringify({ ...healthyWebResult(), containers: 'nope' }));
-    const r = evaluated(await processInvocationEvent(clients, ctx, event()));
+    const r = evaluated(await finish(ctx, event()));
     expect(r.outcome.findings[0]).toMatchObject({ check: 'run.output', severity: 'critical' });
     expect(r.outcome.findings[0]!.observed).toMatch(/containers/);
   });
 
   it('evaluates a result from a failed run and adds the exit code', async () => {
     invocation(JSON.stringify(healthyWebResult()), { Status: 'Failed', ResponseCode: 2 });
-    const r = evaluated(await processInvocationEvent(clients, ctx, event('Failed')));
+    const r = evaluated(await finish(ctx, event('Failed')));
     expect(r.outcome.findings.filter((f) => f.severity !== 'ok').map((f) => f.check)).toEqual(['run.exit']);
   });
 
@@ -138,14 +148,14 @@ describe('processInvocationEvent', () => {
     ssm.on(GetCommandInvocationCommand)
       .rejectsOnce(Object.assign(new Error('not yet'), { name: 'InvocationDoesNotExist' }))
       .resolves({ Status: 'Success', StandardOutputContent: JSON.stringify(healthyWebResult()), Comment: 'shipshape demo/web health-check run-7' });
-    evaluated(await processInvocationEvent(clients, ctx, event()));
+    evaluated(await finish(ctx, event()));
     expect(ssm.commandCalls(GetCommandInvocationCommand)).toHaveLength(2);
   });
 
   it('learns the stack of a console run from the command parameters', async () => {
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StatusDetails: 'Undeliverable', StandardOutputContent: '' });
     ssm.on(ListCommandsCommand).resolves({ Commands: [{ Parameters: { Stack: ['batch'] } }] });
-    const r = evaluated(await processInvocationEvent(clients, ctx, event('Failed')));
+    const r = evaluated(await finish(ctx, event('Failed')));
     expect(r.outcome).toMatchObject({ stack: 'batch', runId: 'manual' });
   });
 
@@ -187,7 +197,7 @@ describe('alert state across runs', () => {
     else invocation(JSON.stringify(result));
     const ev = event(result === 'unreachable' ? 'Failed' : 'Success');
     ev.detail['command-id'] = id;
-    return processInvocationEvent(clients, { ...ctx, now: () => at(minutes) }, ev);
+    return finish({ ...ctx, now: () => at(minutes) }, ev);
   }
   const down = () => { const r = healthyWebResult(); r.containers[0]!.state = 'exited'; return r; };
   const subjects = () => published().map((p) => p.Subject);
@@ -235,5 +245,64 @@ describe('alert state across runs', () => {
     await runWith(down(), 0);
     await runWith(healthyWebResult(), 15);
     expect((ctx.store as MemoryStateStore).runs.map((r) => [r.stack, r.status, r.critical, r.notices])).toEqual([['web', 'Success', 1, 1], ['web', 'Success', 0, 1]]);
+  });
+});
+
+describe('one message for one finding on many hosts', () => {
+  const CMD = '0b9c1a2e-1111-2222-3333-aaaaaaaaaaaa';
+  const hostEvent = (instance: string) => {
+    const ev = event();
+    ev.detail['command-id'] = CMD;
+    ev.detail['instance-id'] = instance;
+    return ev;
+  };
+  const down = (extra = false) => {
+    const r = healthyWebResult();
+    r.containers[0]!.state = 'exited';
+    if (extra) r.system.memoryPercent = 99;
+    return JSON.stringify(r);
+  };
+
+  it('groups the same finding across the hosts of a command, and sends the rest per host', async () => {
+    // Prepare: three hosts lose the same container; one is also out of memory
+    const hosts = ['i-00000000000000001', 'i-00000000000000002', 'i-00000000000000003'];
+    for (const [i, h] of hosts.entries()) {
+      ssm.reset();
+      invocation(down(i === 2));
+      await processInvocationEvent(clients, ctx, hostEvent(h));
+    }
+    expect(published()).toEqual([]);
+    // Act: the command finishes
+    const r = await processCommandEvent(clients, ctx, commandEvent(CMD));
+    // Assess
+    expect(r).toEqual({ kind: 'flushed', alerts: 2 });
+    expect(published().map((p) => p.Subject)).toEqual([
+      '[CRITICAL] demo/web: container.state api (web-api-1) on 3 hosts',
+      '[CRITICAL] demo/web i-00000000000000003: 1 critical',
+    ]);
+    const grouped = JSON.parse(JSON.parse(published()[0]!.Message!).sqs);
+    expect(grouped.hosts.map((h: { host: string }) => h.host)).toEqual(hosts);
+    expect(JSON.parse(published()[0]!.Message!).email).toContain('Hosts:\n  i-00000000000000001 (web-1)');
+  });
+
+  it('sends a host that finishes after its command at once', async () => {
+    await processCommandEvent(clients, ctx, commandEvent(CMD));
+    invocation(down());
+    const r = await processInvocationEvent(clients, ctx, hostEvent('i-00000000000000004'));
+    expect(r).toMatchObject({ kind: 'evaluated', alerts: 1 });
+    expect(published().map((p) => p.Subject)).toEqual(['[CRITICAL] demo/web i-00000000000000004: 1 critical']);
+  });
+
+  it('keeps the parked notices when sending fails, so the retry sends them', async () => {
+    invocation(down());
+    await processInvocationEvent(clients, ctx, hostEvent('i-00000000000000001'));
+    sns.on(PublishCommand).rejectsOnce(new Error('SNS is down')).resolves({ MessageId: 'm-2' });
+    await expect(processCommandEvent(clients, ctx, commandEvent(CMD))).rejects.toThrow(/SNS is down/);
+    await expect(processCommandEvent(clients, ctx, commandEvent(CMD))).resolves.toEqual({ kind: 'flushed', alerts: 1 });
+  });
+
+  it('ignores commands of other documents and commands still running', async () => {
+    expect(await processCommandEvent(clients, ctx, { ...commandEvent(CMD), detail: { ...commandEvent(CMD).detail, 'document-name': 'AWS-RunShellScript' } })).toEqual({ kind: 'ignored', alerts: 0 });
+    expect(await processCommandEvent(clients, ctx, commandEvent(CMD, 'InProgress'))).toEqual({ kind: 'ignored', alerts: 0 });
   });
 });

@@ -1,4 +1,4 @@
-import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -39,6 +39,15 @@ describe('DynamoStateStore', () => {
     const [run, silence] = doc.commandCalls(PutCommand).map((c) => c.args[0].input.Item!);
     expect(run).toMatchObject({ pk: 'RUN#web', sk: '2026-11-21T09:00:00.000Z#health-check#i-1', expiresAt: Date.parse('2026-11-21T09:00:00Z') / 1000 + 30 * 86400 });
     expect(silence).toMatchObject({ pk: 'SILENCE', sk: 's', expiresAt: Date.parse('2026-11-21T12:00:00Z') / 1000 + 86400 });
+  });
+
+  it('hands each parked notice out once: a lost conditional delete means another caller has it', async () => {
+    const entry = (id: string) => ({ id, host: {} as never, notice: {} as never });
+    doc.on(QueryCommand).resolves({ Items: [{ pk: 'OUTBOX#c', sk: '#flushed' }, { pk: 'OUTBOX#c', sk: 'a', entry: entry('a') }, { pk: 'OUTBOX#c', sk: 'b', entry: entry('b') }] });
+    doc.on(DeleteCommand, { Key: { pk: 'OUTBOX#c', sk: 'a' } }).resolves({});
+    doc.on(DeleteCommand, { Key: { pk: 'OUTBOX#c', sk: 'b' } }).rejects(Object.assign(new Error('gone'), { name: 'ConditionalCheckFailedException' }));
+    expect((await store.claimOutbox('c')).map((e) => e.id)).toEqual(['a']);
+    expect(doc.commandCalls(QueryCommand)[0]!.args[0].input.ConsistentRead).toBe(true);
   });
 
   it('returns only silences that have not ended', async () => {

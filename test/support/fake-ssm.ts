@@ -87,6 +87,11 @@ export class FakeSsm {
         detail: { 'command-id': commandId, 'document-name': input.DocumentName, 'instance-id': h.instanceId, 'requested-date-time': new Date().toISOString(), status: inv.Status },
       });
     }));
+    // The command itself finishes after its invocations.
+    this.events.push({
+      version: '0', source: 'aws.ssm', 'detail-type': 'EC2 Command Status-change Notification', region: 'us-east-1',
+      detail: { 'command-id': commandId, 'document-name': input.DocumentName, status: 'Success' },
+    });
     return { Command: { CommandId: commandId, DocumentName: input.DocumentName } };
   }
 

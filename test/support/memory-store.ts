@@ -1,11 +1,28 @@
 import type { Silence } from '../../lambdas/result/silences.js';
-import type { RunRecord, StateStore, StoredAlert } from '../../lambdas/result/state-store.js';
+import type { OutboxEntry, RunRecord, StateStore, StoredAlert } from '../../lambdas/result/state-store.js';
 
 /** The StateStore contract in memory, for end-to-end tests that need no DynamoDB wire. */
 export class MemoryStateStore implements StateStore {
   readonly alerts = new Map<string, Map<string, StoredAlert>>();
   readonly silences: Silence[] = [];
   readonly runs: RunRecord[] = [];
+  readonly outbox = new Map<string, OutboxEntry[]>();
+  readonly flushed = new Set<string>();
+
+  async addOutbox(commandId: string, entries: OutboxEntry[]) {
+    this.outbox.set(commandId, [...(this.outbox.get(commandId) ?? []), ...entries]);
+  }
+  async claimOutbox(commandId: string) {
+    const entries = this.outbox.get(commandId) ?? [];
+    this.outbox.delete(commandId);
+    return entries;
+  }
+  async markFlushed(commandId: string) {
+    this.flushed.add(commandId);
+  }
+  async isFlushed(commandId: string) {
+    return this.flushed.has(commandId);
+  }
 
   async loadAlerts(stack: string, host: string) {
     return new Map(this.alerts.get(`${stack}#${host}`) ?? []);
