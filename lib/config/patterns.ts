@@ -69,3 +69,11 @@ export const SILENCE_HOST = /^(\*|i-[0-9a-f]{8}|i-[0-9a-f]{17}|mi-[0-9a-f]{17})$
 export const SILENCE_CHECK = /^(\*|[a-z]+\.([a-z]+|\*))$/;
 export const SILENCE_HOURS = /^([1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])$/;
 export const SILENCE_REASON = /^[A-Za-z0-9 .,:_()-]{3,200}$/;
+
+/** One argv element of a backup hook command, run with docker exec (never through a shell). */
+export const HOOK_ARG = /^[A-Za-z0-9_.\/:=@+%,-]{1,200}$/;
+export const HOOK_ARG_HINT = 'one argument of letters, digits and _ . / : = @ + % , - (no spaces: split into several arguments)';
+
+/** tar --exclude patterns: globs without shell metacharacters other than * ? [ ]. */
+export const EXCLUDE = /^[A-Za-z0-9_.\/*?[\]-]{1,200}$/;
+export const EXCLUDE_HINT = 'a glob of letters, digits and _ . / * ? [ ] - (e.g. "*.log" or "cache/*")';

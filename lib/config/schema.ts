@@ -125,6 +125,51 @@ const Dispatch = z.strictObject({
   executionTimeoutSeconds: z.number().int().min(30).max(172800).default(300).describe('Time the script may run on a host.'),
 });
 
+const BackupSourceName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, { error: 'must be lower-case letters, digits and _ . -, at most 63 characters (it names the archive)' });
+
+const Backup = z
+  .strictObject({
+    schedule: Schedule.default({ cron: '0 2 * * ? *', timezone: 'UTC', enabled: true }),
+    compression: z.enum(['zstd', 'gzip']).default('zstd').describe('zstd -T0 by default; gzip where zstd cannot be installed.'),
+    level: z.number().int().min(1).max(19).default(3),
+    volumes: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, { error: 'must be a Docker volume name' }) })).default([]),
+    paths: z.array(z.strictObject({ name: BackupSourceName, path: pattern(P.ABS_PATH, P.ABS_PATH_HINT) })).default([]),
+    sqlite: z
+      .array(z.strictObject({
+        name: BackupSourceName,
+        container: pattern(P.CONTAINER, P.CONTAINER_HINT),
+        path: pattern(P.ABS_PATH, P.ABS_PATH_HINT).describe('Database path inside the container.'),
+      }))
+      .default([]),
+    stop: z.array(pattern(P.CONTAINER, P.CONTAINER_HINT)).default([]).describe('Containers stopped for the copy (LevelDB, NSS), started again in this order whatever happens.'),
+    hooks: z
+      .strictObject({
+        pre: z.array(z.strictObject({ container: pattern(P.CONTAINER, P.CONTAINER_HINT), command: z.array(pattern(P.HOOK_ARG, P.HOOK_ARG_HINT)).min(1).max(20) })).default([]),
+        post: z.array(z.strictObject({ container: pattern(P.CONTAINER, P.CONTAINER_HINT), command: z.array(pattern(P.HOOK_ARG, P.HOOK_ARG_HINT)).min(1).max(20) })).default([]),
+      })
+      .prefault({}),
+    exclude: z.array(pattern(P.EXCLUDE, P.EXCLUDE_HINT)).default([]).describe('tar --exclude patterns for volumes and paths.'),
+    retention: z
+      .strictObject({
+        keepLast: z.number().int().min(1).max(1000).default(3),
+        daily: z.number().int().min(0).max(3650).default(7),
+        weekly: z.number().int().min(0).max(520).default(4),
+        monthly: z.number().int().min(0).max(120).default(6),
+      })
+      .prefault({}),
+    sizeDropPercent: z.number().min(1).max(100).default(50).describe('Warn when an archive is this much smaller than the median of recent ones.'),
+    maxAgeHours: z.number().int().min(1).max(2160).default(48).describe('Alarm when no verified backup is newer than this.'),
+  })
+  .superRefine((b, ctx) => {
+    if (b.volumes.length + b.paths.length + b.sqlite.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'a backup needs at least one of "volumes", "paths" or "sqlite"' });
+    }
+    const names = [...b.volumes.map((v) => v.name), ...b.paths.map((p) => p.name), ...b.sqlite.map((s) => s.name)];
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) ctx.addIssue({ code: 'custom', message: `two sources are named "${dup}"; each archive needs its own name` });
+  });
+export type Backup = z.infer<typeof Backup>;
+
 const Stack = z.strictObject({
   name: Name,
   description: z.string().max(200).optional(),
@@ -135,6 +180,7 @@ const Stack = z.strictObject({
   logs: LogScan.optional(),
   schedules: z.strictObject({ healthCheck: Schedule.optional() }).default({}),
   dispatch: Dispatch.optional(),
+  backup: Backup.optional(),
 });
 export type Stack = z.infer<typeof Stack>;
 

@@ -14,14 +14,13 @@
 # its JSON; if it is killed half way, the EXIT trap still prints a minimal document.
 set -euo pipefail
 export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
 
 STACK="${SHIPSHAPE_STACK:-}"
 RUN_ID="${SHIPSHAPE_RUN_ID:-manual}"
 PROC_ROOT="${SHIPSHAPE_PROC_ROOT:-/proc}"
 CPU_SAMPLE="${SHIPSHAPE_CPU_SAMPLE_SECONDS:-1}"
-# Go-template braces, built at run time: SSM would read a literal pair as a parameter.
-LB=$'\x7b\x7b'
-RB=$'\x7d\x7d'
 
 started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 started_ms=$(date +%s%3N)
@@ -30,30 +29,6 @@ printed=0
 errors=()
 missing_tools=()
 
-# --- JSON helpers -------------------------------------------------------------
-# Strings keep printable ASCII only (no control bytes, no invalid UTF-8) and are capped.
-json_str() {
-  local s
-  s=$(printf '%s' "${1:-}" | tr -c '\11\12\15\40-\176' '?' | head -c "${2:-300}")
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  printf '"%s"' "$s"
-}
-json_str_or_null() { if [ -z "${1:-}" ]; then printf 'null'; else json_str "$@"; fi; }
-json_num() {
-  if [[ "${1:-}" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf '%s' "$1"; else printf 'null'; fi
-}
-json_bool() { if [ "${1:-0}" = 1 ]; then printf 'true'; else printf 'false'; fi; }
-join_by_comma() {
-  local first=1 item
-  for item in "$@"; do
-    if [ "$first" = 1 ]; then first=0; else printf ','; fi
-    printf '%s' "$item"
-  done
-}
 note_error() { errors+=("$(json_str "$1")"); }
 
 on_exit() {
@@ -74,26 +49,20 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 trap 'exit 129' HUP
 
-have() { command -v "$1" >/dev/null 2>&1; }
 for tool in docker curl timeout; do
   have "$tool" || missing_tools+=("$(json_str "$tool")")
 done
 have_docker=0; have docker && have_docker=1
 have_curl=0; have curl && have_curl=1
 
-# Runs a command with a time limit when `timeout` exists.
-limit() {
-  local seconds=$1; shift
-  if have timeout; then timeout "$seconds" "$@"; else "$@"; fi
-}
-
 # --- spec ---------------------------------------------------------------------
 [ -n "$STACK" ] || note_error "SHIPSHAPE_STACK is not set"
 spec=""
-if [ -n "${SHIPSHAPE_SPEC_B64:-}" ]; then
-  spec=$(printf '%s' "$SHIPSHAPE_SPEC_B64" | base64 -d 2>/dev/null) || { note_error "probe spec is not valid base64"; spec=""; }
-else
+if [ -z "${SHIPSHAPE_SPEC_B64:-}" ]; then
   note_error "no probe spec for stack '$STACK'"
+elif ! spec=$(read_spec); then
+  note_error "probe spec is not valid base64"
+  spec=""
 fi
 
 # --- system -------------------------------------------------------------------
@@ -212,8 +181,6 @@ add_probe() { # id service type target ok status latency error
   probe_json+=("{\"id\":$(json_str "$1"),\"service\":$(json_str "$2"),\"type\":\"$3\",\"target\":$(json_str "$4"),\
 \"ok\":$(json_bool "$5"),\"status\":$(json_num "$6"),\"latencyMs\":$(json_num "$7"),\"error\":$(json_str_or_null "$8")}")
 }
-now_ms() { date +%s%3N; }
-
 probe_process() {
   local id=$1 service=$2 container=$3 pattern=$4 rc
   if [ "${c_state[$container]:-}" != running ]; then

@@ -27,6 +27,8 @@ export interface CommandDocumentSpec {
   readonly specs: Readonly<Record<string, string>>;
   /** Default execution timeout in seconds. */
   readonly executionTimeoutSeconds: number;
+  /** Exported before the script; values may be CloudFormation tokens (a bucket name). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export const STACK_PARAM = 'Stack';
@@ -39,8 +41,20 @@ export function hostScriptPath(script: string): URL {
   return new URL(`../host-scripts/${script}`, import.meta.url);
 }
 
+const INLINE = /^\.\s.*#\s*shipshape:inline\s+(\S+)\s*$/;
+
+/**
+ * The script as it runs on hosts: lines that source a shared file (marked
+ * `# shipshape:inline <file>`) are replaced by that file, so a document is self-contained.
+ */
 export function readHostScript(script: string): string {
-  return readFileSync(hostScriptPath(script), 'utf8');
+  return readFileSync(hostScriptPath(script), 'utf8')
+    .split('\n')
+    .map((line) => {
+      const m = INLINE.exec(line);
+      return m ? readFileSync(hostScriptPath(m[1]!), 'utf8').replace(/\n$/, '') : line;
+    })
+    .join('\n');
 }
 
 export function encodeSpec(lines: readonly (readonly (string | number | boolean)[])[]): string {
@@ -75,6 +89,11 @@ export function commandDocumentContent(spec: CommandDocumentSpec): Record<string
     "  *) SHIPSHAPE_SPEC_B64='' ;;",
     'esac',
     'export SHIPSHAPE_SPEC_B64',
+    ...Object.entries(spec.env ?? {}).map(([k, v]) => {
+      if (!/^SHIPSHAPE_[A-Z0-9_]+$/.test(k)) throw new Error(`document env name ${k} must start with SHIPSHAPE_`);
+      if (!v.startsWith('${Token[') && !/^[A-Za-z0-9._\/-]*$/.test(v)) throw new Error(`document env ${k} has unsafe characters: ${JSON.stringify(v)}`);
+      return `export ${k}='${v}'`;
+    }),
   ];
   return {
     schemaVersion: '2.2',

@@ -165,7 +165,7 @@ describe('health-check.sh against a fake docker', () => {
   it('reports docker and curl as missing tools when the host lacks them', async () => {
     // Prepare: a PATH with only what the script needs besides docker and curl
     const bin = mkdtempSync(join(tmpdir(), 'minimal-bin-'));
-    for (const tool of ['bash', 'sh', 'date', 'mktemp', 'rm', 'tr', 'head', 'df', 'awk', 'grep', 'sleep', 'cat', 'hostname', 'base64', 'timeout', 'nproc', 'sed']) {
+    for (const tool of ['bash', 'sh', 'date', 'mktemp', 'rm', 'tr', 'head', 'df', 'awk', 'grep', 'sleep', 'cat', 'hostname', 'base64', 'timeout', 'nproc', 'sed', 'dirname']) {
       symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
     }
     // Act
@@ -200,6 +200,6 @@ describe('health-check.sh against a fake docker', () => {
   it('is clean under shellcheck', async () => {
     const r = execFileSync('sh', ['-c', 'command -v shellcheck || true'], { encoding: 'utf8' }).trim();
     expect(r, 'shellcheck must be installed (.ci/run installs it)').not.toBe('');
-    execFileSync('shellcheck', ['-S', 'style', 'lib/host-scripts/health-check.sh']);
+    execFileSync('shellcheck', ['-x', '-S', 'style', 'lib/host-scripts/health-check.sh', 'lib/host-scripts/lib/common.sh']);
   });
 });

@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# Shared by every shipshape host script. Inlined into the SSM documents at synth time
+# (lib/runbooks/document.ts), sourced from the repository when a script runs directly.
+
+# Go-template braces, built at run time: SSM would read a literal pair as a parameter.
+LB=$'\x7b\x7b'
+RB=$'\x7d\x7d'
+export LB RB
+
+# Strings keep printable ASCII only (no control bytes, no invalid UTF-8) and are capped.
+json_str() {
+  local s
+  s=$(printf '%s' "${1:-}" | tr -c '\11\12\15\40-\176' '?' | head -c "${2:-300}")
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  printf '"%s"' "$s"
+}
+json_str_or_null() { if [ -z "${1:-}" ]; then printf 'null'; else json_str "$@"; fi; }
+json_num() {
+  if [[ "${1:-}" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf '%s' "$1"; else printf 'null'; fi
+}
+json_bool() { if [ "${1:-0}" = 1 ]; then printf 'true'; else printf 'false'; fi; }
+join_by_comma() {
+  local first=1 item
+  for item in "$@"; do
+    if [ "$first" = 1 ]; then first=0; else printf ','; fi
+    printf '%s' "$item"
+  done
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Runs a command with a time limit when `timeout` exists.
+limit() {
+  local seconds=$1
+  shift
+  if have timeout; then timeout "$seconds" "$@"; else "$@"; fi
+}
+
+# Decodes the tab-separated spec the document carries for this stack.
+read_spec() {
+  if [ -z "${SHIPSHAPE_SPEC_B64:-}" ]; then
+    return 1
+  fi
+  printf '%s' "$SHIPSHAPE_SPEC_B64" | base64 -d 2>/dev/null
+}
+
+now_ms() { date +%s%3N; }
