@@ -3,6 +3,7 @@
 // ($FAKE_DOCKER_STATE/containers.json) and logs every call to calls.log. It evaluates the
 // small subset of Go templates the host scripts use: {{.A.B}}, {{json .A}} and
 // {{if .A}}x{{else}}y{{end}}.
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -16,6 +17,8 @@ appendFileSync(join(stateDir, 'calls.log'), JSON.stringify(args) + '\n');
 const file = join(stateDir, 'containers.json');
 const containers = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
 const info = { DockerRootDir: process.env.FAKE_DOCKER_ROOT ?? '/var/lib/docker' };
+const volumesFile = join(stateDir, 'volumes.json');
+const volumes = existsSync(volumesFile) ? JSON.parse(readFileSync(volumesFile, 'utf8')) : {};
 const save = () => writeFileSync(file, JSON.stringify(containers, null, 2));
 
 function lookup(obj, path) {
@@ -100,6 +103,17 @@ switch (cmd) {
       process.exit(1);
     }
     const [prog, ...rest] = args;
+    // Commands that touch files run for real on the host, inside the container's root directory.
+    if (['sqlite3', 'cat', 'rm'].includes(prog) && c.root) {
+      const inRoot = (a) => (a.startsWith('/') ? join(c.root, a) : a.replace(/'(\/[^']*)'/g, (_, p) => `'${join(c.root, p)}'`));
+      const r = spawnSync(prog, rest.map(inRoot), { stdio: 'inherit' });
+      process.exit(r.status ?? 1);
+    }
+    if (c.commands?.[prog]) {
+      const cmd = c.commands[prog];
+      process.stderr.write(cmd.stderr ?? '');
+      process.exit(cmd.exit ?? 0);
+    }
     if (prog === 'pgrep') {
       if (c.processes === undefined) {
         process.stderr.write('OCI runtime exec failed: exec: "pgrep": executable file not found in $PATH\n');
@@ -112,12 +126,27 @@ switch (cmd) {
     process.stderr.write(`fake docker: exec ${prog} is not emulated\n`);
     process.exit(126);
   }
+  case 'volume': {
+    const sub = args.shift();
+    const fmt = option('--format');
+    const name = args[0];
+    if (sub !== 'inspect' || !volumes[name]) {
+      process.stderr.write(`Error: no such volume: ${name}\n`);
+      process.exit(1);
+    }
+    process.stdout.write((fmt ? render(fmt, { Mountpoint: volumes[name], Name: name }) : JSON.stringify([{ Name: name, Mountpoint: volumes[name] }])) + '\n');
+    break;
+  }
   case 'start':
   case 'stop':
   case 'restart': {
     for (const name of args.filter((a) => !a.startsWith('-') && !/^\d+$/.test(a))) {
       const c = containers[name];
       if (!c) noSuch(name, 'container');
+      if ((cmd === 'stop' && c.stopFails) || (cmd === 'start' && c.startFails)) {
+        process.stderr.write(`Error response from daemon: cannot ${cmd} container ${name}\n`);
+        process.exit(1);
+      }
       c.State = { ...c.State, Status: cmd === 'stop' ? 'exited' : 'running' };
       if (cmd === 'restart') c.RestartCount = (c.RestartCount ?? 0) + 1;
       process.stdout.write(name + '\n');

@@ -17,6 +17,12 @@ export interface FakeContainer {
   stderrLogs?: string;
   /** Command lines of processes; undefined means pgrep is missing in the image. */
   processes?: string[];
+  /** Host directory standing in for the container's file system (sqlite3, cat, rm run there). */
+  root?: string;
+  /** Other commands docker exec accepts (hooks), with their exit code. */
+  commands?: Record<string, { exit?: number; stderr?: string }>;
+  stopFails?: boolean;
+  startFails?: boolean;
 }
 
 export function running(extra: Partial<FakeContainer> = {}): FakeContainer {
@@ -51,6 +57,11 @@ export class FakeHost {
 
   setContainers(containers: Record<string, FakeContainer>): void {
     writeFileSync(join(this.state, 'containers.json'), JSON.stringify(containers, null, 2));
+  }
+
+  /** Named volumes and the host directories that stand in for their mountpoints. */
+  setVolumes(volumes: Record<string, string>): void {
+    writeFileSync(join(this.state, 'volumes.json'), JSON.stringify(volumes));
   }
 
   containers(): Record<string, FakeContainer> {

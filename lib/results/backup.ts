@@ -1,0 +1,60 @@
+/** The JSON document backup.sh prints, and the manifest it writes last to S3. */
+import * as z from 'zod';
+
+export const BACKUP_RESULT_SCHEMA = 'shipshape.backup/1';
+export const BACKUP_MANIFEST_SCHEMA = 'shipshape.backup-manifest/1';
+
+export const Archive = z.object({
+  name: z.string(),
+  kind: z.enum(['sqlite', 'volume', 'path']),
+  source: z.string(),
+  method: z.string(),
+  key: z.string(),
+  ok: z.boolean(),
+  bytes: z.number().nullable(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  compression: z.enum(['zstd', 'gzip']),
+  integrity: z.string().nullable(),
+  durationMs: z.number(),
+  error: z.string().nullable(),
+});
+export type Archive = z.infer<typeof Archive>;
+
+export const Restart = z.object({
+  container: z.string(),
+  started: z.boolean(),
+  state: z.string().nullable(),
+  health: z.string().nullable(),
+  waitedMs: z.number().nullable(),
+});
+
+export const BackupResult = z.object({
+  schema: z.literal(BACKUP_RESULT_SCHEMA),
+  stack: z.string(),
+  runId: z.string(),
+  hostname: z.string(),
+  host: z.string(),
+  startedAt: z.string(),
+  durationMs: z.number().nullable(),
+  bucket: z.string(),
+  prefix: z.string(),
+  manifestKey: z.string().nullable(),
+  complete: z.boolean(),
+  archives: z.array(Archive),
+  restarts: z.array(Restart),
+  missingTools: z.array(z.string()),
+  errors: z.array(z.string()),
+});
+export type BackupResult = z.infer<typeof BackupResult>;
+
+export const BackupManifest = z.object({
+  schema: z.literal(BACKUP_MANIFEST_SCHEMA),
+  stack: z.string(),
+  host: z.string(),
+  runId: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  archives: z.array(Archive),
+  tools: z.record(z.string(), z.string()),
+});
+export type BackupManifest = z.infer<typeof BackupManifest>;

@@ -1,0 +1,229 @@
+/**
+ * backup.sh for real: sqlite3, tar, zstd and the AWS CLI against s3rver, with a fake docker
+ * whose containers keep their files in host directories.
+ */
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseFleet } from '../../lib/config/load.js';
+import type { FleetConfigInput } from '../../lib/config/schema.js';
+import { BackupManifest, BackupResult } from '../../lib/results/backup.js';
+import { backupSpec } from '../../lib/runbooks/backup.js';
+import { startS3 } from '../support/aws-local.js';
+import { FakeHost, running } from '../support/fake-host.js';
+import { runHostScript } from '../support/run-script.js';
+
+const BUCKET = 'backup-bucket';
+let s3: Awaited<ReturnType<typeof startS3>>;
+let awsBin: string;
+let host: FakeHost | undefined;
+
+beforeAll(async () => {
+  s3 = await startS3([BUCKET]);
+  // Debian's AWS CLI v2 (a pyenv shim may come first on PATH).
+  awsBin = mkdtempSync(join(tmpdir(), 'aws-bin-'));
+  expect(existsSync('/usr/bin/aws'), 'the AWS CLI must be installed (apt-get install awscli; .ci/run does)').toBe(true);
+  symlinkSync('/usr/bin/aws', join(awsBin, 'aws'));
+});
+afterAll(() => s3.stop());
+afterEach(() => host?.dispose());
+
+type BackupInput = NonNullable<FleetConfigInput['stacks'][number]['backup']>;
+function spec(backup: BackupInput): string {
+  const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'api', container: 'api' }], backup }] });
+  return backupSpec(fleet.stacks[0]!.backup!);
+}
+
+function sqlite(db: string, sql: string): string {
+  return execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim();
+}
+
+/** A host with an app container (SQLite in its root), a named volume and a host path. */
+function prepareHost(extra: Record<string, Parameters<typeof running>[0]> = {}) {
+  host = new FakeHost();
+  const root = join(host.dir, 'app-root');
+  mkdirSync(join(root, 'data'), { recursive: true });
+  mkdirSync(join(root, 'tmp'));
+  const db = join(root, 'data', 'app.db');
+  sqlite(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 1000) INSERT INTO t(v) SELECT hex(randomblob(32)) FROM s;");
+  const vol = join(host.dir, 'vol');
+  mkdirSync(join(vol, 'certs'), { recursive: true });
+  writeFileSync(join(vol, 'certs', 'server.pem'), 'PEM DATA\n');
+  writeFileSync(join(vol, 'noise.log'), 'x'.repeat(1000));
+  const uploads = join(host.dir, 'uploads');
+  mkdirSync(uploads);
+  for (let i = 0; i < 20; i++) writeFileSync(join(uploads, `f${i}.bin`), createHash('sha256').update(String(i)).digest());
+  host.setContainers({ app: running({ root }), worker: running(), ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, running(v)])) });
+  host.setVolumes({ app_certs: vol });
+  return { root, db, vol, uploads };
+}
+
+async function runBackup(specB64: string, env: Record<string, string> = {}) {
+  const run = await runHostScript('backup.sh', host!.env({
+    PATH: `${awsBin}:${host!.env().PATH}`,
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_B64: specB64, SHIPSHAPE_BUCKET: BUCKET,
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0',
+    AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host!.dir,
+    ...env,
+  }), 120_000);
+  expect(run.status, run.stderr).toBe(0);
+  const parsed = BackupResult.safeParse(run.json);
+  expect(parsed.success, `${run.stdout}\n${run.stderr}`).toBe(true);
+  return parsed.data!;
+}
+
+async function getObject(key: string): Promise<Buffer> {
+  const o = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from(await o.Body!.transformToByteArray());
+}
+async function keys(prefix: string): Promise<string[]> {
+  const r = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  return (r.Contents ?? []).map((c) => c.Key!).sort();
+}
+function unpack(buf: Buffer, ext: 'zst' | 'gz'): Buffer {
+  return execFileSync(ext === 'zst' ? 'zstd' : 'gzip', ['-dc'], { input: buf, maxBuffer: 256 * 1024 * 1024 });
+}
+
+const FULL: BackupInput = {
+  sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }],
+  volumes: [{ name: 'app_certs' }],
+  paths: [{ name: 'uploads', path: '/PLACEHOLDER' }],
+  exclude: ['*.log'],
+  stop: ['worker'],
+};
+
+describe('backup.sh', () => {
+  it('archives SQLite, a volume and a path, uploads them with checksums, and writes the manifest last', async () => {
+    // Prepare
+    const { uploads } = prepareHost();
+    // Act
+    const result = await runBackup(spec({ ...FULL, paths: [{ name: 'uploads', path: uploads }] }));
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.complete).toBe(true);
+    expect(result.prefix).toMatch(/^backups\/web\/i-0123456789abcdef0\/\d{8}T\d{6}Z$/);
+    expect(result.archives.map((a) => [a.name, a.kind, a.ok, a.integrity])).toEqual([
+      ['app-db', 'sqlite', true, 'ok'], ['app_certs', 'volume', true, null], ['uploads', 'path', true, null],
+    ]);
+    expect(await keys(result.prefix)).toEqual([...result.archives.map((a) => a.key), result.manifestKey].sort());
+    for (const a of result.archives) {
+      const body = await getObject(a.key);
+      expect(body.length).toBe(a.bytes);
+      expect(createHash('sha256').update(body).digest('hex')).toBe(a.sha256);
+    }
+    const manifest = BackupManifest.parse(JSON.parse((await getObject(result.manifestKey!)).toString()));
+    expect(manifest.archives).toEqual(result.archives);
+    // The database restores and is whole; excluded files stay out of the volume archive.
+    const restored = join(host!.dir, 'restored.db');
+    writeFileSync(restored, unpack(await getObject(result.archives[0]!.key), 'zst'));
+    expect(sqlite(restored, 'PRAGMA integrity_check;')).toBe('ok');
+    expect(sqlite(restored, 'SELECT COUNT(*) FROM t;')).toBe('1000');
+    const listing = execFileSync('tar', ['-tf', '-'], { input: unpack(await getObject(result.archives[1]!.key), 'zst'), encoding: 'utf8' });
+    expect(listing).toContain('./certs/server.pem');
+    expect(listing).not.toContain('noise.log');
+    // The stopped container was started again; the SQLite snapshot was removed from the container.
+    expect(result.restarts).toEqual([expect.objectContaining({ container: 'worker', started: true, state: 'running' })]);
+    expect(host!.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => c[0])).toEqual(['stop', 'start']);
+    expect(readdirSync(join(host!.dir, 'app-root', 'tmp'))).toEqual([]);
+  });
+
+  it('copies a database that is being written to, consistently', async () => {
+    // Prepare: a writer commits batches of exactly 100 rows while the backup runs
+    const { db } = prepareHost();
+    const writer = spawn('bash', ['-c', `for i in $(seq 1 400); do sqlite3 "${db}" ".timeout 5000" "BEGIN IMMEDIATE; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 100) INSERT INTO t(v) SELECT hex(randomblob(64)) FROM s; COMMIT;"; done`]);
+    try {
+      // Act
+      const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }));
+      // Assess
+      expect(result.errors).toEqual([]);
+      const restored = join(host!.dir, 'live.db');
+      writeFileSync(restored, unpack(await getObject(result.archives[0]!.key), 'zst'));
+      expect(sqlite(restored, 'PRAGMA integrity_check;')).toBe('ok');
+      expect(Number(sqlite(restored, 'SELECT COUNT(*) FROM t;')) % 100).toBe(0);
+    } finally {
+      writer.kill();
+    }
+  });
+
+  it('uses gzip when asked', async () => {
+    prepareHost();
+    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], compression: 'gzip' }));
+    expect(result.archives[0]!.key).toMatch(/app_certs\.tar\.gz$/);
+    expect(execFileSync('tar', ['-tf', '-'], { input: unpack(await getObject(result.archives[0]!.key), 'gz'), encoding: 'utf8' })).toContain('./certs/server.pem');
+  });
+
+  it('fails when the database is corrupt: no archive of it and no manifest', async () => {
+    const { db } = prepareHost();
+    const bytes = readFileSync(db);
+    bytes.fill(0x41, 4096, 8192);
+    writeFileSync(db, bytes);
+    rmSync(`${db}-wal`, { force: true });
+    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'app_certs' }] }));
+    expect(result.complete).toBe(false);
+    expect(result.manifestKey).toBeNull();
+    expect(result.errors.join('\n')).toMatch(/app-db: (the snapshot of \/data\/app.db fails integrity_check|\.backup of \/data\/app.db in app failed)/);
+    expect(result.archives.map((a) => a.name)).toEqual(['app_certs']);
+  });
+
+  it('fails when the snapshot cannot be written (as with a full disk), and leaves the database alone', async () => {
+    const { root, db } = prepareHost();
+    rmSync(join(root, 'tmp'), { recursive: true });
+    writeFileSync(join(root, 'tmp'), 'not a directory');
+    const before = sqlite(db, 'SELECT COUNT(*) FROM t;');
+    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }));
+    expect(result.complete).toBe(false);
+    expect(result.errors[0]).toMatch(/app-db: \.backup of \/data\/app.db in app failed/);
+    expect(sqlite(db, 'SELECT COUNT(*) FROM t;')).toBe(before);
+  });
+
+  it('starts stopped containers again even when the backup step fails', async () => {
+    prepareHost();
+    const result = await runBackup(spec({ volumes: [{ name: 'missing-volume' }], stop: ['worker', 'app'] }));
+    expect(result.complete).toBe(false);
+    expect(result.errors[0]).toMatch(/missing-volume: docker volume missing-volume does not exist/);
+    // Stopped in reverse order, started in config order, all running again.
+    expect(host!.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => `${c[0]} ${c[c.length - 1]}`)).toEqual(['stop app', 'stop worker', 'start worker', 'start app']);
+    expect(Object.values(host!.containers()).every((c) => c.State.Status === 'running')).toBe(true);
+    expect(result.restarts.map((r) => [r.container, r.started])).toEqual([['worker', true], ['app', true]]);
+  });
+
+  it('copies nothing from a container that would not stop, and says so', async () => {
+    prepareHost({ stubborn: { stopFails: true } });
+    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], stop: ['stubborn'] }));
+    expect(result.errors[0]).toMatch(/container stubborn would not stop/);
+    expect(result.archives).toEqual([]);
+    expect(result.manifestKey).toBeNull();
+  });
+
+  it('fails clearly when the upload fails, and writes no manifest', async () => {
+    prepareHost();
+    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }] }), { SHIPSHAPE_S3_ENDPOINT: 'http://127.0.0.1:9' });
+    expect(result.archives[0]).toMatchObject({ ok: false, error: expect.stringMatching(/^upload failed/) });
+    expect(result.complete).toBe(false);
+  });
+
+  it('stops before anything when a pre hook fails, and still runs the post hooks', async () => {
+    prepareHost({ hooker: { commands: { flush: { exit: 3, stderr: 'flush refused' }, resume: { exit: 0 } } } });
+    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], hooks: { pre: [{ container: 'hooker', command: ['flush', '--all'] }], post: [{ container: 'hooker', command: ['resume'] }] } }));
+    expect(result.errors[0]).toMatch(/pre hook in hooker failed: flush refused/);
+    expect(result.archives).toEqual([]);
+    expect(host!.calls().filter((c) => c[0] === 'exec').map((c) => c.slice(1))).toEqual([['hooker', 'flush', '--all'], ['hooker', 'resume']]);
+  });
+
+  it('reports a container without sqlite3 instead of failing silently', async () => {
+    prepareHost();
+    const c = host!.containers();
+    delete c.app!.root;
+    host!.setContainers(c);
+    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }));
+    expect(result.errors[0]).toMatch(/sqlite3 is not available in app/);
+  });
+
+  it('is clean under shellcheck', () => {
+    expect(spawnSync('shellcheck', ['-x', '-S', 'style', 'lib/host-scripts/backup.sh']).status).toBe(0);
+  });
+});
