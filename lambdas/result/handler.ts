@@ -51,5 +51,6 @@ export const handler = lambdaHandler('event', async (event) => {
   metrics.addMetric('CriticalFindings', MetricUnit.Count, counts.critical);
   metrics.addMetric('WarningFindings', MetricUnit.Count, counts.warning);
   metrics.addMetric('AlertsPublished', MetricUnit.Count, result.alerts);
+  if (result.backupVerified) metrics.addMetric('BackupsVerified', MetricUnit.Count, 1);
   return { kind: result.kind, alerts: result.alerts, ...counts };
 });

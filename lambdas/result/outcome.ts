@@ -7,7 +7,10 @@ import { findStack } from '../../lib/config/resolve.js';
 import type { Fleet, Stack } from '../../lib/config/schema.js';
 import type { Finding } from '../../lib/results/findings.js';
 import { HealthResult } from '../../lib/results/health.js';
+import { BackupResult } from '../../lib/results/backup.js';
+import { BACKUP } from '../../lib/runbooks/backup.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
+import { evaluateBackup } from './evaluate-backup.js';
 import { evaluateHealth } from './evaluate-health.js';
 import { statusKey } from '../../lib/results/invocation-status.js';
 import { extractJson, type Invocation } from './invocation.js';
@@ -22,6 +25,7 @@ function evaluator<T>(e: Evaluator<T>): Evaluator<unknown> {
 
 export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [HEALTH_CHECK]: evaluator({ schema: HealthResult, evaluate: evaluateHealth }),
+  [BACKUP]: evaluator({ schema: BackupResult, evaluate: evaluateBackup }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

@@ -16,6 +16,10 @@ import { alertKey, step, type AlertPolicy, type Notice } from './alert-state.js'
 import { commandStackParameter, InvocationEvent, readInvocation } from './invocation.js';
 import * as z from 'zod';
 import { buildAlerts, publishAlert } from './notify.js';
+import { findStack } from '../../lib/config/resolve.js';
+import type { BackupResult } from '../../lib/results/backup.js';
+import { BACKUP } from '../../lib/runbooks/backup.js';
+import { verifyBackup } from './evaluate-backup.js';
 import { evaluateInvocation, parseOutput, type HostOutcome } from './outcome.js';
 import { isSilenced } from './silences.js';
 import type { StateStore, StoredAlert } from './state-store.js';
@@ -34,11 +38,13 @@ export interface ResultContext {
   readonly store: StateStore;
   readonly now?: () => number;
   readonly backoff?: BackoffOptions;
+  /** Backup archives up to this size are hashed again from S3. @default 512 MiB */
+  readonly checksumMaxBytes?: number;
 }
 
 export type ProcessOutcome =
   | { readonly kind: 'ignored'; readonly reason: string }
-  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly notices: Notice[]; readonly alerts: number };
+  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly notices: Notice[]; readonly alerts: number; readonly backupVerified?: boolean };
 
 const MINUTE = 60_000;
 
@@ -63,12 +69,19 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
   const parsed = parseOutput(inv, runbook);
   const stack = meta?.stack ?? parsed.stack ?? (await commandStackParameter(clients.ssm, inv.commandId)) ?? 'unknown';
   const { findings, complete } = evaluateInvocation(inv, runbook, ctx.fleet, stack, parsed);
+  const now = ctx.now?.() ?? Date.now();
+  let backupVerified: boolean | undefined;
+  const stackConfig = findStack(ctx.fleet, stack);
+  if (runbook === BACKUP && complete && stackConfig) {
+    const checks = await verifyBackup(clients.s3, ctx.store, parsed.result as BackupResult, stackConfig, { checksumMaxBytes: ctx.checksumMaxBytes ?? 512 * 1024 * 1024, now });
+    findings.push(...checks);
+    backupVerified = checks.length > 0 && checks.every((f) => f.check !== 'backup.verify' || f.severity === 'ok') && findings.every((f) => f.severity !== 'critical');
+  }
   const outcome: HostOutcome = {
     runbook, stack, runId: meta?.runId ?? 'manual', instanceId: inv.instanceId, hostname: parsed.hostname,
     commandId: inv.commandId, status: inv.status, findings,
   };
 
-  const now = ctx.now?.() ?? Date.now();
   const stored = await ctx.store.loadAlerts(stack, inv.instanceId);
   if ([...stored.values()].some((a) => a.commandId === inv.commandId)) {
     return { kind: 'ignored', reason: `command ${inv.commandId} on ${inv.instanceId} was already processed` };
@@ -112,7 +125,7 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
     critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length, notices: notices.length,
   });
   const alerts = entries.length && (await ctx.store.isFlushed(inv.commandId)) ? await flush(clients.sns, ctx, inv.commandId) : 0;
-  return { kind: 'evaluated', outcome, notices, alerts };
+  return { kind: 'evaluated', outcome, notices, alerts, ...(backupVerified !== undefined ? { backupVerified } : {}) };
 }
 
 export const CommandEvent = z.object({

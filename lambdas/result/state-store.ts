@@ -5,6 +5,7 @@
  *   RUN#<stack>            <time>#<runbook>#<host>        run history, kept runHistoryDays
  *   OUTBOX#<commandId>     <host>#<n>                    notices waiting for the command to finish
  *   OUTBOX#<commandId>     #flushed                       the command finished; send at once
+ *   BACKUP#<stack>#<host>  sizes                         recent verified archive sizes per source
  */
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
@@ -40,6 +41,9 @@ export interface OutboxEntry {
 }
 
 export interface StateStore {
+  /** Sizes of the last verified archives of each source of a host, oldest first. */
+  backupSizes(stack: string, host: string): Promise<Record<string, number[]>>;
+  recordBackupSizes(stack: string, host: string, sizes: Record<string, number>): Promise<void>;
   /** Parks notices of one host of a command. */
   addOutbox(commandId: string, entries: OutboxEntry[]): Promise<void>;
   /** Takes the parked notices of a command; each entry is handed out once, whoever asks. */
@@ -55,6 +59,8 @@ export interface StateStore {
 }
 
 const DAY_S = 86_400;
+/** Verified sizes kept per source for the size-drop check. */
+export const BACKUP_SIZE_HISTORY = 10;
 
 export class DynamoStateStore implements StateStore {
   constructor(
@@ -62,6 +68,17 @@ export class DynamoStateStore implements StateStore {
     private readonly table: string,
     private readonly runHistoryDays = 30,
   ) {}
+
+  async backupSizes(stack: string, host: string): Promise<Record<string, number[]>> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `BACKUP#${stack}#${host}`, sk: 'sizes' } }));
+    return (r.Item?.sizes as Record<string, number[]> | undefined) ?? {};
+  }
+
+  async recordBackupSizes(stack: string, host: string, sizes: Record<string, number>): Promise<void> {
+    const past = await this.backupSizes(stack, host);
+    const next = Object.fromEntries(Object.entries(sizes).map(([k, v]) => [k, [...(past[k] ?? []), v].slice(-BACKUP_SIZE_HISTORY)]));
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: `BACKUP#${stack}#${host}`, sk: 'sizes', sizes: next } }));
+  }
 
   async addOutbox(commandId: string, entries: OutboxEntry[]): Promise<void> {
     const expiresAt = Math.ceil(Date.now() / 1000) + 2 * DAY_S;

@@ -159,6 +159,7 @@ const Backup = z
       .prefault({}),
     sizeDropPercent: z.number().min(1).max(100).default(50).describe('Warn when an archive is this much smaller than the median of recent ones.'),
     maxAgeHours: z.number().int().min(1).max(2160).default(48).describe('Alarm when no verified backup is newer than this.'),
+    timeoutMinutes: z.number().int().min(5).max(1440).default(180).describe('How long one backup may run on a host.'),
   })
   .superRefine((b, ctx) => {
     if (b.volumes.length + b.paths.length + b.sqlite.length === 0) {
@@ -269,6 +270,21 @@ export const FleetConfig = z
       .prefault({}),
     stacks: z.array(Stack).min(1, { error: 'a fleet needs at least one stack' }),
     alerts: Alerts,
+    backupStorage: z
+      .strictObject({
+        objectLock: z
+          .strictObject({
+            mode: z.enum(['governance', 'compliance']).describe('compliance: nobody, root included, can delete before the retention ends.'),
+            days: z.number().int().min(1).max(36500),
+          })
+          .optional()
+          .describe('Write-once protection against ransomware; off by default. Can only be chosen when the bucket is created.'),
+        infrequentAccessAfterDays: z.number().int().min(30).max(3650).default(30),
+        glacierAfterDays: z.number().int().min(31).max(3650).default(90),
+        noncurrentDays: z.number().int().min(1).max(3650).default(30).describe('Keep overwritten or deleted versions this long.'),
+      })
+      .prefault({})
+      .refine((b) => b.glacierAfterDays > b.infrequentAccessAfterDays, { error: 'glacierAfterDays must be after infrequentAccessAfterDays' }),
   })
   .superRefine((fleet, ctx) => {
     const names = new Set(fleet.stacks.map((s) => s.name));

@@ -12,6 +12,8 @@ export interface MissedRunAlarmProps {
   /** Shown in the alarm and in the alert it sends. */
   readonly description: string;
   readonly alarmName: string;
+  /** Extra wait after the longest gap. @default - 10 % of the gap, at least 5 minutes */
+  readonly graceMinutes?: number;
 }
 
 /**
@@ -27,7 +29,7 @@ export class MissedRunAlarm extends Construct {
   constructor(scope: Construct, id: string, props: MissedRunAlarmProps) {
     super(scope, id);
     const gap = maxGapMinutes(props.schedule);
-    this.windowMinutes = gap + Math.max(5, Math.ceil(gap * 0.1));
+    this.windowMinutes = gap + (props.graceMinutes ?? Math.max(5, Math.ceil(gap * 0.1)));
     const day = 1440;
     const periodMinutes = Math.min(day, this.windowMinutes);
     const periods = Math.min(7, Math.ceil(this.windowMinutes / day));

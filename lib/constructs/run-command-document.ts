@@ -48,12 +48,10 @@ export class RunCommandDocument extends Construct {
   grantSendCommand(grantee: iam.IGrantable): void {
     const stack = Stack.of(this);
     grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
-      sid: 'SendThisDocument',
       actions: ['ssm:SendCommand'],
       resources: [this.documentArn],
     }));
     grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
-      sid: 'SendToFleetHostsOnly',
       actions: ['ssm:SendCommand'],
       resources: [
         Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, stack),

@@ -12,6 +12,12 @@ export interface SecureBucketProps {
   readonly expireAfter?: Duration;
   /** @default - RETAIN: a bucket with history is never deleted by a stack update */
   readonly removalPolicy?: RemovalPolicy;
+  /** Storage class changes for current objects. @default - none */
+  readonly transitions?: s3.Transition[];
+  /** Keep noncurrent versions this long. @default - 30 days */
+  readonly noncurrentVersionExpiration?: Duration;
+  /** Object Lock default retention. @default - no Object Lock */
+  readonly objectLock?: { readonly mode: 'governance' | 'compliance'; readonly days: number };
 }
 
 /**
@@ -53,10 +59,19 @@ export class SecureBucket extends Construct {
       serverAccessLogsPrefix: 'access-logs/',
       lifecycleRules: [
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
-        { id: 'ExpireNoncurrent', noncurrentVersionExpiration: Duration.days(30) },
+        { id: 'ExpireNoncurrent', noncurrentVersionExpiration: props.noncurrentVersionExpiration ?? Duration.days(30) },
+        ...(props.transitions?.length ? [{ id: 'Transitions', transitions: props.transitions }] : []),
         ...(props.expiringPrefixes ?? []).map((prefix, i) => ({ id: `Expire${i}`, prefix, expiration: expireAfter })),
       ],
       removalPolicy,
+      ...(props.objectLock
+        ? {
+            objectLockEnabled: true,
+            objectLockDefaultRetention: props.objectLock.mode === 'compliance'
+              ? s3.ObjectLockRetention.compliance(Duration.days(props.objectLock.days))
+              : s3.ObjectLockRetention.governance(Duration.days(props.objectLock.days)),
+          }
+        : {}),
     });
   }
 }

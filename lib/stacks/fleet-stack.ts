@@ -4,6 +4,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -19,6 +20,7 @@ import { acknowledgeWildcard, nagArnRef } from '../constructs/nag.js';
 import { StateTable } from '../constructs/state-table.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import { SecureBucket } from '../constructs/secure-bucket.js';
+import { BACKUP, BACKUP_PREFIX, backupDocumentContent } from '../runbooks/backup.js';
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
 import { SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
@@ -37,6 +39,7 @@ export function pascal(name: string): string {
 export class FleetStack extends Stack {
   readonly key: kms.Key;
   readonly output: SecureBucket;
+  readonly backups: SecureBucket;
   readonly alerts: AlertTopic;
   readonly deadLetterQueue: sqs.Queue;
   readonly documents: Record<string, RunCommandDocument> = {};
@@ -86,6 +89,18 @@ export class FleetStack extends Stack {
     this.state = new StateTable(this, 'State', { encryptionKey: this.key });
 
     this.documents[HEALTH_CHECK] = new RunCommandDocument(this, 'HealthCheckDocument', { content: healthCheckDocumentContent(fleet), fleet: fleet.fleet });
+    const storage = fleet.backupStorage;
+    this.backups = new SecureBucket(this, 'Backups', {
+      encryptionKey: this.key,
+      noncurrentVersionExpiration: Duration.days(storage.noncurrentDays),
+      transitions: [
+        { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(storage.infrequentAccessAfterDays) },
+        { storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(storage.glacierAfterDays) },
+      ],
+      ...(storage.objectLock ? { objectLock: storage.objectLock } : {}),
+    });
+    const backupContent = backupDocumentContent(fleet, this.backups.bucket.bucketName);
+    if (backupContent) this.documents[BACKUP] = new RunCommandDocument(this, 'BackupDocument', { content: backupContent, fleet: fleet.fleet });
     const documentNames = Object.fromEntries(Object.entries(this.documents).map(([runbook, doc]) => [runbook, doc.documentName]));
     const fleetJson = JSON.stringify(fleet);
     const common = {
@@ -129,6 +144,11 @@ export class FleetStack extends Stack {
     this.resultProcessor.role.addToPolicy(new iam.PolicyStatement({
       sid: 'UseFleetKey', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn],
     }));
+    this.resultProcessor.role.addToPolicy(new iam.PolicyStatement({
+      sid: 'VerifyBackups', actions: ['s3:GetObject', 's3:PutObject'], resources: [this.backups.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)],
+    }));
+    acknowledgeWildcard(this.resultProcessor.role, `Resource::${nagArnRef(this.backups.bucket)}/${BACKUP_PREFIX}/*`,
+      'Backup keys carry stack, host and time; the function reads them to verify and writes only verified.json markers under backups/.');
     const outputPrefixReason = 'SSM names output objects by command and instance at run time; the grant is limited to the command-output/ prefix.';
     acknowledgeWildcard(this.resultProcessor.role, `Resource::${nagArnRef(this.output.bucket)}/command-output/*`, outputPrefixReason);
 
@@ -162,6 +182,17 @@ export class FleetStack extends Stack {
       });
     }
 
+    for (const stack of fleet.stacks.filter((st) => st.backup)) {
+      new ScheduledJob(this, `Backup${pascal(stack.name)}`, {
+        schedule: stack.backup!.schedule,
+        target: this.dispatcher.function,
+        payload: { runbook: BACKUP, stack: stack.name, trigger: 'schedule' },
+        deadLetterQueue: this.deadLetterQueue,
+        group,
+        description: `shipshape ${fleet.fleet}: backup of stack ${stack.name}`,
+      });
+    }
+
     this.addAlarms(fleet);
     this.console = this.addConsoleRunbooks(fleet, common, baseEnv);
     this.addDashboard(fleet);
@@ -171,11 +202,16 @@ export class FleetStack extends Stack {
       statements: [
         new iam.PolicyStatement({ sid: 'WriteCommandOutput', actions: ['s3:PutObject'], resources: [this.output.bucket.arnForObjects('command-output/*')] }),
         new iam.PolicyStatement({ sid: 'EncryptCommandOutput', actions: ['kms:GenerateDataKey', 'kms:Encrypt'], resources: [this.key.keyArn] }),
+        // Write-only: a compromised host can add backups but neither read nor delete any.
+        new iam.PolicyStatement({ sid: 'WriteBackups', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [this.backups.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)] }),
       ],
     });
+    acknowledgeWildcard(this.hostPolicy, `Resource::${nagArnRef(this.backups.bucket)}/${BACKUP_PREFIX}/*`,
+      'Hosts write new backup objects under backups/<stack>/<host>/<time>/; per-host scoping is not expressible for hybrid nodes, and hosts get no read or delete.');
     acknowledgeWildcard(this.hostPolicy, `Resource::${nagArnRef(this.output.bucket)}/command-output/*`, outputPrefixReason);
 
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn, description: 'Subscribe more endpoints here (message attribute "severity")' });
+    new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName, description: 'Backups, under backups/<stack>/<host>/<time>/' });
     new CfnOutput(this, 'OutputBucketName', { value: this.output.bucket.bucketName, description: 'Full command output, under command-output/' });
     new CfnOutput(this, 'HostPolicyArn', { value: this.hostPolicy.managedPolicyArn, description: 'Attach to the instance role of every host' });
     new CfnOutput(this, 'DispatcherFunctionName', { value: this.dispatcher.function.functionName, description: 'Invoke with {"runbook":"health-check","stack":"<name>"}' });
@@ -201,6 +237,17 @@ export class FleetStack extends Stack {
         metric: this.hostsEvaluated(HEALTH_CHECK, stack.name),
         alarmName: `shipshape-${fleet.fleet}-${stack.name}-health-check-missed`,
         description: `No health-check result from stack ${stack.name} within its schedule plus grace: the schedule, the dispatcher, SSM or every host of the stack is broken. Run the health-check-now runbook and check the dead-letter queue.`,
+      });
+      this.alarms.push(missed.alarm);
+    }
+    for (const stack of fleet.stacks.filter((st) => st.backup?.schedule.enabled)) {
+      const hours = stack.backup!.maxAgeHours;
+      const missed = new MissedRunAlarm(this, `MissedBackup${pascal(stack.name)}`, {
+        schedule: { rate: `${hours} ${hours === 1 ? 'hour' : 'hours'}`, timezone: 'UTC', enabled: true },
+        graceMinutes: 0,
+        metric: new cloudwatch.Metric({ namespace: 'shipshape', metricName: 'BackupsVerified', dimensionsMap: { service: 'shipshape-result', runbook: BACKUP, stack: stack.name } }),
+        alarmName: `shipshape-${fleet.fleet}-${stack.name}-backup-missing`,
+        description: `No verified backup of stack ${stack.name} in the last ${hours} hours. Read the last backup alerts, then run the backup-now runbook or the backup document by hand.`,
       });
       this.alarms.push(missed.alarm);
     }

@@ -126,11 +126,12 @@ describe('FleetStack', () => {
     for (const role of resources('AWS::IAM::Role')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
-  it('offers a host policy that writes command output and nothing else', () => {
+  it('offers a host policy that writes command output and backups, and reads or deletes nothing', () => {
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       PolicyDocument: { Statement: [
         Match.objectLike({ Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [Match.anyValue(), '/command-output/*']] } }),
         Match.objectLike({ Action: ['kms:Encrypt', 'kms:GenerateDataKey'] }),
+        Match.objectLike({ Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', [Match.anyValue(), '/backups/*']] } }),
       ] },
     });
   });
@@ -179,6 +180,36 @@ describe('FleetStack', () => {
   it('subscribes escalation recipients to escalations only', () => {
     const t = synthFleet(demoFleet((f) => (f.alerts = { ...f.alerts, escalation: { afterMinutes: 30, recipients: [{ email: 'boss@example.com' }] } }))).template;
     t.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'boss@example.com', FilterPolicy: { severity: ['escalation'] } });
+  });
+
+  describe('backups', () => {
+    const withBackup = (lock?: { mode: 'governance' | 'compliance'; days: number }) => synthFleet(demoFleet((f) => {
+      f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/app.db' }], schedule: { cron: '0 2 * * ? *', timezone: 'Europe/Berlin' }, maxAgeHours: 48 };
+      if (lock) f.backupStorage = { objectLock: lock };
+    })).template;
+
+    it('adds a backup document only for stacks with a backup, its schedule, and a missing-backup alarm', () => {
+      const t = withBackup();
+      const docs = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).filter((c) => String(c.description).includes('backup'));
+      expect(docs).toHaveLength(1);
+      expect(docs[0].parameters.Stack.allowedValues).toEqual(['web']);
+      expect(JSON.stringify(docs[0].mainSteps[0].inputs.runCommand)).toContain("export SHIPSHAPE_BUCKET='");
+      const schedule = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r) => r.Properties).find((p) => JSON.parse(p.Target.Input).runbook === 'backup')!;
+      expect([schedule.ScheduleExpression, schedule.ScheduleExpressionTimezone]).toEqual(['cron(0 2 * * ? *)', 'Europe/Berlin']);
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'shipshape-demo-web-backup-missing', MetricName: 'BackupsVerified', Period: 86400, EvaluationPeriods: 2, TreatMissingData: 'breaching' });
+    });
+
+    it('keeps backups versioned, encrypted, moving to cheaper storage, and locked only when asked', () => {
+      const plain = withBackup();
+      plain.hasResourceProperties('AWS::S3::Bucket', {
+        VersioningConfiguration: { Status: 'Enabled' },
+        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }, { StorageClass: 'GLACIER_IR', TransitionInDays: 90 }] })]) },
+      });
+      expect(JSON.stringify(plain.toJSON())).not.toContain('ObjectLockConfiguration');
+      withBackup({ mode: 'compliance', days: 30 }).hasResourceProperties('AWS::S3::Bucket', {
+        ObjectLockEnabled: true, ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 30 } } },
+      });
+    });
   });
 
   it('has a dashboard for the fleet', () => {

@@ -8,6 +8,15 @@ export class MemoryStateStore implements StateStore {
   readonly runs: RunRecord[] = [];
   readonly outbox = new Map<string, OutboxEntry[]>();
   readonly flushed = new Set<string>();
+  readonly sizes = new Map<string, Record<string, number[]>>();
+
+  async backupSizes(stack: string, host: string) {
+    return this.sizes.get(`${stack}#${host}`) ?? {};
+  }
+  async recordBackupSizes(stack: string, host: string, sizes: Record<string, number>) {
+    const past = await this.backupSizes(stack, host);
+    this.sizes.set(`${stack}#${host}`, Object.fromEntries(Object.entries(sizes).map(([k, v]) => [k, [...(past[k] ?? []), v].slice(-10)])));
+  }
 
   async addOutbox(commandId: string, entries: OutboxEntry[]) {
     this.outbox.set(commandId, [...(this.outbox.get(commandId) ?? []), ...entries]);

@@ -1,0 +1,103 @@
+/**
+ * Backup evaluator: what the host reported (pure), then what S3 holds (verifyBackup): the
+ * manifest must be there, every archive must have the reported size and, up to a size
+ * limit, the reported SHA-256. A verified run gets a verified.json marker next to its
+ * manifest; retention trusts only runs that have one.
+ */
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import type { Fleet, Stack } from '../../lib/config/schema.js';
+import { BackupManifest, type BackupResult } from '../../lib/results/backup.js';
+import type { Finding } from '../../lib/results/findings.js';
+import type { StateStore } from './state-store.js';
+
+const crit = (check: string, target: string, observed: Finding['observed'], threshold: Finding['threshold'], message: string): Finding =>
+  ({ check, target, severity: 'critical', observed, threshold, message });
+
+export function evaluateBackup(result: BackupResult, _fleet: Fleet, stack: Stack): Finding[] {
+  const out: Finding[] = [];
+  const b = stack.backup;
+  const sources = b ? [...b.sqlite.map((s) => s.name), ...b.volumes.map((v) => v.name), ...b.paths.map((p) => p.name)] : result.archives.map((a) => a.name);
+  const explained = new Set<string>();
+  for (const name of sources) {
+    const a = result.archives.find((x) => x.name === name);
+    const error = a?.error ?? result.errors.find((e) => e.startsWith(`${name}: `));
+    if (error) explained.add(error);
+    if (a?.ok) out.push({ check: 'backup.archive', target: name, severity: 'ok', observed: a.bytes, threshold: null, message: `${name} archived (${a.bytes ?? '?'} bytes)` });
+    else out.push(crit('backup.archive', name, error ?? 'not archived', 'archived', `${name} was not backed up: ${error ?? 'the run ended before it'}`));
+  }
+  for (const r of result.restarts) {
+    const ok = r.started && r.state === 'running' && (r.health === 'healthy' || r.health === 'none');
+    out.push(ok
+      ? { check: 'backup.restart', target: r.container, severity: 'ok', observed: r.health, threshold: 'running', message: `${r.container} is running again` }
+      : crit('backup.restart', r.container, `${r.state ?? '?'}/${r.health ?? '?'}`, 'running and healthy', `${r.container} was stopped for the backup and is not healthy again (${r.state ?? '?'}, ${r.health ?? '?'}): start it now`));
+    result.errors.filter((e) => e.includes(`container ${r.container} `)).forEach((e) => explained.add(e));
+  }
+  for (const e of result.errors) {
+    if (!explained.has(e)) out.push(crit('backup.run', result.host, e, null, `backup problem: ${e}`));
+  }
+  out.push(result.complete
+    ? { check: 'backup.complete', target: result.prefix, severity: 'ok', observed: 'manifest written', threshold: null, message: 'backup complete' }
+    : crit('backup.complete', result.prefix, 'no manifest', 'manifest written', `backup of ${result.stack} on ${result.host} is incomplete: no manifest was written, so this run cannot be restored from`));
+  return out;
+}
+
+export interface VerifyOptions {
+  /** Archives up to this size are downloaded and hashed; larger ones are checked by size. */
+  readonly checksumMaxBytes: number;
+  readonly now: number;
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2 : 0; };
+
+/** Checks S3 against the host's report; marks the run verified when everything matches. */
+export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore, result: BackupResult, stack: Stack, opts: VerifyOptions): Promise<Finding[]> {
+  if (!result.complete || !result.manifestKey) return [];
+  const out: Finding[] = [];
+  let manifest: BackupManifest;
+  try {
+    const obj = await s3.send(new GetObjectCommand({ Bucket: result.bucket, Key: result.manifestKey }));
+    manifest = BackupManifest.parse(JSON.parse(await obj.Body!.transformToString()));
+  } catch (err) {
+    return [crit('backup.verify', result.manifestKey, (err as Error).name ?? 'unreadable', 'readable manifest', `the manifest ${result.manifestKey} cannot be read or does not match its schema`)];
+  }
+  const checked: { key: string; bytes: number; sha256: string; checksumVerified: boolean }[] = [];
+  for (const a of manifest.archives) {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: result.bucket, Key: a.key })).catch(() => undefined);
+    if (!head) { out.push(crit('backup.verify', a.name, 'missing', 'present', `${a.key} is listed in the manifest but not in S3`)); continue; }
+    if (head.ContentLength !== a.bytes) { out.push(crit('backup.verify', a.name, head.ContentLength ?? null, a.bytes, `${a.key} is ${head.ContentLength} bytes in S3 but ${a.bytes} on the host`)); continue; }
+    let checksumVerified = false;
+    if ((a.bytes ?? 0) <= opts.checksumMaxBytes) {
+      const obj = await s3.send(new GetObjectCommand({ Bucket: result.bucket, Key: a.key }));
+      const hash = createHash('sha256');
+      for await (const chunk of obj.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+      const sha = hash.digest('hex');
+      if (sha !== a.sha256) { out.push(crit('backup.verify', a.name, sha, a.sha256, `${a.key} does not match its SHA-256 from the host: the copy in S3 is damaged`)); continue; }
+      checksumVerified = true;
+    }
+    checked.push({ key: a.key, bytes: a.bytes ?? 0, sha256: a.sha256 ?? '', checksumVerified });
+    out.push({ check: 'backup.verify', target: a.name, severity: 'ok', observed: checksumVerified ? 'size and sha256 match' : 'size matches', threshold: null, message: `${a.key} verified` });
+  }
+  if (out.some((f) => f.severity === 'critical')) return out;
+
+  // Size drop against recent verified runs of the same source on this host.
+  const history = await store.backupSizes(result.stack, result.host);
+  const dropPercent = stack.backup?.sizeDropPercent ?? 50;
+  for (const a of manifest.archives) {
+    const past = history[a.name] ?? [];
+    const m = median(past);
+    if (past.length >= 3 && m > 0 && (a.bytes ?? 0) < m * (1 - dropPercent / 100)) {
+      out.push({ check: 'backup.size', target: a.name, severity: 'warning', observed: a.bytes, threshold: `>= ${Math.round(m * (1 - dropPercent / 100))} bytes`,
+        message: `${a.name} is ${Math.round((1 - (a.bytes ?? 0) / m) * 100)}% smaller than the median of its last ${past.length} backups; check that data was not lost or excluded` });
+    } else {
+      out.push({ check: 'backup.size', target: a.name, severity: 'ok', observed: a.bytes, threshold: null, message: `${a.name} size is in line with recent backups` });
+    }
+  }
+  await store.recordBackupSizes(result.stack, result.host, Object.fromEntries(manifest.archives.map((a) => [a.name, a.bytes ?? 0])));
+  const marker = result.manifestKey.replace(/manifest\.json$/, 'verified.json');
+  await s3.send(new PutObjectCommand({
+    Bucket: result.bucket, Key: marker, ContentType: 'application/json',
+    Body: JSON.stringify({ verifiedAt: new Date(opts.now).toISOString(), runId: result.runId, archives: checked }),
+  }));
+  return out;
+}

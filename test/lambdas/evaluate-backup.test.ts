@@ -1,0 +1,99 @@
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateBackup, verifyBackup } from '../../lambdas/result/evaluate-backup.js';
+import type { BackupResult } from '../../lib/results/backup.js';
+import { failing } from '../../lib/results/findings.js';
+import { startS3 } from '../support/aws-local.js';
+import { demoFleet } from '../support/fleets.js';
+import { MemoryStateStore } from '../support/memory-store.js';
+
+const fleet = demoFleet((f) => {
+  f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/app.db' }], volumes: [{ name: 'certs' }], stop: ['web-api-1'] };
+});
+const stack = fleet.stacks[0]!;
+const BUCKET = 'backups';
+let s3: Awaited<ReturnType<typeof startS3>>;
+beforeAll(async () => { s3 = await startS3([BUCKET]); });
+afterAll(() => s3.stop());
+
+let n = 0;
+/** Uploads archives for a run and returns the host's report of it. */
+async function uploadRun(contents: Record<string, Buffer>, tweak: (r: BackupResult) => void = () => {}): Promise<BackupResult> {
+  const prefix = `backups/web/i-1/2026112${n++}T020000Z`;
+  const archives = [];
+  for (const [name, body] of Object.entries(contents)) {
+    const key = `${prefix}/${name}.tar.zst`;
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+    archives.push({ name, kind: name === 'db' ? 'sqlite' as const : 'volume' as const, source: name, method: 'tar', key, ok: true, bytes: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'), compression: 'zstd' as const, integrity: null, durationMs: 5, error: null });
+  }
+  const manifestKey = `${prefix}/manifest.json`;
+  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: manifestKey, Body: JSON.stringify({ schema: 'shipshape.backup-manifest/1', stack: 'web', host: 'i-1', runId: 'r', startedAt: 'x', finishedAt: 'y', archives, tools: {} }) }));
+  const result: BackupResult = { schema: 'shipshape.backup/1', stack: 'web', runId: 'r', hostname: 'web-1', host: 'i-1', startedAt: 'x', durationMs: 10, bucket: BUCKET, prefix, manifestKey, complete: true,
+    archives, restarts: [{ container: 'web-api-1', started: true, state: 'running', health: 'healthy', waitedMs: 100 }], missingTools: [], errors: [] };
+  tweak(result);
+  return result;
+}
+const data = (size: number, seed = 'x') => Buffer.alloc(size, seed);
+
+describe('evaluateBackup', () => {
+  it('finds nothing wrong with a complete run', async () => {
+    const r = await uploadRun({ db: data(100), certs: data(50) });
+    expect(failing(evaluateBackup(r, fleet, stack))).toEqual([]);
+  });
+
+  it('is critical for a missing source, an incomplete run and a container left stopped, each once', async () => {
+    const r = await uploadRun({ certs: data(50) }, (x) => {
+      x.complete = false;
+      x.manifestKey = null;
+      x.errors = ['db: the snapshot of /data/app.db fails integrity_check: *** in database main ***', 'container web-api-1 did not start again: boom'];
+      x.restarts = [{ container: 'web-api-1', started: false, state: 'exited', health: 'none', waitedMs: 2000 }];
+    });
+    expect(failing(evaluateBackup(r, fleet, stack)).map((f) => [f.check, f.target])).toEqual([
+      ['backup.archive', 'db'], ['backup.restart', 'web-api-1'], ['backup.complete', r.prefix],
+    ]);
+  });
+});
+
+describe('verifyBackup against S3', () => {
+  const opts = { checksumMaxBytes: 1024 * 1024, now: Date.parse('2026-11-22T02:10:00Z') };
+
+  it('verifies sizes and checksums, and writes verified.json next to the manifest', async () => {
+    const store = new MemoryStateStore();
+    const r = await uploadRun({ db: data(1000), certs: data(500) });
+    const findings = await verifyBackup(s3.client, store, r, stack, opts);
+    expect(failing(findings)).toEqual([]);
+    const marker = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${r.prefix}/verified.json` }));
+    const body = JSON.parse(await marker.Body!.transformToString());
+    expect(body.archives.map((a: { checksumVerified: boolean }) => a.checksumVerified)).toEqual([true, true]);
+    expect(await store.backupSizes('web', 'i-1')).toEqual({ db: [1000], certs: [500] });
+  });
+
+  it('is critical when S3 holds different bytes than the host hashed, and marks nothing verified', async () => {
+    const store = new MemoryStateStore();
+    const r = await uploadRun({ db: data(1000) });
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: r.archives[0]!.key, Body: data(1000, 'y') }));
+    const findings = await verifyBackup(s3.client, store, r, stack, opts);
+    expect(failing(findings).map((f) => [f.check, f.target])).toEqual([['backup.verify', 'db']]);
+    await expect(s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${r.prefix}/verified.json` }))).rejects.toThrow();
+  });
+
+  it('is critical when an archive is missing or has another size', async () => {
+    const r = await uploadRun({ db: data(1000), certs: data(10) });
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: r.archives[1]!.key, Body: data(11) }));
+    const findings = await verifyBackup(s3.client, new MemoryStateStore(), r, stack, { ...opts, checksumMaxBytes: 0 });
+    expect(failing(findings).map((f) => [f.check, f.target, f.observed, f.threshold])).toEqual([['backup.verify', 'certs', 11, 10]]);
+  });
+
+  it('warns when an archive shrinks far below the median of recent backups', async () => {
+    const store = new MemoryStateStore();
+    await store.recordBackupSizes('web', 'i-1', { db: 1000 });
+    await store.recordBackupSizes('web', 'i-1', { db: 1100 });
+    await store.recordBackupSizes('web', 'i-1', { db: 1050 });
+    const r = await uploadRun({ db: data(300) });
+    const findings = failing(await verifyBackup(s3.client, store, r, stack, opts));
+    expect(findings.map((f) => [f.severity, f.check, f.target])).toEqual([['warning', 'backup.size', 'db']]);
+    expect(findings[0]!.message).toMatch(/71% smaller than the median of its last 3 backups/);
+  });
+});
