@@ -111,11 +111,33 @@ export async function runDocument(doc: CommandDocument, given: Record<string, st
   }
 }
 
+/** Resolves the intrinsics CloudFormation would: Ref to the given physical names, Fn::Join. */
+export function resolveIntrinsics(value: unknown, refs: Record<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, refs));
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if ('Ref' in o) {
+      const id = o.Ref as string;
+      if (!(id in refs)) throw new Error(`the document refers to ${id}; give its physical name to the runner`);
+      return refs[id];
+    }
+    if ('Fn::Join' in o) {
+      const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+      return parts.map((p) => resolveIntrinsics(p, refs)).join(sep);
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, resolveIntrinsics(v, refs)]));
+  }
+  return value;
+}
+
 /** The Command documents of a synthesized template, keyed by their logical ID. */
-export function documentsOf(template: { Resources: Record<string, { Type: string; Properties?: { Content?: unknown } }> }): Record<string, CommandDocument> {
+export function documentsOf(
+  template: { Resources: Record<string, { Type: string; Properties?: { Content?: unknown; DocumentType?: string } }> },
+  refs: Record<string, string> = {},
+): Record<string, CommandDocument> {
   return Object.fromEntries(
     Object.entries(template.Resources)
-      .filter(([, r]) => r.Type === 'AWS::SSM::Document')
-      .map(([id, r]) => [id, r.Properties!.Content as CommandDocument]),
+      .filter(([, r]) => r.Type === 'AWS::SSM::Document' && r.Properties?.DocumentType === 'Command')
+      .map(([id, r]) => [id, resolveIntrinsics(r.Properties!.Content, refs) as CommandDocument]),
   );
 }

@@ -72,10 +72,11 @@ export class FakeSsm {
       if (!h.host) {
         inv = { Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' };
       } else {
-        const run = await runDocument(doc, input.Parameters ?? {}, { env: h.host.env(h.env) });
+        const run = await runDocument(doc, input.Parameters ?? {}, { env: h.host.env({ AWS_SSM_INSTANCE_ID: h.instanceId, ...h.env }) });
         inv = { Status: run.status, StatusDetails: run.status === 'TimedOut' ? 'Execution Timed Out' : run.status, ResponseCode: run.responseCode, StandardOutputContent: run.stdoutInline, StandardErrorContent: run.stderr };
         if (this.s3 && input.OutputS3BucketName) {
           const key = `${input.OutputS3KeyPrefix}/${commandId}/${h.instanceId}/awsrunShellScript/${doc.mainSteps[0]!.name}/stdout`;
+          // SSM's own upload, with the same client the test reads with.
           await this.s3.client.send(new PutObjectCommand({ Bucket: input.OutputS3BucketName, Key: key, Body: run.stdout }));
           inv.StandardOutputUrl = `https://s3.${this.s3.region}.amazonaws.com/${input.OutputS3BucketName}/${key}`;
         }
