@@ -40,6 +40,7 @@ export class FleetStack extends Stack {
   readonly key: kms.Key;
   readonly output: SecureBucket;
   readonly backups: SecureBucket;
+  retention?: ShipshapeFunction;
   readonly alerts: AlertTopic;
   readonly deadLetterQueue: sqs.Queue;
   readonly documents: Record<string, RunCommandDocument> = {};
@@ -193,6 +194,33 @@ export class FleetStack extends Stack {
       });
     }
 
+    if (fleet.stacks.some((st) => st.backup)) {
+      this.retention = new ShipshapeFunction(this, 'Retention', {
+        ...common,
+        entry: 'retention',
+        description: `shipshape ${fleet.fleet}: deletes backups outside the retention rules, never the last verified one`,
+        timeout: Duration.minutes(15),
+        environment: { ...baseEnv, SHIPSHAPE_BACKUP_BUCKET: this.backups.bucket.bucketName },
+      });
+      this.retention.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [this.backups.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${BACKUP_PREFIX}/*`] } },
+      }));
+      this.retention.role.addToPolicy(new iam.PolicyStatement({ sid: 'DeleteOldBackups', actions: ['s3:DeleteObject'], resources: [this.backups.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)] }));
+      acknowledgeWildcard(this.retention.role, `Resource::${nagArnRef(this.backups.bucket)}/${BACKUP_PREFIX}/*`,
+        'Retention deletes whole runs under backups/<stack>/<host>/<time>/, known only at run time; the plan never deletes the last verified run.');
+      acknowledgeWildcard(this, `Resource::${nagArnRef(this.retention.function)}:*`,
+        'EventBridge Scheduler invokes the retention function and its versions; the grant names this one function.');
+      new ScheduledJob(this, 'RetentionDaily', {
+        schedule: { cron: '30 4 * * ? *', timezone: 'UTC', enabled: true },
+        target: this.retention.function,
+        payload: { dryRun: false },
+        deadLetterQueue: this.deadLetterQueue,
+        group,
+        description: `shipshape ${fleet.fleet}: backup retention`,
+      });
+    }
+
     this.addAlarms(fleet);
     this.console = this.addConsoleRunbooks(fleet, common, baseEnv);
     this.addDashboard(fleet);
@@ -251,7 +279,8 @@ export class FleetStack extends Stack {
       });
       this.alarms.push(missed.alarm);
     }
-    for (const [name, fn] of [['dispatcher', this.dispatcher], ['result', this.resultProcessor]] as const) {
+    const watched: [string, ShipshapeFunction][] = [['dispatcher', this.dispatcher], ['result', this.resultProcessor], ...(this.retention ? [['retention', this.retention] as [string, ShipshapeFunction]] : [])];
+    for (const [name, fn] of watched) {
       this.alarms.push(fn.function.metricErrors({ period: Duration.minutes(5) }).createAlarm(this, `${pascal(name)}Errors`, {
         alarmName: `shipshape-${fleet.fleet}-${name}-errors`, threshold: 1, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: `The ${name} function failed; runs or alerts may be lost. Read its log group and the dead-letter queue.`,
@@ -310,7 +339,7 @@ export class FleetStack extends Stack {
     const perStack = (metricName: string) => fleet.stacks.map((s) => new cloudwatch.Metric({
       namespace: 'shipshape', metricName, dimensionsMap: { service: 'shipshape-result', runbook: HEALTH_CHECK, stack: s.name }, statistic: cloudwatch.Stats.SUM, label: s.name, period: Duration.minutes(15),
     }));
-    const fns = [this.dispatcher, this.resultProcessor, this.console];
+    const fns = [this.dispatcher, this.resultProcessor, this.console, ...(this.retention ? [this.retention] : [])];
     new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `shipshape-${fleet.fleet}`,
       widgets: [
