@@ -21,13 +21,9 @@ export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
 
-STACK="${SHIPSHAPE_STACK:-}"
-RUN_ID="${SHIPSHAPE_RUN_ID:-manual}"
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
-started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-started_ms=$(now_ms)
 host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 prefix="${SHIPSHAPE_PREFIX:-backups}/${STACK}/${host_id}/${stamp}"
 work=$(mktemp -d)
@@ -101,9 +97,7 @@ on_exit() {
   exit 0
 }
 trap on_exit EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
-trap 'exit 129' HUP
+trap_signals
 
 # --- tools and spec ----------------------------------------------------------------
 for tool in docker tar aws sha256sum; do

@@ -17,13 +17,9 @@ export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
 
-STACK="${SHIPSHAPE_STACK:-}"
-RUN_ID="${SHIPSHAPE_RUN_ID:-manual}"
 PROC_ROOT="${SHIPSHAPE_PROC_ROOT:-/proc}"
 CPU_SAMPLE="${SHIPSHAPE_CPU_SAMPLE_SECONDS:-1}"
 
-started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-started_ms=$(date +%s%3N)
 work=$(mktemp -d)
 printed=0
 errors=()
@@ -44,10 +40,7 @@ on_exit() {
   exit 0
 }
 trap on_exit EXIT
-# Turn signals into a normal exit, so the EXIT trap still prints a result.
-trap 'exit 143' TERM
-trap 'exit 130' INT
-trap 'exit 129' HUP
+trap_signals
 
 for tool in docker curl timeout; do
   have "$tool" || missing_tools+=("$(json_str "$tool")")

@@ -2,6 +2,23 @@
 # Shared by every shipshape host script. Inlined into the SSM documents at synth time
 # (lib/runbooks/document.ts), sourced from the repository when a script runs directly.
 
+# The run's identity and clock, the same in every script.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+STACK="${SHIPSHAPE_STACK:-}"
+# shellcheck disable=SC2034
+RUN_ID="${SHIPSHAPE_RUN_ID:-manual}"
+# shellcheck disable=SC2034
+started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# shellcheck disable=SC2034
+started_ms=$(date +%s%3N)
+
+# Turns signals into a normal exit, so that the EXIT trap still prints a result.
+trap_signals() {
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  trap 'exit 129' HUP
+}
+
 # Go-template braces, built at run time: SSM would read a literal pair as a parameter.
 LB=$'\x7b\x7b'
 RB=$'\x7d\x7d'
