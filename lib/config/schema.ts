@@ -142,6 +142,7 @@ const Backup = z
       }))
       .default([]),
     stop: z.array(pattern(P.CONTAINER, P.CONTAINER_HINT)).default([]).describe('Containers stopped for the copy (LevelDB, NSS), started again in this order whatever happens.'),
+    stopTimeoutSeconds: z.number().int().min(1).max(600).default(60).describe('docker stop -t: how long a container may take to shut down cleanly.'),
     hooks: z
       .strictObject({
         pre: z.array(z.strictObject({ container: pattern(P.CONTAINER, P.CONTAINER_HINT), command: z.array(pattern(P.HOOK_ARG, P.HOOK_ARG_HINT)).min(1).max(20) })).default([]),

@@ -47,6 +47,8 @@ wait_healthy() { # container -> prints "state|health|waited_ms"
     out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}else${RB}none${LB}end${RB}" "$c" 2>/dev/null) || out="missing|none"
     state=${out%%|*}
     health=${out##*|}
+    # podman reports an empty status for containers without a HEALTHCHECK.
+    [ -n "$health" ] || health=none
     if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
     if [ $(( $(now_ms) - t0 )) -ge $(( HEALTH_WAIT * 1000 )) ]; then break; fi
     sleep 1
@@ -110,10 +112,11 @@ spec=$(read_spec) || spec=""
 
 compression=zstd
 level=3
+stop_timeout=60
 excludes=()
-while IFS=$'\t' read -r kind a b _; do
+while IFS=$'\t' read -r kind a b c _; do
   case "$kind" in
-    conf) compression=$a; level=$b ;;
+    conf) compression=$a; level=$b; stop_timeout=${c:-60} ;;
     exclude) excludes+=("--exclude=$a") ;;
   esac
 done <<< "$spec"
@@ -235,7 +238,7 @@ if run_hooks pre; then
   for (( i = ${#to_stop[@]} - 1; i >= 0; i-- )); do
     c=${to_stop[$i]}
     stopped=("$c" "${stopped[@]}")
-    if ! limit 120 docker stop -t 60 "$c" > /dev/null 2> "$work/stop.err"; then
+    if ! limit $(( stop_timeout + 60 )) docker stop -t "$stop_timeout" "$c" > /dev/null 2> "$work/stop.err"; then
       note_error "container $c would not stop: $(head -c 200 "$work/stop.err"); its data was not copied"
     fi
   done

@@ -7,7 +7,7 @@ export const BACKUP_PREFIX = 'backups';
 
 export function backupSpecLines(backup: Backup): (string | number)[][] {
   return [
-    ['conf', backup.compression, backup.level],
+    ['conf', backup.compression, backup.level, backup.stopTimeoutSeconds],
     ...backup.exclude.map((e) => ['exclude', e]),
     ...backup.hooks.pre.map((h) => ['pre', h.container, ...h.command]),
     ...backup.hooks.post.map((h) => ['post', h.container, ...h.command]),
