@@ -20,6 +20,8 @@ set -euo pipefail
 export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/s3.sh
+. "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
@@ -131,12 +133,6 @@ if [ "$compression" = gzip ]; then
   ext=gz
   if have pigz; then compress() { pigz -c "-$level"; }; else compress() { gzip -c "-$level"; }; fi
 fi
-
-s3_put() { # key
-  local endpoint=()
-  [ -n "${SHIPSHAPE_S3_ENDPOINT:-}" ] && endpoint=(--endpoint-url "$SHIPSHAPE_S3_ENDPOINT")
-  aws "${endpoint[@]}" s3 cp - "s3://$BUCKET/$1" --only-show-errors --no-progress
-}
 
 # Reads stdin, uploads it to <key>, and leaves its SHA-256 and size in $work/sum and $work/len.
 upload_stream() {

@@ -35,3 +35,24 @@ export function backupDocumentContent(fleet: Fleet, bucketName: string): Record<
     env: { SHIPSHAPE_BUCKET: bucketName, SHIPSHAPE_PREFIX: BACKUP_PREFIX },
   });
 }
+
+export const RESTORE = 'restore';
+
+/** Restore: the backup spec again (sources, stop list), and which run and sources to put back. */
+export function restoreDocumentContent(fleet: Fleet, bucketName: string): Record<string, unknown> | undefined {
+  const stacks = fleet.stacks.filter((s) => s.backup);
+  if (stacks.length === 0) return undefined;
+  return commandDocumentContent({
+    description: `shipshape ${fleet.fleet}: restore a verified backup onto a host. Checks every archive's SHA-256 before touching anything, takes a safety backup of the current state, stops the containers that use the data, restores, starts them and waits for health. If anything fails after the first file was changed, the safety backup is put back.`,
+    stepName: 'restore',
+    script: 'restore.sh',
+    specs: Object.fromEntries(stacks.map((s) => [s.name, backupSpec(s.backup!)])),
+    executionTimeoutSeconds: 6 * 3600,
+    env: { SHIPSHAPE_BUCKET: bucketName, SHIPSHAPE_PREFIX: BACKUP_PREFIX },
+    parameters: {
+      Timestamp: { type: 'String', description: 'Which backup: "latest" (the newest verified) or its timestamp, e.g. 20261121T020000Z.', default: 'latest', allowedPattern: '^(latest|[0-9]{8}T[0-9]{6}Z)$' },
+      Sources: { type: 'String', description: 'Which sources: "*" for all, or names separated by commas (e.g. app-db,uploads).', default: '*', allowedPattern: '^([*]|[a-z0-9][a-z0-9_.-]{0,62}(,[a-z0-9][a-z0-9_.-]{0,62}){0,19})$' },
+      FromHost: { type: 'String', description: 'Whose backup: "self", or the instance ID of another host of the stack (e.g. the one this host replaces).', default: 'self', allowedPattern: '^(self|i-[0-9a-f]{8}|i-[0-9a-f]{17}|mi-[0-9a-f]{17})$' },
+    },
+  });
+}

@@ -29,7 +29,11 @@ export interface CommandDocumentSpec {
   readonly executionTimeoutSeconds: number;
   /** Exported before the script; values may be CloudFormation tokens (a bucket name). */
   readonly env?: Readonly<Record<string, string>>;
+  /** More parameters, each exported as SHIPSHAPE_<UPPER_SNAKE> for the script. */
+  readonly parameters?: Readonly<Record<string, DocumentParameter>>;
 }
+
+const envName = (param: string) => `SHIPSHAPE_${param.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
 
 export const STACK_PARAM = 'Stack';
 export const RUN_ID_PARAM = 'RunId';
@@ -47,12 +51,13 @@ const INLINE = /^\.\s.*#\s*shipshape:inline\s+(\S+)\s*$/;
  * The script as it runs on hosts: lines that source a shared file (marked
  * `# shipshape:inline <file>`) are replaced by that file, so a document is self-contained.
  */
-export function readHostScript(script: string): string {
+export function readHostScript(script: string, seen: readonly string[] = []): string {
+  if (seen.includes(script)) throw new Error(`host script ${script} inlines itself (${[...seen, script].join(' -> ')})`);
   return readFileSync(hostScriptPath(script), 'utf8')
     .split('\n')
     .map((line) => {
       const m = INLINE.exec(line);
-      return m ? readFileSync(hostScriptPath(m[1]!), 'utf8').replace(/\n$/, '') : line;
+      return m ? readHostScript(m[1]!, [...seen, script]).replace(/\n$/, '') : line;
     })
     .join('\n');
 }
@@ -89,6 +94,12 @@ export function commandDocumentContent(spec: CommandDocumentSpec): Record<string
     "  *) SHIPSHAPE_SPEC_B64='' ;;",
     'esac',
     'export SHIPSHAPE_SPEC_B64',
+    ...Object.entries(spec.parameters ?? {}).map(([name, p]) => {
+      if (!p.allowedValues && !(p.allowedPattern?.startsWith('^') && p.allowedPattern.endsWith('$') && !/['\\]/.test(p.allowedPattern))) {
+        throw new Error(`document parameter ${name} needs allowedValues or an anchored allowedPattern without quotes`);
+      }
+      return `export ${envName(name)}='{{ ${name} }}'`;
+    }),
     ...Object.entries(spec.env ?? {}).map(([k, v]) => {
       if (!/^SHIPSHAPE_[A-Z0-9_]+$/.test(k)) throw new Error(`document env name ${k} must start with SHIPSHAPE_`);
       if (!v.startsWith('${Token[') && !/^[A-Za-z0-9._\/-]*$/.test(v)) throw new Error(`document env ${k} has unsafe characters: ${JSON.stringify(v)}`);
@@ -116,6 +127,7 @@ export function commandDocumentContent(spec: CommandDocumentSpec): Record<string
         default: String(spec.executionTimeoutSeconds),
         allowedPattern: '^[1-9][0-9]{1,4}$',
       },
+      ...spec.parameters,
     } satisfies Record<string, DocumentParameter>,
     mainSteps: [
       {

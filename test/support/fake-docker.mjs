@@ -25,22 +25,36 @@ function lookup(obj, path) {
   return path.split('.').filter(Boolean).reduce((o, k) => (o == null ? undefined : o[k]), obj);
 }
 function render(tpl, ctx) {
-  const parts = tpl.split(/(\{\{.*?\}\})/);
-  let out = '';
-  const stack = []; // each: { active, taken }
-  const active = () => stack.every((s) => s.active);
-  for (const part of parts) {
-    const m = /^\{\{\s*(.*?)\s*\}\}$/.exec(part);
-    if (!m) { if (active()) out += part; continue; }
-    const expr = m[1];
-    if (expr.startsWith('if ')) { const v = lookup(ctx, expr.slice(3).trim()); stack.push({ active: !!v, taken: !!v }); }
-    else if (expr === 'else') { const top = stack[stack.length - 1]; top.active = !top.taken; }
-    else if (expr === 'end') stack.pop();
-    else if (!active()) continue;
-    else if (expr.startsWith('json ')) out += JSON.stringify(lookup(ctx, expr.slice(5).trim()) ?? null);
-    else { const v = lookup(ctx, expr); out += v === undefined || v === null ? '<no value>' : String(v); }
+  const tokens = tpl.split(/(\{\{.*?\}\})/);
+  let pos = 0;
+  // Renders tokens until {{else}} or {{end}} at this level; returns [text, stopper].
+  function block(context, active) {
+    let out = '';
+    while (pos < tokens.length) {
+      const part = tokens[pos++];
+      const m = /^\{\{\s*(.*?)\s*\}\}$/.exec(part);
+      if (!m) { if (active) out += part; continue; }
+      const expr = m[1];
+      if (expr === 'else' || expr === 'end') return [out, expr];
+      if (expr.startsWith('if ')) {
+        const cond = active && !!lookup(context, expr.slice(3).trim());
+        let [a, stop] = block(context, active && cond);
+        let b = '';
+        if (stop === 'else') [b] = block(context, active && !cond);
+        out += cond ? a : b;
+      } else if (expr.startsWith('range ')) {
+        const items = active ? lookup(context, expr.slice(6).trim()) ?? [] : [];
+        const start = pos;
+        if (items.length === 0) block(context, false);
+        for (const item of items) { pos = start; out += block(item, true)[0]; }
+      } else if (!active) continue;
+      else if (expr === 'println') out += '\n';
+      else if (expr.startsWith('json ')) out += JSON.stringify(lookup(context, expr.slice(5).trim()) ?? null);
+      else { const v = lookup(context, expr); out += v === undefined || v === null ? '<no value>' : String(v); }
+    }
+    return [out, undefined];
   }
-  return out;
+  return block(ctx, true)[0];
 }
 function option(name) {
   const i = args.indexOf(name);
@@ -53,7 +67,7 @@ function noSuch(name, what = 'object') {
   process.stderr.write(`Error: No such ${what}: ${name}\n`);
   process.exit(1);
 }
-const inspectView = (name, c) => ({ Name: `/${name}`, RestartCount: c.RestartCount ?? 0, State: c.State, Config: c.Config ?? {} });
+const inspectView = (name, c) => ({ Name: `/${name}`, RestartCount: c.RestartCount ?? 0, State: c.State, Config: c.Config ?? {}, Mounts: c.Mounts ?? [] });
 
 const cmd = args.shift();
 switch (cmd) {
@@ -125,6 +139,16 @@ switch (cmd) {
     }
     process.stderr.write(`fake docker: exec ${prog} is not emulated\n`);
     process.exit(126);
+  }
+  case 'ps': {
+    const fmt = option('--format');
+    const filter = option('--filter');
+    const wanted = filter?.startsWith('volume=') ? filter.slice(7) : undefined;
+    for (const [name, c] of Object.entries(containers)) {
+      if (wanted && !(c.Mounts ?? []).some((m) => m.Name === wanted)) continue;
+      process.stdout.write(render(fmt ?? '{{.Names}}', { Names: name }) + '\n');
+    }
+    break;
   }
   case 'volume': {
     const sub = args.shift();

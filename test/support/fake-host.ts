@@ -23,6 +23,8 @@ export interface FakeContainer {
   commands?: Record<string, { exit?: number; stderr?: string }>;
   stopFails?: boolean;
   startFails?: boolean;
+  /** Mounts as docker inspect reports them (Name is set for named volumes). */
+  Mounts?: { Destination: string; Source: string; Name?: string }[];
 }
 
 export function running(extra: Partial<FakeContainer> = {}): FakeContainer {

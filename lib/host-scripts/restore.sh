@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# shipshape restore: puts a verified backup back in place on this host, and prints ONE JSON
+# result (schema shipshape.restore/1, see lib/results/restore.ts).
+#
+#   1. Finds the run: the newest verified one, or the timestamp asked for.
+#   2. Downloads every archive once and checks its SHA-256 against the manifest, before
+#      anything on the host is touched.
+#   3. Takes a safety backup of the current state (the backup runbook, in full).
+#   4. Stops the containers that use the data, restores, starts them in order and waits for
+#      health; SQLite copies are checked with integrity_check.
+#   5. On any failure after step 4 began, restores the safety backup the same way.
+#
+# Inputs (document preamble): SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (the
+# stack's backup spec), SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX, SHIPSHAPE_TIMESTAMP ("latest"
+# or 20261121T020000Z), SHIPSHAPE_SOURCES ("*" or a comma list), SHIPSHAPE_FROM_HOST
+# ("self" or the instance whose backup to use).
+# shellcheck disable=SC2031 # the safety backup runs backup.sh in a subshell on purpose
+set -euo pipefail
+export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/s3.sh
+. "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
+
+BUCKET="${SHIPSHAPE_BUCKET:-}"
+PREFIX="${SHIPSHAPE_PREFIX:-backups}"
+WANTED="${SHIPSHAPE_TIMESTAMP:-latest}"
+SOURCES="${SHIPSHAPE_SOURCES:-*}"
+HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
+host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
+from_host="${SHIPSHAPE_FROM_HOST:-self}"
+[ "$from_host" = self ] && from_host=$host_id
+work=$(mktemp -d)
+errors=()
+restored=()
+restarts=()
+stopped=()
+printed=0
+failed=0
+run_prefix=""
+safety_prefix=""
+rolled_back=null
+touched=0
+
+note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
+
+# shellcheck disable=SC2317 # runs from the EXIT trap
+print_result() {
+  [ "$printed" = 1 ] && return 0
+  printed=1
+  printf '{"schema":"shipshape.restore/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,' \
+    "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
+    "$started_at" "$(( $(now_ms) - started_ms ))"
+  printf '"from":%s,"safetyPrefix":%s,"ok":%s,"rolledBack":%s,"sources":[%s],"restarts":[%s],"errors":[%s]}\n' \
+    "$(json_str_or_null "$run_prefix")" "$(json_str_or_null "$safety_prefix")" "$(json_bool "$([ "$failed" = 0 ] && echo 1)")" "$rolled_back" \
+    "$(join_by_comma "${restored[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+}
+
+wait_running() { # container -> "state|health"
+  local c=$1 t0 out state health
+  t0=$(now_ms)
+  while :; do
+    out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$c" 2>/dev/null) || out="missing|"
+    state=${out%%|*}
+    health=${out##*|}
+    [ -n "$health" ] || health=none
+    if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
+    [ $(( $(now_ms) - t0 )) -ge $(( HEALTH_WAIT * 1000 )) ] && break
+    sleep 1
+  done
+  printf '%s|%s' "$state" "$health"
+}
+
+start_all() {
+  local c out ok
+  for c in "${stopped[@]}"; do
+    ok=1
+    limit 60 docker start "$c" > /dev/null 2>&1 || ok=0
+    out=$(wait_running "$c")
+    if [ "$ok" = 0 ] || [ "${out%%|*}" != running ]; then
+      note_error "container $c did not start again (${out})"
+      ok=0
+    fi
+    restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str "${out%%|*}"),\"health\":$(json_str "${out##*|}")}")
+  done
+  stopped=()
+}
+
+# shellcheck disable=SC2317
+on_exit() {
+  local rc=$?
+  [ "$rc" != 0 ] && [ "$printed" = 0 ] && note_error "restore aborted with exit code $rc; see the command's standard error"
+  [ "${#stopped[@]}" -gt 0 ] && start_all
+  print_result
+  rm -rf "$work"
+  exit 0
+}
+trap on_exit EXIT
+trap_signals
+
+for tool in docker tar aws sha256sum; do
+  have "$tool" || note_error "$tool is not installed on the host"
+done
+spec=$(read_spec) || spec=""
+[ -n "$spec" ] || note_error "no backup spec for stack '$STACK'"
+[ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
+[ "$failed" = 0 ] || exit 0
+
+# --- 1. the run --------------------------------------------------------------------
+host_prefix="$PREFIX/$STACK/$from_host/"
+s3_keys "$host_prefix" > "$work/keys" 2> "$work/list.err" || { note_error "cannot list $host_prefix: $(head -c 200 "$work/list.err")"; exit 0; }
+if [ "$WANTED" = latest ]; then
+  run_prefix=$(grep '/verified\.json$' "$work/keys" | sed 's#/verified\.json$##' | sort | tail -n 1 || true)
+  [ -n "$run_prefix" ] || { note_error "no verified backup under $host_prefix"; exit 0; }
+else
+  run_prefix="$host_prefix$WANTED"
+  grep -qx "$run_prefix/manifest.json" "$work/keys" || { note_error "no complete backup at $run_prefix (no manifest)"; exit 0; }
+fi
+s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json"; exit 0; }
+
+# The manifest's archives, one a line: name kind key sha256 compression (the host's own report).
+manifest_archives() {
+  tr -d '\n' < "$work/manifest.json" | grep -o '{"name":"[^"]*","kind":"[^"]*","source":"[^"]*","method":"[^"]*","key":"[^"]*","ok":true,"bytes":[0-9]*,"sha256":"[0-9a-f]*","compression":"[a-z]*"' \
+    | sed -E 's/^\{"name":"([^"]*)","kind":"([^"]*)","source":"[^"]*","method":"[^"]*","key":"([^"]*)","ok":true,"bytes":[0-9]*,"sha256":"([0-9a-f]*)","compression":"([a-z]*)"$/\1\t\2\t\3\t\4\t\5/'
+}
+selected() { [ "$SOURCES" = '*' ] || [[ ",$SOURCES," == *",$1,"* ]]; }
+manifest_archives > "$work/archives"
+: > "$work/selected"
+while IFS=$'\t' read -r name kind key sha compression; do
+  selected "$name" && printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$key" "$sha" "$compression" >> "$work/selected"
+done < "$work/archives"
+[ -s "$work/selected" ] || { note_error "none of the sources '$SOURCES' is in $run_prefix"; exit 0; }
+
+# --- 2. verify before touching anything -------------------------------------------------
+while IFS=$'\t' read -r name _ key sha _; do
+  got=$(s3_get "$key" 2> "$work/get.err" | sha256sum | cut -d' ' -f1) || got=""
+  [ "$got" = "$sha" ] || note_error "$name: $key does not match its checksum (got ${got:-nothing}); nothing was changed"
+done < "$work/selected"
+[ "$failed" = 0 ] || exit 0
+
+# --- 3. safety backup of the current state ----------------------------------------------
+safety_backup() (
+  export SHIPSHAPE_RUN_ID="$RUN_ID-safety"
+  # shellcheck source-path=SCRIPTDIR source=backup.sh
+  . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
+)
+safety_backup > "$work/safety.json" 2> "$work/safety.err" || true
+safety_prefix=$(grep -o '"manifestKey":"[^"]*"' "$work/safety.json" | sed 's/"manifestKey":"\(.*\)\/manifest.json"/\1/' || true)
+if [ -z "$safety_prefix" ]; then
+  note_error "the safety backup did not complete, so nothing was restored: $(grep -o '"errors":\[[^]]*\]' "$work/safety.json" | head -c 400)"
+  exit 0
+fi
+
+# --- 4. restore --------------------------------------------------------------------------
+decompress() { if [ "$1" = gzip ]; then gzip -dc; else zstd -dc; fi; }
+
+# Host path of a path inside a container, through its mounts.
+host_path() { # container path
+  local dest src
+  while IFS='|' read -r dest src; do
+    [ -n "$dest" ] || continue
+    if [ "$2" = "$dest" ] || [[ "$2" == "$dest/"* ]]; then printf '%s%s' "$src" "${2#"$dest"}"; return 0; fi
+  done < <(limit 20 docker inspect --format "${LB}range .Mounts${RB}${LB}.Destination${RB}|${LB}.Source${RB}${LB}println${RB}${LB}end${RB}" "$1" 2>/dev/null)
+  return 1
+}
+
+stop_for() { # container
+  local c=$1 s
+  for s in "${stopped[@]}"; do [ "$s" = "$c" ] && return 0; done
+  limit 120 docker stop -t 30 "$c" > /dev/null 2>&1 || { note_error "container $c would not stop; nothing of its data was restored"; return 1; }
+  stopped+=("$c")
+}
+
+users_of_volume() { limit 20 docker ps -a --filter "volume=$1" --format "${LB}.Names${RB}" 2>/dev/null || true; }
+
+# restore_archive <name> <kind> <key> <compression> <run prefix>: 0 on success
+restore_archive() {
+  local name=$1 kind=$2 key=$3 compression=$4 dir target db container
+  case "$kind" in
+    volume)
+      dir=$(limit 20 docker volume inspect --format "${LB}.Mountpoint${RB}" "$name" 2>/dev/null) || { note_error "$name: volume $name does not exist"; return 1; }
+      touched=1
+      if ! { find "$dir" -mindepth 1 -delete && s3_get "$key" | decompress "$compression" | tar -C "$dir" --numeric-owner -xf -; }; then
+        note_error "$name: extracting into volume $name failed"
+        return 1
+      fi
+      ;;
+    path)
+      while IFS=$'\t' read -r k n p _; do [ "$k" = path ] && [ "$n" = "$name" ] && target=$p; done <<< "$spec"
+      [ -n "${target:-}" ] || { note_error "$name: not a path of this stack's backup"; return 1; }
+      mkdir -p "$target"
+      touched=1
+      if ! { find "$target" -mindepth 1 -delete && s3_get "$key" | decompress "$compression" | tar -C "$target" --numeric-owner -xf -; }; then
+        note_error "$name: extracting into $target failed"
+        return 1
+      fi
+      ;;
+    sqlite)
+      while IFS=$'\t' read -r k n c p _; do [ "$k" = sqlite ] && [ "$n" = "$name" ] && container=$c && db=$p; done <<< "$spec"
+      [ -n "${db:-}" ] || { note_error "$name: not a database of this stack's backup"; return 1; }
+      target=$(host_path "$container" "$db") || { note_error "$name: $db is not on a volume or bind mount of $container, so it cannot be restored from the host"; return 1; }
+      touched=1
+      rm -f "$target-wal" "$target-shm" "$target-journal"
+      if ! { s3_get "$key" | decompress "$compression" > "$target.shipshape-restore" && mv -f "$target.shipshape-restore" "$target"; }; then
+        note_error "$name: writing $target failed"
+        return 1
+      fi
+      ;;
+  esac
+}
+
+# Runs restore_archive for every selected line of <list file>, with the right containers stopped.
+restore_all() {
+  local list=$1 name kind key sha compression c ok
+  while IFS=$'\t' read -r name kind key sha compression; do
+    case "$kind" in
+      sqlite) while IFS=$'\t' read -r k n c _; do [ "$k" = sqlite ] && [ "$n" = "$name" ] && { stop_for "$c" || return 1; }; done <<< "$spec" ;;
+      volume) while read -r c; do [ -n "$c" ] && { stop_for "$c" || return 1; }; done < <(users_of_volume "$name") ;;
+    esac
+  done < "$list"
+  while IFS=$'\t' read -r k c _; do [ "$k" = stop ] && { stop_for "$c" || return 1; }; done <<< "$spec"
+  ok=0
+  while IFS=$'\t' read -r name kind key sha compression; do
+    if restore_archive "$name" "$kind" "$key" "$compression"; then
+      restored+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"key\":$(json_str "$key"),\"sha256\":\"$sha\",\"ok\":true}")
+    else
+      restored+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"key\":$(json_str "$key"),\"sha256\":\"$sha\",\"ok\":false}")
+      ok=1
+    fi
+  done < "$list"
+  start_all
+  return "$ok"
+}
+
+check_sqlite() {
+  local k n c p result rc target
+  while IFS=$'\t' read -r k n c p _; do
+    { [ "$k" = sqlite ] && selected "$n"; } || continue
+    rc=0
+    result=$(limit 300 docker exec "$c" sqlite3 "$p" "PRAGMA integrity_check;" 2>&1) || rc=$?
+    if [ "$rc" = 126 ] || [ "$rc" = 127 ]; then
+      # No sqlite3 in the image: check the file from the host, if the host has sqlite3.
+      if ! target=$(host_path "$c" "$p") || ! have sqlite3; then continue; fi
+      result=$(sqlite3 "file:$target?mode=ro" "PRAGMA integrity_check;" 2>&1) || true
+    fi
+    [ "$(printf '%s' "$result" | head -c 200)" = ok ] || note_error "$n: restored database fails integrity_check: $(printf '%s' "$result" | head -c 200)"
+  done <<< "$spec"
+}
+
+if restore_all "$work/selected"; then check_sqlite; fi
+start_all
+if [ "$failed" = 1 ] && [ "$touched" = 1 ]; then
+  # --- 5. put the safety backup back ----------------------------------------------------------
+  s3_get "$safety_prefix/manifest.json" > "$work/manifest.json" 2>/dev/null || true
+  : > "$work/rollback"
+  while IFS=$'\t' read -r name kind key sha compression; do
+    selected "$name" && printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$key" "$sha" "$compression" >> "$work/rollback"
+  done < <(manifest_archives)
+  restored=()
+  errors_before=${#errors[@]}
+  if restore_all "$work/rollback" && [ "${#errors[@]}" = "$errors_before" ]; then rolled_back=true; else rolled_back=false; fi
+  start_all
+fi
+exit 0

@@ -1,0 +1,22 @@
+/** The JSON document restore.sh prints. */
+import * as z from 'zod';
+
+export const RESTORE_RESULT_SCHEMA = 'shipshape.restore/1';
+
+export const RestoreResult = z.object({
+  schema: z.literal(RESTORE_RESULT_SCHEMA),
+  stack: z.string(),
+  runId: z.string(),
+  hostname: z.string(),
+  host: z.string(),
+  startedAt: z.string(),
+  durationMs: z.number().nullable(),
+  from: z.string().nullable(),
+  safetyPrefix: z.string().nullable(),
+  ok: z.boolean(),
+  rolledBack: z.boolean().nullable(),
+  sources: z.array(z.object({ name: z.string(), kind: z.string(), key: z.string(), sha256: z.string(), ok: z.boolean() })),
+  restarts: z.array(z.object({ container: z.string(), started: z.boolean(), state: z.string(), health: z.string() })),
+  errors: z.array(z.string()),
+});
+export type RestoreResult = z.infer<typeof RestoreResult>;

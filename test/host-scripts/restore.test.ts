@@ -1,0 +1,190 @@
+/**
+ * restore.sh for real against s3rver: round trip after a real backup.sh run, refusal of a
+ * damaged archive before anything changes, and rollback to the safety backup when the
+ * restore fails half way.
+ */
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseFleet } from '../../lib/config/load.js';
+import { BackupResult } from '../../lib/results/backup.js';
+import { RestoreResult } from '../../lib/results/restore.js';
+import { backupSpec } from '../../lib/runbooks/backup.js';
+import { startS3 } from '../support/aws-local.js';
+import { FakeHost, running } from '../support/fake-host.js';
+import { runHostScript } from '../support/run-script.js';
+
+const BUCKET = 'restore-bucket';
+let s3: Awaited<ReturnType<typeof startS3>>;
+let awsBin: string;
+let host: FakeHost;
+let paths: { root: string; db: string; vol: string; uploads: string };
+let specB64: string;
+let n = 0;
+
+beforeAll(async () => {
+  s3 = await startS3([BUCKET]);
+  awsBin = mkdtempSync(join(tmpdir(), 'aws-bin-'));
+  symlinkSync('/usr/bin/aws', join(awsBin, 'aws'));
+});
+afterAll(() => s3.stop());
+afterEach(() => host?.dispose());
+
+const sqlite = (db: string, sql: string) => execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim();
+/** Every file under a directory with its SHA-256, for byte-for-byte comparisons. */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name), `${rel}${e.name}/`);
+      else out[`${rel}${e.name}`] = createHash('sha256').update(readFileSync(join(d, e.name))).digest('hex');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+function prepare() {
+  host = new FakeHost();
+  const root = join(host.dir, 'root');
+  mkdirSync(join(root, 'data'), { recursive: true });
+  mkdirSync(join(root, 'tmp'));
+  const db = join(root, 'data', 'app.db');
+  sqlite(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 1000) INSERT INTO t(v) SELECT hex(randomblob(16)) FROM s;");
+  const vol = join(host.dir, 'vol');
+  mkdirSync(join(vol, 'sub'), { recursive: true });
+  writeFileSync(join(vol, 'sub', 'a.txt'), 'alpha');
+  writeFileSync(join(vol, 'b.bin'), createHash('sha512').update('b').digest());
+  const uploads = join(host.dir, 'uploads');
+  mkdirSync(uploads);
+  writeFileSync(join(uploads, 'u1'), 'upload one');
+  host.setContainers({
+    app: running({ root, Mounts: [{ Destination: '/data', Source: join(root, 'data') }, { Destination: '/certs', Source: vol, Name: 'certs' }] }),
+    other: running(),
+  });
+  host.setVolumes({ certs: vol });
+  paths = { root, db, vol, uploads };
+  const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
+    backup: { sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'certs' }], paths: [{ name: 'uploads', path: uploads }] } }] });
+  specB64 = backupSpec(fleet.stacks[0]!.backup!);
+}
+
+function env(extra: Record<string, string> = {}) {
+  return host.env({
+    PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: `run-${++n}`, SHIPSHAPE_SPEC_B64: specB64, SHIPSHAPE_BUCKET: BUCKET,
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: `i-0000000000000000${n % 10}`,
+    AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir, ...extra,
+  });
+}
+const put = (Key: string, Body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body }));
+
+async function backupNow(instance: string): Promise<BackupResult> {
+  const run = await runHostScript('backup.sh', env({ AWS_SSM_INSTANCE_ID: instance }), 120_000);
+  const r = BackupResult.parse(run.json);
+  expect(r.errors).toEqual([]);
+  await put(r.manifestKey!.replace('manifest.json', 'verified.json'), '{}');
+  return r;
+}
+async function restore(instance: string, extra: Record<string, string> = {}): Promise<RestoreResult> {
+  const run = await runHostScript('restore.sh', env({ AWS_SSM_INSTANCE_ID: instance, ...extra }), 180_000);
+  expect(run.status, run.stderr).toBe(0);
+  const parsed = RestoreResult.safeParse(run.json);
+  expect(parsed.success, `${run.stdout}\n${run.stderr}`).toBe(true);
+  return parsed.data!;
+}
+
+describe('restore.sh', () => {
+  it('round-trips: data changed after a backup comes back byte for byte, after a safety backup', async () => {
+    // Prepare
+    prepare();
+    const instance = 'i-00000000000000a1';
+    const backup = await backupNow(instance);
+    const before = { vol: tree(paths.vol), uploads: tree(paths.uploads) };
+    rmSync(join(paths.vol, 'sub'), { recursive: true });
+    writeFileSync(join(paths.vol, 'intruder'), 'x');
+    writeFileSync(join(paths.uploads, 'u1'), 'changed');
+    sqlite(paths.db, 'DELETE FROM t WHERE id > 10;');
+    // Act
+    const result = await restore(instance);
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result).toMatchObject({ ok: true, from: backup.prefix, rolledBack: null });
+    expect(result.sources.map((s) => [s.name, s.ok])).toEqual([['app-db', true], ['certs', true], ['uploads', true]]);
+    expect(tree(paths.vol)).toEqual(before.vol);
+    expect(tree(paths.uploads)).toEqual(before.uploads);
+    expect(sqlite(paths.db, 'PRAGMA integrity_check;')).toBe('ok');
+    expect(sqlite(paths.db, 'SELECT COUNT(*) FROM t;')).toBe('1000');
+    // The safety backup holds the state just before the restore.
+    const safety = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${result.safetyPrefix}/` }));
+    expect((safety.Contents ?? []).map((c) => c.Key!.split('/').pop()).sort()).toEqual(['app-db.db.zst', 'certs.tar.zst', 'manifest.json', 'uploads.tar.zst']);
+    expect(host.containers().app!.State.Status).toBe('running');
+    expect(host.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => `${c[0]} ${c[c.length - 1]}`)).toEqual(['stop app', 'start app']);
+  });
+
+  it('restores only the sources asked for', async () => {
+    prepare();
+    const instance = 'i-00000000000000a2';
+    await backupNow(instance);
+    writeFileSync(join(paths.uploads, 'u1'), 'changed');
+    sqlite(paths.db, 'DELETE FROM t;');
+    const result = await restore(instance, { SHIPSHAPE_SOURCES: 'uploads' });
+    expect(result.sources.map((s) => s.name)).toEqual(['uploads']);
+    expect(readFileSync(join(paths.uploads, 'u1'), 'utf8')).toBe('upload one');
+    expect(sqlite(paths.db, 'SELECT COUNT(*) FROM t;')).toBe('0');
+  });
+
+  it('refuses an archive whose checksum does not match, before changing anything', async () => {
+    prepare();
+    const instance = 'i-00000000000000a3';
+    const backup = await backupNow(instance);
+    await put(backup.archives[1]!.key, 'tampered');
+    writeFileSync(join(paths.vol, 'newer'), 'keep me');
+    const result = await restore(instance);
+    expect(result.ok).toBe(false);
+    expect(result.errors[0]).toMatch(/certs: .* does not match its checksum .*; nothing was changed/);
+    expect(result.safetyPrefix).toBeNull();
+    expect(readFileSync(join(paths.vol, 'newer'), 'utf8')).toBe('keep me');
+    expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
+  });
+
+  it('puts the safety backup back when the restore fails half way', async () => {
+    // Prepare: the newest verified run has an archive that matches its checksum but is not zstd
+    prepare();
+    const instance = 'i-00000000000000a4';
+    const good = await backupNow(instance);
+    const broken = good.prefix.replace(/\d{8}T\d{6}Z$/, '29991231T235959Z');
+    const garbage = Buffer.from('not a zstd stream');
+    const archives = good.archives.map((a) => (a.name === 'certs'
+      ? { ...a, key: `${broken}/certs.tar.zst`, bytes: garbage.length, sha256: createHash('sha256').update(garbage).digest('hex') }
+      : { ...a, key: a.key.replace(good.prefix, broken) }));
+    for (const a of good.archives.filter((x) => x.name !== 'certs')) {
+      const copy = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: a.key }));
+      await put(a.key.replace(good.prefix, broken), Buffer.from(await copy.Body!.transformToByteArray()));
+    }
+    await put(`${broken}/certs.tar.zst`, garbage);
+    await put(`${broken}/manifest.json`, JSON.stringify({ schema: 'shipshape.backup-manifest/1', stack: 'web', host: instance, runId: 'x', startedAt: 'x', finishedAt: 'x', archives, tools: {} }));
+    await put(`${broken}/verified.json`, '{}');
+    writeFileSync(join(paths.vol, 'current'), 'state before the restore');
+    const before = tree(paths.vol);
+    // Act
+    const result = await restore(instance, { SHIPSHAPE_SOURCES: 'certs' });
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.from).toBe(broken);
+    expect(result.errors[0]).toMatch(/certs: extracting into volume certs failed/);
+    expect(result.rolledBack).toBe(true);
+    expect(tree(paths.vol)).toEqual(before);
+    expect(host.containers().app!.State.Status).toBe('running');
+  });
+
+  it('says so when there is no verified backup to restore', async () => {
+    prepare();
+    const result = await restore('i-00000000000000a5');
+    expect(result.errors).toEqual(['no verified backup under backups/web/i-00000000000000a5/']);
+    expect(existsSync(paths.vol)).toBe(true);
+  });
+});
