@@ -8,7 +8,9 @@ import type { Fleet, Stack } from '../../lib/config/schema.js';
 import type { Finding } from '../../lib/results/findings.js';
 import { HealthResult } from '../../lib/results/health.js';
 import { BackupResult } from '../../lib/results/backup.js';
-import { BACKUP } from '../../lib/runbooks/backup.js';
+import { RestoreResult } from '../../lib/results/restore.js';
+import { BACKUP, RESTORE } from '../../lib/runbooks/backup.js';
+import { evaluateRestore } from './evaluate-restore.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
 import { evaluateBackup } from './evaluate-backup.js';
 import { evaluateHealth } from './evaluate-health.js';
@@ -26,6 +28,7 @@ function evaluator<T>(e: Evaluator<T>): Evaluator<unknown> {
 export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [HEALTH_CHECK]: evaluator({ schema: HealthResult, evaluate: evaluateHealth }),
   [BACKUP]: evaluator({ schema: BackupResult, evaluate: evaluateBackup }),
+  [RESTORE]: evaluator({ schema: RestoreResult, evaluate: evaluateRestore }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

@@ -271,6 +271,12 @@ export const FleetConfig = z
       .prefault({}),
     stacks: z.array(Stack).min(1, { error: 'a fleet needs at least one stack' }),
     alerts: Alerts,
+    console: z
+      .strictObject({
+        approvers: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:(user|role|assumed-role)\/[A-Za-z0-9+=,.@_\/-]+$/, { error: 'must be an IAM user or role ARN' })).default([]),
+        approve: z.array(z.enum(['restore'])).default(['restore']).describe('Console runbooks that wait for an approver (when approvers are given).'),
+      })
+      .prefault({}),
     backupStorage: z
       .strictObject({
         objectLock: z

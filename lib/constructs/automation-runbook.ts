@@ -16,10 +16,12 @@ export interface AutomationRunbookProps {
   readonly description: string;
   /** Parameters, each validated by allowedValues or allowedPattern. */
   readonly parameters: Record<string, RunbookParameter>;
-  /** The function the runbook invokes. */
-  readonly target: IFunction;
-  /** JSON payload with {{ Parameter }} references; parameters must not allow quotes or backslashes. */
-  readonly payload: Record<string, string>;
+  /** What it does: invoke one of the fleet's functions, or run a Command document on a host. */
+  readonly action:
+    | { readonly invoke: IFunction; readonly payload: Record<string, string> }
+    | { readonly runCommand: { readonly documentName: string; readonly instanceParameter: string; readonly parameters: Record<string, string>; readonly comment: string; readonly outputBucket: string; readonly timeoutSeconds: number }; readonly statements: iam.PolicyStatement[] };
+  /** Who must approve before it runs; empty for none. @default - no approval */
+  readonly approvers?: readonly string[];
   readonly fleet: string;
 }
 
@@ -44,8 +46,30 @@ export class AutomationRunbook extends Construct {
       assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com'),
       description: `shipshape ${props.fleet}: console runbook ${id}`,
     });
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.target.functionArn] }));
-    const payload = JSON.stringify(props.payload);
+    const a = props.action;
+    let step: Record<string, unknown>;
+    if ('invoke' in a) {
+      this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [a.invoke.functionArn] }));
+      step = {
+        name: 'Invoke', action: 'aws:invokeLambdaFunction', maxAttempts: 1, timeoutSeconds: 300,
+        inputs: { FunctionName: a.invoke.functionName, InvocationType: 'RequestResponse', Payload: JSON.stringify(a.payload) },
+        outputs: [{ Name: 'Result', Selector: '$.Payload', Type: 'String' }],
+      };
+    } else {
+      for (const st of a.statements) this.role.addToPolicy(st);
+      const rc = a.runCommand;
+      step = {
+        name: 'Run', action: 'aws:runCommand', maxAttempts: 1, timeoutSeconds: rc.timeoutSeconds,
+        inputs: {
+          DocumentName: rc.documentName, InstanceIds: [`{{ ${rc.instanceParameter} }}`], Parameters: Object.fromEntries(Object.entries(rc.parameters).map(([k, v]) => [k, [v]])),
+          Comment: rc.comment, OutputS3BucketName: rc.outputBucket, OutputS3KeyPrefix: 'command-output/console', TimeoutSeconds: 600,
+        },
+      };
+    }
+    const approve = props.approvers?.length
+      ? [{ name: 'Approve', action: 'aws:approve', timeoutSeconds: 86400, onFailure: 'Abort',
+          inputs: { Approvers: [...props.approvers], MinRequiredApprovals: 1, Message: `Approve ${id} (${props.fleet}): ${props.description.slice(0, 300)}` } }]
+      : [];
     this.document = new ssm.CfnDocument(this, 'Document', {
       documentType: 'Automation',
       documentFormat: 'JSON',
@@ -63,17 +87,8 @@ export class AutomationRunbook extends Construct {
           },
           ...Object.fromEntries(Object.entries(props.parameters).map(([name, p]) => [name, { type: 'String', ...p }])),
         },
-        mainSteps: [
-          {
-            name: 'Invoke',
-            action: 'aws:invokeLambdaFunction',
-            maxAttempts: 1,
-            timeoutSeconds: 300,
-            inputs: { FunctionName: props.target.functionName, InvocationType: 'RequestResponse', Payload: payload },
-            outputs: [{ Name: 'Result', Selector: '$.Payload', Type: 'String' }],
-          },
-        ],
-        outputs: ['Invoke.Result'],
+        mainSteps: [...approve, step],
+        ...('invoke' in a ? { outputs: ['Invoke.Result'] } : {}),
       },
     });
   }

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Arn, CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -20,10 +20,10 @@ import { acknowledgeWildcard, nagArnRef } from '../constructs/nag.js';
 import { StateTable } from '../constructs/state-table.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import { SecureBucket } from '../constructs/secure-bucket.js';
-import { BACKUP, BACKUP_PREFIX, backupDocumentContent } from '../runbooks/backup.js';
+import { BACKUP, BACKUP_PREFIX, backupDocumentContent, RESTORE, restoreDocumentContent } from '../runbooks/backup.js';
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
-import { SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
+import { INSTANCE_ID, SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
 
 export interface FleetStackProps extends StackProps {
   /** The validated fleet config (lib/config/load.ts). */
@@ -102,6 +102,8 @@ export class FleetStack extends Stack {
     });
     const backupContent = backupDocumentContent(fleet, this.backups.bucket.bucketName);
     if (backupContent) this.documents[BACKUP] = new RunCommandDocument(this, 'BackupDocument', { content: backupContent, fleet: fleet.fleet });
+    const restoreContent = restoreDocumentContent(fleet, this.backups.bucket.bucketName);
+    if (restoreContent) this.documents[RESTORE] = new RunCommandDocument(this, 'RestoreDocument', { content: restoreContent, fleet: fleet.fleet });
     const documentNames = Object.fromEntries(Object.entries(this.documents).map(([runbook, doc]) => [runbook, doc.documentName]));
     const fleetJson = JSON.stringify(fleet);
     const common = {
@@ -232,6 +234,10 @@ export class FleetStack extends Stack {
         new iam.PolicyStatement({ sid: 'EncryptCommandOutput', actions: ['kms:GenerateDataKey', 'kms:Encrypt'], resources: [this.key.keyArn] }),
         // Write-only: a compromised host can add backups but neither read nor delete any.
         new iam.PolicyStatement({ sid: 'WriteBackups', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [this.backups.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)] }),
+        // Restores and drills read backups; nothing lets a host delete one.
+        new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [this.backups.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)] }),
+        new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [this.backups.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${BACKUP_PREFIX}/*`] } } }),
+        new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.key.keyArn] }),
       ],
     });
     acknowledgeWildcard(this.hostPolicy, `Resource::${nagArnRef(this.backups.bucket)}/${BACKUP_PREFIX}/*`,
@@ -316,8 +322,7 @@ export class FleetStack extends Stack {
       fleet: fleet.fleet,
       description: `shipshape ${fleet.fleet}: run the health check of one stack now, on all of its hosts. Results and alerts follow the same path as the scheduled checks; the run appears under Run Command. Changes nothing on the hosts.`,
       parameters: { Stack: { description: 'The stack to check.', allowedValues: stacks } },
-      target: this.dispatcher.function,
-      payload: { runbook: HEALTH_CHECK, stack: '{{ Stack }}', trigger: 'console' },
+      action: { invoke: this.dispatcher.function, payload: { runbook: HEALTH_CHECK, stack: '{{ Stack }}', trigger: 'console' } },
     });
     this.runbooks.silence = new AutomationRunbook(this, 'SilenceRunbook', {
       fleet: fleet.fleet,
@@ -329,9 +334,52 @@ export class FleetStack extends Stack {
         Hours: { description: 'How long, in hours (1 to 168).', allowedPattern: SILENCE_HOURS.source, default: '2' },
         Reason: { description: 'Why (shown in the logs): letters, digits, spaces and . , : _ ( ) -.', allowedPattern: SILENCE_REASON.source },
       },
-      target: consoleFn.function,
-      payload: { action: 'silence', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}' },
+      action: { invoke: consoleFn.function, payload: { action: 'silence', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}' } },
     });
+    const backedUp = fleet.stacks.filter((st) => st.backup).map((st) => st.name).sort();
+    if (backedUp.length && this.documents[RESTORE]) {
+      this.runbooks['backup-now'] = new AutomationRunbook(this, 'BackupNowRunbook', {
+        fleet: fleet.fleet,
+        description: `shipshape ${fleet.fleet}: back up one stack now, on all of its hosts, exactly as the schedule does. The backup is verified and alerts follow the usual path. Containers listed under backup.stop are stopped for the copy and always started again.`,
+        parameters: { Stack: { description: 'The stack to back up.', allowedValues: backedUp } },
+        action: { invoke: this.dispatcher.function, payload: { runbook: BACKUP, stack: '{{ Stack }}', trigger: 'console' } },
+      });
+      const restoreDoc = this.documents[RESTORE];
+      const restoreParams = (restoreDoc.document.content as { parameters: Record<string, { allowedPattern?: string; description: string; default?: string }> }).parameters;
+      this.runbooks.restore = new AutomationRunbook(this, 'RestoreRunbook', {
+        fleet: fleet.fleet,
+        description: `shipshape ${fleet.fleet}: restore a backup onto one host. Destructive: it replaces the chosen data. It first checks every archive's checksum and takes a safety backup; if the restore fails, the safety backup is put back. Choose the stack, the host, and which backup (latest verified by default).`,
+        approvers: fleet.console.approvers.length && fleet.console.approve.includes('restore') ? fleet.console.approvers : [],
+        parameters: {
+          Stack: { description: 'The stack the host belongs to.', allowedValues: backedUp },
+          Host: { description: 'Instance or managed node ID to restore onto.', allowedPattern: INSTANCE_ID.source },
+          Timestamp: { description: restoreParams.Timestamp!.description, allowedPattern: restoreParams.Timestamp!.allowedPattern!, default: 'latest' },
+          Sources: { description: restoreParams.Sources!.description, allowedPattern: restoreParams.Sources!.allowedPattern!, default: '*' },
+          FromHost: { description: restoreParams.FromHost!.description, allowedPattern: restoreParams.FromHost!.allowedPattern!, default: 'self' },
+        },
+        action: {
+          runCommand: {
+            documentName: restoreDoc.documentName, instanceParameter: 'Host', outputBucket: this.output.bucket.bucketName, timeoutSeconds: 6 * 3600,
+            comment: `shipshape ${fleet.fleet}/{{ Stack }} restore {{ automation:EXECUTION_ID }}`,
+            parameters: { Stack: '{{ Stack }}', RunId: '{{ automation:EXECUTION_ID }}', Timestamp: '{{ Timestamp }}', Sources: '{{ Sources }}', FromHost: '{{ FromHost }}' },
+          },
+          statements: [
+            new iam.PolicyStatement({ actions: ['ssm:SendCommand'], resources: [restoreDoc.documentArn] }),
+            new iam.PolicyStatement({
+              actions: ['ssm:SendCommand'],
+              resources: [Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, this), Arn.format({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }, this)],
+              conditions: { StringEquals: { [`ssm:resourceTag/${FLEET_TAG_KEY}`]: fleet.fleet } },
+            }),
+            new iam.PolicyStatement({ actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:DescribeInstanceInformation'], resources: ['*'] }),
+          ],
+        },
+      });
+      for (const [kind, reason] of [
+        ['Resource::*', 'Reading command status (ListCommands, ListCommandInvocations, GetCommandInvocation, DescribeInstanceInformation) supports no resource-level permissions.'],
+        ['Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*', `The host is chosen when the runbook starts; the condition ssm:resourceTag/${FLEET_TAG_KEY}=${fleet.fleet} limits it to this fleet.`],
+        ['Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*', `The host is chosen when the runbook starts; the condition ssm:resourceTag/${FLEET_TAG_KEY}=${fleet.fleet} limits it to this fleet.`],
+      ] as const) acknowledgeWildcard(this.runbooks.restore.role, kind, reason);
+    }
     return consoleFn;
   }
 

@@ -126,14 +126,18 @@ describe('FleetStack', () => {
     for (const role of resources('AWS::IAM::Role')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
-  it('offers a host policy that writes command output and backups, and reads or deletes nothing', () => {
-    template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
-      PolicyDocument: { Statement: [
-        Match.objectLike({ Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [Match.anyValue(), '/command-output/*']] } }),
-        Match.objectLike({ Action: ['kms:Encrypt', 'kms:GenerateDataKey'] }),
-        Match.objectLike({ Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', [Match.anyValue(), '/backups/*']] } }),
-      ] },
-    });
+  it('offers a host policy that writes command output and backups, reads backups, and deletes nothing', () => {
+    const [policy] = resources('AWS::IAM::ManagedPolicy');
+    const statements = policy!.Properties.PolicyDocument.Statement as { Sid: string; Action: string | string[] }[];
+    expect(statements.map((st) => [st.Sid, [st.Action].flat().join(',')])).toEqual([
+      ['WriteCommandOutput', 's3:PutObject'],
+      ['EncryptCommandOutput', 'kms:Encrypt,kms:GenerateDataKey'],
+      ['WriteBackups', 's3:AbortMultipartUpload,s3:PutObject'],
+      ['ReadBackups', 's3:GetObject'],
+      ['ListBackups', 's3:ListBucket'],
+      ['DecryptBackups', 'kms:Decrypt'],
+    ]);
+    expect(JSON.stringify(statements)).not.toMatch(/Delete/);
   });
 
   it('keeps alert state in an encrypted table with point-in-time recovery and expiry', () => {
@@ -190,13 +194,31 @@ describe('FleetStack', () => {
 
     it('adds a backup document only for stacks with a backup, its schedule, and a missing-backup alarm', () => {
       const t = withBackup();
-      const docs = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).filter((c) => String(c.description).includes('backup'));
+      const docs = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).filter((c) => String(c.description).includes(': backup of a Docker-compose'));
       expect(docs).toHaveLength(1);
       expect(docs[0].parameters.Stack.allowedValues).toEqual(['web']);
       expect(JSON.stringify(docs[0].mainSteps[0].inputs.runCommand)).toContain("export SHIPSHAPE_BUCKET='");
       const schedule = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r) => r.Properties).find((p) => JSON.parse(p.Target.Input).runbook === 'backup')!;
       expect([schedule.ScheduleExpression, schedule.ScheduleExpressionTimezone]).toEqual(['cron(0 2 * * ? *)', 'Europe/Berlin']);
       t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'shipshape-demo-web-backup-missing', MetricName: 'BackupsVerified', Period: 86400, EvaluationPeriods: 2, TreatMissingData: 'breaching' });
+    });
+
+    it('offers backup-now and restore runbooks; restore runs the restore document on the chosen host, after approval when configured', () => {
+      const t = withBackup();
+      const automation = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).filter((c) => c.schemaVersion === '0.3');
+      const restore = automation.find((c) => String(c.description).includes('restore a backup'))!;
+      expect(restore.mainSteps.map((st: { action: string }) => st.action)).toEqual(['aws:runCommand']);
+      expect(restore.mainSteps[0].inputs.InstanceIds).toEqual(['{{ Host }}']);
+      expect(restore.mainSteps[0].inputs.Parameters.RunId).toEqual(['{{ automation:EXECUTION_ID }}']);
+      expect(restore.parameters.Host.allowedPattern).toBe('^(i-[0-9a-f]{8}|i-[0-9a-f]{17}|mi-[0-9a-f]{17})$');
+      expect(automation.some((c) => String(c.description).includes('back up one stack now'))).toBe(true);
+      const approved = synthFleet(demoFleet((f) => {
+        f.stacks[0]!.backup = { volumes: [{ name: 'v' }] };
+        f.console = { approvers: ['arn:aws:iam::111122223333:role/OnCallLead'] };
+      })).template;
+      const gated = Object.values(approved.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).find((c) => String(c.description).includes('restore a backup'))!;
+      expect(gated.mainSteps.map((st: { action: string }) => st.action)).toEqual(['aws:approve', 'aws:runCommand']);
+      expect(gated.mainSteps[0].inputs.Approvers).toEqual(['arn:aws:iam::111122223333:role/OnCallLead']);
     });
 
     it('keeps backups versioned, encrypted, moving to cheaper storage, and locked only when asked', () => {

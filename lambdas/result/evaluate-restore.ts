@@ -1,0 +1,25 @@
+/** Restore evaluator: a pure function from restore.sh's result to findings. */
+import type { Fleet, Stack } from '../../lib/config/schema.js';
+import type { Finding } from '../../lib/results/findings.js';
+import type { RestoreResult } from '../../lib/results/restore.js';
+
+export function evaluateRestore(r: RestoreResult, _fleet: Fleet, _stack: Stack): Finding[] {
+  const out: Finding[] = [];
+  const what = `restore of ${r.stack} on ${r.host}${r.from ? ` from ${r.from}` : ''}`;
+  if (r.ok) {
+    out.push({ check: 'restore.result', target: r.host, severity: 'ok', observed: r.sources.map((s) => s.name).join(','), threshold: null, message: `${what} succeeded` });
+  } else if (r.rolledBack === false) {
+    out.push({ check: 'restore.rollback', target: r.host, severity: 'critical', observed: 'rollback failed', threshold: 'rolled back',
+      message: `${what} FAILED and putting the safety backup back failed too: data may be partly restored. Restore by hand from ${r.safetyPrefix ?? 'the last backup'}. Errors: ${r.errors.slice(0, 3).join('; ')}` });
+  } else if (r.rolledBack === true) {
+    out.push({ check: 'restore.result', target: r.host, severity: 'critical', observed: 'rolled back', threshold: 'restored',
+      message: `${what} failed and the safety backup ${r.safetyPrefix} was put back; the host is as it was before. Errors: ${r.errors.slice(0, 3).join('; ')}` });
+  } else {
+    out.push({ check: 'restore.result', target: r.host, severity: 'critical', observed: 'not started', threshold: 'restored',
+      message: `${what} did not start, nothing was changed: ${r.errors.slice(0, 3).join('; ')}` });
+  }
+  for (const c of r.restarts.filter((x) => !x.started || x.state !== 'running')) {
+    out.push({ check: 'restore.restart', target: c.container, severity: 'critical', observed: `${c.state}/${c.health}`, threshold: 'running', message: `${c.container} is not running after the restore: start it now` });
+  }
+  return out;
+}
