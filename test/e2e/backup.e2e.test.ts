@@ -51,7 +51,8 @@ beforeAll(async () => {
   const { template } = synthFleet(fleet);
   const bucketId = Object.keys(template.findResources('AWS::S3::Bucket')).find((id) => id.startsWith('BackupsBucket'))!;
   documents = documentsOf(template.toJSON() as never, { [bucketId]: BUCKET });
-  docNames = Object.fromEntries(Object.entries(documents).map(([id, d]) => [d.description.includes('backup of') ? 'backup' : 'health-check', id]));
+  const runbookOf = (description: string) => (/: backup of/.test(description) ? 'backup' : /: restore /.test(description) ? 'restore' : 'health-check');
+  docNames = Object.fromEntries(Object.entries(documents).map(([id, d]) => [runbookOf(d.description), id]));
 });
 afterAll(async () => {
   host.dispose();
