@@ -8,7 +8,7 @@ import * as z from 'zod';
 import { RUN_ID } from '../../lib/config/patterns.js';
 import { findStack, stackDispatch } from '../../lib/config/resolve.js';
 import { FLEET_TAG_KEY, type Fleet, type Stack } from '../../lib/config/schema.js';
-import { BACKUP } from '../../lib/runbooks/backup.js';
+import { BACKUP, DRILL } from '../../lib/runbooks/backup.js';
 import { RUN_ID_PARAM, STACK_PARAM, TIMEOUT_PARAM } from '../../lib/runbooks/document.js';
 import { commandComment } from '../shared/command-comment.js';
 import { InputError, isThrottle } from '../shared/errors.js';
@@ -68,8 +68,9 @@ export function buildCommands(ctx: DispatchContext, event: DispatchEvent, runId:
   const documentName = ctx.documents[event.runbook];
   if (!documentName) throw new InputError(`unknown runbook "${event.runbook}"`, [`known: ${Object.keys(ctx.documents).join(', ')}`]);
   const d = stackDispatch(ctx.fleet, stack);
-  if (event.runbook === BACKUP && !stack.backup) throw new InputError(`stack "${stack.name}" has no backup section`);
-  const executionTimeout = event.runbook === BACKUP ? stack.backup!.timeoutMinutes * 60 : d.executionTimeoutSeconds;
+  const needsBackup = event.runbook === BACKUP || event.runbook === DRILL;
+  if (needsBackup && !stack.backup) throw new InputError(`stack "${stack.name}" has no backup section`);
+  const executionTimeout = needsBackup ? stack.backup!.timeoutMinutes * 60 : d.executionTimeoutSeconds;
   return targetSets(ctx.fleet, stack).map((targets) => ({
     DocumentName: documentName,
     ...targets,

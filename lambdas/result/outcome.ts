@@ -9,7 +9,9 @@ import type { Finding } from '../../lib/results/findings.js';
 import { HealthResult } from '../../lib/results/health.js';
 import { BackupResult } from '../../lib/results/backup.js';
 import { RestoreResult } from '../../lib/results/restore.js';
-import { BACKUP, RESTORE } from '../../lib/runbooks/backup.js';
+import { DrillResult } from '../../lib/results/drill.js';
+import { BACKUP, DRILL, RESTORE } from '../../lib/runbooks/backup.js';
+import { evaluateDrill } from './evaluate-drill.js';
 import { evaluateRestore } from './evaluate-restore.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
 import { evaluateBackup } from './evaluate-backup.js';
@@ -29,6 +31,7 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [HEALTH_CHECK]: evaluator({ schema: HealthResult, evaluate: evaluateHealth }),
   [BACKUP]: evaluator({ schema: BackupResult, evaluate: evaluateBackup }),
   [RESTORE]: evaluator({ schema: RestoreResult, evaluate: evaluateRestore }),
+  [DRILL]: evaluator({ schema: DrillResult, evaluate: evaluateDrill }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

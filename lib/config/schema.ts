@@ -161,6 +161,7 @@ const Backup = z
     sizeDropPercent: z.number().min(1).max(100).default(50).describe('Warn when an archive is this much smaller than the median of recent ones.'),
     maxAgeHours: z.number().int().min(1).max(2160).default(48).describe('Alarm when no verified backup is newer than this.'),
     timeoutMinutes: z.number().int().min(5).max(1440).default(180).describe('How long one backup may run on a host.'),
+    drill: Schedule.default({ cron: '0 5 ? * SUN *', timezone: 'UTC', enabled: true }).describe('Restore drill of the newest verified backup, in scratch space.'),
   })
   .superRefine((b, ctx) => {
     if (b.volumes.length + b.paths.length + b.sqlite.length === 0) {

@@ -21,6 +21,8 @@ export LC_ALL=C
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
 . "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
+# shellcheck source-path=SCRIPTDIR source=lib/backups.sh
+. "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 PREFIX="${SHIPSHAPE_PREFIX:-backups}"
@@ -108,23 +110,11 @@ spec=$(read_spec) || spec=""
 
 # --- 1. the run --------------------------------------------------------------------
 host_prefix="$PREFIX/$STACK/$from_host/"
-s3_keys "$host_prefix" > "$work/keys" 2> "$work/list.err" || { note_error "cannot list $host_prefix: $(head -c 200 "$work/list.err")"; exit 0; }
-if [ "$WANTED" = latest ]; then
-  run_prefix=$(grep '/verified\.json$' "$work/keys" | sed 's#/verified\.json$##' | sort | tail -n 1 || true)
-  [ -n "$run_prefix" ] || { note_error "no verified backup under $host_prefix"; exit 0; }
-else
-  run_prefix="$host_prefix$WANTED"
-  grep -qx "$run_prefix/manifest.json" "$work/keys" || { note_error "no complete backup at $run_prefix (no manifest)"; exit 0; }
-fi
+run_prefix=$(find_run "$host_prefix" "$WANTED" "$work/keys" 2> "$work/find.err") || { note_error "$(head -c 300 "$work/find.err")"; run_prefix=""; exit 0; }
 s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json"; exit 0; }
 
-# The manifest's archives, one a line: name kind key sha256 compression (the host's own report).
-manifest_archives() {
-  tr -d '\n' < "$work/manifest.json" | grep -o '{"name":"[^"]*","kind":"[^"]*","source":"[^"]*","method":"[^"]*","key":"[^"]*","ok":true,"bytes":[0-9]*,"sha256":"[0-9a-f]*","compression":"[a-z]*"' \
-    | sed -E 's/^\{"name":"([^"]*)","kind":"([^"]*)","source":"[^"]*","method":"[^"]*","key":"([^"]*)","ok":true,"bytes":[0-9]*,"sha256":"([0-9a-f]*)","compression":"([a-z]*)"$/\1\t\2\t\3\t\4\t\5/'
-}
 selected() { [ "$SOURCES" = '*' ] || [[ ",$SOURCES," == *",$1,"* ]]; }
-manifest_archives > "$work/archives"
+manifest_archives "$work/manifest.json" > "$work/archives"
 : > "$work/selected"
 while IFS=$'\t' read -r name kind key sha compression; do
   selected "$name" && printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$key" "$sha" "$compression" >> "$work/selected"
@@ -152,8 +142,6 @@ if [ -z "$safety_prefix" ]; then
 fi
 
 # --- 4. restore --------------------------------------------------------------------------
-decompress() { if [ "$1" = gzip ]; then gzip -dc; else zstd -dc; fi; }
-
 # Host path of a path inside a container, through its mounts.
 host_path() { # container path
   local dest src
@@ -255,7 +243,7 @@ if [ "$failed" = 1 ] && [ "$touched" = 1 ]; then
   : > "$work/rollback"
   while IFS=$'\t' read -r name kind key sha compression; do
     selected "$name" && printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$key" "$sha" "$compression" >> "$work/rollback"
-  done < <(manifest_archives)
+  done < <(manifest_archives "$work/manifest.json")
   restored=()
   errors_before=${#errors[@]}
   if restore_all "$work/rollback" && [ "${#errors[@]}" = "$errors_before" ]; then rolled_back=true; else rolled_back=false; fi

@@ -56,3 +56,19 @@ export function restoreDocumentContent(fleet: Fleet, bucketName: string): Record
     },
   });
 }
+
+export const DRILL = 'drill';
+
+/** Restore drill: the newest verified backup restored into scratch space; live data is never touched. */
+export function drillDocumentContent(fleet: Fleet, bucketName: string): Record<string, unknown> | undefined {
+  const stacks = fleet.stacks.filter((s) => s.backup);
+  if (stacks.length === 0) return undefined;
+  return commandDocumentContent({
+    description: `shipshape ${fleet.fleet}: restore drill. Downloads the newest verified backup of this host into a scratch directory, checks every SHA-256, extracts each archive and runs integrity_check on SQLite copies, then deletes the scratch copy. Never touches live data.`,
+    stepName: 'drill',
+    script: 'drill.sh',
+    specs: Object.fromEntries(stacks.map((s) => [s.name, backupSpec(s.backup!)])),
+    executionTimeoutSeconds: 6 * 3600,
+    env: { SHIPSHAPE_BUCKET: bucketName, SHIPSHAPE_PREFIX: BACKUP_PREFIX },
+  });
+}

@@ -20,7 +20,7 @@ import { acknowledgeWildcard, nagArnRef } from '../constructs/nag.js';
 import { StateTable } from '../constructs/state-table.js';
 import { ScheduledJob } from '../constructs/scheduled-job.js';
 import { SecureBucket } from '../constructs/secure-bucket.js';
-import { BACKUP, BACKUP_PREFIX, backupDocumentContent, RESTORE, restoreDocumentContent } from '../runbooks/backup.js';
+import { BACKUP, BACKUP_PREFIX, backupDocumentContent, DRILL, drillDocumentContent, RESTORE, restoreDocumentContent } from '../runbooks/backup.js';
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
 import { INSTANCE_ID, SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
@@ -102,6 +102,8 @@ export class FleetStack extends Stack {
     });
     const backupContent = backupDocumentContent(fleet, this.backups.bucket.bucketName);
     if (backupContent) this.documents[BACKUP] = new RunCommandDocument(this, 'BackupDocument', { content: backupContent, fleet: fleet.fleet });
+    const drillContent = drillDocumentContent(fleet, this.backups.bucket.bucketName);
+    if (drillContent) this.documents[DRILL] = new RunCommandDocument(this, 'DrillDocument', { content: drillContent, fleet: fleet.fleet });
     const restoreContent = restoreDocumentContent(fleet, this.backups.bucket.bucketName);
     if (restoreContent) this.documents[RESTORE] = new RunCommandDocument(this, 'RestoreDocument', { content: restoreContent, fleet: fleet.fleet });
     const documentNames = Object.fromEntries(Object.entries(this.documents).map(([runbook, doc]) => [runbook, doc.documentName]));
@@ -193,6 +195,14 @@ export class FleetStack extends Stack {
         deadLetterQueue: this.deadLetterQueue,
         group,
         description: `shipshape ${fleet.fleet}: backup of stack ${stack.name}`,
+      });
+      new ScheduledJob(this, `Drill${pascal(stack.name)}`, {
+        schedule: stack.backup!.drill,
+        target: this.dispatcher.function,
+        payload: { runbook: DRILL, stack: stack.name, trigger: 'schedule' },
+        deadLetterQueue: this.deadLetterQueue,
+        group,
+        description: `shipshape ${fleet.fleet}: restore drill of stack ${stack.name}`,
       });
     }
 
@@ -343,6 +353,12 @@ export class FleetStack extends Stack {
         description: `shipshape ${fleet.fleet}: back up one stack now, on all of its hosts, exactly as the schedule does. The backup is verified and alerts follow the usual path. Containers listed under backup.stop are stopped for the copy and always started again.`,
         parameters: { Stack: { description: 'The stack to back up.', allowedValues: backedUp } },
         action: { invoke: this.dispatcher.function, payload: { runbook: BACKUP, stack: '{{ Stack }}', trigger: 'console' } },
+      });
+      this.runbooks['drill-now'] = new AutomationRunbook(this, 'DrillNowRunbook', {
+        fleet: fleet.fleet,
+        description: `shipshape ${fleet.fleet}: run the restore drill of one stack now: every host downloads its newest verified backup into scratch space, checks the checksums, extracts it and checks SQLite copies. Live data is never touched.`,
+        parameters: { Stack: { description: 'The stack to drill.', allowedValues: backedUp } },
+        action: { invoke: this.dispatcher.function, payload: { runbook: DRILL, stack: '{{ Stack }}', trigger: 'console' } },
       });
       const restoreDoc = this.documents[RESTORE];
       const restoreParams = (restoreDoc.document.content as { parameters: Record<string, { allowedPattern?: string; description: string; default?: string }> }).parameters;

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# shipshape restore drill: proves the newest verified backup of this host can be restored,
+# without touching live data, and prints ONE JSON result (schema shipshape.drill/1).
+#
+#   1. Downloads the run into a scratch directory and checks every SHA-256.
+#   2. Extracts each archive there; SQLite copies must pass integrity_check.
+#   3. Removes the scratch directory, whatever happens.
+#
+# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX,
+# SHIPSHAPE_SCRATCH_DIR (default /var/tmp), SHIPSHAPE_FROM_HOST (default this host).
+set -euo pipefail
+export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/s3.sh
+. "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
+# shellcheck source-path=SCRIPTDIR source=lib/backups.sh
+. "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+
+BUCKET="${SHIPSHAPE_BUCKET:-}"
+PREFIX="${SHIPSHAPE_PREFIX:-backups}"
+host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
+from_host="${SHIPSHAPE_FROM_HOST:-self}"
+[ "$from_host" = self ] && from_host=$host_id
+scratch_root="${SHIPSHAPE_SCRATCH_DIR:-/var/tmp}"
+work=$(mktemp -d)
+scratch=""
+errors=()
+results=()
+run_prefix=""
+printed=0
+
+note_error() { errors+=("$(json_str "$1" 500)"); }
+
+# shellcheck disable=SC2317 # runs from the EXIT trap
+on_exit() {
+  local rc=$?
+  [ "$rc" != 0 ] && note_error "drill aborted with exit code $rc"
+  [ -n "$scratch" ] && rm -rf "$scratch"
+  if [ "$printed" = 0 ]; then
+    printf '{"schema":"shipshape.drill/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"from":%s,"archives":[%s],"errors":[%s]}\n' \
+      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
+      "$started_at" "$(( $(now_ms) - started_ms ))" "$(json_str_or_null "$run_prefix")" \
+      "$(join_by_comma "${results[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+  fi
+  rm -rf "$work"
+  exit 0
+}
+trap on_exit EXIT
+trap_signals
+
+for tool in tar aws sha256sum; do
+  have "$tool" || note_error "$tool is not installed on the host"
+done
+[ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
+[ "${#errors[@]}" = 0 ] || exit 0
+
+run_prefix=$(find_run "$PREFIX/$STACK/$from_host/" latest "$work/keys" 2> "$work/find.err") || { note_error "$(head -c 300 "$work/find.err")"; run_prefix=""; exit 0; }
+s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json"; exit 0; }
+scratch=$(mktemp -d "$scratch_root/shipshape-drill.XXXXXX") || { note_error "cannot create a scratch directory in $scratch_root"; exit 0; }
+
+# drill_archive name kind key sha compression
+drill_archive() {
+  local name=$1 kind=$2 key=$3 sha=$4 compression=$5 t0 file="$scratch/$1.archive" got ok=1 integrity="" entries="" error=""
+  t0=$(now_ms)
+  if ! s3_get "$key" > "$file" 2> "$work/get.err"; then
+    ok=0; error="download failed: $(head -c 200 "$work/get.err")"
+  else
+    got=$(sha256sum "$file" | cut -d' ' -f1)
+    [ "$got" = "$sha" ] || { ok=0; error="checksum mismatch: got $got"; }
+  fi
+  if [ "$ok" = 1 ] && [ "$kind" = sqlite ]; then
+    if ! decompress "$compression" < "$file" > "$scratch/$name.db"; then
+      ok=0; error="cannot decompress"
+    elif have sqlite3; then
+      integrity=$(sqlite3 "file:$scratch/$name.db?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+      [ "$integrity" = ok ] || { ok=0; error="integrity_check: $integrity"; }
+    else
+      integrity="not checked: sqlite3 is not installed on the host"
+    fi
+  elif [ "$ok" = 1 ]; then
+    mkdir -p "$scratch/$name"
+    if decompress "$compression" < "$file" | tar -C "$scratch/$name" --numeric-owner -xf - 2> "$work/tar.err"; then
+      entries=$(find "$scratch/$name" | wc -l)
+    else
+      ok=0; error="extraction failed: $(head -c 200 "$work/tar.err")"
+    fi
+  fi
+  rm -rf "${scratch:?}/$name" "$scratch/$name.db" "$file"
+  [ "$ok" = 1 ] || note_error "$name: $error"
+  results+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"key\":$(json_str "$key"),\"ok\":$(json_bool "$ok"),\"integrity\":$(json_str_or_null "$integrity"),\
+\"entries\":$(json_num "$entries"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
+}
+
+while IFS=$'\t' read -r name kind key sha compression; do
+  drill_archive "$name" "$kind" "$key" "$sha" "$compression"
+done < <(manifest_archives "$work/manifest.json")
+[ "${#results[@]}" -gt 0 ] || note_error "the manifest of $run_prefix lists no archive"
+exit 0

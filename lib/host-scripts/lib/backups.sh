@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Finding and reading backup runs in S3 (restore, drill). Needs lib/s3.sh and BUCKET.
+
+# Prints the run prefix: the newest verified run under <host prefix>, or <host prefix><stamp>
+# when that run has a manifest. Fails with a message on stderr otherwise.
+find_run() { # host_prefix wanted(latest|stamp) keys_file
+  local host_prefix=$1 wanted=$2 keys=$3 run
+  s3_keys "$host_prefix" > "$keys" || { echo "cannot list $host_prefix" >&2; return 1; }
+  if [ "$wanted" = latest ]; then
+    run=$(grep '/verified\.json$' "$keys" | sed 's#/verified\.json$##' | sort | tail -n 1 || true)
+    [ -n "$run" ] || { echo "no verified backup under $host_prefix" >&2; return 1; }
+  else
+    run="$host_prefix$wanted"
+    grep -qx "$run/manifest.json" "$keys" || { echo "no complete backup at $run (no manifest)" >&2; return 1; }
+  fi
+  printf '%s' "$run"
+}
+
+# The archives of a manifest, one a line: name<TAB>kind<TAB>key<TAB>sha256<TAB>compression.
+manifest_archives() { # manifest_file
+  tr -d '\n' < "$1" | grep -o '{"name":"[^"]*","kind":"[^"]*","source":"[^"]*","method":"[^"]*","key":"[^"]*","ok":true,"bytes":[0-9]*,"sha256":"[0-9a-f]*","compression":"[a-z]*"' \
+    | sed -E 's/^\{"name":"([^"]*)","kind":"([^"]*)","source":"[^"]*","method":"[^"]*","key":"([^"]*)","ok":true,"bytes":[0-9]*,"sha256":"([0-9a-f]*)","compression":"([a-z]*)"$/\1\t\2\t\3\t\4\t\5/'
+}
+
+decompress() { if [ "$1" = gzip ]; then gzip -dc; else zstd -dc; fi; }
