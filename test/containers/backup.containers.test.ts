@@ -3,7 +3,7 @@
  * rows while the backup runs, and containers stopped for the copy that must come back even
  * when the backup step fails.
  */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { BackupResult } from '../../lib/results/backup.js';
+import { RestoreResult } from '../../lib/results/restore.js';
 import { backupSpec } from '../../lib/runbooks/backup.js';
 import { startS3 } from '../support/aws-local.js';
 import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN, waitFor } from '../support/podman.js';
@@ -45,17 +46,22 @@ describe.runIf(engine.ok)('backup against real containers', () => {
     rmSync(awsBin, { recursive: true, force: true });
   });
 
-  async function backup(backupConfig: Parameters<typeof parseFleet>[0] extends never ? never : Record<string, unknown>) {
+  const hostEnv = (specB64: string, extra: Record<string, string> = {}) => ({
+    PATH: `${awsBin}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), AWS_SSM_INSTANCE_ID: 'i-0c0c0c0c0c0c0c0c0',
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'containers', SHIPSHAPE_SPEC_B64: specB64, SHIPSHAPE_BUCKET: BUCKET,
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '20',
+    AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', ...extra,
+  });
+  const specOf = (backupConfig: Record<string, unknown>) => {
     const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: app() }], backup: backupConfig }] });
-    const run = await runHostScript('backup.sh', {
-      PATH: `${awsBin}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(),
-      SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'containers', SHIPSHAPE_SPEC_B64: backupSpec(fleet.stacks[0]!.backup!), SHIPSHAPE_BUCKET: BUCKET,
-      SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '20',
-      AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true',
-    }, 180_000);
+    return backupSpec(fleet.stacks[0]!.backup!);
+  };
+  async function backup(backupConfig: Record<string, unknown>) {
+    const run = await runHostScript('backup.sh', hostEnv(specOf(backupConfig)), 180_000);
     expect(run.status, run.stderr).toBe(0);
     return BackupResult.parse(run.json);
   }
+  const sql = (q: string) => podman('exec', app(), 'sqlite3', '/data/app.db', '.timeout 10000', q);
 
   it('copies the live database consistently while the writer commits batches of 100 rows', async () => {
     // Act
@@ -83,4 +89,24 @@ describe.runIf(engine.ok)('backup against real containers', () => {
     for (const c of [proc(), app()]) expect(await podman('inspect', '--format', '{{.State.Status}}', c)).toBe('running');
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 'the app to answer again');
   }, 180_000);
+
+  it('restores the volume from a backup: the service comes back healthy with the restored data', async () => {
+    // Prepare: a marker before the backup, a backup with the app stopped, a marker after it
+    const config = { volumes: [{ name: `${stack.project}_data` }], stop: [app()], stopTimeoutSeconds: 10 };
+    await sql("CREATE TABLE IF NOT EXISTS markers(v TEXT); INSERT INTO markers VALUES ('before');");
+    const taken = await backup(config);
+    expect(taken.errors).toEqual([]);
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: taken.manifestKey!.replace('manifest.json', 'verified.json'), Body: '{}' }));
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 'the app after the backup');
+    await sql("INSERT INTO markers VALUES ('after');");
+    // Act
+    const run = await runHostScript('restore.sh', hostEnv(specOf(config), { SHIPSHAPE_RUN_ID: 'restore-1' }), 300_000);
+    // Assess
+    const result = RestoreResult.parse(run.json);
+    expect(result.errors).toEqual([]);
+    expect(result).toMatchObject({ ok: true, from: taken.prefix });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 'the app after the restore');
+    expect(await sql('SELECT group_concat(v) FROM markers;')).toBe('before');
+    expect(await sql('PRAGMA integrity_check;')).toBe('ok');
+  }, 300_000);
 });
