@@ -2,6 +2,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { benchBundles } from './bundles.js';
 import { benchDispatch } from './dispatch.js';
+import { benchBackup, type BackupBenchRow } from './backup.js';
 
 mkdirSync('bench/results', { recursive: true });
 const only = process.argv[2];
@@ -36,6 +37,16 @@ if (!only || only === 'dispatch') {
     md.push(`| ${r.hosts} | ${r.selector} | ${r.strategy} | ${r.calls} | ${r.throttled} | ${r.failed} | ${r.virtualSeconds.toFixed(2)} | ${r.strategy === 'shipshape' ? '1.0x' : `${(r.virtualSeconds / ours.virtualSeconds).toFixed(1)}x`} |`);
   }
   md.push('');
+}
+
+if (!only || only === 'backup') {
+  console.log(`bench: backup pipeline on ${Number(process.env.BENCH_SCALE ?? '1') * 1024} MB of files and a ${Number(process.env.BENCH_SCALE ?? '1') * 200} MB SQLite database...`);
+  const rows = await benchBackup();
+  out.backup = rows;
+  const [ours, seed] = rows as [BackupBenchRow, BackupBenchRow];
+  md.push('## Backup pipeline (generated data; 2 cores)', '', '| method | input (MB) | archive (MB) | ratio | time (s) | MB/s | peak RSS (MB) | restore (s) | restore MB/s |', '|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) md.push(`| ${r.method} | ${r.inputMB.toFixed(0)} | ${r.outputMB.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.seconds.toFixed(1)} | ${r.mbPerSecond.toFixed(0)} | ${r.peakRssMB.toFixed(0)} | ${r.restoreSeconds.toFixed(1)} | ${r.restoreMBPerSecond.toFixed(0)} |`);
+  md.push('', `shipshape backs up ${(seed.seconds / ours.seconds).toFixed(2)}x as fast as the seeds' method and restores ${(seed.restoreSeconds / ours.restoreSeconds).toFixed(2)}x as fast, with a consistent database copy, checksums and an off-host upload included.`, '');
 }
 
 writeFileSync('bench/results/latest.json', JSON.stringify(out, null, 2) + '\n');
