@@ -13,7 +13,7 @@ import { BUNDLING } from '../lib/bundling.js';
 
 export interface BundleRow { fn: string; variant: string; bytes: number; importMsMedian: number; importMsP90: number }
 
-const FUNCTIONS = ['dispatcher', 'result'];
+const FUNCTIONS = ['dispatcher', 'result', 'console', 'retention'];
 const env = {
   ...process.env,
   AWS_REGION: 'eu-central-1',
@@ -21,6 +21,8 @@ const env = {
   SHIPSHAPE_DOCUMENTS: JSON.stringify({ 'health-check': 'HealthDoc' }),
   SHIPSHAPE_OUTPUT_BUCKET: 'bucket',
   SHIPSHAPE_ALERT_TOPIC_ARN: 'arn:aws:sns:eu-central-1:111122223333:alerts',
+  SHIPSHAPE_STATE_TABLE: 'state',
+  SHIPSHAPE_BACKUP_BUCKET: 'backups',
   POWERTOOLS_DEV: 'false',
 };
 
@@ -36,7 +38,7 @@ async function bundle(entry: string, outfile: string, treeShaking: boolean, flee
 function importMs(file: string): number {
   const code = `const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); process.stdout.write(String(performance.now() - t));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`import of ${file} failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`import of ${file} failed: ${r.stderr.slice(-600)}`);
   return Number(r.stdout);
 }
 
