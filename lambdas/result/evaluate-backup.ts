@@ -17,7 +17,7 @@ const crit = (check: string, target: string, observed: Finding['observed'], thre
 export function evaluateBackup(result: BackupResult, _fleet: Fleet, stack: Stack): Finding[] {
   const out: Finding[] = [];
   const b = stack.backup;
-  const sources = b ? [...b.sqlite.map((s) => s.name), ...b.volumes.map((v) => v.name), ...b.paths.map((p) => p.name)] : result.archives.map((a) => a.name);
+  const sources = b ? [...b.sqlite.map((s) => s.name), ...b.postgres.map((s) => s.name), ...b.volumes.map((v) => v.name), ...b.paths.map((p) => p.name)] : result.archives.map((a) => a.name);
   const explained = new Set<string>();
   for (const name of sources) {
     const a = result.archives.find((x) => x.name === name);

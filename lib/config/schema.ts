@@ -141,6 +141,15 @@ const Backup = z
         path: pattern(P.ABS_PATH, P.ABS_PATH_HINT).describe('Database path inside the container.'),
       }))
       .default([]),
+    postgres: z
+      .array(z.strictObject({
+        name: BackupSourceName,
+        container: pattern(P.CONTAINER, P.CONTAINER_HINT),
+        database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: 'must be a PostgreSQL database name of letters, digits and _' }),
+        user: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: 'must be a PostgreSQL role name of letters, digits and _' }).default('postgres'),
+      }))
+      .default([])
+      .describe('pg_dump -Fc inside the container (a consistent snapshot without stopping anything).'),
     stop: z.array(pattern(P.CONTAINER, P.CONTAINER_HINT)).default([]).describe('Containers stopped for the copy (LevelDB, NSS), started again in this order whatever happens.'),
     stopTimeoutSeconds: z.number().int().min(1).max(600).default(60).describe('docker stop -t: how long a container may take to shut down cleanly.'),
     hooks: z
@@ -164,10 +173,10 @@ const Backup = z
     drill: Schedule.default({ cron: '0 5 ? * SUN *', timezone: 'UTC', enabled: true }).describe('Restore drill of the newest verified backup, in scratch space.'),
   })
   .superRefine((b, ctx) => {
-    if (b.volumes.length + b.paths.length + b.sqlite.length === 0) {
-      ctx.addIssue({ code: 'custom', message: 'a backup needs at least one of "volumes", "paths" or "sqlite"' });
+    if (b.volumes.length + b.paths.length + b.sqlite.length + b.postgres.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'a backup needs at least one of "volumes", "paths", "sqlite" or "postgres"' });
     }
-    const names = [...b.volumes.map((v) => v.name), ...b.paths.map((p) => p.name), ...b.sqlite.map((s) => s.name)];
+    const names = [...b.volumes.map((v) => v.name), ...b.paths.map((p) => p.name), ...b.sqlite.map((s) => s.name), ...b.postgres.map((s) => s.name)];
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) ctx.addIssue({ code: 'custom', message: `two sources are named "${dup}"; each archive needs its own name` });
   });

@@ -160,7 +160,7 @@ record_archive() {
   [ "$ok" = 1 ] || note_error "$name: $error"
   archives+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"source\":$(json_str "$source"),\"method\":$(json_str "$method"),\
 \"key\":$(json_str "$key"),\"ok\":$(json_bool "$ok"),\"bytes\":$(json_num "$bytes"),\"sha256\":$(json_str_or_null "$sha"),\
-\"compression\":\"$compression\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
+\"compression\":\"${archive_compression:-$compression}\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
 }
 
 run_hooks() { # pre|post
@@ -205,6 +205,22 @@ backup_sqlite() { # name container path
   record_archive "$name" sqlite "$c:$db" "sqlite3 .backup" "$key" "$t0" "${st[0]}" "${st[1]}" "${st[2]}" ok
 }
 
+# pg_dump -Fc is compressed and consistent on its own: streamed straight to S3.
+backup_postgres() { # name container database user
+  local name=$1 c=$2 db=$3 user=$4 t0 key
+  t0=$(now_ms)
+  key="$prefix/$name.dump"
+  set +e
+  limit 21600 docker exec "$c" pg_dump -Fc -U "$user" -d "$db" 2> "$work/source.err" | cat | upload_stream "$key"
+  local st=("${PIPESTATUS[@]}")
+  set -e
+  if [ "${st[0]}" = 126 ] || [ "${st[0]}" = 127 ]; then
+    note_error "$name: pg_dump is not available in $c"
+    return 0
+  fi
+  archive_compression=none record_archive "$name" postgres "$c:$db" "pg_dump -Fc" "$key" "$t0" "${st[0]}" "${st[1]}" "${st[2]}"
+}
+
 backup_dir() { # name kind dir source
   local name=$1 kind=$2 dir=$3 source=$4 t0 key
   t0=$(now_ms)
@@ -222,8 +238,11 @@ backup_dir() { # name kind dir source
 
 # --- run --------------------------------------------------------------------------
 if run_hooks pre; then
-  while IFS=$'\t' read -r kind a b c _; do
-    [ "$kind" = sqlite ] && backup_sqlite "$a" "$b" "$c"
+  while IFS=$'\t' read -r kind a b c d _; do
+    case "$kind" in
+      sqlite) backup_sqlite "$a" "$b" "$c" ;;
+      postgres) backup_postgres "$a" "$b" "$c" "$d" ;;
+    esac
   done <<< "$spec"
 
   # Stop in reverse order (dependents first); start_stopped starts them in config order.

@@ -69,7 +69,13 @@ drill_archive() {
     got=$(sha256sum "$file" | cut -d' ' -f1)
     [ "$got" = "$sha" ] || { ok=0; error="checksum mismatch: got $got"; }
   fi
-  if [ "$ok" = 1 ] && [ "$kind" = sqlite ]; then
+  if [ "$ok" = 1 ] && [ "$kind" = postgres ]; then
+    if have pg_restore; then
+      if pg_restore --list "$file" > "$work/toc" 2> "$work/pg.err"; then entries=$(grep -vc '^;' "$work/toc" || true); else ok=0; error="pg_restore --list: $(head -c 200 "$work/pg.err")"; fi
+    else
+      integrity="not checked: pg_restore is not installed on the host"
+    fi
+  elif [ "$ok" = 1 ] && [ "$kind" = sqlite ]; then
     if ! decompress "$compression" < "$file" > "$scratch/$name.db"; then
       ok=0; error="cannot decompress"
     elif have sqlite3; then

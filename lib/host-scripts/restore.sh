@@ -183,6 +183,16 @@ restore_archive() {
         return 1
       fi
       ;;
+    postgres)
+      local database user
+      while IFS=$'\t' read -r k n c d u _; do [ "$k" = postgres ] && [ "$n" = "$name" ] && container=$c && database=$d && user=$u; done <<< "$spec"
+      [ -n "${database:-}" ] || { note_error "$name: not a database of this stack's backup"; return 1; }
+      touched=1
+      if ! s3_get "$key" | limit 21600 docker exec -i "$container" pg_restore --clean --if-exists --no-owner -U "$user" -d "$database" 2> "$work/pg.err"; then
+        note_error "$name: pg_restore into $database in $container failed: $(head -c 200 "$work/pg.err")"
+        return 1
+      fi
+      ;;
     sqlite)
       while IFS=$'\t' read -r k n c p _; do [ "$k" = sqlite ] && [ "$n" = "$name" ] && container=$c && db=$p; done <<< "$spec"
       [ -n "${db:-}" ] || { note_error "$name: not a database of this stack's backup"; return 1; }

@@ -6,14 +6,14 @@ export const BACKUP_MANIFEST_SCHEMA = 'shipshape.backup-manifest/1';
 
 export const Archive = z.object({
   name: z.string(),
-  kind: z.enum(['sqlite', 'volume', 'path']),
+  kind: z.enum(['sqlite', 'postgres', 'volume', 'path']),
   source: z.string(),
   method: z.string(),
   key: z.string(),
   ok: z.boolean(),
   bytes: z.number().nullable(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
-  compression: z.enum(['zstd', 'gzip']),
+  compression: z.enum(['zstd', 'gzip', 'none']),
   integrity: z.string().nullable(),
   durationMs: z.number(),
   error: z.string().nullable(),

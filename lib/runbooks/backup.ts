@@ -12,6 +12,7 @@ export function backupSpecLines(backup: Backup): (string | number)[][] {
     ...backup.hooks.pre.map((h) => ['pre', h.container, ...h.command]),
     ...backup.hooks.post.map((h) => ['post', h.container, ...h.command]),
     ...backup.sqlite.map((s) => ['sqlite', s.name, s.container, s.path]),
+    ...backup.postgres.map((s) => ['postgres', s.name, s.container, s.database, s.user]),
     ...backup.stop.map((c) => ['stop', c]),
     ...backup.volumes.map((v) => ['volume', v.name]),
     ...backup.paths.map((p) => ['path', p.name, p.path]),

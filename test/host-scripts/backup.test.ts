@@ -4,7 +4,8 @@
  */
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,6 +205,39 @@ describe('backup.sh', () => {
     const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }] }), { SHIPSHAPE_S3_ENDPOINT: 'http://127.0.0.1:9' });
     expect(result.archives[0]).toMatchObject({ ok: false, error: expect.stringMatching(/^upload failed/) });
     expect(result.complete).toBe(false);
+  });
+
+  it('uploads large archives in parts, and the object in S3 matches the checksum the host computed', async () => {
+    const { vol } = prepareHost();
+    writeFileSync(join(vol, 'big.bin'), randomBytes(24 * 1024 * 1024));
+    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], compression: 'gzip', level: 1 }));
+    expect(result.errors).toEqual([]);
+    const body = await getObject(result.archives[0]!.key);
+    expect(body.length).toBeGreaterThan(16 * 1024 * 1024);
+    expect(createHash('sha256').update(body).digest('hex')).toBe(result.archives[0]!.sha256);
+  });
+
+  it('reports an upload cut off half way as failed and writes no manifest', async () => {
+    // Prepare: an "S3 endpoint" that drops every connection after 256 KiB
+    const { vol } = prepareHost();
+    writeFileSync(join(vol, 'big.bin'), randomBytes(4 * 1024 * 1024));
+    const cutter = createServer((sock) => {
+      let seen = 0;
+      sock.on('data', (d) => { seen += d.length; if (seen > 256 * 1024) sock.destroy(); });
+    });
+    await new Promise<void>((r) => cutter.listen(0, '127.0.0.1', r));
+    try {
+      // Act
+      const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }] }), {
+        SHIPSHAPE_S3_ENDPOINT: `http://127.0.0.1:${(cutter.address() as AddressInfo).port}`, AWS_MAX_ATTEMPTS: '2', AWS_RETRY_MODE: 'standard',
+      });
+      // Assess
+      expect(result.archives[0]).toMatchObject({ ok: false, error: expect.stringMatching(/^upload failed/) });
+      expect(result.complete).toBe(false);
+      expect(result.manifestKey).toBeNull();
+    } finally {
+      cutter.close();
+    }
   });
 
   it('stops before anything when a pre hook fails, and still runs the post hooks', async () => {

@@ -181,6 +181,30 @@ describe('restore.sh', () => {
     expect(host.containers().app!.State.Status).toBe('running');
   });
 
+  it('backs up PostgreSQL with pg_dump -Fc and restores the same bytes through pg_restore', async () => {
+    // Prepare: a database container whose pg_dump prints a known dump
+    prepare();
+    const dump = `PGDMP-${'x'.repeat(5000)}`;
+    const received = join(host.dir, 'pg_restore.stdin');
+    host.setContainers({ ...host.containers(), pg: running({ commands: { pg_dump: { stdout: dump }, pg_restore: { stdinTo: received } } }) });
+    const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
+      backup: { postgres: [{ name: 'pg', container: 'pg', database: 'app', user: 'app_owner' }] } }] });
+    specB64 = backupSpec(fleet.stacks[0]!.backup!);
+    const instance = 'i-00000000000000a6';
+    // Act
+    const backup = await backupNow(instance);
+    const result = await restore(instance);
+    // Assess
+    expect(backup.archives[0]).toMatchObject({ name: 'pg', kind: 'postgres', method: 'pg_dump -Fc', compression: 'none', bytes: dump.length });
+    expect(result.errors).toEqual([]);
+    expect(readFileSync(received, 'utf8')).toBe(dump);
+    const execs = host.calls().filter((c) => c[0] === 'exec' && c.includes('pg')).map((c) => c.slice(1).join(' '));
+    expect(execs).toContain('pg pg_dump -Fc -U app_owner -d app');
+    expect(execs).toContain('-i pg pg_restore --clean --if-exists --no-owner -U app_owner -d app');
+    // The database container was not stopped: pg_restore works on the live server.
+    expect(host.calls().some((c) => c[0] === 'stop' && c.includes('pg'))).toBe(false);
+  });
+
   it('says so when there is no verified backup to restore', async () => {
     prepare();
     const result = await restore('i-00000000000000a5');

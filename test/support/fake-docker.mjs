@@ -109,6 +109,7 @@ switch (cmd) {
     break;
   }
   case 'exec': {
+    if (args[0] === '-i') args.shift();
     const name = args.shift();
     const c = containers[name];
     if (!c) noSuch(name, 'container');
@@ -125,6 +126,9 @@ switch (cmd) {
     }
     if (c.commands?.[prog]) {
       const cmd = c.commands[prog];
+      // stdin: kept in a file when asked (docker exec -i), so tests can see what arrived.
+      if (cmd.stdinTo) writeFileSync(cmd.stdinTo, readFileSync(0));
+      process.stdout.write(cmd.stdout ?? '');
       process.stderr.write(cmd.stderr ?? '');
       process.exit(cmd.exit ?? 0);
     }

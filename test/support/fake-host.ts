@@ -20,7 +20,7 @@ export interface FakeContainer {
   /** Host directory standing in for the container's file system (sqlite3, cat, rm run there). */
   root?: string;
   /** Other commands docker exec accepts (hooks), with their exit code. */
-  commands?: Record<string, { exit?: number; stderr?: string }>;
+  commands?: Record<string, { exit?: number; stdout?: string; stderr?: string; stdinTo?: string }>;
   stopFails?: boolean;
   startFails?: boolean;
   /** Mounts as docker inspect reports them (Name is set for named volumes). */

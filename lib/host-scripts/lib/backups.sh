@@ -22,4 +22,10 @@ manifest_archives() { # manifest_file
     | sed -E 's/^\{"name":"([^"]*)","kind":"([^"]*)","source":"[^"]*","method":"[^"]*","key":"([^"]*)","ok":true,"bytes":[0-9]*,"sha256":"([0-9a-f]*)","compression":"([a-z]*)"$/\1\t\2\t\3\t\4\t\5/'
 }
 
-decompress() { if [ "$1" = gzip ]; then gzip -dc; else zstd -dc; fi; }
+decompress() {
+  case "$1" in
+    gzip) gzip -dc ;;
+    none) cat ;;
+    *) zstd -dc ;;
+  esac
+}
