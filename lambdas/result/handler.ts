@@ -15,11 +15,16 @@ import { publishAlert } from './notify.js';
 import { processCommandEvent, processInvocationEvent } from './process.js';
 import { DynamoStateStore } from './state-store.js';
 
-const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_STATE_TABLE: z.string().min(3) }));
+const env = parseEnv(BaseEnv.extend({
+  SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_STATE_TABLE: z.string().min(3), SHIPSHAPE_OUTPUT_BUCKET: z.string().min(3).optional(),
+}));
 const fleet = bundledFleet();
 const clients = { ssm: new SSMClient({}), s3: new S3Client({}), sns: new SNSClient({}) };
 const store = new DynamoStateStore(DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), env.SHIPSHAPE_STATE_TABLE);
-const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN, store };
+const ctx = {
+  fleet, documents: env.SHIPSHAPE_DOCUMENTS, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN, store,
+  ...(env.SHIPSHAPE_OUTPUT_BUCKET ? { outputBucket: env.SHIPSHAPE_OUTPUT_BUCKET } : {}),
+};
 
 export const handler = lambdaHandler('event', async (event) => {
   if ((event as { source?: unknown })?.source === 'aws.cloudwatch') {

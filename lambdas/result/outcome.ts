@@ -12,6 +12,9 @@ import { RestoreResult } from '../../lib/results/restore.js';
 import { DrillResult } from '../../lib/results/drill.js';
 import { BACKUP, DRILL, RESTORE } from '../../lib/runbooks/backup.js';
 import { evaluateDrill } from './evaluate-drill.js';
+import { RestartResult } from '../../lib/results/restart.js';
+import { RESTART } from '../../lib/runbooks/restart.js';
+import { evaluateRestart } from './evaluate-restart.js';
 import { evaluateRestore } from './evaluate-restore.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
 import { evaluateBackup } from './evaluate-backup.js';
@@ -32,6 +35,7 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [BACKUP]: evaluator({ schema: BackupResult, evaluate: evaluateBackup }),
   [RESTORE]: evaluator({ schema: RestoreResult, evaluate: evaluateRestore }),
   [DRILL]: evaluator({ schema: DrillResult, evaluate: evaluateDrill }),
+  [RESTART]: evaluator({ schema: RestartResult, evaluate: evaluateRestart }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

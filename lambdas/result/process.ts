@@ -6,7 +6,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import type { Fleet } from '../../lib/config/schema.js';
+import type { Fleet, Stack } from '../../lib/config/schema.js';
+import type { HealthResult } from '../../lib/results/health.js';
+import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
+import { RESTART } from '../../lib/runbooks/restart.js';
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import { commandComment } from '../shared/command-comment.js';
+import { decideRemedy, needsRestart } from './remediation.js';
 import type { Finding } from '../../lib/results/findings.js';
 import { isTerminal } from '../../lib/results/invocation-status.js';
 import { parseCommandComment } from '../shared/command-comment.js';
@@ -21,7 +27,7 @@ import type { BackupResult } from '../../lib/results/backup.js';
 import { BACKUP } from '../../lib/runbooks/backup.js';
 import { verifyBackup } from './evaluate-backup.js';
 import { evaluateInvocation, parseOutput, type HostOutcome } from './outcome.js';
-import { isSilenced } from './silences.js';
+import { isSilenced, type Silence } from './silences.js';
 import type { StateStore, StoredAlert } from './state-store.js';
 
 export interface ResultClients {
@@ -40,6 +46,8 @@ export interface ResultContext {
   readonly backoff?: BackoffOptions;
   /** Backup archives up to this size are hashed again from S3. @default 512 MiB */
   readonly checksumMaxBytes?: number;
+  /** Bucket for the output of commands this function sends itself (automatic restarts). */
+  readonly outputBucket?: string;
 }
 
 export type ProcessOutcome =
@@ -87,6 +95,10 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
     return { kind: 'ignored', reason: `command ${inv.commandId} on ${inv.instanceId} was already processed` };
   }
   const silences = await ctx.store.activeSilences(now);
+  const actions: string[] = [];
+  if (runbook === HEALTH_CHECK && complete && stackConfig && stackConfig.services.some((svc) => svc.remediation?.restart)) {
+    actions.push(...await remediate(clients, ctx, { stack: stackConfig, host: inv.instanceId, findings, busy: (parsed.result as HealthResult).busy, silences, now, runId: outcome.runId }));
+  }
   const policy = alertPolicy(ctx.fleet);
   const open: StoredAlert[] = [];
   const closed: string[] = [];
@@ -123,9 +135,48 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
   await ctx.store.recordRun({
     stack, host: inv.instanceId, runbook, runId: outcome.runId, commandId: inv.commandId, status: inv.statusDetails || inv.status, at: now,
     critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length, notices: notices.length,
+    ...(actions.length ? { actions } : {}),
   });
   const alerts = entries.length && (await ctx.store.isFlushed(inv.commandId)) ? await flush(clients.sns, ctx, inv.commandId) : 0;
   return { kind: 'evaluated', outcome, notices, alerts, ...(backupVerified !== undefined ? { backupVerified } : {}) };
+}
+
+/**
+ * Restarts what the config allows, within its cap; adds a finding for each action (info) and
+ * for each exhausted cap (critical, so it alerts and escalates), and returns what it did.
+ */
+async function remediate(
+  clients: ResultClients,
+  ctx: ResultContext,
+  run: { stack: Stack; host: string; findings: Finding[]; busy: string | null; silences: Silence[]; now: number; runId: string },
+): Promise<string[]> {
+  const attempts = await ctx.store.remediations(run.stack.name, run.host);
+  const actions: string[] = [];
+  for (const svc of run.stack.services.filter((s) => s.remediation?.restart && needsRestart(s, run.findings))) {
+    const r = svc.remediation!;
+    const silenced = isSilenced(ctx.fleet.alerts.maintenance, run.silences, { stack: run.stack.name, host: run.host, check: 'container.state' }, run.now);
+    const remedy = decideRemedy(svc, attempts[svc.name] ?? [], run.now, { busy: run.busy, silenced });
+    const cap = `${r.maxRestarts} per ${r.windowMinutes} min`;
+    if (remedy.action === 'restart' && ctx.documents[RESTART]) {
+      const runId = `remediate-${run.now}`;
+      await clients.ssm.send(new SendCommandCommand({
+        DocumentName: ctx.documents[RESTART], InstanceIds: [run.host],
+        Parameters: { Stack: [run.stack.name], RunId: [runId], Services: [svc.name] },
+        Comment: commandComment(ctx.fleet.fleet, run.stack.name, RESTART, runId),
+        ...(ctx.outputBucket ? { OutputS3BucketName: ctx.outputBucket, OutputS3KeyPrefix: `command-output/${RESTART}/${run.stack.name}` } : {}),
+      }));
+      await ctx.store.recordRemediation(run.stack.name, run.host, svc.name, run.now);
+      actions.push(`restart ${svc.name} (attempt ${remedy.attempt})`);
+      run.findings.push({ check: 'remediation.restart', target: svc.name, severity: 'info', observed: `attempt ${remedy.attempt}`, threshold: cap, message: `restarting ${svc.container} automatically (attempt ${remedy.attempt} of ${r.maxRestarts})` });
+    } else if (remedy.action === 'exhausted') {
+      actions.push(`not restarting ${svc.name}: cap reached`);
+      run.findings.push({ check: 'remediation.exhausted', target: svc.name, severity: 'critical', observed: `${remedy.attempts} restarts`, threshold: cap,
+        message: `${svc.container} was restarted ${remedy.attempts} times in ${r.windowMinutes} min and still fails; shipshape stops restarting it: a person has to look` });
+    } else if (remedy.action === 'wait' || remedy.action === 'skip') {
+      actions.push(`not restarting ${svc.name}: ${remedy.reason}`);
+    }
+  }
+  return actions;
 }
 
 export const CommandEvent = z.object({

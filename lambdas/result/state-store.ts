@@ -6,6 +6,7 @@
  *   OUTBOX#<commandId>     <host>#<n>                    notices waiting for the command to finish
  *   OUTBOX#<commandId>     #flushed                       the command finished; send at once
  *   BACKUP#<stack>#<host>  sizes                         recent verified archive sizes per source
+ *   REMEDIATION#<stack>#<host> restarts                  recent automatic restarts per service
  */
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
@@ -31,6 +32,8 @@ export interface RunRecord {
   readonly critical: number;
   readonly warning: number;
   readonly notices: number;
+  /** What shipshape did about it (automatic restarts). */
+  readonly actions?: string[];
 }
 
 /** A notice with the host it belongs to, parked until the whole command has finished. */
@@ -41,6 +44,9 @@ export interface OutboxEntry {
 }
 
 export interface StateStore {
+  /** Restart times per service of a host, for the remediation cap. */
+  remediations(stack: string, host: string): Promise<Record<string, number[]>>;
+  recordRemediation(stack: string, host: string, service: string, at: number): Promise<void>;
   /** Sizes of the last verified archives of each source of a host, oldest first. */
   backupSizes(stack: string, host: string): Promise<Record<string, number[]>>;
   recordBackupSizes(stack: string, host: string, sizes: Record<string, number>): Promise<void>;
@@ -68,6 +74,17 @@ export class DynamoStateStore implements StateStore {
     private readonly table: string,
     private readonly runHistoryDays = 30,
   ) {}
+
+  async remediations(stack: string, host: string): Promise<Record<string, number[]>> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `REMEDIATION#${stack}#${host}`, sk: 'restarts' } }));
+    return (r.Item?.restarts as Record<string, number[]> | undefined) ?? {};
+  }
+
+  async recordRemediation(stack: string, host: string, service: string, at: number): Promise<void> {
+    const past = await this.remediations(stack, host);
+    const restarts = { ...past, [service]: [...(past[service] ?? []), at].slice(-20) };
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: `REMEDIATION#${stack}#${host}`, sk: 'restarts', restarts, expiresAt: Math.ceil(at / 1000) + 7 * DAY_S } }));
+  }
 
   async backupSizes(stack: string, host: string): Promise<Record<string, number[]>> {
     const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `BACKUP#${stack}#${host}`, sk: 'sizes' } }));

@@ -98,6 +98,15 @@ const Service = z.strictObject({
   tcp: z.array(TcpProbe).default([]),
   memoryMiB: thresholdPair('container memory in MiB').optional(),
   logs: LogScan.optional().describe('Overrides the stack or fleet log scan for this container.'),
+  remediation: z
+    .strictObject({
+      restart: z.boolean().default(false).describe('Restart the container when it is down or unhealthy.'),
+      maxRestarts: z.number().int().min(1).max(20).default(3).describe('At most this many restarts per window; then alert instead.'),
+      windowMinutes: z.number().int().min(5).max(1440).default(60),
+      backoffMinutes: z.number().int().min(1).max(240).default(5).describe('Pause after a restart, doubling with each one in the window.'),
+    })
+    .optional()
+    .describe('Guarded auto-remediation; off by default.'),
 });
 export type Service = z.infer<typeof Service>;
 
@@ -284,7 +293,7 @@ export const FleetConfig = z
     console: z
       .strictObject({
         approvers: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:(user|role|assumed-role)\/[A-Za-z0-9+=,.@_\/-]+$/, { error: 'must be an IAM user or role ARN' })).default([]),
-        approve: z.array(z.enum(['restore'])).default(['restore']).describe('Console runbooks that wait for an approver (when approvers are given).'),
+        approve: z.array(z.enum(['restore', 'restart-service'])).default(['restore', 'restart-service']).describe('Console runbooks that wait for an approver (when approvers are given).'),
       })
       .prefault({}),
     backupStorage: z

@@ -96,12 +96,14 @@ on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && [ "$printed" = 0 ] && note_error "backup aborted with exit code $rc; see the command's standard error"
   start_stopped || true
+  clear_busy
   print_result
   rm -rf "$work"
   exit 0
 }
 trap on_exit EXIT
 trap_signals
+mark_busy backup
 
 # --- tools and spec ----------------------------------------------------------------
 for tool in docker tar aws sha256sum; do

@@ -33,7 +33,7 @@ on_exit() {
     printf '{"schema":"shipshape.health-check/1","stack":%s,"runId":%s,"hostname":%s,"startedAt":"%s","durationMs":null,' \
       "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$started_at"
     printf '"system":{"disks":[],"memoryPercent":null,"memoryTotalMiB":null,"cpuPercent":null,"load1":null,"cpus":null},'
-    printf '"containers":[],"probes":[],"missingTools":[],"errors":[%s]}\n' \
+    printf '"busy":null,"containers":[],"probes":[],"missingTools":[],"errors":[%s]}\n' \
       "$(json_str "health-check aborted with exit code $rc before finishing; see the command's standard error")"
   fi
   rm -rf "$work"
@@ -240,7 +240,7 @@ printf '{"schema":"shipshape.health-check/1","stack":%s,"runId":%s,"hostname":%s
 printf '"system":{"disks":[%s],"memoryPercent":%s,"memoryTotalMiB":%s,"cpuPercent":%s,"load1":%s,"cpus":%s},' \
   "$(join_by_comma "${disk_json[@]}")" "$(json_num "$mem_percent")" "$(json_num "$mem_total")" \
   "$(json_num "$cpu_percent")" "$(json_num "$load1")" "$(json_num "$cpus")"
-printf '"containers":[%s],"probes":[%s],"missingTools":[%s],"errors":[%s]}\n' \
+printf '"busy":%s,"containers":[%s],"probes":[%s],"missingTools":[%s],"errors":[%s]}\n' "$(json_str_or_null "$(busy_with || true)")" \
   "$(join_by_comma "${container_json[@]}")" "$(join_by_comma "${probe_json[@]}")" \
   "$(join_by_comma "${missing_tools[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
 printed=1

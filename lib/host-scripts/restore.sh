@@ -93,12 +93,14 @@ on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && [ "$printed" = 0 ] && note_error "restore aborted with exit code $rc; see the command's standard error"
   [ "${#stopped[@]}" -gt 0 ] && start_all
+  clear_busy
   print_result
   rm -rf "$work"
   exit 0
 }
 trap on_exit EXIT
 trap_signals
+mark_busy restore
 
 for tool in docker tar aws sha256sum; do
   have "$tool" || note_error "$tool is not installed on the host"
@@ -135,6 +137,7 @@ safety_backup() (
   . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
 )
 safety_backup > "$work/safety.json" 2> "$work/safety.err" || true
+mark_busy restore
 safety_prefix=$(grep -o '"manifestKey":"[^"]*"' "$work/safety.json" | sed 's/"manifestKey":"\(.*\)\/manifest.json"/\1/' || true)
 if [ -z "$safety_prefix" ]; then
   note_error "the safety backup did not complete, so nothing was restored: $(grep -o '"errors":\[[^]]*\]' "$work/safety.json" | head -c 400)"

@@ -48,6 +48,8 @@ export const HealthResult = z.object({
     load1: num,
     cpus: num,
   }),
+  /** "backup" or "restore" while one runs on the host: remediation leaves the stack alone. */
+  busy: z.string().nullable(),
   containers: z.array(ContainerResult),
   probes: z.array(ProbeResult),
   missingTools: z.array(z.string()),

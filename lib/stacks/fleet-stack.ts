@@ -22,6 +22,7 @@ import { ScheduledJob } from '../constructs/scheduled-job.js';
 import { SecureBucket } from '../constructs/secure-bucket.js';
 import { BACKUP, BACKUP_PREFIX, backupDocumentContent, DRILL, drillDocumentContent, RESTORE, restoreDocumentContent } from '../runbooks/backup.js';
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
+import { RESTART, restartDocumentContent, SERVICES_PATTERN } from '../runbooks/restart.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
 import { INSTANCE_ID, SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
 
@@ -102,6 +103,7 @@ export class FleetStack extends Stack {
     });
     const backupContent = backupDocumentContent(fleet, this.backups.bucket.bucketName);
     if (backupContent) this.documents[BACKUP] = new RunCommandDocument(this, 'BackupDocument', { content: backupContent, fleet: fleet.fleet });
+    this.documents[RESTART] = new RunCommandDocument(this, 'RestartDocument', { content: restartDocumentContent(fleet), fleet: fleet.fleet });
     const drillContent = drillDocumentContent(fleet, this.backups.bucket.bucketName);
     if (drillContent) this.documents[DRILL] = new RunCommandDocument(this, 'DrillDocument', { content: drillContent, fleet: fleet.fleet });
     const restoreContent = restoreDocumentContent(fleet, this.backups.bucket.bucketName);
@@ -130,9 +132,14 @@ export class FleetStack extends Stack {
       entry: 'result',
       description: `shipshape ${fleet.fleet}: evaluates host results and sends alerts`,
       timeout: Duration.minutes(1),
-      environment: { ...baseEnv, SHIPSHAPE_ALERT_TOPIC_ARN: this.alerts.topic.topicArn, SHIPSHAPE_STATE_TABLE: this.state.table.tableName },
+      environment: {
+        ...baseEnv, SHIPSHAPE_ALERT_TOPIC_ARN: this.alerts.topic.topicArn, SHIPSHAPE_STATE_TABLE: this.state.table.tableName,
+        SHIPSHAPE_OUTPUT_BUCKET: this.output.bucket.bucketName,
+      },
     });
     this.state.grantStateAccess(this.resultProcessor.role);
+    // Automatic restarts, only where a service asks for them.
+    if (fleet.stacks.some((st) => st.services.some((svc) => svc.remediation?.restart))) this.documents[RESTART].grantSendCommand(this.resultProcessor.role);
     this.resultProcessor.role.addToPolicy(new iam.PolicyStatement({
       sid: 'ReadCommandResults',
       actions: ['ssm:GetCommandInvocation', 'ssm:ListCommands'],
@@ -346,6 +353,26 @@ export class FleetStack extends Stack {
       },
       action: { invoke: consoleFn.function, payload: { action: 'silence', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}' } },
     });
+    const restartDoc = this.documents[RESTART]!;
+    this.runbooks['restart-service'] = new AutomationRunbook(this, 'RestartServiceRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: restart services of a stack on one host, one after another, waiting for each to be healthy. Use * to restart the whole stack. Refuses while a backup or restore runs on the host. The result lands in the run history and alerts like any run.`,
+      approvers: fleet.console.approvers.length && fleet.console.approve.includes('restart-service') ? fleet.console.approvers : [],
+      parameters: {
+        Stack: { description: 'The stack the host belongs to.', allowedValues: stacks },
+        Host: { description: 'Instance or managed node ID.', allowedPattern: INSTANCE_ID.source },
+        Services: { description: 'Services to restart, in order, separated by commas (e.g. api,worker), or * for all.', allowedPattern: SERVICES_PATTERN, default: '*' },
+      },
+      action: {
+        runCommand: {
+          documentName: restartDoc.documentName, instanceParameter: 'Host', outputBucket: this.output.bucket.bucketName, timeoutSeconds: 1800,
+          comment: `shipshape ${fleet.fleet}/{{ Stack }} restart {{ automation:EXECUTION_ID }}`,
+          parameters: { Stack: '{{ Stack }}', RunId: '{{ automation:EXECUTION_ID }}', Services: '{{ Services }}' },
+        },
+        statements: this.runCommandStatements(fleet, restartDoc),
+      },
+    });
+    this.acknowledgeRunCommandRunbook(fleet, this.runbooks['restart-service']);
     const backedUp = fleet.stacks.filter((st) => st.backup).map((st) => st.name).sort();
     if (backedUp.length && this.documents[RESTORE]) {
       this.runbooks['backup-now'] = new AutomationRunbook(this, 'BackupNowRunbook', {
@@ -379,24 +406,32 @@ export class FleetStack extends Stack {
             comment: `shipshape ${fleet.fleet}/{{ Stack }} restore {{ automation:EXECUTION_ID }}`,
             parameters: { Stack: '{{ Stack }}', RunId: '{{ automation:EXECUTION_ID }}', Timestamp: '{{ Timestamp }}', Sources: '{{ Sources }}', FromHost: '{{ FromHost }}' },
           },
-          statements: [
-            new iam.PolicyStatement({ actions: ['ssm:SendCommand'], resources: [restoreDoc.documentArn] }),
-            new iam.PolicyStatement({
-              actions: ['ssm:SendCommand'],
-              resources: [Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, this), Arn.format({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }, this)],
-              conditions: { StringEquals: { [`ssm:resourceTag/${FLEET_TAG_KEY}`]: fleet.fleet } },
-            }),
-            new iam.PolicyStatement({ actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:DescribeInstanceInformation'], resources: ['*'] }),
-          ],
+          statements: this.runCommandStatements(fleet, restoreDoc),
         },
       });
-      for (const [kind, reason] of [
-        ['Resource::*', 'Reading command status (ListCommands, ListCommandInvocations, GetCommandInvocation, DescribeInstanceInformation) supports no resource-level permissions.'],
-        ['Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*', `The host is chosen when the runbook starts; the condition ssm:resourceTag/${FLEET_TAG_KEY}=${fleet.fleet} limits it to this fleet.`],
-        ['Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*', `The host is chosen when the runbook starts; the condition ssm:resourceTag/${FLEET_TAG_KEY}=${fleet.fleet} limits it to this fleet.`],
-      ] as const) acknowledgeWildcard(this.runbooks.restore.role, kind, reason);
+      this.acknowledgeRunCommandRunbook(fleet, this.runbooks.restore);
     }
     return consoleFn;
+  }
+
+  /** What a console runbook needs to run one of the fleet's documents on a host it names. */
+  private runCommandStatements(fleet: Fleet, doc: RunCommandDocument): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({ actions: ['ssm:SendCommand'], resources: [doc.documentArn] }),
+      new iam.PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, this), Arn.format({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }, this)],
+        conditions: { StringEquals: { [`ssm:resourceTag/${FLEET_TAG_KEY}`]: fleet.fleet } },
+      }),
+      new iam.PolicyStatement({ actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:DescribeInstanceInformation'], resources: ['*'] }),
+    ];
+  }
+
+  private acknowledgeRunCommandRunbook(fleet: Fleet, runbook: AutomationRunbook): void {
+    const hosts = `The host is chosen when the runbook starts; the condition ssm:resourceTag/${FLEET_TAG_KEY}=${fleet.fleet} limits it to this fleet.`;
+    acknowledgeWildcard(runbook.role, 'Resource::*', 'Reading command status (ListCommands, ListCommandInvocations, GetCommandInvocation, DescribeInstanceInformation) supports no resource-level permissions.');
+    acknowledgeWildcard(runbook.role, 'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*', hosts);
+    acknowledgeWildcard(runbook.role, 'Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*', hosts);
   }
 
   private addDashboard(fleet: Fleet): void {

@@ -67,7 +67,7 @@ async function runBackup(specB64: string, env: Record<string, string> = {}) {
   const run = await runHostScript('backup.sh', host!.env({
     PATH: `${awsBin}:${host!.env().PATH}`,
     SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_B64: specB64, SHIPSHAPE_BUCKET: BUCKET,
-    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0',
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', SHIPSHAPE_LOCK_DIR: join(host!.dir, 'locks'),
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host!.dir,
     ...env,
   }), 120_000);
@@ -130,6 +130,8 @@ describe('backup.sh', () => {
     expect(result.restarts).toEqual([expect.objectContaining({ container: 'worker', started: true, state: 'running' })]);
     expect(host!.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => c[0])).toEqual(['stop', 'start']);
     expect(readdirSync(join(host!.dir, 'app-root', 'tmp'))).toEqual([]);
+    // The busy mark that keeps remediation away is gone once the backup ends.
+    expect(readdirSync(join(host!.dir, 'locks'))).toEqual([]);
   });
 
   it('copies a database that is being written to, consistently', async () => {

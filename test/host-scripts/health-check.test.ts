@@ -176,6 +176,16 @@ describe('health-check.sh against a fake docker', () => {
     expect(result.probes[1]).toMatchObject({ type: 'http', ok: false, error: 'curl is not installed on the host' });
   });
 
+  it('reports a backup or restore running on the host, and nothing when the mark is stale', async () => {
+    const { writeFileSync: write, utimesSync } = await import('node:fs');
+    const locks = mkdtempSync(join(tmpdir(), 'locks-'));
+    write(join(locks, 'web.busy'), 'backup\n');
+    expect((await check(healthy(), { env: { SHIPSHAPE_LOCK_DIR: locks } })).result.busy).toBe('backup');
+    host!.dispose();
+    utimesSync(join(locks, 'web.busy'), new Date(Date.now() - 2 * 86400_000), new Date(Date.now() - 2 * 86400_000));
+    expect((await check(healthy(), { env: { SHIPSHAPE_LOCK_DIR: locks } })).result.busy).toBeNull();
+  });
+
   it('reports a missing spec instead of failing', async () => {
     host = new FakeHost(healthy());
     const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web' }));

@@ -102,7 +102,7 @@ describe('FleetStack', () => {
       EventPattern: {
         source: ['aws.ssm'],
         'detail-type': ['EC2 Command Invocation Status-change Notification', 'EC2 Command Status-change Notification'],
-        detail: { 'document-name': [{ Ref: Match.stringLikeRegexp('HealthCheckDocument') }], status: [{ 'anything-but': ['Pending', 'InProgress', 'Delayed', 'Cancelling'] }] },
+        detail: { 'document-name': [{ Ref: Match.stringLikeRegexp('HealthCheckDocument') }, { Ref: Match.stringLikeRegexp('RestartDocument') }], status: [{ 'anything-but': ['Pending', 'InProgress', 'Delayed', 'Cancelling'] }] },
       },
       Targets: [Match.objectLike({ RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 4 }, DeadLetterConfig: Match.anyValue() })],
     });
@@ -169,16 +169,31 @@ describe('FleetStack', () => {
 
   it('offers console runbooks whose every parameter is validated', () => {
     const docs = resources('AWS::SSM::Document').map((d) => d.Properties).filter((d) => d.DocumentType === 'Automation');
-    expect(docs).toHaveLength(2);
+    expect(docs).toHaveLength(3);
     for (const d of docs) {
       expect(d.Name).toBeUndefined();
       expect(d.Content.description.length).toBeGreaterThan(80);
       for (const [name, p] of Object.entries<any>(d.Content.parameters)) expect(p.allowedValues ?? p.allowedPattern, name).toBeDefined();
-      expect(d.Content.mainSteps[0].action).toBe('aws:invokeLambdaFunction');
+      expect(['aws:invokeLambdaFunction', 'aws:runCommand']).toContain(d.Content.mainSteps[0].action);
     }
     const silence = docs.find((d) => d.Content.parameters.Hours)!;
     expect(silence.Content.parameters.Stack.allowedValues).toEqual(['*', 'batch', 'web']);
     expect(JSON.parse(silence.Content.mainSteps[0].inputs.Payload)).toEqual({ action: 'silence', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}' });
+  });
+
+  it('offers restart-service on a chosen host, and gates it behind an approver when configured', () => {
+    const restart = resources('AWS::SSM::Document').map((d) => d.Properties.Content).find((c) => String(c.description).includes('restart services of a stack on one host'))!;
+    expect(restart.mainSteps.map((st: { action: string }) => st.action)).toEqual(['aws:runCommand']);
+    expect(restart.parameters.Services.allowedPattern).toBe('^([*]|[a-z][a-z0-9-]{0,39}(,[a-z][a-z0-9-]{0,39}){0,49})$');
+    const gated = synthFleet(demoFleet((f) => (f.console = { approvers: ['arn:aws:iam::111122223333:role/OnCallLead'] }))).template;
+    const doc = Object.values(gated.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).find((c) => String(c.description).includes('restart services of a stack on one host'))!;
+    expect(doc.mainSteps.map((st: { action: string }) => st.action)).toEqual(['aws:approve', 'aws:runCommand']);
+  });
+
+  it('lets the result function restart only when a service asks for automatic restarts', () => {
+    const sends = (t: typeof template) => JSON.stringify(Object.values(t.findResources('AWS::IAM::Policy')).map((p) => p.Properties).filter((p) => p.Roles[0].Ref.startsWith('ResultProcessorRole'))).includes('ssm:SendCommand');
+    expect(sends(template)).toBe(false);
+    expect(sends(synthFleet(demoFleet((f) => (f.stacks[0]!.services[0]!.remediation = { restart: true }))).template)).toBe(true);
   });
 
   it('subscribes escalation recipients to escalations only', () => {

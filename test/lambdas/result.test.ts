@@ -1,6 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { GetCommandInvocationCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { looksTruncated, parseS3Url } from '../../lambdas/result/invocation.js';
@@ -304,5 +304,50 @@ describe('one message for one finding on many hosts', () => {
   it('ignores commands of other documents and commands still running', async () => {
     expect(await processCommandEvent(clients, ctx, { ...commandEvent(CMD), detail: { ...commandEvent(CMD).detail, 'document-name': 'AWS-RunShellScript' } })).toEqual({ kind: 'ignored', alerts: 0 });
     expect(await processCommandEvent(clients, ctx, commandEvent(CMD, 'InProgress'))).toEqual({ kind: 'ignored', alerts: 0 });
+  });
+});
+
+describe('guarded auto-remediation', () => {
+  const remediating = demoFleet((f) => {
+    f.stacks[0]!.services[0]!.remediation = { restart: true, maxRestarts: 2, windowMinutes: 60, backoffMinutes: 5 };
+  });
+  const at = (minutes: number) => Date.parse('2026-11-21T09:00:00Z') + minutes * 60_000;
+  let n = 0;
+  async function check(minutes: number, tweak: (r: ReturnType<typeof healthyWebResult>) => void = () => {}) {
+    sns.resetHistory();
+    ssm.reset();
+    const r = healthyWebResult();
+    r.containers[0]!.state = 'exited';
+    tweak(r);
+    invocation(JSON.stringify(r));
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'restart-cmd' } });
+    const ev = event();
+    ev.detail['command-id'] = `0b9c1a2e-1111-2222-3333-${String(++n).padStart(12, '0')}`;
+    const c = { ...ctx, fleet: remediating, documents: { ...ctx.documents, restart: 'RestartDoc' }, outputBucket: 'out', now: () => at(minutes) };
+    return finish(c, ev);
+  }
+  const restarts = () => ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+
+  it('restarts a container that never recovers at most K times, then alerts that it gave up', async () => {
+    await check(0);
+    expect(restarts()).toEqual([expect.objectContaining({ DocumentName: 'RestartDoc', InstanceIds: ['i-0123456789abcdef0'], Parameters: expect.objectContaining({ Services: ['api'] }), OutputS3BucketName: 'out' })]);
+    await check(2);
+    expect(restarts()).toEqual([]);
+    await check(5);
+    expect(restarts()).toHaveLength(1);
+    const gaveUp = await check(20);
+    expect(restarts()).toEqual([]);
+    expect(published().map((p) => p.Subject)).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+    expect(JSON.parse(JSON.parse(published()[0]!.Message!).sqs).findings[0]).toMatchObject({ check: 'remediation.exhausted', target: 'api' });
+    expect(gaveUp.kind === 'evaluated' && gaveUp.outcome.findings.some((f) => f.check === 'remediation.exhausted')).toBe(true);
+    expect((ctx.store as MemoryStateStore).runs.map((r) => r.actions)).toEqual([['restart api (attempt 1)'], [expect.stringMatching(/^not restarting api: next restart allowed/)], ['restart api (attempt 2)'], ['not restarting api: cap reached']]);
+  });
+
+  it('leaves the stack alone while a backup runs or the host is silenced', async () => {
+    await check(0, (r) => (r.busy = 'backup'));
+    expect(restarts()).toEqual([]);
+    await ctx.store.putSilence({ id: 's', until: at(60), host: 'i-0123456789abcdef0', reason: 'maintenance' });
+    await check(10);
+    expect(restarts()).toEqual([]);
   });
 });

@@ -9,6 +9,15 @@ export class MemoryStateStore implements StateStore {
   readonly outbox = new Map<string, OutboxEntry[]>();
   readonly flushed = new Set<string>();
   readonly sizes = new Map<string, Record<string, number[]>>();
+  readonly restarts = new Map<string, Record<string, number[]>>();
+
+  async remediations(stack: string, host: string) {
+    return this.restarts.get(`${stack}#${host}`) ?? {};
+  }
+  async recordRemediation(stack: string, host: string, service: string, at: number) {
+    const past = await this.remediations(stack, host);
+    this.restarts.set(`${stack}#${host}`, { ...past, [service]: [...(past[service] ?? []), at] });
+  }
 
   async backupSizes(stack: string, host: string) {
     return this.sizes.get(`${stack}#${host}`) ?? {};

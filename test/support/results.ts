@@ -5,6 +5,7 @@ export function healthyWebResult(): HealthResult {
   return {
     schema: 'shipshape.health-check/1', stack: 'web', runId: 'run-1', hostname: 'web-1', startedAt: '2026-11-21T09:00:00Z', durationMs: 900,
     system: { disks: [{ path: '/', usedPercent: 40, availMiB: 50_000 }], memoryPercent: 30, memoryTotalMiB: 8000, cpuPercent: 10, load1: 0.4, cpus: 2 },
+    busy: null,
     containers: [
       { service: 'api', container: 'web-api-1', exists: true, state: 'running', health: 'healthy', restartCount: 0, startedAt: 'x', memoryMiB: 200, cpuPercent: 1, errorLines: 0, logWindowMinutes: 60 },
       { service: 'db', container: 'web-db-1', exists: true, state: 'running', health: 'none', restartCount: 0, startedAt: 'x', memoryMiB: 300, cpuPercent: 1, errorLines: 0, logWindowMinutes: 60 },

@@ -66,3 +66,13 @@ read_spec() {
 }
 
 now_ms() { date +%s%3N; }
+
+# A stack is "busy" while a backup or restore runs on this host: health checks report it and
+# remediation leaves the stack alone. Stale marks (over a day old) are ignored.
+LOCK_DIR="${SHIPSHAPE_LOCK_DIR:-/run/shipshape}"
+mark_busy() { { mkdir -p "$LOCK_DIR" && printf '%s\n' "$1" > "$LOCK_DIR/$STACK.busy"; } 2>/dev/null || true; }
+clear_busy() { rm -f "$LOCK_DIR/$STACK.busy" 2>/dev/null || true; }
+busy_with() {
+  local f="$LOCK_DIR/$STACK.busy"
+  [ -n "$(find "$f" -mmin -1440 2>/dev/null)" ] && head -c 40 "$f" | tr -cd 'a-z-'
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# shipshape restart: restarts services of a stack in order and waits until each is running
+# and healthy; prints ONE JSON result (schema shipshape.restart/1).
+#
+# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (the stack's health spec:
+# its "container" lines name the services), SHIPSHAPE_SERVICES ("*" or a comma list),
+# SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120).
+set -euo pipefail
+export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+
+SERVICES="${SHIPSHAPE_SERVICES:-*}"
+HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
+host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
+results=()
+errors=()
+printed=0
+err_file=$(mktemp)
+
+note_error() { errors+=("$(json_str "$1" 500)"); }
+
+# shellcheck disable=SC2317 # runs from the EXIT trap
+on_exit() {
+  local rc=$?
+  [ "$rc" != 0 ] && note_error "restart aborted with exit code $rc"
+  if [ "$printed" = 0 ]; then
+    printf '{"schema":"shipshape.restart/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"busy":%s,"services":[%s],"errors":[%s]}\n' \
+      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
+      "$started_at" "$(( $(now_ms) - started_ms ))" "$(json_str_or_null "${busy:-}")" "$(join_by_comma "${results[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+  fi
+  rm -f "$err_file"
+  exit 0
+}
+trap on_exit EXIT
+trap_signals
+
+have docker || { note_error "docker is not installed on the host"; exit 0; }
+spec=$(read_spec) || { note_error "no spec for stack '$STACK'"; exit 0; }
+busy=$(busy_with || true)
+# A backup or restore owns the containers right now; restarting under it would corrupt its copy.
+[ -z "$busy" ] || { note_error "a $busy is running on this host; nothing was restarted"; exit 0; }
+
+wanted() { [ "$SERVICES" = '*' ] || [[ ",$SERVICES," == *",$1,"* ]]; }
+found=0
+while IFS=$'\t' read -r kind service container _; do
+  { [ "$kind" = container ] && wanted "$service"; } || continue
+  found=1
+  t0=$(now_ms)
+  ok=1
+  error=""
+  limit 120 docker restart -t 30 "$container" > /dev/null 2> "$err_file" || { ok=0; error="docker restart failed: $(head -c 200 "$err_file")"; }
+  state=""
+  health=""
+  while :; do
+    out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$container" 2>/dev/null) || out="missing|"
+    state=${out%%|*}
+    health=${out##*|}
+    [ -n "$health" ] || health=none
+    if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
+    if [ $(( $(now_ms) - t0 )) -ge $(( HEALTH_WAIT * 1000 )) ]; then
+      [ "$ok" = 1 ] && error="not healthy after ${HEALTH_WAIT}s ($state, $health)"
+      ok=0
+      break
+    fi
+    sleep 1
+  done
+  [ "$ok" = 1 ] || note_error "$service: $error"
+  results+=("{\"service\":$(json_str "$service"),\"container\":$(json_str "$container"),\"ok\":$(json_bool "$ok"),\"state\":$(json_str "$state"),\"health\":$(json_str "$health"),\"waitedMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
+done <<< "$spec"
+[ "$found" = 1 ] || note_error "no service of stack '$STACK' matches '$SERVICES'"
+exit 0
