@@ -42,22 +42,6 @@ manifest_key=""
 note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
 # --- containers stopped for the copy --------------------------------------------
-wait_healthy() { # container -> prints "state|health|waited_ms"
-  local c=$1 t0 out state health
-  t0=$(now_ms)
-  while :; do
-    out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}else${RB}none${LB}end${RB}" "$c" 2>/dev/null) || out="missing|none"
-    state=${out%%|*}
-    health=${out##*|}
-    # podman reports an empty status for containers without a HEALTHCHECK.
-    [ -n "$health" ] || health=none
-    if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
-    if [ $(( $(now_ms) - t0 )) -ge $(( HEALTH_WAIT * 1000 )) ]; then break; fi
-    sleep 1
-  done
-  printf '%s|%s|%s' "$state" "$health" "$(( $(now_ms) - t0 ))"
-}
-
 start_stopped() {
   [ "$restarted" = 1 ] && return 0
   restarted=1

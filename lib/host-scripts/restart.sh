@@ -50,21 +50,14 @@ while IFS=$'\t' read -r kind service container _; do
   ok=1
   error=""
   limit 120 docker restart -t 30 "$container" > /dev/null 2> "$err_file" || { ok=0; error="docker restart failed: $(head -c 200 "$err_file")"; }
-  state=""
-  health=""
-  while :; do
-    out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$container" 2>/dev/null) || out="missing|"
-    state=${out%%|*}
-    health=${out##*|}
-    [ -n "$health" ] || health=none
-    if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
-    if [ $(( $(now_ms) - t0 )) -ge $(( HEALTH_WAIT * 1000 )) ]; then
-      [ "$ok" = 1 ] && error="not healthy after ${HEALTH_WAIT}s ($state, $health)"
-      ok=0
-      break
-    fi
-    sleep 1
-  done
+  out=$(wait_healthy "$container")
+  state=${out%%|*}
+  rest=${out#*|}
+  health=${rest%%|*}
+  if [ "$state" != running ] || { [ "$health" != healthy ] && [ "$health" != none ]; }; then
+    [ "$ok" = 1 ] && error="not healthy after ${HEALTH_WAIT}s ($state, $health)"
+    ok=0
+  fi
   [ "$ok" = 1 ] || note_error "$service: $error"
   results+=("{\"service\":$(json_str "$service"),\"container\":$(json_str "$container"),\"ok\":$(json_bool "$ok"),\"state\":$(json_str "$state"),\"health\":$(json_str "$health"),\"waitedMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
 done <<< "$spec"

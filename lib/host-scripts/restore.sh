@@ -58,27 +58,13 @@ print_result() {
     "$(join_by_comma "${restored[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
 }
 
-wait_running() { # container -> "state|health"
-  local c=$1 t0 out state health
-  t0=$(now_ms)
-  while :; do
-    out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$c" 2>/dev/null) || out="missing|"
-    state=${out%%|*}
-    health=${out##*|}
-    [ -n "$health" ] || health=none
-    if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
-    [ $(( $(now_ms) - t0 )) -ge $(( HEALTH_WAIT * 1000 )) ] && break
-    sleep 1
-  done
-  printf '%s|%s' "$state" "$health"
-}
-
 start_all() {
   local c out ok
   for c in "${stopped[@]}"; do
     ok=1
     limit 60 docker start "$c" > /dev/null 2>&1 || ok=0
-    out=$(wait_running "$c")
+    out=$(wait_healthy "$c")
+    out=${out%|*}
     if [ "$ok" = 0 ] || [ "${out%%|*}" != running ]; then
       note_error "container $c did not start again (${out})"
       ok=0

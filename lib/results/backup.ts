@@ -1,5 +1,6 @@
 /** The JSON document backup.sh prints, and the manifest it writes last to S3. */
 import * as z from 'zod';
+import { RunHeader } from './run.js';
 
 export const BACKUP_RESULT_SCHEMA = 'shipshape.backup/1';
 export const BACKUP_MANIFEST_SCHEMA = 'shipshape.backup-manifest/1';
@@ -28,14 +29,8 @@ export const Restart = z.object({
   waitedMs: z.number().nullable(),
 });
 
-export const BackupResult = z.object({
+export const BackupResult = RunHeader.extend({
   schema: z.literal(BACKUP_RESULT_SCHEMA),
-  stack: z.string(),
-  runId: z.string(),
-  hostname: z.string(),
-  host: z.string(),
-  startedAt: z.string(),
-  durationMs: z.number().nullable(),
   bucket: z.string(),
   prefix: z.string(),
   manifestKey: z.string().nullable(),

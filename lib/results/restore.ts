@@ -1,16 +1,11 @@
 /** The JSON document restore.sh prints. */
 import * as z from 'zod';
+import { RunHeader } from './run.js';
 
 export const RESTORE_RESULT_SCHEMA = 'shipshape.restore/1';
 
-export const RestoreResult = z.object({
+export const RestoreResult = RunHeader.extend({
   schema: z.literal(RESTORE_RESULT_SCHEMA),
-  stack: z.string(),
-  runId: z.string(),
-  hostname: z.string(),
-  host: z.string(),
-  startedAt: z.string(),
-  durationMs: z.number().nullable(),
   from: z.string().nullable(),
   safetyPrefix: z.string().nullable(),
   ok: z.boolean(),

@@ -76,3 +76,21 @@ busy_with() {
   local f="$LOCK_DIR/$STACK.busy"
   [ -n "$(find "$f" -mmin -1440 2>/dev/null)" ] && head -c 40 "$f" | tr -cd 'a-z-'
 }
+
+# Waits until a container runs and is healthy (or has no HEALTHCHECK), at most
+# HEALTH_WAIT seconds; prints "state|health|waited_ms".
+wait_healthy() {
+  local c=$1 t0 out state health
+  t0=$(now_ms)
+  while :; do
+    out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$c" 2>/dev/null) || out="missing|"
+    state=${out%%|*}
+    health=${out##*|}
+    # podman reports an empty status for containers without a HEALTHCHECK.
+    [ -n "$health" ] || health=none
+    if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
+    [ $(( $(now_ms) - t0 )) -ge $(( ${HEALTH_WAIT:-120} * 1000 )) ] && break
+    sleep 1
+  done
+  printf '%s|%s|%s' "$state" "$health" "$(( $(now_ms) - t0 ))"
+}
