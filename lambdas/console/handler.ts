@@ -6,13 +6,14 @@ import { BaseEnv, parseEnv } from '../shared/env.js';
 import { bundledFleet } from '../shared/fleet.js';
 import { lambdaHandler } from '../shared/handler.js';
 import { logger } from '../shared/logger.js';
-import { silence } from './silence.js';
+import { lastRuns, silence } from './silence.js';
 
 const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_STATE_TABLE: z.string().min(3) }));
 const fleet = bundledFleet();
 const store = new DynamoStateStore(DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), env.SHIPSHAPE_STATE_TABLE);
 
 export const handler = lambdaHandler('console request', async (event) => {
+  if ((event as { action?: unknown })?.action === 'last-runs') return { runs: await lastRuns(store, fleet, event) };
   const s = await silence(store, fleet, event, Date.now());
   logger.info('silence set', { ...s });
   return { silenced: s.id, until: new Date(s.until).toISOString() };

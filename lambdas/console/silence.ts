@@ -34,3 +34,21 @@ export async function silence(store: StateStore, fleet: Fleet, event: unknown, n
   await store.putSilence(s);
   return s;
 }
+
+export const LastRunsRequest = z.strictObject({
+  action: z.literal('last-runs'),
+  stack: z.string(),
+  count: z.string().regex(/^([1-9]|[1-4][0-9]|50)$/).transform(Number),
+});
+
+/** The "last runs" view: one line a run, newest first, readable in the Automation output. */
+export async function lastRuns(store: StateStore, fleet: Fleet, event: unknown): Promise<string[]> {
+  const req = parseOrThrow(LastRunsRequest, event, 'last-runs request');
+  if (!fleet.stacks.some((s) => s.name === req.stack)) throw new InputError(`unknown stack "${req.stack}"`);
+  const runs = await store.recentRuns(req.stack, req.count);
+  if (runs.length === 0) return [`no runs of stack ${req.stack} in the history`];
+  return runs.map((r) => [
+    new Date(r.at).toISOString().replace(/\.\d+Z$/, 'Z'), r.runbook.padEnd(12), r.host, r.status.padEnd(10),
+    `${r.critical} critical, ${r.warning} warning, ${r.notices} alert(s)`, ...(r.actions?.length ? [`actions: ${r.actions.join('; ')}`] : []), `run ${r.runId}`,
+  ].join('  '));
+}

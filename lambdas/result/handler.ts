@@ -24,6 +24,7 @@ const store = new DynamoStateStore(DynamoDBDocumentClient.from(new DynamoDBClien
 const ctx = {
   fleet, documents: env.SHIPSHAPE_DOCUMENTS, region: env.AWS_REGION, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN, store,
   ...(env.SHIPSHAPE_OUTPUT_BUCKET ? { outputBucket: env.SHIPSHAPE_OUTPUT_BUCKET } : {}),
+  ...(env.SHIPSHAPE_RUNBOOKS ? { runbooks: env.SHIPSHAPE_RUNBOOKS } : {}),
 };
 
 export const handler = lambdaHandler('event', async (event) => {

@@ -48,6 +48,24 @@ export interface AlertContext {
   readonly fleet: string;
   readonly region: string;
   readonly topicArn: string;
+  /** Console runbook name to its Automation document, for "what you can do" links. */
+  readonly runbooks?: Readonly<Record<string, string>>;
+}
+
+export function runbookLink(region: string, documentName: string): string {
+  return `https://${region}.console.aws.amazon.com/systems-manager/automation/execute/${encodeURIComponent(documentName)}?region=${region}`;
+}
+
+/** The console runbooks that help with these checks, most specific first. */
+function actionsFor(checks: readonly string[], ctx: AlertContext): string[] {
+  const rb = ctx.runbooks ?? {};
+  const out: [string, string | undefined][] = [];
+  if (checks.some((c) => c.startsWith('container.') || c.startsWith('probe.') || c.startsWith('remediation.'))) out.push(['Restart the service', rb['restart-service']]);
+  if (checks.some((c) => c.startsWith('backup.'))) out.push(['Back up now', rb['backup-now']]);
+  if (checks.some((c) => c.startsWith('drill.') || c.startsWith('restore.'))) out.push(['Restore', rb.restore]);
+  if (checks.some((c) => c.startsWith('host.') || c.startsWith('container.') || c.startsWith('probe.'))) out.push(['Check again now', rb['health-check-now']]);
+  out.push(['Silence it for a while', rb.silence]);
+  return out.filter(([, doc]) => doc).map(([label, doc]) => `${label}: ${runbookLink(ctx.region, doc!)}`);
 }
 
 type Host = OutboxEntry['host'];
@@ -80,12 +98,17 @@ function message(ctx: AlertContext, g: Group, subject: string, intro: string[], 
   const { attribute, kind } = label(g);
   const links = hosts.slice(0, 10).map((h) => consoleLink(ctx.region, h.commandId, h.instanceId));
   const first = hosts[0]!;
-  const text = [...intro, '', ...lines, ...links.map((l, i) => `Command output${hosts.length > 1 ? ` (${hosts[i]!.instanceId})` : ''}: ${l}`)].join('\n');
+  const actions = g.group === 'resolved' ? [] : actionsFor(g.entries.map((e) => e.notice.finding.check), ctx);
+  const text = [
+    ...intro, '', ...lines,
+    ...links.map((l, i) => `Command output${hosts.length > 1 ? ` (${hosts[i]!.instanceId})` : ''}: ${l}`),
+    ...(actions.length ? ['', 'What you can do:', ...actions.map((a) => `  ${a}`)] : []),
+  ].join('\n');
   const json = JSON.stringify({
     kind, severity: attribute, fleet: ctx.fleet, stack: first.stack, runbook: first.runbook, runId: first.runId, commandId: first.commandId,
     hosts: hosts.map((h) => ({ host: h.instanceId, hostname: h.hostname ?? null })),
     findings: g.entries.map((e) => ({ ...e.notice.finding, host: e.host.instanceId, since: iso(e.notice.state.since), runs: e.notice.state.runs })),
-    links,
+    links, actions,
   });
   return {
     TopicArn: ctx.topicArn,

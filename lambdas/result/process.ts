@@ -48,6 +48,8 @@ export interface ResultContext {
   readonly checksumMaxBytes?: number;
   /** Bucket for the output of commands this function sends itself (automatic restarts). */
   readonly outputBucket?: string;
+  /** Console runbook name to Automation document name, linked from alerts. */
+  readonly runbooks?: Readonly<Record<string, string>>;
 }
 
 export type ProcessOutcome =
@@ -188,7 +190,7 @@ export const CommandEvent = z.object({
 /** Sends what a command's hosts parked, grouped. Claimed entries go back if sending fails, for the retry. */
 export async function flush(sns: ResultClients['sns'], ctx: ResultContext, commandId: string): Promise<number> {
   const claimed = await ctx.store.claimOutbox(commandId);
-  const messages = buildAlerts(claimed, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn });
+  const messages = buildAlerts(claimed, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn, ...(ctx.runbooks ? { runbooks: ctx.runbooks } : {}) });
   try {
     for (const m of messages) await publishAlert(sns, m);
   } catch (err) {

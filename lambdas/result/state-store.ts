@@ -62,6 +62,8 @@ export interface StateStore {
   activeSilences(now: number): Promise<Silence[]>;
   putSilence(silence: Silence): Promise<void>;
   recordRun(run: RunRecord): Promise<void>;
+  /** The newest runs of a stack, newest first. */
+  recentRuns(stack: string, limit: number): Promise<RunRecord[]>;
 }
 
 const DAY_S = 86_400;
@@ -171,6 +173,13 @@ export class DynamoStateStore implements StateStore {
       TableName: this.table,
       Item: { pk: 'SILENCE', sk: silence.id, silence, expiresAt: Math.ceil(silence.until / 1000) + DAY_S },
     }));
+  }
+
+  async recentRuns(stack: string, limit: number): Promise<RunRecord[]> {
+    const r = await this.doc.send(new QueryCommand({
+      TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `RUN#${stack}` }, ScanIndexForward: false, Limit: limit,
+    }));
+    return (r.Items ?? []).map(({ pk: _pk, sk: _sk, expiresAt: _e, ...run }) => run as RunRecord);
   }
 
   async recordRun(run: RunRecord): Promise<void> {

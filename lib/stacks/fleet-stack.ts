@@ -242,6 +242,8 @@ export class FleetStack extends Stack {
 
     this.addAlarms(fleet);
     this.console = this.addConsoleRunbooks(fleet, common, baseEnv);
+    this.resultProcessor.function.addEnvironment('SHIPSHAPE_RUNBOOKS',
+      Stack.of(this).toJsonString(Object.fromEntries(Object.entries(this.runbooks).map(([name, rb]) => [name, rb.documentName]))));
     this.addDashboard(fleet);
 
     this.hostPolicy = new iam.ManagedPolicy(this, 'HostPolicy', {
@@ -332,7 +334,7 @@ export class FleetStack extends Stack {
       description: `shipshape ${fleet.fleet}: requests from the console runbooks (silences)`,
       environment: { ...baseEnv, SHIPSHAPE_STATE_TABLE: this.state.table.tableName },
     });
-    this.state.grantStateAccess(consoleFn.role, ['dynamodb:PutItem']);
+    this.state.grantStateAccess(consoleFn.role, ['dynamodb:PutItem', 'dynamodb:Query']);
     consoleFn.role.addToPolicy(new iam.PolicyStatement({ sid: 'UseFleetKey', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn] }));
     const stacks = fleet.stacks.map((s) => s.name).sort();
     this.runbooks['health-check-now'] = new AutomationRunbook(this, 'HealthCheckNowRunbook', {
@@ -352,6 +354,12 @@ export class FleetStack extends Stack {
         Reason: { description: 'Why (shown in the logs): letters, digits, spaces and . , : _ ( ) -.', allowedPattern: SILENCE_REASON.source },
       },
       action: { invoke: consoleFn.function, payload: { action: 'silence', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}' } },
+    });
+    this.runbooks['last-runs'] = new AutomationRunbook(this, 'LastRunsRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: list the last runs of a stack (health checks, backups, restores, drills, restarts): when, which host, the outcome, how many findings and alerts, and what shipshape did about it. Read-only.`,
+      parameters: { Stack: { description: 'The stack.', allowedValues: stacks }, Count: { description: 'How many runs (1 to 50).', allowedPattern: '^([1-9]|[1-4][0-9]|50)$', default: '20' } },
+      action: { invoke: consoleFn.function, payload: { action: 'last-runs', stack: '{{ Stack }}', count: '{{ Count }}' } },
     });
     const restartDoc = this.documents[RESTART]!;
     this.runbooks['restart-service'] = new AutomationRunbook(this, 'RestartServiceRunbook', {
@@ -454,6 +462,20 @@ export class FleetStack extends Stack {
           new cloudwatch.GraphWidget({ title: 'Function errors', left: fns.map((f) => f.function.metricErrors({ period: Duration.minutes(5) })), width: 8 }),
           new cloudwatch.GraphWidget({ title: 'Function duration (p90)', left: fns.map((f) => f.function.metricDuration({ period: Duration.minutes(5), statistic: 'p90' })), width: 8 }),
           new cloudwatch.GraphWidget({ title: 'Dead-letter queue depth', left: [this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) })], width: 8 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Verified backups and archive bytes, by stack',
+            left: fleet.stacks.filter((st) => st.backup).map((st) => new cloudwatch.Metric({ namespace: 'shipshape', metricName: 'BackupsVerified', dimensionsMap: { service: 'shipshape-result', runbook: BACKUP, stack: st.name }, statistic: cloudwatch.Stats.SUM, period: Duration.days(1), label: st.name })),
+            width: 12,
+          }),
+          // Per host without a metric per host: the result function logs one line per host evaluated.
+          new cloudwatch.LogQueryWidget({
+            title: 'Health by host (latest result)',
+            logGroupNames: [this.resultProcessor.logGroup.logGroupName],
+            queryLines: ['fields @timestamp, stack, instanceId, critical, warning', 'filter message = "host evaluated" and runbook = "health-check"', 'stats latest(critical) as critical, latest(warning) as warning, max(@timestamp) as last by stack, instanceId', 'sort critical desc, warning desc'],
+            width: 12,
+          }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
       ],

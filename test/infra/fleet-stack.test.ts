@@ -169,7 +169,8 @@ describe('FleetStack', () => {
 
   it('offers console runbooks whose every parameter is validated', () => {
     const docs = resources('AWS::SSM::Document').map((d) => d.Properties).filter((d) => d.DocumentType === 'Automation');
-    expect(docs).toHaveLength(3);
+    // health-check-now, silence, last-runs, restart-service (no backups in this fleet)
+    expect(docs).toHaveLength(4);
     for (const d of docs) {
       expect(d.Name).toBeUndefined();
       expect(d.Content.description.length).toBeGreaterThan(80);
@@ -249,8 +250,15 @@ describe('FleetStack', () => {
     });
   });
 
-  it('has a dashboard for the fleet', () => {
+  it('has a dashboard for the fleet, with health by host from the result logs', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(resources('AWS::CloudWatch::Dashboard')[0]!.Properties.DashboardBody);
+    for (const title of ['Hosts failing health checks, by stack', 'Health by host (latest result)', 'Dead-letter queue depth', 'Function errors', 'Alarms']) expect(body).toContain(title);
+  });
+
+  it('links alerts to the console runbooks', () => {
+    const fn = resources('AWS::Lambda::Function').map((f) => f.Properties).find((f) => f.Environment.Variables.SHIPSHAPE_RUNBOOKS)!;
+    expect(JSON.stringify(fn.Environment.Variables.SHIPSHAPE_RUNBOOKS)).toMatch(/restart-service.*silence|silence.*restart-service/);
   });
 
   it('matches the snapshot (asset hashes left out)', () => {

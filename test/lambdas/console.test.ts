@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { silence } from '../../lambdas/console/silence.js';
+import { lastRuns, silence } from '../../lambdas/console/silence.js';
 import { InputError } from '../../lambdas/shared/errors.js';
 import { demoFleet } from '../support/fleets.js';
 import { MemoryStateStore } from '../support/memory-store.js';
@@ -26,5 +26,18 @@ describe('silence requests from the console', () => {
     const store = new MemoryStateStore();
     await expect(silence(store, demoFleet(), { ...request, ...change }, now)).rejects.toThrow(InputError);
     expect(store.silences).toEqual([]);
+  });
+});
+
+describe('last runs from the console', () => {
+  it('lists the newest runs of a stack with their outcome and actions', async () => {
+    const store = new MemoryStateStore();
+    for (const [i, runbook] of ['health-check', 'backup', 'health-check'].entries()) {
+      await store.recordRun({ stack: 'web', host: 'i-1', runbook, runId: `r${i}`, commandId: 'c', status: 'Success', at: now + i * 60_000, critical: i, warning: 0, notices: i ? 1 : 0, ...(i === 2 ? { actions: ['restart api (attempt 1)'] } : {}) });
+    }
+    const lines = await lastRuns(store, demoFleet(), { action: 'last-runs', stack: 'web', count: '2' });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toBe('2026-11-21T09:02:00Z  health-check  i-1  Success     2 critical, 0 warning, 1 alert(s)  actions: restart api (attempt 1)  run r2');
+    await expect(lastRuns(store, demoFleet(), { action: 'last-runs', stack: 'web', count: '51' })).rejects.toThrow(InputError);
   });
 });

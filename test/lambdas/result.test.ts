@@ -351,3 +351,18 @@ describe('guarded auto-remediation', () => {
     expect(restarts()).toEqual([]);
   });
 });
+
+describe('links to console runbooks', () => {
+  it('offers restart, check-now and silence for a failing service, and no actions in RESOLVED', async () => {
+    const runbooks = { 'restart-service': 'Restart-Doc', 'health-check-now': 'HC-Doc', silence: 'Silence-Doc' };
+    const r = healthyWebResult();
+    r.containers[0]!.state = 'exited';
+    invocation(JSON.stringify(r));
+    await finish({ ...ctx, runbooks }, event());
+    const body = JSON.parse(published()[0]!.Message!);
+    expect(body.email).toContain('What you can do:\n  Restart the service: https://eu-central-1.console.aws.amazon.com/systems-manager/automation/execute/Restart-Doc?region=eu-central-1');
+    expect(body.email).toContain('Check again now: https://eu-central-1.console.aws.amazon.com/systems-manager/automation/execute/HC-Doc?region=eu-central-1');
+    expect(body.email).toContain('Silence it for a while: https://eu-central-1.console.aws.amazon.com/systems-manager/automation/execute/Silence-Doc?region=eu-central-1');
+    expect(JSON.parse(body.sqs).actions).toHaveLength(3);
+  });
+});

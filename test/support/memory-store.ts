@@ -60,4 +60,7 @@ export class MemoryStateStore implements StateStore {
   async recordRun(r: RunRecord) {
     this.runs.push(r);
   }
+  async recentRuns(stack: string, limit: number) {
+    return this.runs.filter((r) => r.stack === stack).sort((a, b) => b.at - a.at).slice(0, limit);
+  }
 }
