@@ -116,6 +116,10 @@ describe('backup.sh', () => {
       expect(body.length).toBe(a.bytes);
       expect(createHash('sha256').update(body).digest('hex')).toBe(a.sha256);
     }
+    // The manifest is the last object written.
+    const listed = (await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: result.prefix }))).Contents ?? [];
+    const manifestAt = listed.find((o) => o.Key === result.manifestKey)!.LastModified!.getTime();
+    for (const o of listed) expect(o.LastModified!.getTime()).toBeLessThanOrEqual(manifestAt);
     const manifest = BackupManifest.parse(JSON.parse((await getObject(result.manifestKey!)).toString()));
     expect(manifest.archives).toEqual(result.archives);
     // The database restores and is whole; excluded files stay out of the volume archive.
