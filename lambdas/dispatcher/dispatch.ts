@@ -9,6 +9,7 @@ import { RUN_ID } from '../../lib/config/patterns.js';
 import { findStack, stackDispatch } from '../../lib/config/resolve.js';
 import { FLEET_TAG_KEY, type Fleet, type Stack } from '../../lib/config/schema.js';
 import { BACKUP, DRILL } from '../../lib/runbooks/backup.js';
+import { INTEGRITY } from '../../lib/runbooks/integrity.js';
 import { RUN_ID_PARAM, STACK_PARAM, TIMEOUT_PARAM } from '../../lib/runbooks/document.js';
 import { commandComment } from '../shared/command-comment.js';
 import { InputError, isThrottle } from '../shared/errors.js';
@@ -70,6 +71,7 @@ export function buildCommands(ctx: DispatchContext, event: DispatchEvent, runId:
   const d = stackDispatch(ctx.fleet, stack);
   const needsBackup = event.runbook === BACKUP || event.runbook === DRILL;
   if (needsBackup && !stack.backup) throw new InputError(`stack "${stack.name}" has no backup section`);
+  if (event.runbook === INTEGRITY && !stack.integrity) throw new InputError(`stack "${stack.name}" has no integrity section`);
   const executionTimeout = needsBackup ? stack.backup!.timeoutMinutes * 60 : d.executionTimeoutSeconds;
   return targetSets(ctx.fleet, stack).map((targets) => ({
     DocumentName: documentName,

@@ -15,6 +15,9 @@ import { evaluateDrill } from './evaluate-drill.js';
 import { RestartResult } from '../../lib/results/restart.js';
 import { RESTART } from '../../lib/runbooks/restart.js';
 import { evaluateRestart } from './evaluate-restart.js';
+import { IntegrityResult } from '../../lib/results/integrity.js';
+import { INTEGRITY } from '../../lib/runbooks/integrity.js';
+import { evaluateIntegrity } from './evaluate-integrity.js';
 import { evaluateRestore } from './evaluate-restore.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
 import { evaluateBackup } from './evaluate-backup.js';
@@ -36,6 +39,7 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [RESTORE]: evaluator({ schema: RestoreResult, evaluate: evaluateRestore }),
   [DRILL]: evaluator({ schema: DrillResult, evaluate: evaluateDrill }),
   [RESTART]: evaluator({ schema: RestartResult, evaluate: evaluateRestart }),
+  [INTEGRITY]: evaluator({ schema: IntegrityResult, evaluate: evaluateIntegrity }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

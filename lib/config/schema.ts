@@ -191,6 +191,44 @@ const Backup = z
   });
 export type Backup = z.infer<typeof Backup>;
 
+const CertDays = {
+  warningDays: z.number().int().min(1).max(3650).default(30),
+  criticalDays: z.number().int().min(0).max(3650).default(7),
+  expectName: pattern(P.HOSTNAME, P.HOSTNAME_HINT).optional().describe('Alert when the certificate does not cover this name (CN/SAN, wildcards count).'),
+};
+const Integrity = z
+  .strictObject({
+    schedule: Schedule.default({ cron: '0 3 ? * SUN *', timezone: 'UTC', enabled: true }),
+    sqlite: z.array(z.strictObject({
+      name: BackupSourceName, container: pattern(P.CONTAINER, P.CONTAINER_HINT), path: pattern(P.ABS_PATH, P.ABS_PATH_HINT),
+      mode: z.enum(['integrity', 'quick']).default('integrity').describe('quick_check is much faster on big files and skips index consistency.'),
+    })).default([]),
+    certificates: z.array(z.strictObject({
+      name: BackupSourceName,
+      file: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('PEM file, on the host or (with container) inside a container.'),
+      container: pattern(P.CONTAINER, P.CONTAINER_HINT).optional(),
+      nss: z.strictObject({ dir: z.string().regex(/^(sql:)?\/[A-Za-z0-9._\/-]{1,200}$/, { error: 'must be an NSS database directory such as "sql:/etc/pki/sigul"' }), nickname: z.string().regex(/^[A-Za-z0-9 ._:@-]{1,128}$/) }).optional(),
+      tls: z.strictObject({ host: pattern(P.HOSTNAME, P.HOSTNAME_HINT), port: z.number().int().min(1).max(65535), serverName: pattern(P.HOSTNAME, P.HOSTNAME_HINT).optional() }).optional(),
+      ...CertDays,
+    }).refine((c) => [c.file, c.nss, c.tls].filter(Boolean).length === 1, { error: 'give exactly one of "file", "nss" or "tls"' })
+      .refine((c) => !c.nss || c.container, { error: 'an NSS database lives in a container: give "container"' })
+      .refine((c) => c.warningDays >= c.criticalDays, { error: 'warningDays must not be below criticalDays' })).default([]),
+    connectivity: z.array(z.strictObject({
+      name: BackupSourceName,
+      from: pattern(P.CONTAINER, P.CONTAINER_HINT).optional().describe('Container to test from; the host when left out.'),
+      host: pattern(P.HOSTNAME, P.HOSTNAME_HINT), port: z.number().int().min(1).max(65535),
+    })).default([]),
+    files: z.array(z.strictObject({
+      path: pattern(P.ABS_PATH, P.ABS_PATH_HINT), container: pattern(P.CONTAINER, P.CONTAINER_HINT).optional(),
+      mode: z.string().regex(/^0?[0-7]{3,4}$/, { error: 'must be an octal mode such as "0600"' }).optional(),
+      owner: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).optional(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('Alert when the file changed (drift).'),
+    })).default([]),
+    logMaxMiB: z.number().int().min(1).max(100000).default(500).describe('Warn when a container log file is bigger (and suggest log limits).'),
+  })
+  .prefault({});
+export type Integrity = z.infer<typeof Integrity>;
+
 const Stack = z.strictObject({
   name: Name,
   description: z.string().max(200).optional(),
@@ -202,6 +240,7 @@ const Stack = z.strictObject({
   schedules: z.strictObject({ healthCheck: Schedule.optional() }).default({}),
   dispatch: Dispatch.optional(),
   backup: Backup.optional(),
+  integrity: Integrity.optional(),
 });
 export type Stack = z.infer<typeof Stack>;
 

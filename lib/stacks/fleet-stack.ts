@@ -23,6 +23,7 @@ import { SecureBucket } from '../constructs/secure-bucket.js';
 import { BACKUP, BACKUP_PREFIX, backupDocumentContent, DRILL, drillDocumentContent, RESTORE, restoreDocumentContent } from '../runbooks/backup.js';
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
 import { RESTART, restartDocumentContent, SERVICES_PATTERN } from '../runbooks/restart.js';
+import { INTEGRITY, integrityDocumentContent } from '../runbooks/integrity.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
 import { INSTANCE_ID, SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
 
@@ -104,6 +105,8 @@ export class FleetStack extends Stack {
     const backupContent = backupDocumentContent(fleet, this.backups.bucket.bucketName);
     if (backupContent) this.documents[BACKUP] = new RunCommandDocument(this, 'BackupDocument', { content: backupContent, fleet: fleet.fleet });
     this.documents[RESTART] = new RunCommandDocument(this, 'RestartDocument', { content: restartDocumentContent(fleet), fleet: fleet.fleet });
+    const integrityContent = integrityDocumentContent(fleet);
+    if (integrityContent) this.documents[INTEGRITY] = new RunCommandDocument(this, 'IntegrityDocument', { content: integrityContent, fleet: fleet.fleet });
     const drillContent = drillDocumentContent(fleet, this.backups.bucket.bucketName);
     if (drillContent) this.documents[DRILL] = new RunCommandDocument(this, 'DrillDocument', { content: drillContent, fleet: fleet.fleet });
     const restoreContent = restoreDocumentContent(fleet, this.backups.bucket.bucketName);
@@ -194,6 +197,16 @@ export class FleetStack extends Stack {
       });
     }
 
+    for (const stack of fleet.stacks.filter((st) => st.integrity)) {
+      new ScheduledJob(this, `Integrity${pascal(stack.name)}`, {
+        schedule: stack.integrity!.schedule,
+        target: this.dispatcher.function,
+        payload: { runbook: INTEGRITY, stack: stack.name, trigger: 'schedule' },
+        deadLetterQueue: this.deadLetterQueue,
+        group,
+        description: `shipshape ${fleet.fleet}: integrity checks of stack ${stack.name}`,
+      });
+    }
     for (const stack of fleet.stacks.filter((st) => st.backup)) {
       new ScheduledJob(this, `Backup${pascal(stack.name)}`, {
         schedule: stack.backup!.schedule,

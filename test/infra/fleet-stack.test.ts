@@ -202,6 +202,14 @@ describe('FleetStack', () => {
     t.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'boss@example.com', FilterPolicy: { severity: ['escalation'] } });
   });
 
+  it('adds an integrity document and its weekly schedule only for stacks that ask for checks', () => {
+    const t = synthFleet(demoFleet((f) => (f.stacks[1]!.integrity = { sqlite: [{ name: 'db', container: 'batch-worker-1', path: '/data/x.db' }] }))).template;
+    const doc = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).find((c) => String(c.description).includes(': integrity checks'))!;
+    expect(doc.parameters.Stack.allowedValues).toEqual(['batch']);
+    const schedule = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r) => r.Properties).find((p) => JSON.parse(p.Target.Input).runbook === 'integrity')!;
+    expect([schedule.ScheduleExpression, JSON.parse(schedule.Target.Input).stack]).toEqual(['cron(0 3 ? * SUN *)', 'batch']);
+  });
+
   describe('backups', () => {
     const withBackup = (lock?: { mode: 'governance' | 'compliance'; days: number }) => synthFleet(demoFleet((f) => {
       f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/app.db' }], schedule: { cron: '0 2 * * ? *', timezone: 'Europe/Berlin' }, maxAgeHours: 48 };

@@ -67,7 +67,7 @@ function noSuch(name, what = 'object') {
   process.stderr.write(`Error: No such ${what}: ${name}\n`);
   process.exit(1);
 }
-const inspectView = (name, c) => ({ Name: `/${name}`, RestartCount: c.RestartCount ?? 0, State: c.State, Config: c.Config ?? {}, Mounts: c.Mounts ?? [] });
+const inspectView = (name, c) => ({ Name: `/${name}`, RestartCount: c.RestartCount ?? 0, State: c.State, Config: c.Config ?? {}, Mounts: c.Mounts ?? [], LogPath: c.LogPath ?? '', HostConfig: c.HostConfig ?? { LogConfig: { Type: 'json-file', Config: {} } } });
 
 const cmd = args.shift();
 switch (cmd) {
@@ -119,8 +119,10 @@ switch (cmd) {
     }
     const [prog, ...rest] = args;
     // Commands that touch files run for real on the host, inside the container's root directory.
-    if (['sqlite3', 'cat', 'rm'].includes(prog) && c.root) {
-      const inRoot = (a) => (a.startsWith('/') ? join(c.root, a) : a.replace(/'(\/[^']*)'/g, (_, p) => `'${join(c.root, p)}'`));
+    if (['sqlite3', 'cat', 'rm', 'stat', 'sha256sum'].includes(prog) && c.root) {
+      const inRoot = (a) => (a.startsWith('/') ? join(c.root, a)
+        : a.startsWith('file:/') ? `file:${join(c.root, a.slice(5))}`
+        : a.replace(/'(\/[^']*)'/g, (_, p) => `'${join(c.root, p)}'`));
       const r = spawnSync(prog, rest.map(inRoot), { stdio: 'inherit' });
       process.exit(r.status ?? 1);
     }

@@ -25,6 +25,8 @@ export interface FakeContainer {
   startFails?: boolean;
   /** Mounts as docker inspect reports them (Name is set for named volumes). */
   Mounts?: { Destination: string; Source: string; Name?: string }[];
+  LogPath?: string;
+  HostConfig?: { LogConfig: { Type: string; Config: Record<string, string> } };
 }
 
 export function running(extra: Partial<FakeContainer> = {}): FakeContainer {
