@@ -225,8 +225,7 @@ const Integrity = z
       sha256: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('Alert when the file changed (drift).'),
     })).default([]),
     logMaxMiB: z.number().int().min(1).max(100000).default(500).describe('Warn when a container log file is bigger (and suggest log limits).'),
-  })
-  .prefault({});
+  });
 export type Integrity = z.infer<typeof Integrity>;
 
 const Stack = z.strictObject({
