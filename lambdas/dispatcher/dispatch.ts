@@ -10,6 +10,7 @@ import { findStack, stackDispatch } from '../../lib/config/resolve.js';
 import { FLEET_TAG_KEY, type Fleet, type Stack } from '../../lib/config/schema.js';
 import { BACKUP, DRILL } from '../../lib/runbooks/backup.js';
 import { INTEGRITY } from '../../lib/runbooks/integrity.js';
+import { MAINTENANCE } from '../../lib/runbooks/maintenance.js';
 import { RUN_ID_PARAM, STACK_PARAM, TIMEOUT_PARAM } from '../../lib/runbooks/document.js';
 import { commandComment } from '../shared/command-comment.js';
 import { InputError, isThrottle } from '../shared/errors.js';
@@ -69,9 +70,10 @@ export function buildCommands(ctx: DispatchContext, event: DispatchEvent, runId:
   const documentName = ctx.documents[event.runbook];
   if (!documentName) throw new InputError(`unknown runbook "${event.runbook}"`, [`known: ${Object.keys(ctx.documents).join(', ')}`]);
   const d = stackDispatch(ctx.fleet, stack);
-  const needsBackup = event.runbook === BACKUP || event.runbook === DRILL;
+  const needsBackup = event.runbook === BACKUP || event.runbook === DRILL || (event.runbook === MAINTENANCE && !!stack.backup);
   if (needsBackup && !stack.backup) throw new InputError(`stack "${stack.name}" has no backup section`);
   if (event.runbook === INTEGRITY && !stack.integrity) throw new InputError(`stack "${stack.name}" has no integrity section`);
+  if (event.runbook === MAINTENANCE && !stack.maintenance) throw new InputError(`stack "${stack.name}" has no maintenance section`);
   const executionTimeout = needsBackup ? stack.backup!.timeoutMinutes * 60 : d.executionTimeoutSeconds;
   return targetSets(ctx.fleet, stack).map((targets) => ({
     DocumentName: documentName,

@@ -18,6 +18,9 @@ import { evaluateRestart } from './evaluate-restart.js';
 import { IntegrityResult } from '../../lib/results/integrity.js';
 import { INTEGRITY } from '../../lib/runbooks/integrity.js';
 import { evaluateIntegrity } from './evaluate-integrity.js';
+import { MaintenanceResult } from '../../lib/results/maintenance.js';
+import { MAINTENANCE } from '../../lib/runbooks/maintenance.js';
+import { evaluateMaintenance } from './evaluate-maintenance.js';
 import { evaluateRestore } from './evaluate-restore.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
 import { evaluateBackup } from './evaluate-backup.js';
@@ -40,6 +43,7 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [DRILL]: evaluator({ schema: DrillResult, evaluate: evaluateDrill }),
   [RESTART]: evaluator({ schema: RestartResult, evaluate: evaluateRestart }),
   [INTEGRITY]: evaluator({ schema: IntegrityResult, evaluate: evaluateIntegrity }),
+  [MAINTENANCE]: evaluator({ schema: MaintenanceResult, evaluate: evaluateMaintenance }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

@@ -228,6 +228,25 @@ const Integrity = z
   });
 export type Integrity = z.infer<typeof Integrity>;
 
+const Maintenance = z
+  .strictObject({
+    schedule: Schedule.default({ cron: '0 2 ? * SUN *', timezone: 'UTC', enabled: true }),
+    sqlite: z.array(z.strictObject({
+      name: BackupSourceName, container: pattern(P.CONTAINER, P.CONTAINER_HINT), path: pattern(P.ABS_PATH, P.ABS_PATH_HINT),
+      operations: z.array(z.enum(['vacuum', 'analyze', 'reindex'])).min(1).default(['vacuum', 'analyze']),
+      online: z.boolean().default(false).describe('Run with the service up (only if it tolerates VACUUM locking the database); by default the container is stopped.'),
+    })).default([]),
+    prune: z
+      .strictObject({
+        images: z.boolean().default(false).describe('docker image prune -a for images unused for olderThanHours.'),
+        containers: z.boolean().default(false).describe('docker container prune for stopped containers older than olderThanHours.'),
+        olderThanHours: z.number().int().min(1).max(8760).default(168),
+        volumes: z.never({ error: 'volume prune deletes data and shipshape never does it; remove "volumes" (back up and delete volumes by hand)' }).optional(),
+      })
+      .prefault({}),
+  });
+export type Maintenance = z.infer<typeof Maintenance>;
+
 const Stack = z.strictObject({
   name: Name,
   description: z.string().max(200).optional(),
@@ -240,6 +259,7 @@ const Stack = z.strictObject({
   dispatch: Dispatch.optional(),
   backup: Backup.optional(),
   integrity: Integrity.optional(),
+  maintenance: Maintenance.optional().describe('Scheduled VACUUM/ANALYZE/REINDEX (after a verified backup) and Docker pruning.'),
 });
 export type Stack = z.infer<typeof Stack>;
 
@@ -351,6 +371,11 @@ export const FleetConfig = z
       .refine((b) => b.glacierAfterDays > b.infrequentAccessAfterDays, { error: 'glacierAfterDays must be after infrequentAccessAfterDays' }),
   })
   .superRefine((fleet, ctx) => {
+    fleet.stacks.forEach((s, i) => {
+      if (s.maintenance?.sqlite.length && !s.backup) {
+        ctx.addIssue({ code: 'custom', path: ['stacks', i, 'maintenance', 'sqlite'], message: 'database maintenance runs only after a verified backup: add a "backup" section to this stack' });
+      }
+    });
     const names = new Set(fleet.stacks.map((s) => s.name));
     fleet.alerts.maintenance.forEach((w, i) => {
       (w.stacks ?? []).forEach((s, j) => {

@@ -131,16 +131,6 @@ if [ -z "$safety_prefix" ]; then
 fi
 
 # --- 4. restore --------------------------------------------------------------------------
-# Host path of a path inside a container, through its mounts.
-host_path() { # container path
-  local dest src
-  while IFS='|' read -r dest src; do
-    [ -n "$dest" ] || continue
-    if [ "$2" = "$dest" ] || [[ "$2" == "$dest/"* ]]; then printf '%s%s' "$src" "${2#"$dest"}"; return 0; fi
-  done < <(limit 20 docker inspect --format "${LB}range .Mounts${RB}${LB}.Destination${RB}|${LB}.Source${RB}${LB}println${RB}${LB}end${RB}" "$1" 2>/dev/null)
-  return 1
-}
-
 stop_for() { # container
   local c=$1 s
   for s in "${stopped[@]}"; do [ "$s" = "$c" ] && return 0; done

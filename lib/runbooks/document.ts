@@ -29,6 +29,8 @@ export interface CommandDocumentSpec {
   readonly executionTimeoutSeconds: number;
   /** Exported before the script; values may be CloudFormation tokens (a bucket name). */
   readonly env?: Readonly<Record<string, string>>;
+  /** More per-stack specs, by environment variable name (e.g. SHIPSHAPE_MAINTENANCE_B64). */
+  readonly extraSpecs?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** More parameters, each exported as SHIPSHAPE_<UPPER_SNAKE> for the script. */
   readonly parameters?: Readonly<Record<string, DocumentParameter>>;
 }
@@ -94,6 +96,16 @@ export function commandDocumentContent(spec: CommandDocumentSpec): Record<string
     "  *) SHIPSHAPE_SPEC_B64='' ;;",
     'esac',
     'export SHIPSHAPE_SPEC_B64',
+    ...Object.entries(spec.extraSpecs ?? {}).flatMap(([name, byStack]) => {
+      if (!/^SHIPSHAPE_[A-Z0-9_]+_B64$/.test(name)) throw new Error(`extra spec ${name} must be named SHIPSHAPE_<NAME>_B64`);
+      return [
+        'case "$SHIPSHAPE_STACK" in',
+        ...Object.keys(byStack).sort().map((s) => `  ${s}) ${name}='${byStack[s]}' ;;`),
+        `  *) ${name}='' ;;`,
+        'esac',
+        `export ${name}`,
+      ];
+    }),
     ...Object.entries(spec.parameters ?? {}).map(([name, p]) => {
       if (!p.allowedValues && !(p.allowedPattern?.startsWith('^') && p.allowedPattern.endsWith('$') && !/['\\]/.test(p.allowedPattern))) {
         throw new Error(`document parameter ${name} needs allowedValues or an anchored allowedPattern without quotes`);

@@ -24,6 +24,7 @@ import { BACKUP, BACKUP_PREFIX, backupDocumentContent, DRILL, drillDocumentConte
 import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-check.js';
 import { RESTART, restartDocumentContent, SERVICES_PATTERN } from '../runbooks/restart.js';
 import { INTEGRITY, integrityDocumentContent } from '../runbooks/integrity.js';
+import { MAINTENANCE, maintenanceDocumentContent } from '../runbooks/maintenance.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
 import { INSTANCE_ID, SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
 
@@ -109,6 +110,8 @@ export class FleetStack extends Stack {
     if (integrityContent) this.documents[INTEGRITY] = new RunCommandDocument(this, 'IntegrityDocument', { content: integrityContent, fleet: fleet.fleet });
     const drillContent = drillDocumentContent(fleet, this.backups.bucket.bucketName);
     if (drillContent) this.documents[DRILL] = new RunCommandDocument(this, 'DrillDocument', { content: drillContent, fleet: fleet.fleet });
+    const maintenanceContent = maintenanceDocumentContent(fleet, this.backups.bucket.bucketName);
+    if (maintenanceContent) this.documents[MAINTENANCE] = new RunCommandDocument(this, 'MaintenanceDocument', { content: maintenanceContent, fleet: fleet.fleet });
     const restoreContent = restoreDocumentContent(fleet, this.backups.bucket.bucketName);
     if (restoreContent) this.documents[RESTORE] = new RunCommandDocument(this, 'RestoreDocument', { content: restoreContent, fleet: fleet.fleet });
     const documentNames = Object.fromEntries(Object.entries(this.documents).map(([runbook, doc]) => [runbook, doc.documentName]));
@@ -205,6 +208,16 @@ export class FleetStack extends Stack {
         deadLetterQueue: this.deadLetterQueue,
         group,
         description: `shipshape ${fleet.fleet}: integrity checks of stack ${stack.name}`,
+      });
+    }
+    for (const stack of fleet.stacks.filter((st) => st.maintenance)) {
+      new ScheduledJob(this, `Maintenance${pascal(stack.name)}`, {
+        schedule: stack.maintenance!.schedule,
+        target: this.dispatcher.function,
+        payload: { runbook: MAINTENANCE, stack: stack.name, trigger: 'schedule' },
+        deadLetterQueue: this.deadLetterQueue,
+        group,
+        description: `shipshape ${fleet.fleet}: maintenance of stack ${stack.name}`,
       });
     }
     for (const stack of fleet.stacks.filter((st) => st.backup)) {

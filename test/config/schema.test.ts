@@ -110,6 +110,9 @@ const MALFORMED: [string, (f: any) => void, string, RegExp][] = [
   ['log pattern with a tab', (f) => (f.stacks[0].logs = { pattern: 'a\tb' }), 'stacks[0].logs.pattern', /printable characters/],
   ['missing fleet name', (f) => delete f.fleet, 'fleet', /is required/],
   ['unsupported log retention', (f) => (f.defaults = { logRetentionDays: 10 }), 'defaults.logRetentionDays', /retention periods/],
+  ['volume prune asked for', (f) => (f.stacks[0].maintenance = { prune: { volumes: true } }), 'stacks[0].maintenance.prune.volumes', /volume prune deletes data and shipshape never does it/],
+  ['database maintenance without a backup', (f) => (f.stacks[0].maintenance = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/db' }] }), 'stacks[0].maintenance.sqlite', /only after a verified backup/],
+  ['a certificate with two sources', (f) => (f.stacks[0].integrity = { certificates: [{ name: 'c', file: '/a.pem', tls: { host: 'a', port: 443 } }] }), 'stacks[0].integrity.certificates[0]', /exactly one of "file", "nss" or "tls"/],
 ];
 
 describe('malformed configs', () => {

@@ -210,6 +210,18 @@ describe('FleetStack', () => {
     expect([schedule.ScheduleExpression, JSON.parse(schedule.Target.Input).stack]).toEqual(['cron(0 3 ? * SUN *)', 'batch']);
   });
 
+  it('adds a maintenance document that carries both the backup spec and its own', () => {
+    const t = synthFleet(demoFleet((f) => {
+      f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/db' }] };
+      f.stacks[0]!.maintenance = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/db' }], prune: { images: true } };
+    })).template;
+    const doc = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).find((c) => String(c.description).includes(': maintenance of'))!;
+    const script = JSON.stringify(doc.mainSteps[0].inputs.runCommand);
+    expect(script).toContain("web) SHIPSHAPE_SPEC_B64='");
+    expect(script).toContain("web) SHIPSHAPE_MAINTENANCE_B64='");
+    expect(doc.parameters.Stack.allowedValues).toEqual(['web']);
+  });
+
   describe('backups', () => {
     const withBackup = (lock?: { mode: 'governance' | 'compliance'; days: number }) => synthFleet(demoFleet((f) => {
       f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/app.db' }], schedule: { cron: '0 2 * * ? *', timezone: 'Europe/Berlin' }, maxAgeHours: 48 };

@@ -3,7 +3,7 @@
 // ($FAKE_DOCKER_STATE/containers.json) and logs every call to calls.log. It evaluates the
 // small subset of Go templates the host scripts use: {{.A.B}}, {{json .A}} and
 // {{if .A}}x{{else}}y{{end}}.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -156,6 +156,12 @@ switch (cmd) {
     }
     break;
   }
+  case 'image':
+  case 'container': {
+    if (args[0] !== 'prune') { process.stderr.write(`fake docker: ${cmd} ${args[0]} is not emulated\n`); process.exit(125); }
+    process.stdout.write(`Deleted: sha256:0123\nTotal reclaimed space: ${cmd === 'image' ? '1.5GB' : '12MB'}\n`);
+    break;
+  }
   case 'volume': {
     const sub = args.shift();
     const fmt = option('--format');
@@ -178,6 +184,8 @@ switch (cmd) {
         process.exit(1);
       }
       c.State = { ...c.State, Status: cmd === 'stop' ? 'exited' : 'running' };
+      // Tests can make something happen on the host right when a container stops.
+      if (cmd === 'stop' && c.onStop) spawn('sh', ['-c', c.onStop], { detached: true, stdio: 'ignore' }).unref();
       if (cmd === 'restart') c.RestartCount = (c.RestartCount ?? 0) + 1;
       process.stdout.write(name + '\n');
     }

@@ -26,6 +26,8 @@ export interface FakeContainer {
   /** Mounts as docker inspect reports them (Name is set for named volumes). */
   Mounts?: { Destination: string; Source: string; Name?: string }[];
   LogPath?: string;
+  /** A shell command the fake runs in the background when the container is stopped. */
+  onStop?: string;
   HostConfig?: { LogConfig: { Type: string; Config: Record<string, string> } };
 }
 

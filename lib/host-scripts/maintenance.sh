@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# shipshape maintenance: SQLite VACUUM/ANALYZE/REINDEX and Docker pruning, and ONE JSON result
+# (schema shipshape.maintenance/1).
+#
+#   1. A full backup first (the backup runbook), checked against its checksums in S3. Without
+#      it, no database is touched.
+#   2. Each database: its container stopped (unless marked online), the operations run, then
+#      integrity_check; the container is started again and waited for, whatever happened.
+#   3. docker image/container prune with an age filter. Never volume prune.
+#
+# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (the backup spec) and
+# SHIPSHAPE_MAINTENANCE_B64 (this runbook's spec), SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX.
+# shellcheck disable=SC2031 # the backup runs backup.sh in a subshell on purpose
+set -euo pipefail
+export LC_ALL=C
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/s3.sh
+. "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
+# shellcheck source-path=SCRIPTDIR source=lib/backups.sh
+. "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+
+BUCKET="${SHIPSHAPE_BUCKET:-}"
+HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
+SQLITE_TIMEOUT="${SHIPSHAPE_SQLITE_TIMEOUT_MS:-30000}"
+host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
+work=$(mktemp -d)
+errors=()
+dbs=()
+prunes=()
+held_down=""
+backup_prefix=""
+printed=0
+
+note_error() { errors+=("$(json_str "$1" 500)"); }
+
+# shellcheck disable=SC2317 # runs from the EXIT trap
+on_exit() {
+  local rc=$?
+  [ "$rc" != 0 ] && note_error "maintenance aborted with exit code $rc"
+  # A stopped container always comes back.
+  if [ -n "$held_down" ]; then limit 60 docker start "$held_down" > /dev/null 2>&1 || note_error "container $held_down did not start again"; fi
+  clear_busy
+  if [ "$printed" = 0 ]; then
+    printf '{"schema":"shipshape.maintenance/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"backupPrefix":%s,"sqlite":[%s],"prune":[%s],"errors":[%s]}\n' \
+      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
+      "$started_at" "$(( $(now_ms) - started_ms ))" "$(json_str_or_null "$backup_prefix")" \
+      "$(join_by_comma "${dbs[@]}")" "$(join_by_comma "${prunes[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+  fi
+  rm -rf "$work"
+  exit 0
+}
+trap on_exit EXIT
+trap_signals
+
+mspec=$(printf '%s' "${SHIPSHAPE_MAINTENANCE_B64:-}" | base64 -d 2>/dev/null) || mspec=""
+[ -n "$mspec" ] || { note_error "no maintenance spec for stack '$STACK'"; exit 0; }
+
+# --- 1. a checked backup before any database is touched ----------------------------------
+if grep -q '^sqlite' <<< "$mspec"; then
+  run_backup() (
+    export SHIPSHAPE_RUN_ID="$RUN_ID-before-maintenance"
+    # shellcheck source-path=SCRIPTDIR source=backup.sh
+    . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
+  )
+  run_backup > "$work/backup.json" 2> "$work/backup.err" || true
+  backup_prefix=$(grep -o '"manifestKey":"[^"]*"' "$work/backup.json" | sed 's/"manifestKey":"\(.*\)\/manifest.json"/\1/' || true)
+  if [ -z "$backup_prefix" ]; then
+    note_error "the backup before maintenance did not complete, so no database was touched"
+  else
+    s3_get "$backup_prefix/manifest.json" > "$work/manifest.json" 2>/dev/null || note_error "cannot read $backup_prefix/manifest.json"
+    while IFS=$'\t' read -r name _ key sha _; do
+      got=$(s3_get "$key" 2>/dev/null | sha256sum | cut -d' ' -f1) || got=""
+      [ "$got" = "$sha" ] || note_error "the backup of $name does not match its checksum in S3, so no database was touched"
+    done < <(manifest_archives "$work/manifest.json")
+  fi
+fi
+mark_busy maintenance
+
+# --- 2. databases -------------------------------------------------------------------------
+sql_for() { # operations (comma list)
+  local op out=""
+  for op in ${1//,/ }; do
+    case "$op" in vacuum) out+="VACUUM;" ;; analyze) out+="ANALYZE;" ;; reindex) out+="REINDEX;" ;; esac
+  done
+  printf '%s' "$out"
+}
+
+while IFS=$'\t' read -r kind name container path operations online; do
+  [ "$kind" = sqlite ] || continue
+  if [ "${#errors[@]}" -gt 0 ]; then break; fi
+  ok=1; error=""; integrity=""; was_stopped=0; health=""
+  sql=$(sql_for "$operations")
+  if [ "$online" = 1 ]; then
+    limit 3600 docker exec "$container" sqlite3 "$path" ".timeout $SQLITE_TIMEOUT" "$sql" > /dev/null 2> "$work/sql.err" || { ok=0; error="$(head -c 200 "$work/sql.err")"; }
+    integrity=$(limit 3600 docker exec "$container" sqlite3 "$path" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+  elif ! target=$(host_path "$container" "$path"); then
+    ok=0; error="$path is not on a volume or bind mount of $container; mark it online or mount it"
+  elif ! have sqlite3; then
+    ok=0; error="sqlite3 is not installed on the host"
+  else
+    if limit 120 docker stop -t 60 "$container" > /dev/null 2> "$work/stop.err"; then
+      held_down=$container
+      was_stopped=1
+      sqlite3 "$target" ".timeout $SQLITE_TIMEOUT" "$sql" > /dev/null 2> "$work/sql.err" || { ok=0; error="$(head -c 200 "$work/sql.err")"; }
+      integrity=$(sqlite3 "file:$target?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+      limit 60 docker start "$container" > /dev/null 2>&1 || true
+      held_down=""
+      out=$(wait_healthy "$container")
+      health=${out%|*}
+      [ "${health%%|*}" = running ] || { ok=0; error="${error:+$error; }$container did not start again (${health})"; }
+    else
+      ok=0; error="$container would not stop: $(head -c 200 "$work/stop.err")"
+    fi
+  fi
+  [ -z "$integrity" ] || [ "$integrity" = ok ] || { ok=0; error="${error:+$error; }integrity_check after maintenance: $integrity"; }
+  [ "$ok" = 1 ] || note_error "$name: $error"
+  dbs+=("{\"name\":$(json_str "$name"),\"container\":$(json_str "$container"),\"operations\":$(json_str "$operations"),\"ok\":$(json_bool "$ok"),\
+\"stopped\":$(json_bool "$was_stopped"),\"integrity\":$(json_str_or_null "$integrity"),\"health\":$(json_str_or_null "$health"),\"error\":$(json_str_or_null "$error")}")
+done <<< "$mspec"
+
+# --- 3. pruning -------------------------------------------------------------------------------
+while IFS=$'\t' read -r kind what hours _; do
+  [ "$kind" = prune ] || continue
+  case "$what" in
+    images) args=(image prune -a -f --filter "until=${hours}h") ;;
+    containers) args=(container prune -f --filter "until=${hours}h") ;;
+    *) note_error "unknown prune '$what'"; continue ;;
+  esac
+  if out=$(limit 1800 docker "${args[@]}" 2>&1); then
+    prunes+=("{\"what\":\"$what\",\"ok\":true,\"reclaimed\":$(json_str_or_null "$(printf '%s\n' "$out" | sed -n 's/^Total reclaimed space: *//p' | head -n 1)")}")
+  else
+    note_error "docker $what prune failed: $(printf '%s' "$out" | head -c 200)"
+    prunes+=("{\"what\":\"$what\",\"ok\":false,\"reclaimed\":null}")
+  fi
+done <<< "$mspec"
+exit 0
