@@ -32,7 +32,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling against schema/fleet.schema.json)`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
+  // zod leaves `input` out of issues; its default message says what it received.
+  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) {
     return `${where}: is required (expected ${issue.expected})`;
   }
   return `${where}: ${issue.message}`;

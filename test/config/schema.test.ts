@@ -109,6 +109,7 @@ const MALFORMED: [string, (f: any) => void, string, RegExp][] = [
   ['compose dir with ..', (f) => (f.stacks[0].composeDir = '/opt/../etc'), 'stacks[0].composeDir', /absolute path/],
   ['log pattern with a tab', (f) => (f.stacks[0].logs = { pattern: 'a\tb' }), 'stacks[0].logs.pattern', /printable characters/],
   ['missing fleet name', (f) => delete f.fleet, 'fleet', /is required/],
+  ['a port that is text', (f) => (f.stacks[0].services[1].tcp[0].port = '5432'), 'stacks[0].services[1].tcp[0].port', /expected number, received string/],
   ['unsupported log retention', (f) => (f.defaults = { logRetentionDays: 10 }), 'defaults.logRetentionDays', /retention periods/],
   ['volume prune asked for', (f) => (f.stacks[0].maintenance = { prune: { volumes: true } }), 'stacks[0].maintenance.prune.volumes', /volume prune deletes data and shipshape never does it/],
   ['database maintenance without a backup', (f) => (f.stacks[0].maintenance = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/db' }] }), 'stacks[0].maintenance.sqlite', /only after a verified backup/],
