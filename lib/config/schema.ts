@@ -247,6 +247,26 @@ const Maintenance = z
   });
 export type Maintenance = z.infer<typeof Maintenance>;
 
+const SecretRef = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, { error: 'must be lower-case letters, digits and "-", at most 40 characters' });
+const EnvVar = z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, { error: 'must be an environment variable name such as "JWT_SECRET"' });
+const AppSecret = z
+  .strictObject({
+    name: SecretRef.describe('Names the secret: shipshape/<fleet>/<stack>/<name> unless secretArn adopts one.'),
+    secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9\/_+=.@-]+$/, { error: 'must be a Secrets Manager secret ARN' }).optional(),
+    generator: z.strictObject({
+      bytes: z.number().int().min(16).max(512).default(32),
+      encoding: z.enum(['hex', 'base64']).default('hex'),
+    }).prefault({}).describe('New values are this many random bytes, encoded.'),
+    rotationDays: z.number().int().min(1).max(1000).default(30),
+    envFile: pattern(P.ABS_PATH, P.ABS_PATH_HINT).describe('The env file on the hosts (e.g. /opt/app/.env.production).'),
+    variable: EnvVar,
+    previousVariable: EnvVar.optional().describe('Keeps the previous value here until the next rotation, so old tokens still verify.'),
+    mode: z.string().regex(/^0?[0-7]{3}$/).default('0600'),
+    restart: z.array(Name).default([]).describe('Services restarted in this order after the file changed.'),
+  })
+  .refine((s) => s.previousVariable !== s.variable, { error: 'previousVariable must differ from variable' });
+export type AppSecret = z.infer<typeof AppSecret>;
+
 const Stack = z.strictObject({
   name: Name,
   description: z.string().max(200).optional(),
@@ -260,6 +280,7 @@ const Stack = z.strictObject({
   backup: Backup.optional(),
   integrity: Integrity.optional(),
   maintenance: Maintenance.optional().describe('Scheduled VACUUM/ANALYZE/REINDEX (after a verified backup) and Docker pruning.'),
+  secrets: z.array(AppSecret).default([]).describe('Application secrets rotated by Secrets Manager and applied to the hosts.'),
 });
 export type Stack = z.infer<typeof Stack>;
 
@@ -372,6 +393,11 @@ export const FleetConfig = z
   })
   .superRefine((fleet, ctx) => {
     fleet.stacks.forEach((s, i) => {
+      s.secrets.forEach((sec, j) => {
+        sec.restart.forEach((svc, k) => {
+          if (!s.services.some((v) => v.name === svc)) ctx.addIssue({ code: 'custom', path: ['stacks', i, 'secrets', j, 'restart', k], message: `no service named "${svc}" in stack "${s.name}"` });
+        });
+      });
       if (s.maintenance?.sqlite.length && !s.backup) {
         ctx.addIssue({ code: 'custom', path: ['stacks', i, 'maintenance', 'sqlite'], message: 'database maintenance runs only after a verified backup: add a "backup" section to this stack' });
       }
