@@ -1,0 +1,181 @@
+/**
+ * Secrets Manager rotation in its four steps, idempotent and safe to retry:
+ *   createSecret  a new value as AWSPENDING (kept if it already exists for this token);
+ *                 a stuck AWSPENDING of another version is reported, never overwritten
+ *   setSecret     every host of the stack applies AWSPENDING (apply-secret document)
+ *   testSecret    every host passes its health check with the new value
+ *   finishSecret  AWSCURRENT moves to the new version (AWSPREVIOUS follows)
+ * When set or test fails, the hosts get AWSCURRENT back, a critical alert says what failed,
+ * where, and whether the rollback worked, and the step fails: AWSCURRENT never moves.
+ */
+import {
+  DescribeSecretCommand, GetSecretValueCommand, PutSecretValueCommand, UpdateSecretVersionStageCommand, type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { randomBytes } from 'node:crypto';
+import * as z from 'zod';
+import type { AppSecret, Fleet, Stack } from '../../lib/config/schema.js';
+import { HealthResult } from '../../lib/results/health.js';
+import { failing } from '../../lib/results/findings.js';
+import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
+import { APPLY_SECRET, secretName } from '../../lib/runbooks/secrets.js';
+import { evaluateHealth } from '../result/evaluate-health.js';
+import { extractJson } from '../result/invocation.js';
+import { parseOrThrow } from '../shared/errors.js';
+import { runOnStack, type HostRun } from './commands.js';
+
+export const RotationEvent = z.object({
+  SecretId: z.string().min(1).max(2048),
+  ClientRequestToken: z.string().regex(/^[A-Za-z0-9-]{32,64}$/),
+  Step: z.enum(['createSecret', 'setSecret', 'testSecret', 'finishSecret']),
+});
+
+export interface RotationClients {
+  readonly sm: Pick<SecretsManagerClient, 'send'>;
+  readonly ssm: Pick<SSMClient, 'send'>;
+  readonly sns: Pick<SNSClient, 'send'>;
+}
+
+export interface RotationContext {
+  readonly fleet: Fleet;
+  readonly documents: Record<string, string>;
+  readonly outputBucket: string;
+  readonly topicArn: string;
+  readonly waitSeconds?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: (bytes: number) => Buffer;
+}
+
+export class RotationError extends Error {
+  override name = 'RotationError';
+}
+
+/** The configured secret behind a Secrets Manager name or ARN. */
+export function findSecret(fleet: Fleet, nameOrArn: string): { stack: Stack; secret: AppSecret } | undefined {
+  for (const stack of fleet.stacks) {
+    for (const secret of stack.secrets) {
+      const name = secretName(fleet.fleet, stack.name, secret.name);
+      if (secret.secretArn ? nameOrArn === secret.secretArn : nameOrArn === name || nameOrArn.includes(`:secret:${name}-`)) return { stack, secret };
+    }
+  }
+  return undefined;
+}
+
+export function newValue(secret: AppSecret, random: (bytes: number) => Buffer = randomBytes): string {
+  return random(secret.generator.bytes).toString(secret.generator.encoding);
+}
+
+const hostFailures = (runs: HostRun[], ok: (r: HostRun) => string | undefined) => runs.map((r) => [r.instanceId, ok(r)] as const).filter(([, why]) => why !== undefined) as [string, string][];
+
+function applyProblem(r: HostRun): string | undefined {
+  if (r.status !== 'Success') return `apply-secret ended ${r.status}`;
+  try {
+    const doc = extractJson(r.stdout) as { errors?: string[] };
+    return doc.errors?.length ? doc.errors.join('; ') : undefined;
+  } catch {
+    return 'apply-secret printed no result';
+  }
+}
+
+export async function rotate(clients: RotationClients, ctx: RotationContext, event: unknown): Promise<string> {
+  const { SecretId, ClientRequestToken: token, Step } = parseOrThrow(RotationEvent, event, 'rotation event');
+  const desc = await clients.sm.send(new DescribeSecretCommand({ SecretId }));
+  if (!desc.RotationEnabled) throw new RotationError(`rotation is not enabled for ${desc.Name}`);
+  const versions = desc.VersionIdsToStages ?? {};
+  const stages = versions[token];
+  if (!stages) throw new RotationError(`${desc.Name} has no version ${token}`);
+  if (stages.includes('AWSCURRENT')) return `${Step}: ${token} is already AWSCURRENT`;
+  if (!stages.includes('AWSPENDING')) throw new RotationError(`version ${token} of ${desc.Name} is not AWSPENDING`);
+  const target = findSecret(ctx.fleet, desc.ARN ?? desc.Name ?? SecretId) ?? findSecret(ctx.fleet, desc.Name ?? '');
+  if (!target) throw new RotationError(`${desc.Name} is not a secret of fleet ${ctx.fleet.fleet}`);
+  const run = (runbook: string, parameters: Record<string, string>) => runOnStack(clients.ssm, {
+    fleet: ctx.fleet, documents: ctx.documents, outputBucket: ctx.outputBucket, runbook, stack: target.stack.name, runId: `rotate-${token.slice(0, 36)}`.slice(0, 64).replace(/[^A-Za-z0-9-]/g, '-'),
+    parameters, waitSeconds: ctx.waitSeconds ?? 600, sleep: ctx.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+  });
+  const alert = async (what: string, failures: [string, string][], rolledBack: boolean | string) => {
+    const subject = `[CRITICAL] ${ctx.fleet.fleet}/${target.stack.name}: rotation of ${target.secret.name} failed at ${what}`.slice(0, 99);
+    const text = [
+      `Rotating ${target.secret.name} (${desc.Name}) failed at ${what}. AWSCURRENT was not moved: the old value stays in force.`,
+      '', 'Where:', ...failures.map(([host, why]) => `  ${host}: ${why}`), '',
+      rolledBack === true ? 'Rollback: every host has the AWSCURRENT value again and its services were restarted.' : `Rollback FAILED: ${rolledBack}. Run the apply-secret document with Stage AWSCURRENT on these hosts.`,
+      `Stuck version: ${token} stays AWSPENDING until the next rotation attempt succeeds or you remove the label.`,
+    ].join('\n');
+    await clients.sns.send(new PublishCommand({
+      TopicArn: ctx.topicArn, Subject: subject, Message: text,
+      MessageAttributes: { severity: { DataType: 'String', StringValue: 'critical' }, kind: { DataType: 'String', StringValue: 'firing' }, fleet: { DataType: 'String', StringValue: ctx.fleet.fleet } },
+    }));
+  };
+  const rollBack = async (): Promise<true | string> => {
+    try {
+      const back = await run(APPLY_SECRET, { Secret: target.secret.name, Stage: 'AWSCURRENT' });
+      const bad = hostFailures(back, applyProblem);
+      return bad.length ? bad.map(([h, why]) => `${h}: ${why}`).join('; ') : true;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  switch (Step) {
+    case 'createSecret': {
+      const stuck = Object.entries(versions).find(([v, s]) => v !== token && s.includes('AWSPENDING'));
+      if (stuck) {
+        await alert('createSecret', [['Secrets Manager', `version ${stuck[0]} is still AWSPENDING from an earlier failed rotation`]], 'nothing was applied');
+        throw new RotationError(`${desc.Name}: version ${stuck[0]} is still AWSPENDING from an earlier failed rotation; check the hosts, then remove that label before rotating again`);
+      }
+      try {
+        await clients.sm.send(new GetSecretValueCommand({ SecretId, VersionId: token, VersionStage: 'AWSPENDING' }));
+        return `createSecret: AWSPENDING ${token} already exists`;
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
+      }
+      await clients.sm.send(new PutSecretValueCommand({ SecretId, ClientRequestToken: token, SecretString: newValue(target.secret, ctx.random), VersionStages: ['AWSPENDING'] }));
+      return `createSecret: created AWSPENDING ${token}`;
+    }
+    case 'setSecret': {
+      let failures: [string, string][];
+      try {
+        failures = hostFailures(await run(APPLY_SECRET, { Secret: target.secret.name, Stage: 'AWSPENDING' }), applyProblem);
+      } catch (err) {
+        failures = [[target.stack.name, (err as Error).message]];
+      }
+      if (failures.length) {
+        await alert('setSecret', failures, await rollBack());
+        throw new RotationError(`setSecret failed on ${failures.map(([h]) => h).join(', ')}`);
+      }
+      return 'setSecret: applied on every host';
+    }
+    case 'testSecret': {
+      let failures: [string, string][];
+      try {
+        failures = hostFailures(await run(HEALTH_CHECK, {}), (r) => {
+          if (r.status !== 'Success') return `health check ended ${r.status}`;
+          const parsed = HealthResult.safeParse(extractJsonSafe(r.stdout));
+          if (!parsed.success) return 'health check printed no valid result';
+          const crit = failing(evaluateHealth(parsed.data, ctx.fleet, target.stack)).filter((f) => f.severity === 'critical');
+          return crit.length ? crit.map((f) => f.message).join('; ') : undefined;
+        });
+      } catch (err) {
+        failures = [[target.stack.name, (err as Error).message]];
+      }
+      if (failures.length) {
+        await alert('testSecret', failures, await rollBack());
+        throw new RotationError(`testSecret failed on ${failures.map(([h]) => h).join(', ')}`);
+      }
+      return 'testSecret: every host is healthy with the new value';
+    }
+    case 'finishSecret': {
+      const current = Object.entries(versions).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+      await clients.sm.send(new UpdateSecretVersionStageCommand({ SecretId, VersionStage: 'AWSCURRENT', MoveToVersionId: token, ...(current ? { RemoveFromVersionId: current } : {}) }));
+      return `finishSecret: ${token} is AWSCURRENT`;
+    }
+  }
+}
+
+function extractJsonSafe(stdout: string): unknown {
+  try {
+    return extractJson(stdout);
+  } catch {
+    return undefined;
+  }
+}

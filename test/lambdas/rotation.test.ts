@@ -1,0 +1,158 @@
+import { DescribeSecretCommand, GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { rotate, RotationError } from '../../lambdas/rotation/rotate.js';
+import { demoFleet } from '../support/fleets.js';
+import { healthyWebResult } from '../support/results.js';
+
+const sm = mockClient(SecretsManagerClient);
+const ssm = mockClient(SSMClient);
+const sns = mockClient(SNSClient);
+const clients = { sm: new SecretsManagerClient({}), ssm: new SSMClient({}), sns: new SNSClient({}) };
+const fleet = demoFleet((f) => {
+  f.stacks[0]!.secrets = [{ name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET', previousVariable: 'JWT_SECRET_PREVIOUS', restart: ['api'] }];
+});
+const NAME = 'shipshape/demo/web/jwt';
+const ARN = `arn:aws:secretsmanager:eu-central-1:111122223333:secret:${NAME}-AbCdEf`;
+const OLD = 'v-old-0000-0000-0000-000000000000';
+const TOKEN = 'v-new-1111-1111-1111-111111111111';
+const NEW_VALUE = 'ab'.repeat(32);
+const HOSTS = ['i-00000000000000001', 'i-00000000000000002'];
+
+/** Secrets Manager as far as rotation sees it: versions, stages, values. */
+let versions: Record<string, string[]>;
+let values: Record<string, string>;
+/** What each host holds, and how its runs go. */
+let holds: Record<string, string>;
+let applyFails: Set<string>;
+let unhealthyWith: string | undefined;
+let rollbackFails: boolean;
+let command = 0;
+let runs: Record<string, { document: string; stage?: string }>;
+
+const ctx = { fleet, documents: { 'apply-secret': 'ApplyDoc', 'health-check': 'HealthDoc' }, outputBucket: 'out', topicArn: 'arn:aws:sns:eu-central-1:111122223333:alerts', sleep: async () => {}, random: (n: number) => Buffer.alloc(n, 0xab) };
+const ev = (Step: string, token = TOKEN) => ({ SecretId: ARN, ClientRequestToken: token, Step });
+
+beforeEach(() => {
+  sm.reset(); ssm.reset(); sns.reset();
+  versions = { [OLD]: ['AWSCURRENT'], [TOKEN]: ['AWSPENDING'] };
+  values = { [OLD]: 'cd'.repeat(32) };
+  holds = Object.fromEntries(HOSTS.map((h) => [h, OLD]));
+  applyFails = new Set();
+  unhealthyWith = undefined;
+  rollbackFails = false;
+  runs = {};
+  sm.on(DescribeSecretCommand).callsFake(() => ({ ARN, Name: NAME, RotationEnabled: true, VersionIdsToStages: structuredClone(versions) }));
+  sm.on(GetSecretValueCommand).callsFake(({ VersionId }) => {
+    if (!values[VersionId]) throw Object.assign(new Error('no such version'), { name: 'ResourceNotFoundException' });
+    return { SecretString: values[VersionId] };
+  });
+  sm.on(PutSecretValueCommand).callsFake(({ ClientRequestToken, SecretString }) => { values[ClientRequestToken] = SecretString; return {}; });
+  sm.on(UpdateSecretVersionStageCommand).callsFake(({ MoveToVersionId, RemoveFromVersionId }) => {
+    versions = Object.fromEntries(Object.entries(versions).map(([v, s]) => [v, s.filter((x) => x !== 'AWSPREVIOUS' && x !== 'AWSCURRENT' && !(v === MoveToVersionId && x === 'AWSPENDING'))]));
+    versions[MoveToVersionId] = [...(versions[MoveToVersionId] ?? []), 'AWSCURRENT'];
+    if (RemoveFromVersionId) versions[RemoveFromVersionId] = [...(versions[RemoveFromVersionId] ?? []), 'AWSPREVIOUS'];
+    return {};
+  });
+  ssm.on(SendCommandCommand).callsFake(({ DocumentName, Parameters }) => {
+    const id = `0b9c1a2e-0000-0000-0000-${String(++command).padStart(12, '0')}`;
+    runs[id] = { document: DocumentName, stage: Parameters.Stage?.[0] };
+    return { Command: { CommandId: id } };
+  });
+  ssm.on(ListCommandsCommand).resolves({ Commands: [{ Status: 'Success' }] });
+  ssm.on(ListCommandInvocationsCommand).callsFake(() => ({ CommandInvocations: HOSTS.map((InstanceId) => ({ InstanceId })) }));
+  ssm.on(GetCommandInvocationCommand).callsFake(({ CommandId, InstanceId }) => {
+    const r = runs[CommandId]!;
+    if (r.document === 'ApplyDoc') {
+      const failing = r.stage === 'AWSPENDING' ? applyFails.has(InstanceId) : rollbackFails;
+      if (!failing) holds[InstanceId] = r.stage === 'AWSPENDING' ? TOKEN : Object.entries(versions).find(([, s]) => s.includes('AWSCURRENT'))![0];
+      return { Status: 'Success', StatusDetails: 'Success', StandardOutputContent: JSON.stringify({ schema: 'shipshape.apply-secret/1', errors: failing ? ['web-api-1 is not running and healthy after the restart (exited, none)'] : [] }) };
+    }
+    const h = healthyWebResult();
+    if (unhealthyWith && holds[InstanceId] === unhealthyWith) h.containers[0]!.state = 'exited';
+    return { Status: 'Success', StatusDetails: 'Success', StandardOutputContent: JSON.stringify(h) };
+  });
+  sns.on(PublishCommand).resolves({ MessageId: 'm' });
+});
+
+const current = () => Object.entries(versions).find(([, s]) => s.includes('AWSCURRENT'))![0];
+const alerts = () => sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+function noLeaks() {
+  for (const v of [NEW_VALUE, values[OLD]!]) {
+    expect(JSON.stringify(alerts())).not.toContain(v);
+    expect(JSON.stringify(ssm.calls().map((c) => c.args[0].input))).not.toContain(v);
+  }
+}
+
+describe('rotation', () => {
+  it('runs the four steps: new value pending, applied and tested on every host, then current', async () => {
+    for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) await rotate(clients, ctx, ev(step));
+    expect(values[TOKEN]).toBe(NEW_VALUE);
+    expect(current()).toBe(TOKEN);
+    expect(versions[OLD]).toEqual(['AWSPREVIOUS']);
+    expect(holds).toEqual(Object.fromEntries(HOSTS.map((h) => [h, TOKEN])));
+    expect(ssm.commandCalls(SendCommandCommand).map((c) => [c.args[0].input.DocumentName, c.args[0].input.Parameters!.Stage?.[0], c.args[0].input.MaxErrors])).toEqual([['ApplyDoc', 'AWSPENDING', '0'], ['HealthDoc', undefined, '0']]);
+    expect(alerts()).toEqual([]);
+    noLeaks();
+  });
+
+  it('tolerates retries and duplicate invocations of every step', async () => {
+    await rotate(clients, ctx, ev('createSecret'));
+    await rotate(clients, ctx, ev('createSecret'));
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+    await rotate(clients, ctx, ev('setSecret'));
+    await rotate(clients, ctx, ev('setSecret'));
+    await rotate(clients, ctx, ev('finishSecret'));
+    await expect(rotate(clients, ctx, ev('finishSecret'))).resolves.toMatch(/already AWSCURRENT/);
+    expect(sm.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(1);
+  });
+
+  it('reports a stuck AWSPENDING from an earlier failed run instead of overwriting it', async () => {
+    versions['v-stuck-2222-2222-2222-222222222222'] = ['AWSPENDING'];
+    await expect(rotate(clients, ctx, ev('createSecret'))).rejects.toThrow(/v-stuck-2222-2222-2222-222222222222 is still AWSPENDING/);
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    expect(alerts()[0]!.Subject).toBe('[CRITICAL] demo/web: rotation of jwt failed at createSecret');
+  });
+
+  it('rolls every host back and keeps AWSCURRENT when applying fails on one host', async () => {
+    await rotate(clients, ctx, ev('createSecret'));
+    applyFails.add(HOSTS[1]!);
+    await expect(rotate(clients, ctx, ev('setSecret'))).rejects.toThrow(RotationError);
+    expect(current()).toBe(OLD);
+    expect(holds).toEqual(Object.fromEntries(HOSTS.map((h) => [h, OLD])));
+    const [a] = alerts();
+    expect(a!.Subject).toBe('[CRITICAL] demo/web: rotation of jwt failed at setSecret');
+    expect(a!.Message).toContain(`${HOSTS[1]}: web-api-1 is not running and healthy after the restart`);
+    expect(a!.Message).toContain('Rollback: every host has the AWSCURRENT value again');
+    expect(a!.MessageAttributes!.severity!.StringValue).toBe('critical');
+    noLeaks();
+  });
+
+  it('rolls back when a host is unhealthy with the new value, and keeps AWSCURRENT', async () => {
+    await rotate(clients, ctx, ev('createSecret'));
+    await rotate(clients, ctx, ev('setSecret'));
+    unhealthyWith = TOKEN;
+    await expect(rotate(clients, ctx, ev('testSecret'))).rejects.toThrow(/testSecret failed on i-00000000000000001, i-00000000000000002/);
+    expect(current()).toBe(OLD);
+    expect(holds).toEqual(Object.fromEntries(HOSTS.map((h) => [h, OLD])));
+    expect(alerts()[0]!.Message).toContain('container web-api-1 is exited');
+  });
+
+  it('says so loudly when the rollback fails too', async () => {
+    await rotate(clients, ctx, ev('createSecret'));
+    applyFails.add(HOSTS[0]!);
+    rollbackFails = true;
+    await expect(rotate(clients, ctx, ev('setSecret'))).rejects.toThrow(RotationError);
+    expect(alerts()[0]!.Message).toContain('Rollback FAILED');
+    expect(current()).toBe(OLD);
+  });
+
+  it('refuses secrets that are not in the fleet, and versions that are not pending', async () => {
+    sm.on(DescribeSecretCommand).resolves({ ARN: 'arn:aws:secretsmanager:eu-central-1:111122223333:secret:other-x', Name: 'other', RotationEnabled: true, VersionIdsToStages: { [TOKEN]: ['AWSPENDING'] } });
+    await expect(rotate(clients, ctx, ev('createSecret'))).rejects.toThrow(/is not a secret of fleet demo/);
+    sm.on(DescribeSecretCommand).resolves({ ARN, Name: NAME, RotationEnabled: true, VersionIdsToStages: { [TOKEN]: [] } });
+    await expect(rotate(clients, ctx, ev('setSecret'))).rejects.toThrow(/is not AWSPENDING/);
+  });
+});
