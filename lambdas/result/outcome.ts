@@ -21,6 +21,8 @@ import { evaluateIntegrity } from './evaluate-integrity.js';
 import { MaintenanceResult } from '../../lib/results/maintenance.js';
 import { MAINTENANCE } from '../../lib/runbooks/maintenance.js';
 import { evaluateMaintenance } from './evaluate-maintenance.js';
+import { APPLY_SECRET } from '../../lib/runbooks/secrets.js';
+import { ApplySecretResult, evaluateApplySecret } from './evaluate-apply-secret.js';
 import { evaluateRestore } from './evaluate-restore.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
 import { evaluateBackup } from './evaluate-backup.js';
@@ -44,6 +46,7 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [RESTART]: evaluator({ schema: RestartResult, evaluate: evaluateRestart }),
   [INTEGRITY]: evaluator({ schema: IntegrityResult, evaluate: evaluateIntegrity }),
   [MAINTENANCE]: evaluator({ schema: MaintenanceResult, evaluate: evaluateMaintenance }),
+  [APPLY_SECRET]: evaluator({ schema: ApplySecretResult, evaluate: evaluateApplySecret }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

@@ -5,6 +5,7 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -25,6 +26,7 @@ import { HEALTH_CHECK, healthCheckDocumentContent } from '../runbooks/health-che
 import { RESTART, restartDocumentContent, SERVICES_PATTERN } from '../runbooks/restart.js';
 import { INTEGRITY, integrityDocumentContent } from '../runbooks/integrity.js';
 import { MAINTENANCE, maintenanceDocumentContent } from '../runbooks/maintenance.js';
+import { APPLY_SECRET, applySecretDocumentContent, secretName } from '../runbooks/secrets.js';
 import { NON_TERMINAL_STATUSES } from '../results/invocation-status.js';
 import { INSTANCE_ID, SILENCE_CHECK, SILENCE_HOST, SILENCE_HOURS, SILENCE_REASON } from '../config/patterns.js';
 
@@ -54,6 +56,8 @@ export class FleetStack extends Stack {
   readonly console: ShipshapeFunction;
   readonly runbooks: Record<string, AutomationRunbook> = {};
   readonly alarms: cloudwatch.Alarm[] = [];
+  rotation?: ShipshapeFunction;
+  readonly stackHostPolicies: Record<string, iam.ManagedPolicy> = {};
 
   constructor(scope: Construct, id: string, props: FleetStackProps) {
     super(scope, id, { description: `shipshape: operations automation for the ${props.fleet.fleet} Docker fleet`, ...props });
@@ -106,6 +110,8 @@ export class FleetStack extends Stack {
     const backupContent = backupDocumentContent(fleet, this.backups.bucket.bucketName);
     if (backupContent) this.documents[BACKUP] = new RunCommandDocument(this, 'BackupDocument', { content: backupContent, fleet: fleet.fleet });
     this.documents[RESTART] = new RunCommandDocument(this, 'RestartDocument', { content: restartDocumentContent(fleet), fleet: fleet.fleet });
+    const applySecretContent = applySecretDocumentContent(fleet);
+    if (applySecretContent) this.documents[APPLY_SECRET] = new RunCommandDocument(this, 'ApplySecretDocument', { content: applySecretContent, fleet: fleet.fleet });
     const integrityContent = integrityDocumentContent(fleet);
     if (integrityContent) this.documents[INTEGRITY] = new RunCommandDocument(this, 'IntegrityDocument', { content: integrityContent, fleet: fleet.fleet });
     const drillContent = drillDocumentContent(fleet, this.backups.bucket.bucketName);
@@ -266,6 +272,7 @@ export class FleetStack extends Stack {
       });
     }
 
+    this.addSecrets(fleet, common, baseEnv);
     this.addAlarms(fleet);
     this.console = this.addConsoleRunbooks(fleet, common, baseEnv);
     this.resultProcessor.function.addEnvironment('SHIPSHAPE_RUNBOOKS',
@@ -330,7 +337,7 @@ export class FleetStack extends Stack {
       });
       this.alarms.push(missed.alarm);
     }
-    const watched: [string, ShipshapeFunction][] = [['dispatcher', this.dispatcher], ['result', this.resultProcessor], ...(this.retention ? [['retention', this.retention] as [string, ShipshapeFunction]] : [])];
+    const watched: [string, ShipshapeFunction][] = [['dispatcher', this.dispatcher], ['result', this.resultProcessor], ...(this.retention ? [['retention', this.retention] as [string, ShipshapeFunction]] : []), ...(this.rotation ? [['rotation', this.rotation] as [string, ShipshapeFunction]] : [])];
     for (const [name, fn] of watched) {
       this.alarms.push(fn.function.metricErrors({ period: Duration.minutes(5) }).createAlarm(this, `${pascal(name)}Errors`, {
         alarmName: `shipshape-${fleet.fleet}-${name}-errors`, threshold: 1, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -448,6 +455,60 @@ export class FleetStack extends Stack {
     return consoleFn;
   }
 
+  /**
+   * Application secrets: created (or adopted) with the fleet key, rotated by one function
+   * that may touch only these secrets, readable by the hosts of their own stack only.
+   */
+  private addSecrets(fleet: Fleet, common: { fleetJson: string; logKey: kms.IKey; deadLetterQueue: sqs.IQueue; logRetentionDays: number }, baseEnv: Record<string, string>): void {
+    const stacks = fleet.stacks.filter((st) => st.secrets.length);
+    if (!stacks.length || !this.documents[APPLY_SECRET]) return;
+    this.rotation = new ShipshapeFunction(this, 'Rotation', {
+      ...common,
+      entry: 'rotation',
+      description: `shipshape ${fleet.fleet}: rotates application secrets and applies them to the hosts`,
+      timeout: Duration.minutes(15),
+      environment: { ...baseEnv, SHIPSHAPE_ALERT_TOPIC_ARN: this.alerts.topic.topicArn, SHIPSHAPE_OUTPUT_BUCKET: this.output.bucket.bucketName },
+    });
+    const role = this.rotation.role;
+    this.documents[APPLY_SECRET].grantSendCommand(role);
+    this.documents[HEALTH_CHECK]!.grantSendCommand(role);
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'FollowCommands', actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'], resources: ['*'] }));
+    acknowledgeWildcard(role, 'Resource::*', 'Following the commands it sent (ListCommands, ListCommandInvocations, GetCommandInvocation) supports no resource-level permissions.');
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [this.alerts.topic.topicArn] }));
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'UseFleetKey', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn] }));
+    for (const stack of stacks) {
+      const arns: string[] = [];
+      for (const cfg of stack.secrets) {
+        const id = `Secret${pascal(stack.name)}${pascal(cfg.name)}`;
+        const secret = cfg.secretArn
+          ? secretsmanager.Secret.fromSecretCompleteArn(this, id, cfg.secretArn)
+          : new secretsmanager.Secret(this, id, {
+            secretName: secretName(fleet.fleet, stack.name, cfg.name),
+            description: `shipshape ${fleet.fleet}/${stack.name}: ${cfg.variable} in ${cfg.envFile}`,
+            encryptionKey: this.key,
+            // The first value only has to be safe in an env file; rotation replaces it.
+            generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+          });
+        new secretsmanager.RotationSchedule(this, `${id}Rotation`, { secret, rotationLambda: this.rotation.function, automaticallyAfter: Duration.days(cfg.rotationDays) });
+        arns.push(cfg.secretArn ?? `${secret.secretArn}`);
+      }
+      // Scoped to these secrets: the rotation function can touch nothing else.
+      role.addToPolicy(new iam.PolicyStatement({
+        actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+        resources: arns,
+      }));
+      // Hosts of this stack read only this stack's secrets.
+      this.stackHostPolicies[stack.name] = new iam.ManagedPolicy(this, `HostSecretsPolicy${pascal(stack.name)}`, {
+        description: `shipshape ${fleet.fleet}: attach to the instance role of the hosts of stack ${stack.name}, to read its secrets`,
+        statements: [
+          new iam.PolicyStatement({ sid: 'ReadStackSecrets', actions: ['secretsmanager:GetSecretValue'], resources: arns }),
+          new iam.PolicyStatement({ sid: 'DecryptStackSecrets', actions: ['kms:Decrypt'], resources: [this.key.keyArn], conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } } }),
+        ],
+      });
+      new CfnOutput(this, `HostSecretsPolicy${pascal(stack.name)}Arn`, { value: this.stackHostPolicies[stack.name]!.managedPolicyArn, description: `Attach to the instance role of the hosts of ${stack.name}` });
+    }
+  }
+
   /** What a console runbook needs to run one of the fleet's documents on a host it names. */
   private runCommandStatements(fleet: Fleet, doc: RunCommandDocument): iam.PolicyStatement[] {
     return [
@@ -472,7 +533,7 @@ export class FleetStack extends Stack {
     const perStack = (metricName: string) => fleet.stacks.map((s) => new cloudwatch.Metric({
       namespace: 'shipshape', metricName, dimensionsMap: { service: 'shipshape-result', runbook: HEALTH_CHECK, stack: s.name }, statistic: cloudwatch.Stats.SUM, label: s.name, period: Duration.minutes(15),
     }));
-    const fns = [this.dispatcher, this.resultProcessor, this.console, ...(this.retention ? [this.retention] : [])];
+    const fns = [this.dispatcher, this.resultProcessor, this.console, ...(this.retention ? [this.retention] : []), ...(this.rotation ? [this.rotation] : [])];
     new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `shipshape-${fleet.fleet}`,
       widgets: [
