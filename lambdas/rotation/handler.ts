@@ -6,6 +6,7 @@ import { BaseEnv, parseEnv } from '../shared/env.js';
 import { bundledFleet } from '../shared/fleet.js';
 import { logger } from '../shared/logger.js';
 import { metrics, MetricUnit } from '../shared/metrics.js';
+import { operate } from './operate.js';
 import { rotate } from './rotate.js';
 
 const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_OUTPUT_BUCKET: z.string().min(3) }));
@@ -13,16 +14,21 @@ const fleet = bundledFleet();
 const clients = { sm: new SecretsManagerClient({}), ssm: new SSMClient({}), sns: new SNSClient({}) };
 const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, outputBucket: env.SHIPSHAPE_OUTPUT_BUCKET, topicArn: env.SHIPSHAPE_ALERT_TOPIC_ARN };
 
-/** Secrets Manager retries a failed step, so failures are thrown, never swallowed. */
-export const handler = async (event: { SecretId?: string; Step?: string }) => {
+type RotationEvent = { SecretId?: string; Step?: string };
+type ConsoleEvent = { action?: string; secret?: string };
+
+/** Secrets Manager calls with {SecretId, Step}; the console runbooks with {action, secret}. Failures are thrown so that both see them. */
+export const handler = async (event: RotationEvent & ConsoleEvent) => {
+  const what = event.action ? { action: event.action, secret: event.secret } : { secret: event.SecretId, step: event.Step };
   try {
-    const done = await rotate(clients, ctx, event);
-    logger.info('rotation step done', { secret: event.SecretId, step: event.Step, result: done });
+    const done = event.action ? await operate(clients, ctx, event) : await rotate(clients, ctx, event);
+    logger.info('secret operation done', { ...what, result: done });
     if (event.Step === 'finishSecret') metrics.addMetric('SecretsRotated', MetricUnit.Count, 1);
+    if (event.action === 'rollback') metrics.addMetric('SecretsRolledBack', MetricUnit.Count, 1);
     return done;
   } catch (err) {
-    logger.error('rotation step failed', { secret: event.SecretId, step: event.Step, error: (err as Error).message });
-    metrics.addMetric('RotationFailures', MetricUnit.Count, 1);
+    logger.error('secret operation failed', { ...what, error: (err as Error).message });
+    metrics.addMetric(event.action ? 'SecretOperationFailures' : 'RotationFailures', MetricUnit.Count, 1);
     throw err;
   } finally {
     metrics.publishStoredMetrics();

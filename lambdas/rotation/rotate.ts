@@ -89,32 +89,17 @@ export async function rotate(clients: RotationClients, ctx: RotationContext, eve
   if (!stages.includes('AWSPENDING')) throw new RotationError(`version ${token} of ${desc.Name} is not AWSPENDING`);
   const target = findSecret(ctx.fleet, desc.ARN ?? desc.Name ?? SecretId) ?? findSecret(ctx.fleet, desc.Name ?? '');
   if (!target) throw new RotationError(`${desc.Name} is not a secret of fleet ${ctx.fleet.fleet}`);
-  const run = (runbook: string, parameters: Record<string, string>) => runOnStack(clients.ssm, {
-    fleet: ctx.fleet, documents: ctx.documents, outputBucket: ctx.outputBucket, runbook, stack: target.stack.name, runId: `rotate-${token.slice(0, 36)}`.slice(0, 64).replace(/[^A-Za-z0-9-]/g, '-'),
-    parameters, waitSeconds: ctx.waitSeconds ?? 600, sleep: ctx.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-  });
-  const alert = async (what: string, failures: [string, string][], rolledBack: boolean | string) => {
-    const subject = `[CRITICAL] ${ctx.fleet.fleet}/${target.stack.name}: rotation of ${target.secret.name} failed at ${what}`.slice(0, 99);
-    const text = [
+  const ops = stackOperations(clients, ctx, target, `rotate-${token.slice(0, 36)}`);
+  const alert = async (what: string, failures: [string, string][], rolledBack: boolean | string) => ops.alert(
+    `rotation of ${target.secret.name} failed at ${what}`,
+    [
       `Rotating ${target.secret.name} (${desc.Name}) failed at ${what}. AWSCURRENT was not moved: the old value stays in force.`,
       '', 'Where:', ...failures.map(([host, why]) => `  ${host}: ${why}`), '',
       rolledBack === true ? 'Rollback: every host has the AWSCURRENT value again and its services were restarted.' : `Rollback FAILED: ${rolledBack}. Run the apply-secret document with Stage AWSCURRENT on these hosts.`,
       `Stuck version: ${token} stays AWSPENDING until the next rotation attempt succeeds or you remove the label.`,
-    ].join('\n');
-    await clients.sns.send(new PublishCommand({
-      TopicArn: ctx.topicArn, Subject: subject, Message: text,
-      MessageAttributes: { severity: { DataType: 'String', StringValue: 'critical' }, kind: { DataType: 'String', StringValue: 'firing' }, fleet: { DataType: 'String', StringValue: ctx.fleet.fleet } },
-    }));
-  };
-  const rollBack = async (): Promise<true | string> => {
-    try {
-      const back = await run(APPLY_SECRET, { Secret: target.secret.name, Stage: 'AWSCURRENT' });
-      const bad = hostFailures(back, applyProblem);
-      return bad.length ? bad.map(([h, why]) => `${h}: ${why}`).join('; ') : true;
-    } catch (err) {
-      return (err as Error).message;
-    }
-  };
+    ],
+  );
+  const rollBack = () => ops.reapply('AWSCURRENT');
 
   switch (Step) {
     case 'createSecret': {
@@ -133,12 +118,7 @@ export async function rotate(clients: RotationClients, ctx: RotationContext, eve
       return `createSecret: created AWSPENDING ${token}`;
     }
     case 'setSecret': {
-      let failures: [string, string][];
-      try {
-        failures = hostFailures(await run(APPLY_SECRET, { Secret: target.secret.name, Stage: 'AWSPENDING' }), applyProblem);
-      } catch (err) {
-        failures = [[target.stack.name, (err as Error).message]];
-      }
+      const failures = await ops.apply('AWSPENDING');
       if (failures.length) {
         await alert('setSecret', failures, await rollBack());
         throw new RotationError(`setSecret failed on ${failures.map(([h]) => h).join(', ')}`);
@@ -146,18 +126,7 @@ export async function rotate(clients: RotationClients, ctx: RotationContext, eve
       return 'setSecret: applied on every host';
     }
     case 'testSecret': {
-      let failures: [string, string][];
-      try {
-        failures = hostFailures(await run(HEALTH_CHECK, {}), (r) => {
-          if (r.status !== 'Success') return `health check ended ${r.status}`;
-          const parsed = HealthResult.safeParse(extractJsonSafe(r.stdout));
-          if (!parsed.success) return 'health check printed no valid result';
-          const crit = failing(evaluateHealth(parsed.data, ctx.fleet, target.stack)).filter((f) => f.severity === 'critical');
-          return crit.length ? crit.map((f) => f.message).join('; ') : undefined;
-        });
-      } catch (err) {
-        failures = [[target.stack.name, (err as Error).message]];
-      }
+      const failures = await ops.healthCheck();
       if (failures.length) {
         await alert('testSecret', failures, await rollBack());
         throw new RotationError(`testSecret failed on ${failures.map(([h]) => h).join(', ')}`);
@@ -170,6 +139,46 @@ export async function rotate(clients: RotationClients, ctx: RotationContext, eve
       return `finishSecret: ${token} is AWSCURRENT`;
     }
   }
+}
+
+export interface Target { readonly stack: Stack; readonly secret: AppSecret }
+
+/** What rotation and the operator actions do to the hosts of one secret's stack. Host failures come back as [host, why]. */
+export function stackOperations(clients: RotationClients, ctx: RotationContext, target: Target, runLabel: string) {
+  const run = (runbook: string, parameters: Record<string, string>) => runOnStack(clients.ssm, {
+    fleet: ctx.fleet, documents: ctx.documents, outputBucket: ctx.outputBucket, runbook, stack: target.stack.name, runId: runLabel.slice(0, 64).replace(/[^A-Za-z0-9-]/g, '-'),
+    parameters, waitSeconds: ctx.waitSeconds ?? 600, sleep: ctx.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+  });
+  const guarded = async (work: () => Promise<[string, string][]>): Promise<[string, string][]> => {
+    try {
+      return await work();
+    } catch (err) {
+      return [[target.stack.name, (err as Error).message]];
+    }
+  };
+  const apply = (stage: 'AWSPENDING' | 'AWSCURRENT' | 'AWSPREVIOUS') => guarded(async () => hostFailures(await run(APPLY_SECRET, { Secret: target.secret.name, Stage: stage }), applyProblem));
+  return {
+    apply,
+    /** Every host back on a stage: true, or what went wrong. */
+    async reapply(stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<true | string> {
+      const bad = await apply(stage);
+      return bad.length ? bad.map(([h, why]) => `${h}: ${why}`).join('; ') : true;
+    },
+    healthCheck: () => guarded(async () => hostFailures(await run(HEALTH_CHECK, {}), (r) => {
+      if (r.status !== 'Success') return `health check ended ${r.status}`;
+      const parsed = HealthResult.safeParse(extractJsonSafe(r.stdout));
+      if (!parsed.success) return 'health check printed no valid result';
+      const crit = failing(evaluateHealth(parsed.data, ctx.fleet, target.stack)).filter((f) => f.severity === 'critical');
+      return crit.length ? crit.map((f) => f.message).join('; ') : undefined;
+    })),
+    async alert(what: string, lines: string[], severity: 'critical' | 'info' = 'critical'): Promise<void> {
+      const subject = `[${severity.toUpperCase()}] ${ctx.fleet.fleet}/${target.stack.name}: ${what}`.slice(0, 99);
+      await clients.sns.send(new PublishCommand({
+        TopicArn: ctx.topicArn, Subject: subject, Message: lines.join('\n'),
+        MessageAttributes: { severity: { DataType: 'String', StringValue: severity }, kind: { DataType: 'String', StringValue: severity === 'critical' ? 'firing' : 'info' }, fleet: { DataType: 'String', StringValue: ctx.fleet.fleet } },
+      }));
+    },
+  };
 }
 
 function extractJsonSafe(stdout: string): unknown {

@@ -372,7 +372,7 @@ export const FleetConfig = z
     console: z
       .strictObject({
         approvers: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:(user|role|assumed-role)\/[A-Za-z0-9+=,.@_\/-]+$/, { error: 'must be an IAM user or role ARN' })).default([]),
-        approve: z.array(z.enum(['restore', 'restart-service'])).default(['restore', 'restart-service']).describe('Console runbooks that wait for an approver (when approvers are given).'),
+        approve: z.array(z.enum(['restore', 'restart-service', 'rotate-secret-now', 'rollback-secret'])).default(['restore', 'restart-service', 'rollback-secret']).describe('Console runbooks that wait for an approver (when approvers are given).'),
       })
       .prefault({}),
     backupStorage: z

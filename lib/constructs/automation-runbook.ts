@@ -18,7 +18,7 @@ export interface AutomationRunbookProps {
   readonly parameters: Record<string, RunbookParameter>;
   /** What it does: invoke one of the fleet's functions, or run a Command document on a host. */
   readonly action:
-    | { readonly invoke: IFunction; readonly payload: Record<string, string> }
+    | { readonly invoke: IFunction; readonly payload: Record<string, string>; /** @default 300 */ readonly timeoutSeconds?: number }
     | { readonly runCommand: { readonly documentName: string; readonly instanceParameter: string; readonly parameters: Record<string, string>; readonly comment: string; readonly outputBucket: string; readonly timeoutSeconds: number }; readonly statements: iam.PolicyStatement[] };
   /** Who must approve before it runs; empty for none. @default - no approval */
   readonly approvers?: readonly string[];
@@ -51,7 +51,7 @@ export class AutomationRunbook extends Construct {
     if ('invoke' in a) {
       this.role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [a.invoke.functionArn] }));
       step = {
-        name: 'Invoke', action: 'aws:invokeLambdaFunction', maxAttempts: 1, timeoutSeconds: 300,
+        name: 'Invoke', action: 'aws:invokeLambdaFunction', maxAttempts: 1, timeoutSeconds: a.timeoutSeconds ?? 300,
         inputs: { FunctionName: a.invoke.functionName, InvocationType: 'RequestResponse', Payload: JSON.stringify(a.payload) },
         outputs: [{ Name: 'Result', Selector: '$.Payload', Type: 'String' }],
       };

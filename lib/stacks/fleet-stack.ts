@@ -473,9 +473,10 @@ export class FleetStack extends Stack {
     this.documents[APPLY_SECRET].grantSendCommand(role);
     this.documents[HEALTH_CHECK]!.grantSendCommand(role);
     role.addToPolicy(new iam.PolicyStatement({ sid: 'FollowCommands', actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'], resources: ['*'] }));
-    acknowledgeWildcard(role, 'Resource::*', 'Following the commands it sent (ListCommands, ListCommandInvocations, GetCommandInvocation) supports no resource-level permissions.');
+    acknowledgeWildcard(role, 'Resource::*', 'Following the commands it sent (ListCommands, ListCommandInvocations, GetCommandInvocation) and secretsmanager:GetRandomPassword (added by RotationSchedule; it reads no secret) support no resource-level permissions.');
     role.addToPolicy(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [this.alerts.topic.topicArn] }));
     role.addToPolicy(new iam.PolicyStatement({ sid: 'UseFleetKey', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn] }));
+    const rotationArns: string[] = [];
     for (const stack of stacks) {
       const arns: string[] = [];
       for (const cfg of stack.secrets) {
@@ -491,6 +492,7 @@ export class FleetStack extends Stack {
           });
         new secretsmanager.RotationSchedule(this, `${id}Rotation`, { secret, rotationLambda: this.rotation.function, automaticallyAfter: Duration.days(cfg.rotationDays) });
         arns.push(cfg.secretArn ?? `${secret.secretArn}`);
+        rotationArns.push(arns[arns.length - 1]!);
       }
       // Scoped to these secrets: the rotation function can touch nothing else.
       role.addToPolicy(new iam.PolicyStatement({
@@ -507,6 +509,23 @@ export class FleetStack extends Stack {
       });
       new CfnOutput(this, `HostSecretsPolicy${pascal(stack.name)}Arn`, { value: this.stackHostPolicies[stack.name]!.managedPolicyArn, description: `Attach to the instance role of the hosts of ${stack.name}` });
     }
+    const refs = stacks.flatMap((st) => st.secrets.map((x) => `${st.name}/${x.name}`)).sort();
+    const secretParameter = { Secret: { description: 'The secret, as <stack>/<name>.', allowedValues: refs } };
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'RotateNow', actions: ['secretsmanager:RotateSecret'], resources: rotationArns }));
+    this.runbooks['rotate-secret-now'] = new AutomationRunbook(this, 'RotateSecretNowRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: rotate one application secret now. Secrets Manager runs the same four steps as the scheduled rotation: new value, applied on every host of the stack with its services restarted in order, health-checked, then made current. If any host fails, every host gets the current value back and a critical alert says where.`,
+      parameters: secretParameter,
+      action: { invoke: this.rotation.function, payload: { action: 'rotate-now', secret: '{{ Secret }}' } },
+      approvers: fleet.console.approve.includes('rotate-secret-now') ? fleet.console.approvers : [],
+    });
+    this.runbooks['rollback-secret'] = new AutomationRunbook(this, 'RollbackSecretRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: put the previous value of one application secret back. Every host of the stack applies AWSPREVIOUS and restarts its services; only when all of them pass their health check does AWSCURRENT move back to that version. If any fails, the hosts keep the current value and a critical alert says where.`,
+      parameters: secretParameter,
+      action: { invoke: this.rotation.function, payload: { action: 'rollback', secret: '{{ Secret }}' }, timeoutSeconds: 900 },
+      approvers: fleet.console.approve.includes('rollback-secret') ? fleet.console.approvers : [],
+    });
   }
 
   /** What a console runbook needs to run one of the fleet's documents on a host it names. */

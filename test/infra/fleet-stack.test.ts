@@ -270,6 +270,62 @@ describe('FleetStack', () => {
     });
   });
 
+  describe('secrets', () => {
+    const ADOPTED = 'arn:aws:secretsmanager:eu-central-1:111122223333:secret:legacy/hmac-AbCdEf';
+    const withSecrets = () => synthFleet(demoFleet((f) => {
+      f.stacks[0]!.secrets = [
+        { name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET', previousVariable: 'JWT_SECRET_PREVIOUS', rotationDays: 30, restart: ['api'] },
+        { name: 'hmac', secretArn: ADOPTED, envFile: '/opt/web/.env', variable: 'HMAC_KEY', rotationDays: 7 },
+      ];
+    })).template;
+    const statements = (t: Template, type: string) => Object.values(t.findResources(type)).flatMap((r) => r.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Sid?: string }[]);
+    const actions = (st: { Action: string | string[] }) => [st.Action].flat();
+
+    it('creates managed secrets with the fleet key, adopts given ones, and rotates both on their schedules', () => {
+      // Act
+      const t = withSecrets();
+      // Assess
+      t.resourceCountIs('AWS::SecretsManager::Secret', 1);
+      t.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'shipshape/demo/web/jwt', KmsKeyId: Match.anyValue() });
+      t.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { SecretId: Match.objectLike({ Ref: Match.anyValue() }), RotationRules: { ScheduleExpression: 'rate(30 days)' } });
+      t.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { SecretId: ADOPTED, RotationRules: { ScheduleExpression: 'rate(7 days)' } });
+      t.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', Principal: 'secretsmanager.amazonaws.com' });
+    });
+
+    it('lets the rotation function touch only the configured secrets, and the hosts of a stack read only its own', () => {
+      // Act
+      const t = withSecrets();
+      // Assess
+      // GetRandomPassword (added by RotationSchedule) reads no secret and has no resource type.
+      const secretStatements = statements(t, 'AWS::IAM::Policy').filter((st) => actions(st).some((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetRandomPassword'));
+      expect(secretStatements.length).toBeGreaterThan(0);
+      for (const st of secretStatements) {
+        expect(JSON.stringify(st.Resource)).not.toContain('"*"');
+        expect(JSON.stringify(st.Resource)).toContain(ADOPTED);
+      }
+      const host = Object.values(t.findResources('AWS::IAM::ManagedPolicy')).map((r) => r.Properties).find((p) => String(p.Description).includes('read its secrets'))!;
+      const read = host.PolicyDocument.Statement.find((st: { Sid: string }) => st.Sid === 'ReadStackSecrets');
+      expect(read.Action).toBe('secretsmanager:GetSecretValue');
+      expect(read.Resource).toHaveLength(2);
+      expect(JSON.stringify(host.PolicyDocument)).not.toMatch(/PutSecretValue|UpdateSecretVersionStage|RotateSecret/);
+    });
+
+    it('offers rotate-secret-now and rollback-secret runbooks limited to the configured secrets', () => {
+      const t = withSecrets();
+      const automation = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).filter((c) => c.schemaVersion === '0.3');
+      const rotateNow = automation.find((c) => String(c.description).includes('rotate one application secret now'))!;
+      const rollback = automation.find((c) => String(c.description).includes('put the previous value'))!;
+      expect(rotateNow.parameters.Secret.allowedValues).toEqual(['web/hmac', 'web/jwt']);
+      expect(JSON.parse(rotateNow.mainSteps.at(-1).inputs.Payload)).toEqual({ action: 'rotate-now', secret: '{{ Secret }}' });
+      expect(rollback.mainSteps.at(-1).timeoutSeconds).toBe(900);
+    });
+
+    it('adds no rotation function, secret or runbook when no stack has secrets', () => {
+      template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+      expect(JSON.stringify(template.toJSON())).not.toContain('rotate one application secret now');
+    });
+  });
+
   it('has a dashboard for the fleet, with health by host from the result logs', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     const body = JSON.stringify(resources('AWS::CloudWatch::Dashboard')[0]!.Properties.DashboardBody);

@@ -1,8 +1,9 @@
-import { DescribeSecretCommand, GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, PutSecretValueCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { operate } from '../../lambdas/rotation/operate.js';
 import { rotate, RotationError } from '../../lambdas/rotation/rotate.js';
 import { demoFleet } from '../support/fleets.js';
 import { healthyWebResult } from '../support/results.js';
@@ -66,8 +67,8 @@ beforeEach(() => {
   ssm.on(GetCommandInvocationCommand).callsFake(({ CommandId, InstanceId }) => {
     const r = runs[CommandId]!;
     if (r.document === 'ApplyDoc') {
-      const failing = r.stage === 'AWSPENDING' ? applyFails.has(InstanceId) : rollbackFails;
-      if (!failing) holds[InstanceId] = r.stage === 'AWSPENDING' ? TOKEN : Object.entries(versions).find(([, s]) => s.includes('AWSCURRENT'))![0];
+      const failing = r.stage === 'AWSCURRENT' ? rollbackFails : applyFails.has(InstanceId);
+      if (!failing) holds[InstanceId] = Object.entries(versions).find(([, s]) => s.includes(r.stage!))![0];
       return { Status: 'Success', StatusDetails: 'Success', StandardOutputContent: JSON.stringify({ schema: 'shipshape.apply-secret/1', errors: failing ? ['web-api-1 is not running and healthy after the restart (exited, none)'] : [] }) };
     }
     const h = healthyWebResult();
@@ -154,5 +155,55 @@ describe('rotation', () => {
     await expect(rotate(clients, ctx, ev('createSecret'))).rejects.toThrow(/is not a secret of fleet demo/);
     sm.on(DescribeSecretCommand).resolves({ ARN, Name: NAME, RotationEnabled: true, VersionIdsToStages: { [TOKEN]: [] } });
     await expect(rotate(clients, ctx, ev('setSecret'))).rejects.toThrow(/is not AWSPENDING/);
+  });
+});
+
+describe('console actions', () => {
+  const rotated = () => { versions = { [OLD]: ['AWSPREVIOUS'], [TOKEN]: ['AWSCURRENT'] }; values[TOKEN] = NEW_VALUE; holds = Object.fromEntries(HOSTS.map((h) => [h, TOKEN])); };
+
+  it('rotate-now asks Secrets Manager to rotate the named secret', async () => {
+    // Prepare
+    sm.on(RotateSecretCommand).resolves({ VersionId: TOKEN });
+    // Act
+    const said = await operate(clients, ctx, { action: 'rotate-now', secret: 'web/jwt' });
+    // Assess
+    expect(sm.commandCalls(RotateSecretCommand)[0]!.args[0].input).toEqual({ SecretId: NAME });
+    expect(said).toContain(TOKEN);
+  });
+
+  it('rollback puts the previous value on every host, checks health, then moves AWSCURRENT back', async () => {
+    // Prepare
+    rotated();
+    // Act
+    await operate(clients, ctx, { action: 'rollback', secret: 'web/jwt' });
+    // Assess
+    expect(holds).toEqual(Object.fromEntries(HOSTS.map((h) => [h, OLD])));
+    expect(versions).toEqual({ [OLD]: ['AWSCURRENT'], [TOKEN]: ['AWSPREVIOUS'] });
+    expect(Object.values(runs).map((r) => r.document)).toEqual(['ApplyDoc', 'HealthDoc']);
+    expect(alerts()[0]!.MessageAttributes!.severity!.StringValue).toBe('info');
+    noLeaks();
+  });
+
+  it('fails when a host is unhealthy with the previous value: hosts get AWSCURRENT again and nothing moves', async () => {
+    // Prepare
+    rotated();
+    unhealthyWith = OLD;
+    // Act
+    const done = operate(clients, ctx, { action: 'rollback', secret: 'web/jwt' });
+    // Assess
+    await expect(done).rejects.toThrow(/rollback of web\/jwt failed on i-00000000000000001, i-00000000000000002/);
+    expect(versions).toEqual({ [OLD]: ['AWSPREVIOUS'], [TOKEN]: ['AWSCURRENT'] });
+    expect(holds).toEqual(Object.fromEntries(HOSTS.map((h) => [h, TOKEN])));
+    expect(alerts()[0]!.Message).toContain('Every host has the AWSCURRENT value again');
+    noLeaks();
+  });
+
+  it('fails when there is nothing to roll back to, or a rotation is under way, or the secret is unknown', async () => {
+    await expect(operate(clients, ctx, { action: 'rollback', secret: 'web/jwt' })).rejects.toThrow(/has no previous version/);
+    versions = { [OLD]: ['AWSCURRENT'], [TOKEN]: ['AWSPENDING'], v2: ['AWSPREVIOUS'] };
+    await expect(operate(clients, ctx, { action: 'rollback', secret: 'web/jwt' })).rejects.toThrow(/is being rotated/);
+    await expect(operate(clients, ctx, { action: 'rollback', secret: 'web/nope' })).rejects.toThrow(/known: web\/jwt/);
+    await expect(operate(clients, ctx, { action: 'rollback', secret: 'web/jwt; rm -rf /' })).rejects.toThrow(/expected <stack>\/<secret>/);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
   });
 });
