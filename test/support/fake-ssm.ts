@@ -5,7 +5,7 @@
  * inline up to SSM's limit and whole in S3, and queues the status-change events.
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient, type SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient, type SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { randomUUID } from 'node:crypto';
 import { resolveParameters, runDocument, type CommandDocument } from './document-runner.js';
@@ -48,7 +48,13 @@ export class FakeSsm {
       if (!inv) throw Object.assign(new Error('Invocation does not exist'), { name: 'InvocationDoesNotExist' });
       return inv;
     });
-    this.mock.on(ListCommandsCommand).callsFake(({ CommandId }) => ({ Commands: [{ CommandId, Parameters: this.commands.get(CommandId)?.Parameters }] }));
+    // Commands run to the end inside SendCommand, so they are final when listed.
+    this.mock.on(ListCommandsCommand).callsFake(({ CommandId }) => ({
+      Commands: [{ CommandId, Parameters: this.commands.get(CommandId)?.Parameters, Status: this.invocationsOf(CommandId).every(([, inv]) => inv.Status === 'Success') ? 'Success' : 'Failed' }],
+    }));
+    this.mock.on(ListCommandInvocationsCommand).callsFake(({ CommandId }) => ({
+      CommandInvocations: this.invocationsOf(CommandId).map(([InstanceId, inv]) => ({ CommandId, InstanceId, Status: inv.Status })),
+    }));
   }
 
   private selectHosts(input: SendCommandCommandInput): SimulatedHost[] {
@@ -94,6 +100,15 @@ export class FakeSsm {
       detail: { 'command-id': commandId, 'document-name': input.DocumentName, status: 'Success' },
     });
     return { Command: { CommandId: commandId, DocumentName: input.DocumentName } };
+  }
+
+  private invocationsOf(commandId: string): [string, StoredInvocation][] {
+    return [...this.invocations].filter(([k]) => k.startsWith(`${commandId}/`)).map(([k, inv]) => [k.slice(commandId.length + 1), inv]);
+  }
+
+  /** Everything the hosts printed, for leak scans. */
+  allOutput(): string {
+    return [...this.invocations.values()].map((inv) => `${inv.StandardOutputContent}\n${inv.StandardErrorContent}`).join('\n');
   }
 
   /** Events emitted so far, removed from the queue. */
