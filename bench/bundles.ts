@@ -13,7 +13,7 @@ import { BUNDLING } from '../lib/bundling.js';
 
 export interface BundleRow { fn: string; variant: string; bytes: number; importMsMedian: number; importMsP90: number }
 
-const FUNCTIONS = ['dispatcher', 'result', 'console', 'retention'];
+const FUNCTIONS = ['dispatcher', 'result', 'console', 'retention', 'rotation'];
 const env = {
   ...process.env,
   AWS_REGION: 'eu-central-1',

@@ -19,7 +19,7 @@ if (!only || only === 'bundles') {
   for (const r of rows) {
     md.push(`| ${r.fn} | ${r.variant} | ${(r.bytes / 1024).toFixed(1)} | ${(r.bytes / floor.bytes).toFixed(0)}x | ${r.importMsMedian.toFixed(1)} | ${r.importMsP90.toFixed(1)} | ${(r.importMsMedian / floor.importMsMedian).toFixed(1)}x |`);
   }
-  for (const fn of ['dispatcher', 'result', 'console', 'retention']) {
+  for (const fn of ['dispatcher', 'result', 'console', 'retention', 'rotation']) {
     const shipped = rows.find((r) => r.fn === fn && r.variant === 'shipped')!;
     const loose = rows.find((r) => r.fn === fn && r.variant === 'no-tree-shaking')!;
     md.push('', `${fn}: tree-shaking makes the bundle ${(loose.bytes / shipped.bytes).toFixed(2)}x smaller and the cold import ${(loose.importMsMedian / shipped.importMsMedian).toFixed(2)}x faster.`);

@@ -6,7 +6,7 @@ import { BaseEnv, parseEnv } from '../shared/env.js';
 import { bundledFleet } from '../shared/fleet.js';
 import { logger } from '../shared/logger.js';
 import { metrics, MetricUnit } from '../shared/metrics.js';
-import { operate } from './operate.js';
+import { operate, secretAges } from './operate.js';
 import { rotate } from './rotate.js';
 
 const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_OUTPUT_BUCKET: z.string().min(3) }));
@@ -17,8 +17,22 @@ const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, outputBucket: env.SHIPS
 type RotationEvent = { SecretId?: string; Step?: string };
 type ConsoleEvent = { action?: string; secret?: string };
 
+/** Daily: one SecretAgeDays per secret, which the missed-rotation alarms watch. */
+async function reportAges(): Promise<string> {
+  const { ages, errors } = await secretAges(clients, ctx, new Date());
+  for (const a of ages) {
+    const m = metrics.singleMetric();
+    m.addDimension('secret', a.secret);
+    m.addMetric('SecretAgeDays', MetricUnit.Count, a.ageDays);
+  }
+  logger.info('secret ages', { ages });
+  if (errors.length) throw new Error(`cannot read the age of ${errors.join('; ')}`);
+  return `${ages.length} secret ages reported`;
+}
+
 /** Secrets Manager calls with {SecretId, Step}; the console runbooks with {action, secret}. Failures are thrown so that both see them. */
 export const handler = async (event: RotationEvent & ConsoleEvent) => {
+  if (event.action === 'report-age') return reportAges();
   const what = event.action ? { action: event.action, secret: event.secret } : { secret: event.SecretId, step: event.Step };
   try {
     const done = event.action ? await operate(clients, ctx, event) : await rotate(clients, ctx, event);

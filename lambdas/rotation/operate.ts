@@ -4,12 +4,43 @@
  *   rollback    puts the previous value back: every host applies AWSPREVIOUS and must pass
  *               its health check; only then does AWSCURRENT move back to that version.
  *               If the hosts fail, they get AWSCURRENT again and nothing moves.
+ * And, daily from a schedule, the age of every configured secret, for the missed-rotation alarms.
  */
 import { DescribeSecretCommand, RotateSecretCommand, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { secretName } from '../../lib/runbooks/secrets.js';
 import { parseOrThrow } from '../shared/errors.js';
 import { RotationError, stackOperations, type RotationClients, type RotationContext, type Target } from './rotate.js';
+
+export const AgeReportEvent = z.object({ action: z.literal('report-age') });
+
+export interface SecretAge {
+  /** <stack>/<name> */
+  readonly secret: string;
+  /** Days since the last rotation, or since creation if never rotated. */
+  readonly ageDays: number;
+  readonly rotationDays: number;
+}
+
+/** The age of every configured secret. One that cannot be described is reported, not skipped. */
+export async function secretAges(clients: Pick<RotationClients, 'sm'>, ctx: Pick<RotationContext, 'fleet'>, now: Date): Promise<{ ages: SecretAge[]; errors: string[] }> {
+  const ages: SecretAge[] = [];
+  const errors: string[] = [];
+  for (const stack of ctx.fleet.stacks) {
+    for (const secret of stack.secrets) {
+      const ref = `${stack.name}/${secret.name}`;
+      try {
+        const d = await clients.sm.send(new DescribeSecretCommand({ SecretId: secret.secretArn ?? secretName(ctx.fleet.fleet, stack.name, secret.name) }));
+        const since = d.LastRotatedDate ?? d.CreatedDate;
+        if (!since) throw new Error('Secrets Manager returned neither LastRotatedDate nor CreatedDate');
+        ages.push({ secret: ref, ageDays: Math.max(0, Math.floor((now.getTime() - since.getTime()) / 86_400_000 * 10) / 10), rotationDays: secret.rotationDays });
+      } catch (err) {
+        errors.push(`${ref}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return { ages, errors };
+}
 
 export const OperatorEvent = z.object({
   action: z.enum(['rotate-now', 'rollback']),

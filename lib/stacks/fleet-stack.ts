@@ -41,6 +41,9 @@ export function pascal(name: string): string {
 }
 
 /** Everything one fleet needs: key, bucket, topic, documents, functions, schedules, rules. */
+/** Days a secret may pass its rotation period before its age alarm fires. */
+export const SECRET_AGE_SLACK_DAYS = 2;
+
 export class FleetStack extends Stack {
   readonly key: kms.Key;
   readonly output: SecureBucket;
@@ -272,7 +275,7 @@ export class FleetStack extends Stack {
       });
     }
 
-    this.addSecrets(fleet, common, baseEnv);
+    this.addSecrets(fleet, common, baseEnv, group);
     this.addAlarms(fleet);
     this.console = this.addConsoleRunbooks(fleet, common, baseEnv);
     this.resultProcessor.function.addEnvironment('SHIPSHAPE_RUNBOOKS',
@@ -459,7 +462,7 @@ export class FleetStack extends Stack {
    * Application secrets: created (or adopted) with the fleet key, rotated by one function
    * that may touch only these secrets, readable by the hosts of their own stack only.
    */
-  private addSecrets(fleet: Fleet, common: { fleetJson: string; logKey: kms.IKey; deadLetterQueue: sqs.IQueue; logRetentionDays: number }, baseEnv: Record<string, string>): void {
+  private addSecrets(fleet: Fleet, common: { fleetJson: string; logKey: kms.IKey; deadLetterQueue: sqs.IQueue; logRetentionDays: number }, baseEnv: Record<string, string>, group: scheduler.IScheduleGroup): void {
     const stacks = fleet.stacks.filter((st) => st.secrets.length);
     if (!stacks.length || !this.documents[APPLY_SECRET]) return;
     this.rotation = new ShipshapeFunction(this, 'Rotation', {
@@ -508,6 +511,32 @@ export class FleetStack extends Stack {
         ],
       });
       new CfnOutput(this, `HostSecretsPolicy${pascal(stack.name)}Arn`, { value: this.stackHostPolicies[stack.name]!.managedPolicyArn, description: `Attach to the instance role of the hosts of ${stack.name}` });
+    }
+    // A missed rotation is a finding: the age of each secret, daily, against its period plus slack.
+    acknowledgeWildcard(this, `Resource::${nagArnRef(this.rotation.function)}:*`,
+      'EventBridge Scheduler invokes the rotation function (daily secret ages) and its versions; the grant names this one function.');
+    new ScheduledJob(this, 'SecretAges', {
+      schedule: { cron: '30 6 * * ? *', timezone: 'UTC', enabled: true },
+      target: this.rotation.function,
+      payload: { action: 'report-age' },
+      deadLetterQueue: this.deadLetterQueue,
+      group,
+      description: `shipshape ${fleet.fleet}: daily age of the application secrets`,
+    });
+    for (const stack of stacks) {
+      for (const cfg of stack.secrets) {
+        const ref = `${stack.name}/${cfg.name}`;
+        const limit = cfg.rotationDays + SECRET_AGE_SLACK_DAYS;
+        this.alarms.push(new cloudwatch.Metric({
+          namespace: 'shipshape', metricName: 'SecretAgeDays', dimensionsMap: { service: 'shipshape-rotation', secret: ref }, statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1),
+        }).createAlarm(this, `SecretAge${pascal(stack.name)}${pascal(cfg.name)}`, {
+          alarmName: `shipshape-${fleet.fleet}-${stack.name}-${cfg.name}-secret-age`,
+          threshold: limit, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluationPeriods: 1,
+          // No report means the reporting failed, which the rotation function's error alarm already says.
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription: `Secret ${ref} is older than its rotation period of ${cfg.rotationDays} days plus ${SECRET_AGE_SLACK_DAYS}: rotations are failing or stuck. Read the rotation alerts and the Rotation function's log, then run rotate-secret-now.`,
+        }));
+      }
     }
     const refs = stacks.flatMap((st) => st.secrets.map((x) => `${st.name}/${x.name}`)).sort();
     const secretParameter = { Secret: { description: 'The secret, as <stack>/<name>.', allowedValues: refs } };

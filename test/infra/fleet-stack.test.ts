@@ -320,6 +320,17 @@ describe('FleetStack', () => {
       expect(rollback.mainSteps.at(-1).timeoutSeconds).toBe(900);
     });
 
+    it('reports secret ages daily and alarms when a secret outlives its rotation period plus slack', () => {
+      const t = withSecrets();
+      const schedule = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r) => r.Properties).find((p) => JSON.parse(p.Target.Input).action === 'report-age')!;
+      expect(schedule.ScheduleExpression).toBe('cron(30 6 * * ? *)');
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: 'shipshape-demo-web-jwt-secret-age', MetricName: 'SecretAgeDays', Threshold: 32, ComparisonOperator: 'GreaterThanThreshold',
+        Dimensions: Match.arrayWith([{ Name: 'secret', Value: 'web/jwt' }]),
+      });
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'shipshape-demo-web-hmac-secret-age', Threshold: 9 });
+    });
+
     it('adds no rotation function, secret or runbook when no stack has secrets', () => {
       template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
       expect(JSON.stringify(template.toJSON())).not.toContain('rotate one application secret now');

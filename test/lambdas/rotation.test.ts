@@ -3,7 +3,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { operate } from '../../lambdas/rotation/operate.js';
+import { operate, secretAges } from '../../lambdas/rotation/operate.js';
 import { rotate, RotationError } from '../../lambdas/rotation/rotate.js';
 import { demoFleet } from '../support/fleets.js';
 import { healthyWebResult } from '../support/results.js';
@@ -205,5 +205,31 @@ describe('console actions', () => {
     await expect(operate(clients, ctx, { action: 'rollback', secret: 'web/nope' })).rejects.toThrow(/known: web\/jwt/);
     await expect(operate(clients, ctx, { action: 'rollback', secret: 'web/jwt; rm -rf /' })).rejects.toThrow(/expected <stack>\/<secret>/);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+});
+
+describe('secret ages', () => {
+  it('reports days since the last rotation, or since creation when never rotated', async () => {
+    // Prepare
+    const two = demoFleet((f) => {
+      f.stacks[0]!.secrets = [{ name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET', rotationDays: 30 }, { name: 'hmac', envFile: '/opt/web/.env', variable: 'HMAC', rotationDays: 7 }];
+    });
+    sm.on(DescribeSecretCommand, { SecretId: 'shipshape/demo/web/jwt' }).resolves({ CreatedDate: new Date('2026-01-01T00:00:00Z'), LastRotatedDate: new Date('2026-11-01T12:00:00Z') });
+    sm.on(DescribeSecretCommand, { SecretId: 'shipshape/demo/web/hmac' }).resolves({ CreatedDate: new Date('2026-11-20T00:00:00Z') });
+    // Act
+    const out = await secretAges(clients, { fleet: two }, new Date('2026-11-21T00:00:00Z'));
+    // Assess
+    expect(out).toEqual({ ages: [{ secret: 'web/jwt', ageDays: 19.5, rotationDays: 30 }, { secret: 'web/hmac', ageDays: 1, rotationDays: 7 }], errors: [] });
+  });
+
+  it('fails loudly for a secret it cannot describe, and still reports the others', async () => {
+    const two = demoFleet((f) => {
+      f.stacks[0]!.secrets = [{ name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET' }, { name: 'hmac', envFile: '/opt/web/.env', variable: 'HMAC' }];
+    });
+    sm.on(DescribeSecretCommand, { SecretId: 'shipshape/demo/web/jwt' }).rejects(Object.assign(new Error('secret not found'), { name: 'ResourceNotFoundException' }));
+    sm.on(DescribeSecretCommand, { SecretId: 'shipshape/demo/web/hmac' }).resolves({ CreatedDate: new Date('2026-11-20T00:00:00Z') });
+    const out = await secretAges(clients, { fleet: two }, new Date('2026-11-21T00:00:00Z'));
+    expect(out.errors).toEqual(['web/jwt: secret not found']);
+    expect(out.ages.map((a) => a.secret)).toEqual(['web/hmac']);
   });
 });
