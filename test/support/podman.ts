@@ -95,6 +95,8 @@ export interface ServiceDef {
   /** Named volume mounted at /data. */
   readonly volume?: string;
   readonly healthCmd?: string;
+  /** Bind mounts, as podman run -v takes them ("/host/file:/in/container:ro"). */
+  readonly binds?: string[];
 }
 
 /** A compose-like project: containers named <project>-<service>-1, labelled as compose does. */
@@ -119,6 +121,7 @@ export class PodmanStack {
         this.volumes.add(vol);
         args.push('-v', `${vol}:/data`);
       }
+      for (const b of d.binds ?? []) args.push('-v', b);
       if (d.healthCmd) args.push('--health-cmd', d.healthCmd, '--health-interval', '0', '--health-retries', '1', '--health-timeout', '5s');
       await podman(...args, d.image);
       this.containers.push(name);
