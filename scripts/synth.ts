@@ -3,13 +3,15 @@
  * account, no telemetry, no version check) and prints what it built.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 const env = { ...process.env, CDK_DISABLE_VERSION_CHECK: '1', CDK_DISABLE_CLI_TELEMETRY: 'true' };
 const started = Date.now();
 console.log('shipshape: synthesizing (offline, local esbuild bundling)...');
+// Templates of another fleet synthesized earlier would be reported as if they were this one.
+rmSync('cdk.out', { recursive: true, force: true });
 const cdk = spawnSync('npx', ['--no-install', 'cdk', 'synth', '--no-notices', '-q', ...args], { stdio: 'inherit', env });
 if (cdk.status !== 0) {
   console.error(`\nshipshape: synth failed (exit ${cdk.status}). The message above names the problem.`);
@@ -28,14 +30,16 @@ for (const file of templates) {
   const subs = resources.filter((r) => r.Type === 'AWS::SNS::Subscription');
   console.log(`\nStack ${file.replace('.template.json', '')}: ${resources.length} resources`);
   for (const d of docs) {
-    const content = d.Properties?.Content as { description: string; parameters: { Stack: { allowedValues: string[] } } };
-    console.log(`  document   ${content.description.split(':')[1]?.split('.')[0]?.trim() ?? 'command'} (stacks: ${content.parameters.Stack.allowedValues.join(', ')})`);
+    const content = d.Properties?.Content as { description: string; schemaVersion: string; parameters: Record<string, { allowedValues?: string[] }> };
+    const kind = content.schemaVersion === '0.3' ? 'runbook ' : 'document';
+    const choice = content.parameters.Stack?.allowedValues ? `stacks: ${content.parameters.Stack.allowedValues.join(', ')}` : Object.entries(content.parameters).filter(([, p]) => p.allowedValues).map(([n, p]) => `${n}: ${p.allowedValues!.join(', ')}`).join('; ');
+    console.log(`  ${kind}   ${content.description.split(':')[1]?.split(/\.(\s|$)/)[0]?.trim() ?? 'command'}${choice ? ` (${choice})` : ''}`);
   }
   for (const s of schedules) {
     const p = s.Properties!;
-    const input = JSON.parse(p.Target.Input as string) as { runbook: string; stack: string };
+    const what = String(p.Description ?? p.Target.Input).replace(/^shipshape [^:]+: /, '');
     const tz = String(p.ScheduleExpression).startsWith('rate(') ? '' : ` ${p.ScheduleExpressionTimezone ?? 'UTC'}`;
-    console.log(`  schedule   ${input.runbook} ${input.stack}: ${p.ScheduleExpression}${tz}${p.State === 'DISABLED' ? ' (disabled)' : ''}`);
+    console.log(`  schedule   ${what}: ${p.ScheduleExpression}${tz}${p.State === 'DISABLED' ? ' (disabled)' : ''}`);
   }
   console.log(`  topic      ${count(resources, 'AWS::SNS::Topic')} alert topic(s), ${subs.length} subscription(s): ${subs.map((s) => `${s.Properties!.Protocol} ${s.Properties!.Endpoint} [${(s.Properties!.FilterPolicy?.severity ?? []).join('/')}]`).join('; ') || 'none'}`);
   console.log(`  functions  ${count(resources, 'AWS::Lambda::Function')}, rules ${count(resources, 'AWS::Events::Rule')}, buckets ${count(resources, 'AWS::S3::Bucket')}, keys ${count(resources, 'AWS::KMS::Key')}`);

@@ -258,13 +258,23 @@ const AppSecret = z
       encoding: z.enum(['hex', 'base64']).default('hex'),
     }).prefault({}).describe('New values are this many random bytes, encoded.'),
     rotationDays: z.number().int().min(1).max(1000).default(30),
-    envFile: pattern(P.ABS_PATH, P.ABS_PATH_HINT).describe('The env file on the hosts (e.g. /opt/app/.env.production).'),
-    variable: EnvVar,
+    envFile: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('The env file on the hosts (e.g. /opt/app/.env.production); the value goes into `variable`. Give envFile or file.'),
+    variable: EnvVar.optional().describe('The variable in envFile.'),
     previousVariable: EnvVar.optional().describe('Keeps the previous value here until the next rotation, so old tokens still verify.'),
+    file: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('A file on the hosts that holds only the value (e.g. /opt/app/secrets/jwt_secret.key). Give envFile or file.'),
+    previousFile: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('Keeps the previous value in this file until the next rotation (with file).'),
     mode: z.string().regex(/^0?[0-7]{3}$/).default('0600'),
     restart: z.array(Name).default([]).describe('Services restarted in this order after the file changed.'),
   })
-  .refine((s) => s.previousVariable !== s.variable, { error: 'previousVariable must differ from variable' });
+  .superRefine((s, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (!s.envFile === !s.file) issue(s.file ? 'file' : 'envFile', 'give exactly one of envFile (with variable) or file');
+    if (s.envFile && !s.variable) issue('variable', 'is required with envFile: the variable that holds the value, e.g. "JWT_SECRET"');
+    if (s.file && (s.variable || s.previousVariable)) issue(s.variable ? 'variable' : 'previousVariable', 'belongs to envFile; with file, use previousFile');
+    if (s.envFile && s.previousFile) issue('previousFile', 'belongs to file; with envFile, use previousVariable');
+    if (s.variable && s.previousVariable === s.variable) issue('previousVariable', 'previousVariable must differ from variable');
+    if (s.file && s.previousFile === s.file) issue('previousFile', 'previousFile must differ from file');
+  });
 export type AppSecret = z.infer<typeof AppSecret>;
 
 const Stack = z.strictObject({

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shipshape apply-secret: fetches one version of an application secret from Secrets Manager
-# with this host's own role, writes it into the stack's env file atomically (temp file +
+# with this host's own role, writes it into its env file or secret file atomically (temp file +
 # rename, keeping the previous file and, if asked, the previous value), restarts the listed
 # containers in order and waits for them. Prints ONE JSON result (shipshape.apply-secret/1)
 # that never contains the value.
@@ -47,7 +47,7 @@ have aws || { note_error "the AWS CLI is not installed on the host"; exit 0; }
 spec=$(read_spec) || { note_error "no secrets spec for stack '$STACK'"; exit 0; }
 line=$(grep -P "^secret\t\Q$SECRET\E\t" <<< "$spec" || true)
 [ -n "$line" ] || { note_error "stack '$STACK' has no secret named '$SECRET'"; exit 0; }
-IFS=$'\t' read -r _ _ secret_id file variable previous mode containers <<< "$line"
+IFS=$'\t' read -r _ _ secret_id kind file variable previous mode containers <<< "$line"
 [ "$previous" = - ] && previous=""
 
 # --- the value: fetched with the host's role, checked, never printed ---------------------------
@@ -64,23 +64,40 @@ if [[ ! "$value" =~ ^[A-Za-z0-9+/=._~:-]+$ ]]; then note_error "the secret conta
 dir=$(dirname "$file")
 [ -d "$dir" ] || { note_error "directory $dir does not exist"; exit 0; }
 current=""
-[ -f "$file" ] && current=$(grep -E "^$variable=" "$file" | tail -n 1 | cut -d= -f2- || true)
+if [ "$kind" = file ]; then
+  [ -f "$file" ] && current=$(cat "$file")
+else
+  [ -f "$file" ] && current=$(grep -E "^$variable=" "$file" | tail -n 1 | cut -d= -f2- || true)
+fi
 if [ "$current" != "$value" ]; then
   tmp=$(mktemp "$dir/.shipshape-secret.XXXXXX")
   chmod "$mode" "$tmp"
   if [ -f "$file" ]; then
-    grep -vE "^($variable${previous:+|$previous})=" "$file" > "$tmp" || true
     chown --reference="$file" "$tmp" 2>/dev/null || true
     cp -p "$file" "$file.shipshape-prev"
     chmod 600 "$file.shipshape-prev"
   fi
-  if [ -n "$previous" ]; then
-    # The old value stays valid for verification until the next rotation.
-    old_previous=""
-    if [ -f "$file" ]; then old_previous=$(grep -E "^$previous=" "$file" | tail -n 1 | cut -d= -f2- || true); fi
-    printf '%s=%s\n' "$previous" "${current:-$old_previous}" >> "$tmp"
+  if [ "$kind" = file ]; then
+    if [ -n "$previous" ] && [ -n "$current" ]; then
+      # The old value stays valid for verification until the next rotation.
+      [ -d "$(dirname "$previous")" ] || { rm -f "$tmp"; note_error "directory $(dirname "$previous") does not exist"; exit 0; }
+      ptmp=$(mktemp "$(dirname "$previous")/.shipshape-secret.XXXXXX")
+      chmod "$mode" "$ptmp"
+      chown --reference="$file" "$ptmp" 2>/dev/null || true
+      printf '%s\n' "$current" > "$ptmp"
+      mv -f "$ptmp" "$previous"
+    fi
+    printf '%s\n' "$value" > "$tmp"
+  else
+    [ -f "$file" ] && { grep -vE "^($variable${previous:+|$previous})=" "$file" > "$tmp" || true; }
+    if [ -n "$previous" ]; then
+      # The old value stays valid for verification until the next rotation.
+      old_previous=""
+      if [ -f "$file" ]; then old_previous=$(grep -E "^$previous=" "$file" | tail -n 1 | cut -d= -f2- || true); fi
+      printf '%s=%s\n' "$previous" "${current:-$old_previous}" >> "$tmp"
+    fi
+    printf '%s=%s\n' "$variable" "$value" >> "$tmp"
   fi
-  printf '%s=%s\n' "$variable" "$value" >> "$tmp"
   mv -f "$tmp" "$file"
   changed=1
 fi

@@ -13,7 +13,8 @@ export function secretName(fleet: string, stack: string, name: string): string {
 export function secretsSpec(fleet: Fleet, stack: Stack): string {
   const containerOf = (svc: string) => stack.services.find((s) => s.name === svc)!.container;
   return encodeSpec(stack.secrets.map((s) => [
-    'secret', s.name, s.secretArn ?? secretName(fleet.fleet, stack.name, s.name), s.envFile, s.variable, s.previousVariable ?? '-', s.mode,
+    'secret', s.name, s.secretArn ?? secretName(fleet.fleet, stack.name, s.name),
+    ...(s.file ? ['file', s.file, '-', s.previousFile ?? '-'] : ['env', s.envFile!, s.variable!, s.previousVariable ?? '-']), s.mode,
     s.restart.length ? s.restart.map(containerOf).join(',') : '-',
   ]));
 }
@@ -23,7 +24,7 @@ export function applySecretDocumentContent(fleet: Fleet): Record<string, unknown
   if (stacks.length === 0) return undefined;
   const names = [...new Set(stacks.flatMap((s) => s.secrets.map((x) => x.name)))].sort();
   return commandDocumentContent({
-    description: `shipshape ${fleet.fleet}: apply a version of an application secret on a host. The host reads it from Secrets Manager with its own role (the value never travels in parameters or output), writes the env file atomically keeping the previous file, and restarts the listed services in order.`,
+    description: `shipshape ${fleet.fleet}: apply a version of an application secret on a host. The host reads it from Secrets Manager with its own role (the value never travels in parameters or output), writes the env file or secret file atomically keeping the previous file, and restarts the listed services in order.`,
     stepName: 'applySecret',
     script: 'apply-secret.sh',
     specs: Object.fromEntries(stacks.map((s) => [s.name, secretsSpec(fleet, s)])),

@@ -488,7 +488,7 @@ export class FleetStack extends Stack {
           ? secretsmanager.Secret.fromSecretCompleteArn(this, id, cfg.secretArn)
           : new secretsmanager.Secret(this, id, {
             secretName: secretName(fleet.fleet, stack.name, cfg.name),
-            description: `shipshape ${fleet.fleet}/${stack.name}: ${cfg.variable} in ${cfg.envFile}`,
+            description: `shipshape ${fleet.fleet}/${stack.name}: ${cfg.file ?? `${cfg.variable} in ${cfg.envFile}`}`,
             encryptionKey: this.key,
             // The first value only has to be safe in an env file; rotation replaces it.
             generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },

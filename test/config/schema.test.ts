@@ -114,6 +114,10 @@ const MALFORMED: [string, (f: any) => void, string, RegExp][] = [
   ['volume prune asked for', (f) => (f.stacks[0].maintenance = { prune: { volumes: true } }), 'stacks[0].maintenance.prune.volumes', /volume prune deletes data and shipshape never does it/],
   ['database maintenance without a backup', (f) => (f.stacks[0].maintenance = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/db' }] }), 'stacks[0].maintenance.sqlite', /only after a verified backup/],
   ['a certificate with two sources', (f) => (f.stacks[0].integrity = { certificates: [{ name: 'c', file: '/a.pem', tls: { host: 'a', port: 443 } }] }), 'stacks[0].integrity.certificates[0]', /exactly one of "file", "nss" or "tls"/],
+  ['a secret with both an env file and a file', (f) => (f.stacks[0].secrets = [{ name: 'jwt', envFile: '/a/.env', variable: 'JWT', file: '/a/jwt.key' }]), 'stacks[0].secrets[0].file', /exactly one of envFile \(with variable\) or file/],
+  ['a secret env file without a variable', (f) => (f.stacks[0].secrets = [{ name: 'jwt', envFile: '/a/.env' }]), 'stacks[0].secrets[0].variable', /is required with envFile/],
+  ['a secret file with previousVariable', (f) => (f.stacks[0].secrets = [{ name: 'jwt', file: '/a/jwt.key', previousVariable: 'OLD' }]), 'stacks[0].secrets[0].previousVariable', /with file, use previousFile/],
+  ['a secret restarting an unknown service', (f) => (f.stacks[0].secrets = [{ name: 'jwt', file: '/a/jwt.key', restart: ['nope'] }]), 'stacks[0].secrets[0].restart[0]', /no service named "nope"/],
 ];
 
 describe('malformed configs', () => {

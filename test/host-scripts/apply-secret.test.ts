@@ -22,12 +22,14 @@ afterEach(() => host?.dispose());
 const OLD = 'a'.repeat(64);
 const NEW = 'b1c2'.repeat(16);
 
-function prepare() {
+function prepare(target: 'env' | 'file' = 'env') {
   host = new FakeHost({ 'web-api-1': running(), 'web-worker-1': running(), 'web-db-1': running() });
   const app = join(host.dir, 'app');
   mkdirSync(app);
   const envFile = join(app, '.env.production');
   writeFileSync(envFile, `NODE_ENV=production\nJWT_SECRET=${OLD}\nOTHER=keep\n`);
+  const keyFile = join(app, 'jwt_secret.key');
+  writeFileSync(keyFile, `${OLD}\n`, { mode: 0o640 });
   chmodSync(envFile, 0o640);
   const secrets = join(host.dir, 'secrets');
   mkdirSync(secrets);
@@ -37,10 +39,12 @@ function prepare() {
   writeFileSync(join(bin, 'aws'), '#!/bin/sh\nstage=""\nwhile [ $# -gt 0 ]; do case "$1" in --version-stage) stage=$2; shift;; esac; shift; done\ncat "$FAKE_SECRETS/$stage" 2>/dev/null || { echo "An error occurred (ResourceNotFoundException): no version with stage $stage" >&2; exit 254; }\n', { mode: 0o755 });
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } },
     services: [{ name: 'api', container: 'web-api-1' }, { name: 'worker', container: 'web-worker-1' }, { name: 'db', container: 'web-db-1' }],
-    secrets: [{ name: 'jwt', envFile, variable: 'JWT_SECRET', previousVariable: 'JWT_SECRET_PREVIOUS', restart: ['worker', 'api'] }] }] });
+    secrets: [target === 'env'
+      ? { name: 'jwt', envFile, variable: 'JWT_SECRET', previousVariable: 'JWT_SECRET_PREVIOUS', restart: ['worker', 'api'] }
+      : { name: 'jwt', file: keyFile, previousFile: `${keyFile}.previous`, restart: ['api'] }] }] });
   const env = (stage: string) => host.env({ PATH: `${bin}:${host.env().PATH}`, FAKE_SECRETS: secrets, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'rot', SHIPSHAPE_SECRET: 'jwt', SHIPSHAPE_STAGE: stage,
     SHIPSHAPE_SPEC_B64: secretsSpec(fleet, fleet.stacks[0]!), SHIPSHAPE_HEALTH_WAIT_SECONDS: '2' });
-  return { envFile, secrets, env };
+  return { envFile, keyFile, secrets, env };
 }
 async function apply(env: Record<string, string>) {
   const run = await runHostScript('apply-secret.sh', env);
@@ -104,6 +108,25 @@ describe('apply-secret.sh', () => {
     expect(readFileSync(envFile, 'utf8')).toBe(before);
     expect(restarts()).toEqual([]);
     expect(existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  it('writes a secret file (the seeds\' jwt_secret.key) atomically, keeping the previous value in previousFile', async () => {
+    // Prepare
+    const { keyFile, env } = prepare('file');
+    const inode = statSync(keyFile).ino;
+    // Act
+    const r = await apply(env('AWSPENDING'));
+    const again = await apply(env('AWSPENDING'));
+    // Assess
+    expect(r).toMatchObject({ changed: true, errors: [], file: keyFile });
+    expect(readFileSync(keyFile, 'utf8')).toBe(`${NEW}\n`);
+    expect(statSync(keyFile).ino).not.toBe(inode);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${keyFile}.previous`, 'utf8')).toBe(`${OLD}\n`);
+    expect(statSync(`${keyFile}.previous`).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${keyFile}.shipshape-prev`, 'utf8')).toBe(`${OLD}\n`);
+    expect(again).toMatchObject({ changed: false, restarts: [] });
+    expect(restarts()).toEqual(['web-api-1']);
   });
 
   it('says so when the version does not exist', async () => {

@@ -1,0 +1,21 @@
+/**
+ * The README's main command, as a user runs it: `npm run synth` on the bundled example fleet,
+ * offline. Guards the summary it prints as much as the synth itself.
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+describe('npm run synth', () => {
+  it('synthesizes the example fleet offline and summarizes documents, runbooks, schedules and cdk-nag', () => {
+    // Act
+    const run = spawnSync('npx', ['--no-install', 'tsx', 'scripts/synth.ts'], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, AWS_PROFILE: 'none-offline' } });
+    // Assess
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('Stack ShipshapeGrahmos:');
+    expect(run.stdout).toMatch(/document +health check of a Docker-compose stack \(stacks: edge, monitoring\)/);
+    expect(run.stdout).toMatch(/runbook +rotate one application secret now \(Secret: edge\/encryption-key, edge\/jwt-secret\)/);
+    expect(run.stdout).toMatch(/schedule +health check of stack edge: rate\(15 minutes\)/);
+    expect(run.stdout).toContain('cdk-nag AwsSolutions and CloudFormation validation: no unacknowledged findings');
+    expect(run.stdout).not.toContain('undefined');
+  }, 300_000);
+});
