@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import { randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import type { AppSecret, Fleet, Stack } from '../../lib/config/schema.js';
 import { HealthResult } from '../../lib/results/health.js';
@@ -62,8 +62,22 @@ export function findSecret(fleet: Fleet, nameOrArn: string): { stack: Stack; sec
   return undefined;
 }
 
+/** A new value as the secret's generator says. Key pairs are always fresh, whatever `random` is. */
 export function newValue(secret: AppSecret, random: (bytes: number) => Buffer = randomBytes): string {
-  return random(secret.generator.bytes).toString(secret.generator.encoding);
+  const g = secret.generator;
+  if (g.json) return JSON.stringify(Object.fromEntries(Object.entries(g.json).map(([k, v]) => [k, random(v.bytes).toString(v.encoding)])));
+  if (g.keyPair) return signingKeyPair(g.keyPair.algorithm);
+  return random(g.bytes ?? 32).toString(g.encoding ?? 'hex');
+}
+
+/** {"kid","alg","privateJwk","publicJwk"} on one line; kid is the RFC 7638 thumbprint of the public key. */
+export function signingKeyPair(alg: 'ES256' | 'EdDSA'): string {
+  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
+  const pub = publicKey.export({ format: 'jwk' }) as Record<string, string>;
+  // RFC 7638: the required members only, in lexicographic order, no spaces.
+  const required = pub.kty === 'EC' ? { crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y } : { crv: pub.crv, kty: pub.kty, x: pub.x };
+  const kid = createHash('sha256').update(JSON.stringify(required)).digest('base64url');
+  return JSON.stringify({ kid, alg, privateJwk: { ...privateKey.export({ format: 'jwk' }), kid, alg }, publicJwk: { ...pub, kid, alg } });
 }
 
 const hostFailures = (runs: HostRun[], ok: (r: HostRun) => string | undefined) => runs.map((r) => [r.instanceId, ok(r)] as const).filter(([, why]) => why !== undefined) as [string, string][];

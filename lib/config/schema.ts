@@ -254,9 +254,17 @@ const AppSecret = z
     name: SecretRef.describe('Names the secret: shipshape/<fleet>/<stack>/<name> unless secretArn adopts one.'),
     secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9\/_+=.@-]+$/, { error: 'must be a Secrets Manager secret ARN' }).optional(),
     generator: z.strictObject({
-      bytes: z.number().int().min(16).max(512).default(32),
-      encoding: z.enum(['hex', 'base64']).default('hex'),
-    }).prefault({}).describe('New values are this many random bytes, encoded.'),
+      bytes: z.number().int().min(16).max(512).optional().describe('Random bytes (default 32).'),
+      encoding: z.enum(['hex', 'base64']).optional().describe('How the bytes are written (default hex).'),
+      json: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, { error: 'must be a JSON key of letters, digits and "_"' }), z.strictObject({
+        bytes: z.number().int().min(16).max(512).default(32),
+        encoding: z.enum(['hex', 'base64']).default('hex'),
+      })).optional().describe('A JSON object with one random value per key, e.g. { signing: {}, encryption: { bytes: 32 } } (file targets only).'),
+      keyPair: z.strictObject({ algorithm: z.enum(['ES256', 'EdDSA']).default('ES256') }).optional()
+        .describe('A signing key pair as JSON with a "kid" (the RFC 7638 thumbprint) and the private and public JWK; with previousFile the old key keeps verifying (file targets only).'),
+    }).refine((g) => [g.bytes !== undefined || g.encoding !== undefined, g.json !== undefined, g.keyPair !== undefined].filter(Boolean).length <= 1,
+      { error: 'give one kind of generator: bytes/encoding, json or keyPair' })
+      .prefault({}).describe('New values: random bytes (the default), a JSON of random values, or a key pair.'),
     rotationDays: z.number().int().min(1).max(1000).default(30),
     envFile: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('The env file on the hosts (e.g. /opt/app/.env.production); the value goes into `variable`. Give envFile or file.'),
     variable: EnvVar.optional().describe('The variable in envFile.'),
@@ -272,6 +280,7 @@ const AppSecret = z
     if (s.envFile && !s.variable) issue('variable', 'is required with envFile: the variable that holds the value, e.g. "JWT_SECRET"');
     if (s.file && (s.variable || s.previousVariable)) issue(s.variable ? 'variable' : 'previousVariable', 'belongs to envFile; with file, use previousFile');
     if (s.envFile && s.previousFile) issue('previousFile', 'belongs to file; with envFile, use previousVariable');
+    if (s.envFile && (s.generator.json || s.generator.keyPair)) issue('generator', 'JSON values and key pairs cannot go into an env file: use "file" instead of envFile');
     if (s.variable && s.previousVariable === s.variable) issue('previousVariable', 'previousVariable must differ from variable');
     if (s.file && s.previousFile === s.file) issue('previousFile', 'previousFile must differ from file');
   });

@@ -57,8 +57,11 @@ value=$(aws secretsmanager get-secret-value --secret-id "$secret_id" --version-s
 }
 if [ -z "$value" ] || [ "$value" = None ]; then note_error "the $STAGE version of the secret is empty"; exit 0; fi
 if [ "${#value}" -gt "$MAX_LENGTH" ]; then note_error "the secret is longer than $MAX_LENGTH characters; refused"; exit 0; fi
+if [ "$kind" = file ]; then
+  # A file holds the value as it is (JSON, JWK), but one line of printable characters.
+  if [[ ! "$value" =~ ^[[:print:]]+$ ]]; then note_error "the secret contains newlines or control characters; refused"; exit 0; fi
 # An env file would mangle anything else (docker compose interpolates $, splits on newlines).
-if [[ ! "$value" =~ ^[A-Za-z0-9+/=._~:-]+$ ]]; then note_error "the secret contains characters an env file cannot hold safely (newlines, quotes, \$, spaces ...); refused"; exit 0; fi
+elif [[ ! "$value" =~ ^[A-Za-z0-9+/=._~:-]+$ ]]; then note_error "the secret contains characters an env file cannot hold safely (newlines, quotes, \$, spaces ...); refused"; exit 0; fi
 
 # --- the file: temp file in the same directory, then rename ----------------------------------
 dir=$(dirname "$file")

@@ -118,6 +118,8 @@ const MALFORMED: [string, (f: any) => void, string, RegExp][] = [
   ['a secret env file without a variable', (f) => (f.stacks[0].secrets = [{ name: 'jwt', envFile: '/a/.env' }]), 'stacks[0].secrets[0].variable', /is required with envFile/],
   ['a secret file with previousVariable', (f) => (f.stacks[0].secrets = [{ name: 'jwt', file: '/a/jwt.key', previousVariable: 'OLD' }]), 'stacks[0].secrets[0].previousVariable', /with file, use previousFile/],
   ['a secret restarting an unknown service', (f) => (f.stacks[0].secrets = [{ name: 'jwt', file: '/a/jwt.key', restart: ['nope'] }]), 'stacks[0].secrets[0].restart[0]', /no service named "nope"/],
+  ['a key pair for an env file', (f) => (f.stacks[0].secrets = [{ name: 'jwt', envFile: '/a/.env', variable: 'JWT', generator: { keyPair: {} } }]), 'stacks[0].secrets[0].generator', /use "file" instead of envFile/],
+  ['two kinds of generator', (f) => (f.stacks[0].secrets = [{ name: 'jwt', file: '/a/k', generator: { bytes: 32, keyPair: {} } }]), 'stacks[0].secrets[0].generator', /one kind of generator/],
 ];
 
 describe('malformed configs', () => {

@@ -129,6 +129,24 @@ describe('apply-secret.sh', () => {
     expect(restarts()).toEqual(['web-api-1']);
   });
 
+  it('writes a JSON value (a key pair) into a secret file as it is, and refuses control characters there', async () => {
+    // Prepare
+    const { keyFile, secrets, env } = prepare('file');
+    const jwk = JSON.stringify({ kid: 'abc', alg: 'ES256', privateJwk: { kty: 'EC', d: 'x$(touch /tmp/pwned)`id`' } });
+    writeFileSync(join(secrets, 'AWSPENDING'), `${jwk}\n`);
+    // Act
+    const run = await runHostScript('apply-secret.sh', env('AWSPENDING'));
+    // Assess
+    expect(ApplyResult.parse(run.json)).toMatchObject({ changed: true, errors: [] });
+    expect(readFileSync(keyFile, 'utf8')).toBe(`${jwk}\n`);
+    expect(run.stdout).not.toContain('privateJwk');
+    expect(existsSync('/tmp/pwned')).toBe(false);
+    writeFileSync(join(secrets, 'AWSCURRENT'), 'a\tb\n');
+    const bad = ApplyResult.parse((await runHostScript('apply-secret.sh', env('AWSCURRENT'))).json);
+    expect(bad.errors[0]).toMatch(/control characters; refused/);
+    expect(readFileSync(keyFile, 'utf8')).toBe(`${jwk}\n`);
+  });
+
   it('says so when the version does not exist', async () => {
     const { env } = prepare();
     const r = await apply(env('AWSPREVIOUS'));

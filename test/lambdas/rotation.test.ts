@@ -4,7 +4,8 @@ import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommand
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { operate, secretAges } from '../../lambdas/rotation/operate.js';
-import { rotate, RotationError } from '../../lambdas/rotation/rotate.js';
+import { newValue, rotate, RotationError } from '../../lambdas/rotation/rotate.js';
+import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { demoFleet } from '../support/fleets.js';
 import { healthyWebResult } from '../support/results.js';
 
@@ -231,5 +232,34 @@ describe('secret ages', () => {
     const out = await secretAges(clients, { fleet: two }, new Date('2026-11-21T00:00:00Z'));
     expect(out.errors).toEqual(['web/jwt: secret not found']);
     expect(out.ages.map((a) => a.secret)).toEqual(['web/hmac']);
+  });
+});
+
+describe('generators', () => {
+  const secretWith = (generator: Record<string, unknown>) => demoFleet((f) => {
+    f.stacks[0]!.secrets = [{ name: 'k', file: '/opt/web/k.json', generator }];
+  }).stacks[0]!.secrets[0]!;
+
+  it('makes a JSON object with one random value per key', () => {
+    const v = JSON.parse(newValue(secretWith({ json: { signing: {}, encryption: { bytes: 16, encoding: 'base64' } } }), (n) => Buffer.alloc(n, 1)));
+    expect(v).toEqual({ signing: '01'.repeat(32), encryption: Buffer.alloc(16, 1).toString('base64') });
+  });
+
+  it.each(['ES256', 'EdDSA'] as const)('makes a %s key pair whose kid is the RFC 7638 thumbprint and whose keys sign and verify', (algorithm) => {
+    // Act
+    const one = JSON.parse(newValue(secretWith({ keyPair: { algorithm } })));
+    const two = JSON.parse(newValue(secretWith({ keyPair: { algorithm } })));
+    // Assess
+    const pub = one.publicJwk;
+    const members = pub.kty === 'EC' ? { crv: pub.crv, kty: pub.kty, x: pub.x, y: pub.y } : { crv: pub.crv, kty: pub.kty, x: pub.x };
+    expect(one.kid).toBe(createHash('sha256').update(JSON.stringify(members)).digest('base64url'));
+    expect([one.alg, one.privateJwk.kid, pub.kid]).toEqual([algorithm, one.kid, one.kid]);
+    expect(pub.d).toBeUndefined();
+    const data = Buffer.from('token payload');
+    const hash = algorithm === 'ES256' ? 'sha256' : null;
+    const signature = sign(hash, data, createPrivateKey({ key: one.privateJwk, format: 'jwk' }));
+    expect(verify(hash, data, createPublicKey({ key: pub, format: 'jwk' }), signature)).toBe(true);
+    expect(verify(hash, data, createPublicKey({ key: two.publicJwk, format: 'jwk' }), signature)).toBe(false);
+    expect(two.kid).not.toBe(one.kid);
   });
 });

@@ -13,7 +13,7 @@ describe('npm run synth', () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('Stack ShipshapeGrahmos:');
     expect(run.stdout).toMatch(/document +health check of a Docker-compose stack \(stacks: edge, monitoring\)/);
-    expect(run.stdout).toMatch(/runbook +rotate one application secret now \(Secret: edge\/encryption-key, edge\/jwt-secret\)/);
+    expect(run.stdout).toMatch(/runbook +rotate one application secret now \(Secret: edge\/encryption-key, edge\/jwt-secret, edge\/jwt-signing-key\)/);
     expect(run.stdout).toMatch(/schedule +health check of stack edge: rate\(15 minutes\)/);
     expect(run.stdout).toContain('cdk-nag AwsSolutions and CloudFormation validation: no unacknowledged findings');
     expect(run.stdout).not.toContain('undefined');
