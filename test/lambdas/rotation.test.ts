@@ -118,6 +118,42 @@ describe('rotation', () => {
     expect(alerts()[0]!.Subject).toBe('[CRITICAL] demo/web: rotation of jwt failed at createSecret');
   });
 
+  it('fails when Secrets Manager refuses the new value, before any host is touched, and a retry succeeds', async () => {
+    // Prepare
+    sm.on(PutSecretValueCommand).rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    // Act
+    const first = rotate(clients, ctx, ev('createSecret'));
+    // Assess
+    await expect(first).rejects.toThrow(/Rate exceeded/);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    expect(current()).toBe(OLD);
+    sm.on(PutSecretValueCommand).callsFake(({ ClientRequestToken, SecretString }) => { values[ClientRequestToken] = SecretString; return {}; });
+    await expect(rotate(clients, ctx, ev('createSecret'))).resolves.toMatch(/created AWSPENDING/);
+  });
+
+  it('fails when SSM cannot send to the stack, and still rolls back and alerts', async () => {
+    // Prepare
+    await rotate(clients, ctx, ev('createSecret'));
+    ssm.on(SendCommandCommand).rejectsOnce(Object.assign(new Error('Invalid document'), { name: 'InvalidDocument' }));
+    // Act
+    const set = rotate(clients, ctx, ev('setSecret'));
+    // Assess
+    await expect(set).rejects.toThrow(/setSecret failed on web/);
+    expect(alerts()[0]!.Message).toContain('web: Invalid document');
+    expect(current()).toBe(OLD);
+  });
+
+  it('fails when finishing is refused, leaving AWSCURRENT on the old version for Secrets Manager to retry', async () => {
+    // Prepare
+    for (const step of ['createSecret', 'setSecret', 'testSecret']) await rotate(clients, ctx, ev(step));
+    sm.on(UpdateSecretVersionStageCommand).rejectsOnce(Object.assign(new Error('service unavailable'), { name: 'InternalServiceError' }));
+    // Act
+    const finish = rotate(clients, ctx, ev('finishSecret'));
+    // Assess
+    await expect(finish).rejects.toThrow(/service unavailable/);
+    expect(current()).toBe(OLD);
+  });
+
   it('rolls every host back and keeps AWSCURRENT when applying fails on one host', async () => {
     await rotate(clients, ctx, ev('createSecret'));
     applyFails.add(HOSTS[1]!);
