@@ -582,6 +582,13 @@ export class FleetStack extends Stack {
       namespace: 'shipshape', metricName, dimensionsMap: { service: 'shipshape-result', runbook: HEALTH_CHECK, stack: s.name }, statistic: cloudwatch.Stats.SUM, label: s.name, period: Duration.minutes(15),
     }));
     const fns = [this.dispatcher, this.resultProcessor, this.console, ...(this.retention ? [this.retention] : []), ...(this.rotation ? [this.rotation] : [])];
+    const secrets = fleet.stacks.flatMap((st) => st.secrets.map((x) => ({ ref: `${st.name}/${x.name}`, limit: x.rotationDays + SECRET_AGE_SLACK_DAYS })));
+    const secretAges = secrets.length ? [[new cloudwatch.GraphWidget({
+      title: 'Secret age (days) and alarm limits',
+      left: secrets.map((x) => new cloudwatch.Metric({ namespace: 'shipshape', metricName: 'SecretAgeDays', dimensionsMap: { service: 'shipshape-rotation', secret: x.ref }, statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1), label: x.ref })),
+      leftAnnotations: [...new Set(secrets.map((x) => x.limit))].map((value) => ({ value, label: `limit ${value} d` })),
+      width: 24,
+    })]] : [];
     new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `shipshape-${fleet.fleet}`,
       widgets: [
@@ -612,6 +619,7 @@ export class FleetStack extends Stack {
             width: 12,
           }),
         ],
+        ...secretAges,
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
       ],
     });

@@ -329,6 +329,9 @@ describe('FleetStack', () => {
         Dimensions: Match.arrayWith([{ Name: 'secret', Value: 'web/jwt' }]),
       });
       t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'shipshape-demo-web-hmac-secret-age', Threshold: 9 });
+      const body = JSON.stringify(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+      expect(body).toContain('Secret age (days) and alarm limits');
+      expect(body).toContain('limit 32 d');
     });
 
     it('adds no rotation function, secret or runbook when no stack has secrets', () => {
