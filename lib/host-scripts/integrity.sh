@@ -60,7 +60,7 @@ report_cert() { # name facts_or_empty error
 
 have openssl || note_error "openssl is not installed on the host: certificates were not checked"
 
-while IFS=$'\t' read -r kind a b c d e f; do
+while IFS=$'\t' read -r kind a b c d e _; do
   case "$kind" in
     sqlite) # name container path mode
       pragma="integrity_check"
