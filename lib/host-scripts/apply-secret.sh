@@ -16,7 +16,6 @@ SECRET="${SHIPSHAPE_SECRET:-}"
 STAGE="${SHIPSHAPE_STAGE:-AWSPENDING}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
 MAX_LENGTH=4096
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 errors=()
 restarts=()
 changed=0
@@ -32,9 +31,9 @@ on_exit() {
   [ "$rc" != 0 ] && note_error "apply-secret aborted with exit code $rc"
   value=""
   if [ "$printed" = 0 ]; then
-    printf '{"schema":"shipshape.apply-secret/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"secret":%s,"stage":%s,"file":%s,"changed":%s,"restarts":[%s],"errors":[%s]}\n' \
-      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-      "$started_at" "$(( $(now_ms) - started_ms ))" "$(json_str "$SECRET")" "$(json_str "$STAGE")" "$(json_str_or_null "$file")" \
+    result_header shipshape.apply-secret/1
+    printf '"secret":%s,"stage":%s,"file":%s,"changed":%s,"restarts":[%s],"errors":[%s]}\n' \
+      "$(json_str "$SECRET")" "$(json_str "$STAGE")" "$(json_str_or_null "$file")" \
       "$(json_bool "$changed")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
   fi
   rm -rf "$work"

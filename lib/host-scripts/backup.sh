@@ -26,7 +26,6 @@ export LC_ALL=C
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 prefix="${SHIPSHAPE_PREFIX:-backups}/${STACK}/${host_id}/${stamp}"
 work=$(mktemp -d)
 errors=()
@@ -65,9 +64,7 @@ start_stopped() {
 print_result() {
   [ "$printed" = 1 ] && return 0
   printed=1
-  printf '{"schema":"shipshape.backup/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,' \
-    "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-    "$started_at" "$(( $(now_ms) - started_ms ))"
+  result_header shipshape.backup/1
   printf '"bucket":%s,"prefix":%s,"manifestKey":%s,"complete":%s,' \
     "$(json_str "$BUCKET")" "$(json_str "$prefix")" "$(json_str_or_null "$manifest_key")" "$(json_bool "${manifest_key:+1}")"
   printf '"archives":[%s],"restarts":[%s],"missingTools":[%s],"errors":[%s]}\n' \

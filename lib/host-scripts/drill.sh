@@ -19,7 +19,6 @@ export LC_ALL=C
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 PREFIX="${SHIPSHAPE_PREFIX:-backups}"
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 from_host="${SHIPSHAPE_FROM_HOST:-self}"
 [ "$from_host" = self ] && from_host=$host_id
 scratch_root="${SHIPSHAPE_SCRATCH_DIR:-/var/tmp}"
@@ -38,9 +37,9 @@ on_exit() {
   [ "$rc" != 0 ] && note_error "drill aborted with exit code $rc"
   [ -n "$scratch" ] && rm -rf "$scratch"
   if [ "$printed" = 0 ]; then
-    printf '{"schema":"shipshape.drill/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"from":%s,"archives":[%s],"errors":[%s]}\n' \
-      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-      "$started_at" "$(( $(now_ms) - started_ms ))" "$(json_str_or_null "$run_prefix")" \
+    result_header shipshape.drill/1
+    printf '"from":%s,"archives":[%s],"errors":[%s]}\n' \
+      "$(json_str_or_null "$run_prefix")" \
       "$(join_by_comma "${results[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
   fi
   rm -rf "$work"

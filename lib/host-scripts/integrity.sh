@@ -9,7 +9,6 @@ export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
 
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 work=$(mktemp -d)
 checks=()
 errors=()
@@ -26,9 +25,9 @@ on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && note_error "integrity check aborted with exit code $rc"
   if [ "$printed" = 0 ]; then
-    printf '{"schema":"shipshape.integrity/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"checks":[%s],"errors":[%s]}\n' \
-      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-      "$started_at" "$(( $(now_ms) - started_ms ))" "$(join_by_comma "${checks[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+    result_header shipshape.integrity/1
+    printf '"checks":[%s],"errors":[%s]}\n' \
+      "$(join_by_comma "${checks[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
   fi
   rm -rf "$work"
   exit 0

@@ -23,7 +23,6 @@ export LC_ALL=C
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
 SQLITE_TIMEOUT="${SHIPSHAPE_SQLITE_TIMEOUT_MS:-30000}"
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 work=$(mktemp -d)
 errors=()
 dbs=()
@@ -42,9 +41,9 @@ on_exit() {
   if [ -n "$held_down" ]; then limit 60 docker start "$held_down" > /dev/null 2>&1 || note_error "container $held_down did not start again"; fi
   clear_busy
   if [ "$printed" = 0 ]; then
-    printf '{"schema":"shipshape.maintenance/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"backupPrefix":%s,"sqlite":[%s],"prune":[%s],"errors":[%s]}\n' \
-      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-      "$started_at" "$(( $(now_ms) - started_ms ))" "$(json_str_or_null "$backup_prefix")" \
+    result_header shipshape.maintenance/1
+    printf '"backupPrefix":%s,"sqlite":[%s],"prune":[%s],"errors":[%s]}\n' \
+      "$(json_str_or_null "$backup_prefix")" \
       "$(join_by_comma "${dbs[@]}")" "$(join_by_comma "${prunes[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
   fi
   rm -rf "$work"

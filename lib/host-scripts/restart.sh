@@ -12,7 +12,6 @@ export LC_ALL=C
 
 SERVICES="${SHIPSHAPE_SERVICES:-*}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 results=()
 errors=()
 printed=0
@@ -25,9 +24,9 @@ on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && note_error "restart aborted with exit code $rc"
   if [ "$printed" = 0 ]; then
-    printf '{"schema":"shipshape.restart/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,"busy":%s,"services":[%s],"errors":[%s]}\n' \
-      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-      "$started_at" "$(( $(now_ms) - started_ms ))" "$(json_str_or_null "${busy:-}")" "$(join_by_comma "${results[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+    result_header shipshape.restart/1
+    printf '"busy":%s,"services":[%s],"errors":[%s]}\n' \
+      "$(json_str_or_null "${busy:-}")" "$(join_by_comma "${results[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
   fi
   rm -f "$err_file"
   exit 0

@@ -29,7 +29,6 @@ PREFIX="${SHIPSHAPE_PREFIX:-backups}"
 WANTED="${SHIPSHAPE_TIMESTAMP:-latest}"
 SOURCES="${SHIPSHAPE_SOURCES:-*}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 from_host="${SHIPSHAPE_FROM_HOST:-self}"
 [ "$from_host" = self ] && from_host=$host_id
 work=$(mktemp -d)
@@ -50,9 +49,7 @@ note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 print_result() {
   [ "$printed" = 1 ] && return 0
   printed=1
-  printf '{"schema":"shipshape.restore/1","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,' \
-    "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-    "$started_at" "$(( $(now_ms) - started_ms ))"
+  result_header shipshape.restore/1
   printf '"from":%s,"safetyPrefix":%s,"ok":%s,"rolledBack":%s,"sources":[%s],"restarts":[%s],"errors":[%s]}\n' \
     "$(json_str_or_null "$run_prefix")" "$(json_str_or_null "$safety_prefix")" "$(json_bool "$([ "$failed" = 0 ] && echo 1)")" "$rolled_back" \
     "$(join_by_comma "${restored[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${errors[@]:0:20}")"

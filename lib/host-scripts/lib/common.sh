@@ -11,6 +11,9 @@ RUN_ID="${SHIPSHAPE_RUN_ID:-manual}"
 started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # shellcheck disable=SC2034
 started_ms=$(date +%s%3N)
+# The managed node ID when SSM runs the script.
+# shellcheck disable=SC2034
+host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 
 # Turns signals into a normal exit, so that the EXIT trap still prints a result.
 trap_signals() {
@@ -46,6 +49,14 @@ join_by_comma() {
     if [ "$first" = 1 ]; then first=0; else printf ','; fi
     printf '%s' "$item"
   done
+}
+
+# Opens a result document with the fields every runbook shares (RunHeader in lib/results/run.ts),
+# up to the comma after durationMs; the script prints its own fields and the closing brace.
+result_header() { # schema
+  printf '{"schema":"%s","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,' \
+    "$1" "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
+    "$started_at" "$(( $(now_ms) - started_ms ))"
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
