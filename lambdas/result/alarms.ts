@@ -5,6 +5,7 @@
  */
 import type { PublishCommandInput } from '@aws-sdk/client-sns';
 import * as z from 'zod';
+import { snsMessage } from '../shared/sns-message.js';
 
 export const AlarmEvent = z.object({
   source: z.literal('aws.cloudwatch'),
@@ -38,16 +39,6 @@ export function alarmMessage(event: AlarmEvent, ctx: { fleet: string; region: st
     '',
     `Alarm: ${link}`,
   ].filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n');
-  const json = JSON.stringify({ kind: firing ? 'firing' : 'resolved', severity: 'critical', fleet: ctx.fleet, alarm: name, state: state.value, reason: state.reason ?? null, link });
-  return {
-    TopicArn: ctx.topicArn,
-    Subject: subject,
-    MessageStructure: 'json',
-    Message: JSON.stringify({ default: text, email: text, sms: subject, https: json, sqs: json, lambda: json }),
-    MessageAttributes: {
-      severity: { DataType: 'String', StringValue: 'critical' },
-      kind: { DataType: 'String', StringValue: firing ? 'firing' : 'resolved' },
-      fleet: { DataType: 'String', StringValue: ctx.fleet },
-    },
-  };
+  const json = { kind: firing ? 'firing' : 'resolved', severity: 'critical', fleet: ctx.fleet, alarm: name, state: state.value, reason: state.reason ?? null, link };
+  return snsMessage({ topicArn: ctx.topicArn, subject, text, json, attributes: { severity: 'critical', kind: firing ? 'firing' : 'resolved', fleet: ctx.fleet } });
 }

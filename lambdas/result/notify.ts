@@ -7,8 +7,7 @@
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import type { AlertSeverity, Notice } from './alert-state.js';
 import type { OutboxEntry } from './state-store.js';
-
-export const SUBJECT_LIMIT = 99;
+import { clip, snsMessage, SUBJECT_LIMIT } from '../shared/sns-message.js';
 
 const NEXT_STEPS: Record<string, string> = {
   'host.reachable': 'Check the instance is running and its SSM agent is online (Fleet Manager), and that its role allows SSM.',
@@ -36,12 +35,6 @@ export function nextStep(check: string): string {
 
 export function consoleLink(region: string, commandId: string, instanceId: string): string {
   return `https://${region}.console.aws.amazon.com/systems-manager/run-command/${commandId}/${instanceId}?region=${region}`;
-}
-
-/** SNS subjects must be ASCII without control characters. */
-function clip(text: string, max: number): string {
-  const ascii = text.replace(/[^\x20-\x7e]/g, '?');
-  return ascii.length > max ? `${ascii.slice(0, max - 3)}...` : ascii;
 }
 
 export interface AlertContext {
@@ -104,25 +97,16 @@ function message(ctx: AlertContext, g: Group, subject: string, intro: string[], 
     ...links.map((l, i) => `Command output${hosts.length > 1 ? ` (${hosts[i]!.instanceId})` : ''}: ${l}`),
     ...(actions.length ? ['', 'What you can do:', ...actions.map((a) => `  ${a}`)] : []),
   ].join('\n');
-  const json = JSON.stringify({
+  const json = {
     kind, severity: attribute, fleet: ctx.fleet, stack: first.stack, runbook: first.runbook, runId: first.runId, commandId: first.commandId,
     hosts: hosts.map((h) => ({ host: h.instanceId, hostname: h.hostname ?? null })),
     findings: g.entries.map((e) => ({ ...e.notice.finding, host: e.host.instanceId, since: iso(e.notice.state.since), runs: e.notice.state.runs })),
     links, actions,
-  });
-  return {
-    TopicArn: ctx.topicArn,
-    Subject: clip(subject, SUBJECT_LIMIT),
-    MessageStructure: 'json',
-    Message: JSON.stringify({ default: text, email: text, sms: clip(subject, 140), https: json, sqs: json, lambda: json }),
-    MessageAttributes: {
-      severity: { DataType: 'String', StringValue: attribute },
-      kind: { DataType: 'String', StringValue: kind },
-      fleet: { DataType: 'String', StringValue: ctx.fleet },
-      stack: { DataType: 'String', StringValue: first.stack },
-      runbook: { DataType: 'String', StringValue: first.runbook },
-    },
   };
+  return snsMessage({
+    topicArn: ctx.topicArn, subject: clip(subject, SUBJECT_LIMIT), text, json, sms: clip(subject, 140),
+    attributes: { severity: attribute, kind, fleet: ctx.fleet, stack: first.stack, runbook: first.runbook },
+  });
 }
 
 const distinctHosts = (entries: OutboxEntry[]): Host[] =>

@@ -23,6 +23,7 @@ import { APPLY_SECRET, secretName } from '../../lib/runbooks/secrets.js';
 import { evaluateHealth } from '../result/evaluate-health.js';
 import { extractJson } from '../result/invocation.js';
 import { parseOrThrow } from '../shared/errors.js';
+import { clip, snsMessage, SUBJECT_LIMIT } from '../shared/sns-message.js';
 import { runOnStack, type HostRun } from './commands.js';
 
 export const RotationEvent = z.object({
@@ -186,11 +187,14 @@ export function stackOperations(clients: RotationClients, ctx: RotationContext, 
       return crit.length ? crit.map((f) => f.message).join('; ') : undefined;
     })),
     async alert(what: string, lines: string[], severity: 'critical' | 'info' = 'critical'): Promise<void> {
-      const subject = `[${severity.toUpperCase()}] ${ctx.fleet.fleet}/${target.stack.name}: ${what}`.slice(0, 99);
-      await clients.sns.send(new PublishCommand({
-        TopicArn: ctx.topicArn, Subject: subject, Message: lines.join('\n'),
-        MessageAttributes: { severity: { DataType: 'String', StringValue: severity }, kind: { DataType: 'String', StringValue: severity === 'critical' ? 'firing' : 'info' }, fleet: { DataType: 'String', StringValue: ctx.fleet.fleet } },
-      }));
+      const kind = severity === 'critical' ? 'firing' : 'info';
+      await clients.sns.send(new PublishCommand(snsMessage({
+        topicArn: ctx.topicArn,
+        subject: clip(`[${severity.toUpperCase()}] ${ctx.fleet.fleet}/${target.stack.name}: ${what}`, SUBJECT_LIMIT),
+        text: lines.join('\n'),
+        json: { kind, severity, fleet: ctx.fleet.fleet, stack: target.stack.name, secret: target.secret.name, summary: what, details: lines },
+        attributes: { severity, kind, fleet: ctx.fleet.fleet },
+      })));
     },
   };
 }

@@ -165,6 +165,8 @@ describe('rotation', () => {
     expect(a!.Message).toContain(`${HOSTS[1]}: web-api-1 is not running and healthy after the restart`);
     expect(a!.Message).toContain('Rollback: every host has the AWSCURRENT value again');
     expect(a!.MessageAttributes!.severity!.StringValue).toBe('critical');
+    // Machine subscribers (SQS, HTTPS) get the same JSON body shape as every other alert.
+    expect(JSON.parse(JSON.parse(a!.Message!).sqs)).toMatchObject({ kind: 'firing', severity: 'critical', fleet: 'demo', stack: 'web', secret: 'jwt', summary: 'rotation of jwt failed at setSecret' });
     noLeaks();
   });
 
