@@ -8,7 +8,7 @@
  */
 import { DescribeSecretCommand, RotateSecretCommand, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
-import { secretName } from '../../lib/runbooks/secrets.js';
+import { secretId } from '../../lib/runbooks/secrets.js';
 import { parseOrThrow } from '../shared/errors.js';
 import { RotationError, stackOperations, type RotationClients, type RotationContext, type Target } from './rotate.js';
 
@@ -30,7 +30,7 @@ export async function secretAges(clients: Pick<RotationClients, 'sm'>, ctx: Pick
     for (const secret of stack.secrets) {
       const ref = `${stack.name}/${secret.name}`;
       try {
-        const d = await clients.sm.send(new DescribeSecretCommand({ SecretId: secret.secretArn ?? secretName(ctx.fleet.fleet, stack.name, secret.name) }));
+        const d = await clients.sm.send(new DescribeSecretCommand({ SecretId: secretId(ctx.fleet.fleet, stack.name, secret) }));
         const since = d.LastRotatedDate ?? d.CreatedDate;
         if (!since) throw new Error('Secrets Manager returned neither LastRotatedDate nor CreatedDate');
         ages.push({ secret: ref, ageDays: Math.max(0, Math.floor((now.getTime() - since.getTime()) / 86_400_000 * 10) / 10), rotationDays: secret.rotationDays });
@@ -57,7 +57,7 @@ export function operatorTarget(ctx: RotationContext, ref: string): Target & { se
     const known = ctx.fleet.stacks.flatMap((s) => s.secrets.map((x) => `${s.name}/${x.name}`));
     throw new RotationError(`${ref} is not a secret of fleet ${ctx.fleet.fleet}; known: ${known.join(', ') || 'none'}`);
   }
-  return { stack, secret, secretId: secret.secretArn ?? secretName(ctx.fleet.fleet, stack.name, secret.name) };
+  return { stack, secret, secretId: secretId(ctx.fleet.fleet, stack.name, secret) };
 }
 
 export async function operate(clients: RotationClients, ctx: RotationContext, event: unknown): Promise<string> {

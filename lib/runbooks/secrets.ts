@@ -10,10 +10,15 @@ export function secretName(fleet: string, stack: string, name: string): string {
   return `shipshape/${fleet}/${stack}/${name}`;
 }
 
+/** How Secrets Manager knows a configured secret: the adopted ARN, or the name shipshape gave it. */
+export function secretId(fleet: string, stack: string, secret: { name: string; secretArn?: string | undefined }): string {
+  return secret.secretArn ?? secretName(fleet, stack, secret.name);
+}
+
 export function secretsSpec(fleet: Fleet, stack: Stack): string {
   const containerOf = (svc: string) => stack.services.find((s) => s.name === svc)!.container;
   return encodeSpec(stack.secrets.map((s) => [
-    'secret', s.name, s.secretArn ?? secretName(fleet.fleet, stack.name, s.name),
+    'secret', s.name, secretId(fleet.fleet, stack.name, s),
     ...(s.file ? ['file', s.file, '-', s.previousFile ?? '-'] : ['env', s.envFile!, s.variable!, s.previousVariable ?? '-']), s.mode,
     s.restart.length ? s.restart.map(containerOf).join(',') : '-',
   ]));

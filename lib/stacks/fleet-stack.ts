@@ -494,9 +494,9 @@ export class FleetStack extends Stack {
             generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
           });
         new secretsmanager.RotationSchedule(this, `${id}Rotation`, { secret, rotationLambda: this.rotation.function, automaticallyAfter: Duration.days(cfg.rotationDays) });
-        arns.push(cfg.secretArn ?? `${secret.secretArn}`);
-        rotationArns.push(arns[arns.length - 1]!);
+        arns.push(secret.secretArn);
       }
+      rotationArns.push(...arns);
       // Scoped to these secrets: the rotation function can touch nothing else.
       role.addToPolicy(new iam.PolicyStatement({
         actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
