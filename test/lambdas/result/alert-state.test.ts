@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { step, type AlertPolicy, type AlertState, type Notice } from '../../lambdas/result/alert-state.js';
-import type { Finding } from '../../lib/results/findings.js';
+import { step, type AlertPolicy, type AlertState, type Notice } from '../../../lambdas/result/alert-state.js';
+import type { Finding } from '../../../lib/results/findings.js';
 
 const MIN = 60_000;
 const policy: AlertPolicy = {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { lastRuns, silence } from '../../lambdas/console/silence.js';
-import { InputError } from '../../lambdas/shared/errors.js';
-import { demoFleet } from '../support/fleets.js';
-import { MemoryStateStore } from '../support/memory-store.js';
+import { lastRuns, silence } from '../../../lambdas/console/silence.js';
+import { InputError } from '../../../lambdas/shared/errors.js';
+import { demoFleet } from '../../support/fleets.js';
+import { MemoryStateStore } from '../../support/memory-store.js';
 
 const now = Date.parse('2026-11-21T09:00:00Z');
 const request = { action: 'silence', stack: 'web', host: '*', check: 'container.*', hours: '4', reason: 'planned upgrade (ticket 42)' };

@@ -2,8 +2,8 @@ import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, PutCommand, Q
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { OK_STATE } from '../../lambdas/result/alert-state.js';
-import { DynamoStateStore } from '../../lambdas/result/state-store.js';
+import { OK_STATE } from '../../../lambdas/result/alert-state.js';
+import { DynamoStateStore } from '../../../lambdas/result/state-store.js';
 
 const doc = mockClient(DynamoDBDocumentClient);
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlarmEvent, alarmMessage } from '../../lambdas/result/alarms.js';
+import { AlarmEvent, alarmMessage } from '../../../lambdas/result/alarms.js';
 
 const ctx = { fleet: 'demo', region: 'eu-central-1', topicArn: 'arn:aws:sns:eu-central-1:111122223333:alerts' };
 const event = (value: string, previous: string) => AlarmEvent.parse({

@@ -3,11 +3,11 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { operate, secretAges } from '../../lambdas/rotation/operate.js';
-import { newValue, rotate, RotationError } from '../../lambdas/rotation/rotate.js';
+import { operate, secretAges } from '../../../lambdas/rotation/operate.js';
+import { newValue, rotate, RotationError } from '../../../lambdas/rotation/rotate.js';
 import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { demoFleet } from '../support/fleets.js';
-import { healthyWebResult } from '../support/results.js';
+import { demoFleet } from '../../support/fleets.js';
+import { healthyWebResult } from '../../support/results.js';
 
 const sm = mockClient(SecretsManagerClient);
 const ssm = mockClient(SSMClient);

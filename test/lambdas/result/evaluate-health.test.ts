@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { against, evaluateHealth } from '../../lambdas/result/evaluate-health.js';
-import { failing } from '../../lib/results/findings.js';
-import { demoFleet } from '../support/fleets.js';
-import { healthyWebResult } from '../support/results.js';
+import { against, evaluateHealth } from '../../../lambdas/result/evaluate-health.js';
+import { failing } from '../../../lib/results/findings.js';
+import { demoFleet } from '../../support/fleets.js';
+import { healthyWebResult } from '../../support/results.js';
 
 const fleet = demoFleet();
 const web = fleet.stacks[0]!;

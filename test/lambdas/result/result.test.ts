@@ -3,12 +3,12 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { looksTruncated, parseS3Url } from '../../lambdas/result/invocation.js';
-import { processCommandEvent, processInvocationEvent, type ProcessOutcome, type ResultContext } from '../../lambdas/result/process.js';
-import { MemoryStateStore } from '../support/memory-store.js';
-import { InputError } from '../../lambdas/shared/errors.js';
-import { demoFleet } from '../support/fleets.js';
-import { healthyWebResult } from '../support/results.js';
+import { looksTruncated, parseS3Url } from '../../../lambdas/result/invocation.js';
+import { processCommandEvent, processInvocationEvent, type ProcessOutcome, type ResultContext } from '../../../lambdas/result/process.js';
+import { MemoryStateStore } from '../../support/memory-store.js';
+import { InputError } from '../../../lambdas/shared/errors.js';
+import { demoFleet } from '../../support/fleets.js';
+import { healthyWebResult } from '../../support/results.js';
 
 const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);

@@ -1,10 +1,10 @@
 import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { buildCommands, dispatch, DispatchEvent, MAX_IDS_PER_CALL, newRunId } from '../../lambdas/dispatcher/dispatch.js';
-import { parseCommandComment } from '../../lambdas/shared/command-comment.js';
-import { InputError, parseOrThrow } from '../../lambdas/shared/errors.js';
-import { demoFleet } from '../support/fleets.js';
+import { buildCommands, dispatch, DispatchEvent, MAX_IDS_PER_CALL, newRunId } from '../../../lambdas/dispatcher/dispatch.js';
+import { parseCommandComment } from '../../../lambdas/shared/command-comment.js';
+import { InputError, parseOrThrow } from '../../../lambdas/shared/errors.js';
+import { demoFleet } from '../../support/fleets.js';
 
 const ssm = mockClient(SSMClient);
 const documents = { 'health-check': 'Shipshape-HealthCheck-ABC' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { inWindow, isSilenced, zonedTime, type Silence } from '../../lambdas/result/silences.js';
-import type { MaintenanceWindow } from '../../lib/config/schema.js';
+import { inWindow, isSilenced, zonedTime, type Silence } from '../../../lambdas/result/silences.js';
+import type { MaintenanceWindow } from '../../../lib/config/schema.js';
 
 const window = (w: Partial<MaintenanceWindow>): MaintenanceWindow => ({ days: ['sun'], start: '02:00', durationMinutes: 120, timezone: 'UTC', ...w });
 const at = (iso: string) => Date.parse(iso);

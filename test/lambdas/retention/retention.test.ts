@@ -1,8 +1,8 @@
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyRetention } from '../../lambdas/retention/retention.js';
-import { startS3 } from '../support/aws-local.js';
-import { demoFleet } from '../support/fleets.js';
+import { applyRetention } from '../../../lambdas/retention/retention.js';
+import { startS3 } from '../../support/aws-local.js';
+import { demoFleet } from '../../support/fleets.js';
 
 const BUCKET = 'retention';
 let s3: Awaited<ReturnType<typeof startS3>>;

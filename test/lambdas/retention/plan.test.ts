@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planRetention, runTime, type BackupRun } from '../../lambdas/retention/plan.js';
+import { planRetention, runTime, type BackupRun } from '../../../lambdas/retention/plan.js';
 
 const DAY = 86_400_000;
 const now = Date.parse('2026-11-22T03:00:00Z');

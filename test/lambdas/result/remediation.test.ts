@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decideRemedy, needsRestart } from '../../lambdas/result/remediation.js';
-import type { Service } from '../../lib/config/schema.js';
-import { demoFleet } from '../support/fleets.js';
+import { decideRemedy, needsRestart } from '../../../lambdas/result/remediation.js';
+import type { Service } from '../../../lib/config/schema.js';
+import { demoFleet } from '../../support/fleets.js';
 
 const MIN = 60_000;
 const service = (remediation?: Service['remediation']): Service => ({ ...demoFleet().stacks[0]!.services[0]!, ...(remediation ? { remediation } : {}) });

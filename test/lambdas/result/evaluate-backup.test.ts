@@ -1,12 +1,12 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateBackup, verifyBackup } from '../../lambdas/result/evaluate-backup.js';
-import type { BackupResult } from '../../lib/results/backup.js';
-import { failing } from '../../lib/results/findings.js';
-import { startS3 } from '../support/aws-local.js';
-import { demoFleet } from '../support/fleets.js';
-import { MemoryStateStore } from '../support/memory-store.js';
+import { evaluateBackup, verifyBackup } from '../../../lambdas/result/evaluate-backup.js';
+import type { BackupResult } from '../../../lib/results/backup.js';
+import { failing } from '../../../lib/results/findings.js';
+import { startS3 } from '../../support/aws-local.js';
+import { demoFleet } from '../../support/fleets.js';
+import { MemoryStateStore } from '../../support/memory-store.js';
 
 const fleet = demoFleet((f) => {
   f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/app.db' }], volumes: [{ name: 'certs' }], stop: ['web-api-1'] };

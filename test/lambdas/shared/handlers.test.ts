@@ -4,8 +4,8 @@ import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws
 import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { demoFleet } from '../support/fleets.js';
-import { healthyWebResult } from '../support/results.js';
+import { demoFleet } from '../../support/fleets.js';
+import { healthyWebResult } from '../../support/results.js';
 
 const ssm = mockClient(SSMClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
@@ -26,7 +26,7 @@ afterAll(() => vi.unstubAllEnvs());
 describe('dispatcher handler', () => {
   it('dispatches a schedule payload and answers a malformed one without throwing', async () => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
-    const { handler } = await import('../../lambdas/dispatcher/handler.js');
+    const { handler } = await import('../../../lambdas/dispatcher/handler.js');
     await expect(handler({ runbook: 'health-check', stack: 'web', trigger: 'schedule' })).resolves.toMatchObject({ commandIds: ['c-1'] });
     await expect(handler({ runbook: 'health-check', stack: '$(id)' })).resolves.toMatchObject({ rejected: expect.stringMatching(/invalid dispatch event/) });
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
@@ -43,7 +43,7 @@ describe('result handler', () => {
     dynamo.on(BatchWriteCommand).resolves({});
     dynamo.on(PutCommand).resolves({});
     dynamo.on(GetCommand).resolves({});
-    const { handler } = await import('../../lambdas/result/handler.js');
+    const { handler } = await import('../../../lambdas/result/handler.js');
     const event = { source: 'aws.ssm', 'detail-type': 'EC2 Command Invocation Status-change Notification', detail: { 'command-id': '0b9c1a2e-1111-2222-3333-444455556666', 'document-name': 'HealthDoc', 'instance-id': 'i-0123456789abcdef0', status: 'Success' } };
     await expect(handler(event)).resolves.toMatchObject({ kind: 'evaluated', alerts: 0, critical: 1 });
     const saved = dynamo.commandCalls(BatchWriteCommand)[0]!.args[0].input.RequestItems!['state-table']!;
@@ -60,7 +60,7 @@ describe('result handler', () => {
   it('fails at cold start when the environment is incomplete', async () => {
     vi.resetModules();
     vi.stubEnv('SHIPSHAPE_DOCUMENTS', 'not json');
-    await expect(import('../../lambdas/result/handler.js')).rejects.toThrow(/SHIPSHAPE_DOCUMENTS: must be a JSON object/);
+    await expect(import('../../../lambdas/result/handler.js')).rejects.toThrow(/SHIPSHAPE_DOCUMENTS: must be a JSON object/);
     vi.stubEnv('SHIPSHAPE_DOCUMENTS', JSON.stringify({ 'health-check': 'HealthDoc' }));
   });
 });
