@@ -14,7 +14,7 @@ const scripts = [
 describe('host scripts', () => {
   it('are all clean under shellcheck, down to style notes', () => {
     // Prepare
-    expect(spawnSync('sh', ['-c', 'command -v shellcheck'], { encoding: 'utf8' }).stdout.trim(), 'shellcheck must be installed (.ci/run installs it)').not.toBe('');
+    expect(spawnSync('sh', ['-c', 'command -v shellcheck'], { encoding: 'utf8' }).stdout.trim(), 'shellcheck must be installed (npm test installs it as root: scripts/host-tools.sh)').not.toBe('');
     expect(scripts.length).toBeGreaterThanOrEqual(11);
     // Act
     const run = spawnSync('shellcheck', ['-S', 'style', ...scripts], { encoding: 'utf8' });
