@@ -8,7 +8,10 @@
  *   warning to critical alerts at once.
  * - failing -> OK sends one RESOLVED, after M consecutive passing runs, and only for an
  *   alert that was sent.
- * - A critical alert still open after the escalation delay escalates once.
+ * - Escalation levels: each level is sent once per episode, when an alert of one of its
+ *   severities is still open that long after it began (0: with the first alert).
+ * - An acknowledge (from the console) stops reminders and escalation until the alert
+ *   resolves or the acknowledge expires; the RESOLVED is still sent.
  * - Nothing is sent during a silence. An alert first due during a silence is sent when the
  *   silence ends; a reminder due during it counts as sent, so the end of a window never
  *   re-sends what people already knew.
@@ -21,8 +24,15 @@ export interface AlertPolicy {
   readonly failuresBeforeAlert: Record<AlertSeverity, number>;
   readonly repeatMs: Record<AlertSeverity, number>;
   readonly okBeforeResolve: number;
-  /** Undefined: no escalation. */
+  /** Undefined: no escalation. A single critical level (older configs); `escalation` wins. */
   readonly escalateAfterMs?: number;
+  /** Escalation levels, in order; level numbers are 1-based positions in this list. */
+  readonly escalation?: readonly EscalationStep[];
+}
+
+export interface EscalationStep {
+  readonly afterMs: number;
+  readonly severities: readonly AlertSeverity[];
 }
 
 export interface AlertState {
@@ -41,6 +51,11 @@ export interface AlertState {
   readonly announced: boolean;
   readonly escalatedAt: number | null;
   readonly lastObserved: Finding['observed'];
+  /** Escalation levels (1-based) already sent in this episode. */
+  readonly escalatedLevels?: readonly number[];
+  /** Reminders and escalation stop until then (ms), or until the alert resolves. */
+  readonly acknowledgedUntil?: number | null;
+  readonly acknowledgedBy?: string | null;
 }
 
 export type NoticeKind = 'firing' | 'repeat' | 'resolved' | 'escalation';
@@ -51,6 +66,10 @@ export interface Notice {
   readonly finding: Finding;
   /** State after this run, for "since" and "runs" in the message. */
   readonly state: AlertState;
+  /** When this notice was decided (ms): for a RESOLVED, the end of the episode. */
+  readonly at?: number;
+  /** Escalation level (1-based), for kind "escalation". */
+  readonly level?: number;
 }
 
 export const OK_STATE: AlertState = {
@@ -68,7 +87,7 @@ export function step(prev: AlertState | undefined, finding: Finding, now: number
     if (consecutiveOk < policy.okBeforeResolve) return { next: { ...before, consecutiveOk, consecutiveFailures: 0 }, notices: [] };
     const next = { ...OK_STATE, consecutiveOk, lastObserved: finding.observed };
     const tell = before.announced && !silenced;
-    return { next, notices: tell ? [{ kind: 'resolved', severity: before.severity ?? 'warning', finding, state: { ...before, consecutiveOk } }] : [] };
+    return { next, notices: tell ? [{ kind: 'resolved', severity: before.severity ?? 'warning', finding, state: { ...before, consecutiveOk }, at: now }] : [] };
   }
 
   const severity = finding.severity;
@@ -84,27 +103,46 @@ export function step(prev: AlertState | undefined, finding: Finding, now: number
     lastObserved: finding.observed,
   };
   const notices: Notice[] = [];
+  const acknowledged = isAcknowledged(next, now);
   if (next.consecutiveFailures >= policy.failuresBeforeAlert[severity]) {
     const rose = next.notifiedSeverity === 'warning' && severity === 'critical';
     const first = !next.announced;
     const reminderDue = next.notifiedAt !== null && now - next.notifiedAt >= policy.repeatMs[severity];
-    if (first || rose || reminderDue) {
+    if (first || rose || (reminderDue && !acknowledged)) {
       if (!silenced) {
-        notices.push({ kind: first || rose ? 'firing' : 'repeat', severity, finding, state: next });
+        notices.push({ kind: first || rose ? 'firing' : 'repeat', severity, finding, state: next, at: now });
         next = { ...next, notifiedAt: now, notifiedSeverity: severity, announced: true };
       } else if (!first && !rose) {
         next = { ...next, notifiedAt: now };
       }
     }
   }
-  if (
-    severity === 'critical' && policy.escalateAfterMs !== undefined && next.escalatedAt === null && next.announced &&
-    next.since !== null && now - next.since >= policy.escalateAfterMs && !silenced
-  ) {
-    notices.push({ kind: 'escalation', severity, finding, state: next });
-    next = { ...next, escalatedAt: now };
+  if (next.announced && !silenced && !acknowledged && next.since !== null) {
+    const sent = new Set(next.escalatedLevels ?? (next.escalatedAt !== null ? [1] : []));
+    escalationSteps(policy).forEach((level, i) => {
+      const n = i + 1;
+      if (sent.has(n) || !level.severities.includes(severity) || now - next.since! < level.afterMs) return;
+      notices.push({ kind: 'escalation', severity, finding, state: next, at: now, level: n });
+      sent.add(n);
+      next = { ...next, escalatedAt: next.escalatedAt ?? now, escalatedLevels: [...sent].sort((a, b) => a - b) };
+    });
   }
   return { next, notices };
+}
+
+/** The policy's escalation levels, the older single critical level included. */
+export function escalationSteps(policy: AlertPolicy): readonly EscalationStep[] {
+  if (policy.escalation) return policy.escalation;
+  return policy.escalateAfterMs !== undefined ? [{ afterMs: policy.escalateAfterMs, severities: ['critical'] }] : [];
+}
+
+export function isAcknowledged(state: AlertState, now: number): boolean {
+  return state.status === 'failing' && typeof state.acknowledgedUntil === 'number' && now < state.acknowledgedUntil;
+}
+
+/** Acknowledges an open alert: no reminders or escalation until it resolves or `until` passes. */
+export function acknowledge(state: AlertState, until: number, by: string): AlertState {
+  return { ...state, acknowledgedUntil: until, acknowledgedBy: by };
 }
 
 /** Stable identity of an alert within a host. */

@@ -55,14 +55,47 @@ export function zonedTime(y: number, m: number, d: number, minutes: number, time
   return t;
 }
 
+const WEEK_INDEX: Record<string, number> = { first: 0, second: 1, third: 2, fourth: 3, last: -1 };
+
+/** Whether a local date (UTC-normalized) is "first sun", "last sat"... */
+export function isMonthWeekday(date: Date, spec: string): boolean {
+  const [week, day] = spec.split(' ') as [string, string];
+  if ((date.getUTCDay() + 6) % 7 !== WEEKDAYS.indexOf(day as (typeof WEEKDAYS)[number])) return false;
+  const d = date.getUTCDate();
+  if (WEEK_INDEX[week] === -1) {
+    const daysInMonth = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 0)).getUTCDate();
+    return d + 7 > daysInMonth;
+  }
+  return Math.floor((d - 1) / 7) === WEEK_INDEX[week];
+}
+
+const parseLocal = (s: string): [number, number, number, number] => {
+  const [date, time] = s.split('T') as [string, string];
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const [hh, mm] = time.split(':').map(Number) as [number, number];
+  return [y, m, d, hh * 60 + mm];
+};
+
+/**
+ * Whether an instant lies in a window: weekly (days), monthly ("first sun") or one-off
+ * (from/until), all read as local wall-clock time in the window's zone, so 02:00 stays
+ * 02:00 across daylight-saving changes.
+ */
 export function inWindow(w: MaintenanceWindow, now: number): boolean {
+  if (w.from !== undefined && w.until !== undefined) {
+    const from = zonedTime(...parseLocal(w.from), w.timezone);
+    const until = zonedTime(...parseLocal(w.until), w.timezone);
+    return now >= from && now < until;
+  }
+  if (w.start === undefined || w.durationMinutes === undefined) return false;
   const [hh, mm] = w.start.split(':').map(Number) as [number, number];
   const today = localParts(now, w.timezone);
   const daysBack = Math.ceil(w.durationMinutes / 1440);
   for (let back = 0; back <= daysBack; back++) {
     const date = new Date(Date.UTC(today.y, today.m - 1, today.d - back));
     const weekday = (date.getUTCDay() + 6) % 7;
-    if (!w.days.includes(WEEKDAYS[weekday]!)) continue;
+    const starts = w.monthly ? w.monthly.some((spec) => isMonthWeekday(date, spec)) : (w.days ?? WEEKDAYS).includes(WEEKDAYS[weekday]!);
+    if (!starts) continue;
     const start = zonedTime(date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), hh * 60 + mm, w.timezone);
     if (now >= start && now < start + w.durationMinutes * 60_000) return true;
   }

@@ -303,23 +303,72 @@ const Stack = z.strictObject({
 });
 export type Stack = z.infer<typeof Stack>;
 
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9\/_+=.@-]{1,512}$/;
+const ReceiverSecret = (what: string) =>
+  z.strictObject({
+    secretArn: z.string().regex(SECRET_ARN, { error: (iss) => `must be a Secrets Manager secret ARN holding ${what}; got ${JSON.stringify(iss.input)}` })
+      .describe(`Secrets Manager secret whose value is ${what}; it never appears in the config or the template.`),
+  });
+
+/** Chat and pager receivers get their own payloads from the notifier function; the secret holds the URL or key. */
+export const CHAT_CHANNELS = ['slack', 'teams', 'pagerduty', 'opsgenie'] as const;
+export type ChatChannel = (typeof CHAT_CHANNELS)[number];
+
+/** Webhook hosts that cannot confirm an SNS HTTPS subscription, and what to write instead. */
+function webhookHint(url: string): string | undefined {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
+  if (host === 'hooks.slack.com') return 'is a Slack incoming webhook, which cannot confirm an SNS subscription: store the URL in Secrets Manager and write `slack: { secretArn: "arn:aws:secretsmanager:..." }` instead of `https:`';
+  if (host.endsWith('.webhook.office.com') || host === 'outlook.office.com' || host.endsWith('.logic.azure.com') || host.endsWith('.powerplatform.com')) {
+    return 'is a Microsoft Teams webhook, which cannot confirm an SNS subscription: store the URL in Secrets Manager and write `teams: { secretArn: "arn:aws:secretsmanager:..." }` instead of `https:`';
+  }
+  if (host === 'events.pagerduty.com') return 'is the PagerDuty Events API: store the routing key in Secrets Manager and write `pagerduty: { secretArn: "..." }` instead of `https:`';
+  if (host.endsWith('opsgenie.com')) return 'is the Opsgenie API: store the API key in Secrets Manager and write `opsgenie: { secretArn: "..." }` instead of `https:`';
+  return undefined;
+}
+
 const CHANNELS = {
   email: z.email().optional(),
   sms: z.string().regex(/^\+[1-9][0-9]{6,14}$/, { error: 'must be an E.164 phone number such as "+4915112345678"' }).optional(),
-  https: z.url({ protocol: /^https$/ }).optional(),
+  https: z
+    .url({ protocol: /^https$/ })
+    .superRefine((url, ctx) => {
+      const hint = webhookHint(url);
+      if (hint) ctx.addIssue({ code: 'custom', message: `${url.replace(/\/\/([^/]+)\/.*/, '//$1/...')} ${hint}` });
+    })
+    .optional()
+    .describe('An endpoint that confirms SNS subscriptions and reads the JSON body. Slack, Teams, PagerDuty and Opsgenie have their own keys.'),
   sqs: z.string().regex(/^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$/, { error: 'must be an SQS queue ARN' }).optional(),
+  slack: ReceiverSecret('the Slack incoming webhook URL').optional(),
+  teams: ReceiverSecret('the Teams incoming webhook (or workflow) URL').optional(),
+  pagerduty: ReceiverSecret('the PagerDuty Events API v2 routing (integration) key').optional(),
+  opsgenie: ReceiverSecret('the Opsgenie API (integration) key')
+    .extend({ region: z.enum(['us', 'eu']).default('us').describe('Opsgenie instance: api.opsgenie.com (us) or api.eu.opsgenie.com (eu).') })
+    .optional(),
 };
-const oneChannel = (r: { email?: string | undefined; sms?: string | undefined; https?: string | undefined; sqs?: string | undefined }) =>
-  [r.email, r.sms, r.https, r.sqs].filter((x) => x !== undefined).length === 1;
-const ONE_CHANNEL = { error: 'give exactly one of "email", "sms", "https" or "sqs"' };
+const CHANNEL_KEYS = ['email', 'sms', 'https', 'sqs', ...CHAT_CHANNELS] as const;
+const oneChannel = (r: Partial<Record<(typeof CHANNEL_KEYS)[number], unknown>>) => CHANNEL_KEYS.filter((k) => r[k] !== undefined).length === 1;
+const ONE_CHANNEL = { error: 'give exactly one of "email", "sms", "https", "sqs", "slack", "teams", "pagerduty" or "opsgenie"' };
 
 const Recipient = z
   .strictObject({ ...CHANNELS, severities: z.array(Severity).min(1).default(['critical', 'warning']) })
   .refine(oneChannel, ONE_CHANNEL);
-/** Escalation recipients receive escalated critical alerts only. */
+/** Escalation recipients receive escalated alerts of their level only. */
 const EscalationRecipient = z.strictObject(CHANNELS).refine(oneChannel, ONE_CHANNEL);
 export type Recipient = z.infer<typeof Recipient>;
 export type Channel = z.infer<typeof EscalationRecipient>;
+
+/** Which channel a recipient uses. */
+export function channelOf(r: Channel): (typeof CHANNEL_KEYS)[number] {
+  return CHANNEL_KEYS.find((k) => r[k] !== undefined)!;
+}
+export function isChatChannel(r: Channel): boolean {
+  return (CHAT_CHANNELS as readonly string[]).includes(channelOf(r));
+}
 
 const SeverityPolicy = (failuresBeforeAlert: number, repeatMinutes: number) =>
   z
@@ -330,33 +379,76 @@ const SeverityPolicy = (failuresBeforeAlert: number, repeatMinutes: number) =>
     .prefault({});
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
-const MaintenanceWindow = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9 _.-]{1,64}$/).optional(),
-  days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]).describe('Days the window starts on.'),
-  start: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, { error: 'must be a 24-hour time "HH:MM", e.g. "02:00"' }),
-  durationMinutes: z.number().int().min(1).max(10080),
-  timezone: z
-    .string()
-    .default('UTC')
-    .refine(P.isIanaTimeZone, { error: (iss) => `must be an IANA time zone such as "Europe/Berlin" or "UTC"; got ${JSON.stringify(iss.input)}` }),
-  stacks: z.array(Name).min(1).optional().describe('Only these stacks; all when left out.'),
-  checks: z.array(z.string().regex(/^[a-z]+(\.[a-z*]+)?$/, { error: 'must be a check such as "container.state" or a family such as "host.*"' })).min(1).optional(),
-});
+export const MONTH_WEEKS = ['first', 'second', 'third', 'fourth', 'last'] as const;
+const MONTH_WEEKDAY = new RegExp(`^(${MONTH_WEEKS.join('|')}) (${WEEKDAYS.join('|')})$`);
+const LOCAL_DATETIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d$/;
+const MaintenanceWindow = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9 _.-]{1,64}$/).optional(),
+    days: z.array(z.enum(WEEKDAYS)).min(1).optional().describe('Weekly: days the window starts on. All days when neither days, monthly nor from/until is given.'),
+    monthly: z
+      .array(z.string().regex(MONTH_WEEKDAY, { error: (iss) => `must be a week of the month and a day such as "first sun" or "last sat"; got ${JSON.stringify(iss.input)}` }))
+      .min(1)
+      .optional()
+      .describe('Monthly: e.g. ["first sun"], ["second tue", "last sat"].'),
+    start: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, { error: 'must be a 24-hour time "HH:MM", e.g. "02:00"' }).optional(),
+    durationMinutes: z.number().int().min(1).max(10080).optional(),
+    from: z.string().regex(LOCAL_DATETIME, { error: 'must be a local date and time "YYYY-MM-DDTHH:MM", e.g. "2026-12-24T22:00"' }).optional().describe('One-off window: local start.'),
+    until: z.string().regex(LOCAL_DATETIME, { error: 'must be a local date and time "YYYY-MM-DDTHH:MM", e.g. "2026-12-25T06:00"' }).optional().describe('One-off window: local end.'),
+    timezone: z
+      .string()
+      .default('UTC')
+      .refine(P.isIanaTimeZone, { error: (iss) => `must be an IANA time zone such as "Europe/Berlin" or "UTC"; got ${JSON.stringify(iss.input)}` }),
+    stacks: z.array(Name).min(1).optional().describe('Only these stacks; all when left out.'),
+    checks: z.array(z.string().regex(/^[a-z]+(\.[a-z*-]+)?$/, { error: 'must be a check such as "container.state" or a family such as "host.*"' })).min(1).optional(),
+  })
+  .superRefine((w, ctx) => {
+    const oneOff = w.from !== undefined || w.until !== undefined;
+    if (oneOff) {
+      if (w.from === undefined || w.until === undefined) ctx.addIssue({ code: 'custom', path: [w.from === undefined ? 'from' : 'until'], message: 'a one-off window needs both "from" and "until"' });
+      else if (w.until <= w.from) ctx.addIssue({ code: 'custom', path: ['until'], message: `must be after "from" (${w.from})` });
+      for (const k of ['days', 'monthly', 'start', 'durationMinutes'] as const) {
+        if (w[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'a one-off window (from/until) takes no days, monthly, start or durationMinutes' });
+      }
+      return;
+    }
+    if (w.days && w.monthly) ctx.addIssue({ code: 'custom', path: ['monthly'], message: 'give either "days" (weekly) or "monthly", not both' });
+    if (w.start === undefined) ctx.addIssue({ code: 'custom', path: ['start'], message: 'is required for a recurring window (or give "from" and "until" for a one-off one)' });
+    if (w.durationMinutes === undefined) ctx.addIssue({ code: 'custom', path: ['durationMinutes'], message: 'is required for a recurring window' });
+  });
 export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
+
+const EscalationLevel = z.strictObject({
+  afterMinutes: z.number().int().min(0).max(10080).describe('Send to this level when an alert is still open (and not acknowledged) this long after it began; 0: at once.'),
+  recipients: z.array(EscalationRecipient).min(1),
+  severities: z.array(z.enum(['critical', 'warning'])).min(1).default(['critical']).describe('Which alerts escalate to this level.'),
+});
+export type EscalationLevel = z.infer<typeof EscalationLevel>;
+/** The single level of earlier configs: critical alerts only. */
+const LegacyEscalation = z
+  .strictObject({
+    afterMinutes: z.number().int().min(5).max(10080).describe('Escalate a critical alert still unresolved after this long.'),
+    recipients: z.array(EscalationRecipient).min(1),
+  })
+  .transform((e): EscalationLevel[] => [{ ...e, severities: ['critical'] }]);
 
 const Alerts = z
   .strictObject({
     recipients: z.array(Recipient).default([]),
+    timezone: z
+      .string()
+      .default('UTC')
+      .refine(P.isIanaTimeZone, { error: (iss) => `must be an IANA time zone such as "Europe/Berlin" or "UTC"; got ${JSON.stringify(iss.input)}` })
+      .describe('Times in messages are shown in this zone (the JSON body keeps UTC).'),
     critical: SeverityPolicy(1, 240),
     warning: SeverityPolicy(2, 1440),
     okBeforeResolve: z.number().int().min(1).max(100).default(1).describe('Consecutive passing runs before RESOLVED; more damps flapping.'),
     escalation: z
-      .strictObject({
-        afterMinutes: z.number().int().min(5).max(10080).describe('Escalate a critical alert still unresolved after this long.'),
-        recipients: z.array(EscalationRecipient).min(1),
-      })
-      .optional(),
-    maintenance: z.array(MaintenanceWindow).default([]).describe('Recurring windows in which nothing is sent.'),
+      .union([z.array(EscalationLevel).min(1).max(5), LegacyEscalation])
+      .optional()
+      .describe('Escalation levels, each sent once per alert episode unless acknowledged or resolved first.'),
+    acknowledgeHours: z.number().int().min(1).max(168).default(24).describe('How long an acknowledge from the console holds when the alert does not resolve.'),
+    maintenance: z.array(MaintenanceWindow).default([]).describe('Weekly, monthly ("first sun") or one-off windows in which nothing is sent.'),
   })
   .prefault({});
 export type Alerts = z.infer<typeof Alerts>;

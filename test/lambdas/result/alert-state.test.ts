@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { step, type AlertPolicy, type AlertState, type Notice } from '../../../lambdas/result/alert-state.js';
+import { acknowledge, escalationSteps, isAcknowledged, step, type AlertPolicy, type AlertState, type Notice } from '../../../lambdas/result/alert-state.js';
 import type { Finding } from '../../../lib/results/findings.js';
 
 const MIN = 60_000;
@@ -149,5 +149,79 @@ describe('alert state machine', () => {
         });
       }), { numRuns: 300 });
     });
+  });
+});
+
+describe('escalation levels and acknowledge (fake clock)', () => {
+  // The DigitalMe runbook: level 1 after 15 minutes, level 2 after an hour, level 3 at once for critical.
+  const levels: AlertPolicy = {
+    ...policy,
+    escalateAfterMs: undefined,
+    escalation: [
+      { afterMs: 15 * MIN, severities: ['critical', 'warning'] },
+      { afterMs: 60 * MIN, severities: ['critical', 'warning'] },
+      { afterMs: 0, severities: ['critical'] },
+    ],
+  };
+  const levelsOf = (notices: Notice[]) => notices.filter((n) => n.kind === 'escalation').map((n) => n.level);
+
+  it('sends each level once per episode, in time order, and again in the next episode', () => {
+    // Prepare: a critical failure every 5 minutes for 2 hours, a pass, then a new failure.
+    let state: AlertState | undefined;
+    const sent: string[] = [];
+    const severities: Sev[] = [...Array(25).fill('critical'), 'ok', 'critical'];
+    // Act
+    severities.forEach((sev, i) => {
+      const out = step(state, finding(sev), i * 5 * MIN, levels, false);
+      state = out.next;
+      sent.push(...out.notices.map((n) => `${n.kind}${n.level ?? ''}@${(i * 5)}`));
+    });
+    // Assess
+    expect(sent.filter((s) => s.startsWith('escalation'))).toEqual(['escalation3@0', 'escalation1@15', 'escalation2@60', 'escalation3@130']);
+  });
+
+  it('escalates a warning only to the levels that take warnings', () => {
+    // Prepare / Act
+    const { notices } = replay(every(5, Array(20).fill('warning')), levels);
+    // Assess
+    expect(levelsOf(notices)).toEqual([1, 2]);
+  });
+
+  it('stops reminders and escalation once acknowledged, and still sends the RESOLVED', () => {
+    // Prepare: fired at 0, acknowledged at 10 minutes for 24 hours.
+    let state = step(undefined, finding('critical'), 0, levels, false).next;
+    state = acknowledge(state, 10 * MIN + 24 * 60 * MIN, 'arn:aws:iam::123456789012:user/ana');
+    const notices: Notice[] = [];
+    // Act: still failing for 5 hours, then passing.
+    for (let t = 15; t <= 300; t += 15) {
+      const out = step(state, finding('critical'), t * MIN, levels, false);
+      state = out.next;
+      notices.push(...out.notices);
+    }
+    const resolved = step(state, finding('ok'), 315 * MIN, levels, false);
+    // Assess
+    expect(notices.map((n) => n.kind)).toEqual([]);
+    expect(resolved.notices.map((n) => n.kind)).toEqual(['resolved']);
+    expect(resolved.next.acknowledgedUntil ?? null).toBeNull();
+  });
+
+  it('resumes reminders and escalation when the acknowledge expires', () => {
+    // Prepare
+    let state = step(undefined, finding('critical'), 0, levels, false).next;
+    state = acknowledge(state, 30 * MIN, 'ana');
+    // Act
+    const during = step(state, finding('critical'), 20 * MIN, levels, false);
+    const after = step(during.next, finding('critical'), 300 * MIN, levels, false);
+    // Assess
+    expect(during.notices).toEqual([]);
+    expect(isAcknowledged(during.next, 20 * MIN)).toBe(true);
+    expect(after.notices.map((n) => `${n.kind}${n.level ?? ''}`)).toEqual(['repeat', 'escalation1', 'escalation2']);
+  });
+
+  it('reads the escalation of older configs as one critical level', () => {
+    // Prepare / Act
+    const steps = escalationSteps({ ...policy, escalateAfterMs: 30 * MIN });
+    // Assess
+    expect(steps).toEqual([{ afterMs: 30 * MIN, severities: ['critical'] }]);
   });
 });

@@ -46,3 +46,47 @@ describe('one-off silences', () => {
     expect(isSilenced([], [s], { stack: 'edge', host: 'i-1', check: 'probe.http' }, at('2026-11-22T12:00:00Z'))).toBe(false);
   });
 });
+
+describe('monthly and one-off windows', () => {
+  it('covers the first Sunday of the month 02:00-04:00 in Berlin, in summer and in winter time', () => {
+    // Prepare: FDTS's window; 2026-03-01 (CET) and 2026-11-01 (CET, a week after the change) are first Sundays, 2026-07-05 is in CEST.
+    const w = window({ days: undefined, monthly: ['first sun'], timezone: 'Europe/Berlin' });
+    // Act / Assess
+    expect(inWindow(w, at('2026-03-01T01:30:00Z'))).toBe(true); // 02:30 CET
+    expect(inWindow(w, at('2026-07-05T00:30:00Z'))).toBe(true); // 02:30 CEST
+    expect(inWindow(w, at('2026-07-05T02:30:00Z'))).toBe(false); // 04:30 CEST
+    expect(inWindow(w, at('2026-07-12T00:30:00Z'))).toBe(false); // second Sunday
+    expect(inWindow(w, at('2026-11-01T01:30:00Z'))).toBe(true);
+  });
+
+  it('follows the change to summer time on the day it happens (last Sunday of March)', () => {
+    // Prepare: 2026-03-29 is the last Sunday of March; Berlin skips 02:00-03:00 that night.
+    const w = window({ days: undefined, monthly: ['last sun'], start: '01:00', durationMinutes: 240, timezone: 'Europe/Berlin' });
+    // Act / Assess: 01:00 CET = 00:00 UTC; four hours of elapsed time end at 04:00 UTC (06:00 CEST).
+    expect(inWindow(w, at('2026-03-28T23:59:00Z'))).toBe(false);
+    expect(inWindow(w, at('2026-03-29T00:00:00Z'))).toBe(true);
+    expect(inWindow(w, at('2026-03-29T03:59:00Z'))).toBe(true);
+    expect(inWindow(w, at('2026-03-29T04:00:00Z'))).toBe(false);
+    expect(inWindow(w, at('2026-03-22T00:30:00Z'))).toBe(false); // an earlier Sunday
+  });
+
+  it('knows "last sat" in months of 28, 30 and 31 days', () => {
+    // Prepare
+    const w = window({ days: undefined, monthly: ['last sat'], start: '12:00', durationMinutes: 60 });
+    // Act / Assess
+    expect(inWindow(w, at('2026-02-28T12:30:00Z'))).toBe(true);
+    expect(inWindow(w, at('2026-02-21T12:30:00Z'))).toBe(false);
+    expect(inWindow(w, at('2026-10-31T12:30:00Z'))).toBe(true);
+    expect(inWindow(w, at('2026-10-24T12:30:00Z'))).toBe(false);
+  });
+
+  it('covers a one-off window in local time across the autumn change', () => {
+    // Prepare: 2026-10-25 03:00 CEST becomes 02:00 CET.
+    const w = window({ days: undefined, start: undefined, durationMinutes: undefined, from: '2026-10-25T01:00', until: '2026-10-25T05:00', timezone: 'Europe/Berlin' });
+    // Act / Assess: 01:00 CEST = 23:00 UTC the day before; 05:00 CET = 04:00 UTC (five hours later).
+    expect(inWindow(w, at('2026-10-24T22:59:00Z'))).toBe(false);
+    expect(inWindow(w, at('2026-10-24T23:00:00Z'))).toBe(true);
+    expect(inWindow(w, at('2026-10-25T03:59:00Z'))).toBe(true);
+    expect(inWindow(w, at('2026-10-25T04:00:00Z'))).toBe(false);
+  });
+});
