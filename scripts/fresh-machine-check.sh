@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Proves the README's quick start on a fresh machine: builds a clean Debian bookworm root with the
+# debootstrap recipe the container tier uses (minbase), gives it Node.js 20+, copies this
+# repository in (git archive HEAD: committed files only), and runs the README's two commands
+# there as root:
+#   npm ci && npm run synth
+#   npm test                (its pretest installs the host tools with apt-get)
+# Slow (several minutes, more when cold), so it is not part of `npm test`. Needs root, debootstrap,
+# unshare (util-linux) and a reachable Debian mirror.
+#
+# Usage: sudo scripts/fresh-machine-check.sh [--keep]
+#   SHIPSHAPE_DEBIAN_MIRROR   mirror for debootstrap and apt (default http://deb.debian.org/debian)
+#   SHIPSHAPE_FRESH_CACHE     where the pristine root is cached as a tarball (default /var/tmp/shipshape-fresh)
+#   SHIPSHAPE_FRESH_TEST_ARGS test files to pass to `npm test --` (for debugging this script only)
+#   --keep                    keep the work directory for a look afterwards
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+mirror=${SHIPSHAPE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+cache=${SHIPSHAPE_FRESH_CACHE:-/var/tmp/shipshape-fresh}
+keep=0
+[ "${1:-}" = "--keep" ] && keep=1
+
+say() { printf 'fresh-machine: %s\n' "$*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root (debootstrap and chroot need it)"
+for tool in debootstrap unshare git tar; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || die "$tool is missing (apt-get install -y debootstrap util-linux git tar)"
+done
+export PATH="$PATH:/usr/sbin:/sbin"
+
+start=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - start )) s"; }
+
+# 1. A clean bookworm root, cached as a tarball so a second run skips debootstrap.
+mkdir -p "$cache"
+base="$cache/bookworm-minbase.tar"
+if [ ! -s "$base" ]; then
+  say "debootstrap --variant=minbase bookworm (once per machine)..."
+  scratch=$(mktemp -d "$cache/debootstrap.XXXXXX")
+  debootstrap --variant=minbase bookworm "$scratch" "$mirror" > "$cache/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$cache/debootstrap.log" >&2; rm -rf "$scratch"; die "debootstrap failed"; }
+  tar -C "$scratch" -cf "$base.partial" . && mv "$base.partial" "$base"
+  rm -rf "$scratch"
+  say "base root cached in $base ($(elapsed))"
+else
+  say "reusing the cached clean root $base"
+fi
+
+work=$(mktemp -d /var/tmp/shipshape-fresh-run.XXXXXX)
+root="$work/root"
+cleanup() {
+  if [ "$keep" -eq 1 ]; then say "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+mkdir -p "$root"
+tar -C "$root" -xf "$base"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+
+# 2. The repository, as a fresh clone would have it.
+mkdir -p "$root/work/shipshape"
+git -C "$repo" archive HEAD | tar -C "$root/work/shipshape" -x
+say "copied $(git -C "$repo" rev-parse --short HEAD) into the root"
+
+# 3. Everything else runs inside the root, in a private mount namespace: the mounts vanish with it.
+cat > "$root/fresh-run.sh" <<'INSIDE'
+#!/bin/bash
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+say() { printf 'fresh-machine(inside): %s\n' "$*" >&2; }
+apt-get update -qq
+# Node.js 20+: Debian's own package when it is new enough, else NodeSource's apt repository
+# (the host's keyring), else the host's binary copied in by the caller (FRESH_NODE_COPIED=1).
+candidate=$(apt-cache policy nodejs | awk '/Candidate:/ {print $2}')
+say "Debian bookworm offers nodejs ${candidate:-none}"
+major=${candidate%%.*}; major=${major#*:}
+if [ -n "${FRESH_NODE_COPIED:-}" ]; then
+  say "using the host's node binary (copied in): $(node --version)"
+elif [[ "$major" =~ ^[0-9]+$ ]] && [ "$major" -ge 20 ]; then
+  apt-get install -y -qq nodejs npm > /dev/null
+elif [ -s /usr/share/keyrings/nodesource.gpg ]; then
+  say "too old for this project (engines: node >=20.19): installing nodejs from deb.nodesource.com/node_20.x"
+  apt-get install -y -qq ca-certificates > /dev/null
+  printf 'Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\nComponents: main\nSigned-By: /usr/share/keyrings/nodesource.gpg\n' > /etc/apt/sources.list.d/nodesource.sources
+  apt-get update -qq
+  apt-get install -y -qq nodejs > /dev/null
+else
+  say "no Node.js 20+ from apt here"; exit 3
+fi
+apt-get install -y -qq ca-certificates > /dev/null
+say "node $(node --version), npm $(npm --version)"
+cd /work/shipshape
+say "\$ npm ci && npm run synth"
+t0=$(date +%s)
+npm ci --no-audit --no-fund && npm run synth
+say "README command 1 passed in $(( $(date +%s) - t0 )) s"
+say "\$ npm test ${FRESH_TEST_ARGS:-}"
+t0=$(date +%s)
+# shellcheck disable=SC2086 # test files, split on purpose
+npm test ${FRESH_TEST_ARGS:+-- $FRESH_TEST_ARGS}
+say "README command 2 passed in $(( $(date +%s) - t0 )) s"
+INSIDE
+chmod +x "$root/fresh-run.sh"
+
+node_copied=
+if [ -s /usr/share/keyrings/nodesource.gpg ]; then
+  mkdir -p "$root/usr/share/keyrings"
+  cp /usr/share/keyrings/nodesource.gpg "$root/usr/share/keyrings/"
+elif [ "${SHIPSHAPE_FRESH_COPY_NODE:-0}" = 1 ]; then
+  # Bookworm's nodejs is 18; without another apt source, bring the host's node and npm.
+  cp "$(command -v node)" "$root/usr/local/bin/node"
+  mkdir -p "$root/usr/local/lib/node_modules"
+  cp -a "$(dirname "$(readlink -f "$(command -v npm)")")/.." "$root/usr/local/lib/node_modules/npm"
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+  node_copied=1
+  say "copied the host's node $(node --version) into the root"
+fi
+
+say "running the README's commands inside the clean root..."
+status=0
+# shellcheck disable=SC2016 # expanded by the inner shell
+unshare --mount --propagation private /bin/bash -euo pipefail -c '
+  root=$1
+  mount --bind "$root" "$root"          # a mount point, so runc can pivot_root inside it
+  mount -t proc proc "$root/proc"
+  mount --rbind /sys "$root/sys"
+  mount --rbind /dev "$root/dev"
+  mount -t tmpfs tmpfs "$root/run"
+  exec chroot "$root" /usr/bin/env -i FRESH_NODE_COPIED="$2" FRESH_TEST_ARGS="$3" TERM=dumb /fresh-run.sh
+' _ "$root" "$node_copied" "${SHIPSHAPE_FRESH_TEST_ARGS:-}" 2>&1 | tee "$work/run.log" || status=$?
+
+if [ "$status" -ne 0 ]; then
+  keep=1
+  die "the README's commands failed in a clean bookworm root (exit $status, log $work/run.log, $(elapsed))"
+fi
+say "PASSED: npm ci && npm run synth, then npm test, in a clean Debian bookworm root ($(elapsed) in all)"
