@@ -4,13 +4,14 @@
  * method (tar czf of the live files to a local file, then a copy to the destination), plus
  * compression ratio and restore throughput for both.
  */
+import { specFile } from '../test/support/spec-file.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFleet } from '../lib/config/load.js';
-import { backupSpec } from '../lib/runbooks/backup.js';
+import { backupSpecLines } from '../lib/runbooks/backup.js';
 import { hostScript } from '../test/support/run-script.js';
 import { startS3 } from '../test/support/aws-local.js';
 import { FakeHost, running } from '../test/support/fake-host.js';
@@ -87,7 +88,7 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
     const fleet = parseFleet({ fleet: 'bench', stacks: [{ name: 'app', hosts: { tag: { key: 'R', value: 'a' } }, services: [{ name: 'app', container: 'app' }],
       backup: { sqlite: [{ name: 'db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'data' }] } }] });
     const env = host.env({
-      PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'app', SHIPSHAPE_SPEC_B64: backupSpec(fleet.stacks[0]!.backup!), SHIPSHAPE_BUCKET: 'bench',
+      PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'app', SHIPSHAPE_SPEC_FILE: specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) }), SHIPSHAPE_BUCKET: 'bench',
       SHIPSHAPE_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: dir,
     });
 

@@ -5,7 +5,7 @@
  */
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Fleet } from '../../lib/config/schema.js';
-import { BACKUP_PREFIX } from '../../lib/runbooks/backup.js';
+import { BACKUP_PREFIX } from '../../lib/runbooks/names.js';
 import { planRetention, runTime, type BackupRun, type Decision } from './plan.js';
 
 export interface HostReport {

@@ -8,7 +8,7 @@
  */
 import { DescribeSecretCommand, RotateSecretCommand, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
-import { secretId } from '../../lib/runbooks/secrets.js';
+import { secretId } from '../../lib/runbooks/names.js';
 import { parseOrThrow } from '../shared/errors.js';
 import { RotationError, stackOperations, type RotationClients, type RotationContext, type Target } from './rotate.js';
 

@@ -5,7 +5,7 @@
 # containers in order and waits for them. Prints ONE JSON result (shipshape.apply-secret/1)
 # that never contains the value.
 #
-# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (the stack's secrets),
+# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section secrets),
 # SHIPSHAPE_SECRET (which one), SHIPSHAPE_STAGE (AWSPENDING, AWSCURRENT or AWSPREVIOUS).
 set -euo pipefail
 export LC_ALL=C
@@ -43,7 +43,9 @@ trap on_exit EXIT
 trap_signals
 
 have aws || { note_error "the AWS CLI is not installed on the host"; exit 0; }
-spec=$(read_spec) || { note_error "no secrets spec for stack '$STACK'"; exit 0; }
+spec_error=$(spec_problem)
+[ -z "$spec_error" ] || { note_error "$spec_error"; exit 0; }
+spec=$(read_spec secrets)
 line=$(grep -P "^secret\t\Q$SECRET\E\t" <<< "$spec" || true)
 [ -n "$line" ] || { note_error "stack '$STACK' has no secret named '$SECRET'"; exit 0; }
 IFS=$'\t' read -r _ _ secret_id kind file variable previous mode containers <<< "$line"

@@ -12,7 +12,7 @@
 #   manifest written last, only when every archive succeeded: a run without a manifest
 #            is incomplete by definition.
 #
-# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (from the document),
+# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section backup) (from the document),
 # SHIPSHAPE_BUCKET and SHIPSHAPE_PREFIX (document preamble), SHIPSHAPE_S3_ENDPOINT for
 # S3-compatible stores, SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120).
 # Credentials come from the host's instance role; none travel in parameters or output.
@@ -90,8 +90,10 @@ mark_busy backup
 for tool in docker tar aws sha256sum; do
   have "$tool" || { missing_tools+=("$(json_str "$tool")"); note_error "$tool is not installed on the host"; }
 done
-spec=$(read_spec) || spec=""
-[ -n "$spec" ] || note_error "no backup spec for stack '$STACK'"
+spec_error=$(spec_problem)
+spec=""
+if [ -n "$spec_error" ]; then note_error "$spec_error"; else spec=$(read_spec backup); fi
+[ -n "$spec" ] || [ -n "$spec_error" ] || note_error "stack '$STACK' has no backup section in its spec"
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "$failed" = 0 ] || exit 0
 

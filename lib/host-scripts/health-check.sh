@@ -6,7 +6,7 @@
 # Inputs (environment, set by the SSM document preamble or by tests):
 #   SHIPSHAPE_STACK      stack name (validated by the document's allowedValues)
 #   SHIPSHAPE_RUN_ID     run ID (validated by the document's allowedPattern)
-#   SHIPSHAPE_SPEC_B64   base64 of the tab-separated probe spec built at synth time
+#   SHIPSHAPE_SPEC_FILE  the stack's spec (lib/runbooks/spec.ts), section health-check
 #   SHIPSHAPE_PROC_ROOT  /proc by default; tests point it at fixtures
 #   SHIPSHAPE_CPU_SAMPLE_SECONDS  CPU sampling interval, default 1
 #
@@ -51,11 +51,11 @@ have_curl=0; have curl && have_curl=1
 # --- spec ---------------------------------------------------------------------
 [ -n "$STACK" ] || note_error "SHIPSHAPE_STACK is not set"
 spec=""
-if [ -z "${SHIPSHAPE_SPEC_B64:-}" ]; then
-  note_error "no probe spec for stack '$STACK'"
-elif ! spec=$(read_spec); then
-  note_error "probe spec is not valid base64"
-  spec=""
+spec_error=$(spec_problem)
+if [ -n "$spec_error" ]; then
+  note_error "$spec_error"
+else
+  spec=$(read_spec health-check)
 fi
 
 # --- system -------------------------------------------------------------------

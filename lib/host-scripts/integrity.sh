@@ -35,7 +35,9 @@ on_exit() {
 trap on_exit EXIT
 trap_signals
 
-spec=$(read_spec) || { note_error "no integrity spec for stack '$STACK'"; exit 0; }
+spec_error=$(spec_problem)
+[ -z "$spec_error" ] || { note_error "$spec_error"; exit 0; }
+spec=$(read_spec integrity)
 
 # Reads a PEM certificate on stdin; prints "epoch_not_after<TAB>names" (names: CN and SANs).
 cert_facts() {

@@ -8,8 +8,8 @@
 #      integrity_check; the container is started again and waited for, whatever happened.
 #   3. docker image/container prune with an age filter. Never volume prune.
 #
-# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (the backup spec) and
-# SHIPSHAPE_MAINTENANCE_B64 (this runbook's spec), SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX.
+# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (sections maintenance and,
+# for the backup taken first, backup), SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX.
 # shellcheck disable=SC2031 # the backup runs backup.sh in a subshell on purpose
 set -euo pipefail
 export LC_ALL=C
@@ -52,8 +52,9 @@ on_exit() {
 trap on_exit EXIT
 trap_signals
 
-mspec=$(printf '%s' "${SHIPSHAPE_MAINTENANCE_B64:-}" | base64 -d 2>/dev/null) || mspec=""
-[ -n "$mspec" ] || { note_error "no maintenance spec for stack '$STACK'"; exit 0; }
+spec_error=$(spec_problem)
+[ -z "$spec_error" ] || { note_error "$spec_error"; exit 0; }
+mspec=$(read_spec maintenance)
 
 # --- 1. a checked backup before any database is touched ----------------------------------
 if grep -q '^sqlite' <<< "$mspec"; then

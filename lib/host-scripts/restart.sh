@@ -2,7 +2,7 @@
 # shipshape restart: restarts services of a stack in order and waits until each is running
 # and healthy; prints ONE JSON result (schema shipshape.restart/1).
 #
-# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (the stack's health spec:
+# Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section health-check:
 # its "container" lines name the services), SHIPSHAPE_SERVICES ("*" or a comma list),
 # SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120).
 set -euo pipefail
@@ -35,7 +35,9 @@ trap on_exit EXIT
 trap_signals
 
 have docker || { note_error "docker is not installed on the host"; exit 0; }
-spec=$(read_spec) || { note_error "no spec for stack '$STACK'"; exit 0; }
+spec_error=$(spec_problem)
+[ -z "$spec_error" ] || { note_error "$spec_error"; exit 0; }
+spec=$(read_spec health-check)
 busy=$(busy_with || true)
 # A backup or restore owns the containers right now; restarting under it would corrupt its copy.
 [ -z "$busy" ] || { note_error "a $busy is running on this host; nothing was restarted"; exit 0; }

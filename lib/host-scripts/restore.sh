@@ -10,7 +10,7 @@
 #      health; SQLite copies are checked with integrity_check.
 #   5. On any failure after step 4 began, restores the safety backup the same way.
 #
-# Inputs (document preamble): SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_B64 (the
+# Inputs (document preamble): SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section backup) (the
 # stack's backup spec), SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX, SHIPSHAPE_TIMESTAMP ("latest"
 # or 20261121T020000Z), SHIPSHAPE_SOURCES ("*" or a comma list), SHIPSHAPE_FROM_HOST
 # ("self" or the instance whose backup to use).
@@ -88,8 +88,10 @@ mark_busy restore
 for tool in docker tar aws sha256sum; do
   have "$tool" || note_error "$tool is not installed on the host"
 done
-spec=$(read_spec) || spec=""
-[ -n "$spec" ] || note_error "no backup spec for stack '$STACK'"
+spec_error=$(spec_problem)
+spec=""
+if [ -n "$spec_error" ]; then note_error "$spec_error"; else spec=$(read_spec backup); fi
+[ -n "$spec" ] || [ -n "$spec_error" ] || note_error "stack '$STACK' has no backup section in its spec"
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "$failed" = 0 ] || exit 0
 

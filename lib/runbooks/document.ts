@@ -1,12 +1,16 @@
 /**
- * Builds the content of an SSM Command document (schema 2.2) from a host script in
- * lib/host-scripts/. Shared by every runbook: the script is inlined line by line so the
- * console shows what runs, the per-stack spec travels as base64 (it can never be read
- * as shell or as an SSM {{ parameter }}), and every parameter carries allowedValues or
- * allowedPattern.
+ * One generic SSM Command document (schema 2.2) per runbook, built from its declaration and
+ * its host script in lib/host-scripts/. Two steps: the agent fetches the stack's spec
+ * (aws:downloadContent, from specs/v1/<stack>.spec in the output bucket: data, never shell),
+ * then runs the script, inlined line by line so the console shows what runs. The content does
+ * not depend on the stacks, so it stays one size however large the fleet grows. Build-time
+ * only: Lambdas import lib/runbooks/names.ts instead.
  */
 import { readFileSync } from 'node:fs';
-import { RUN_ID } from '../config/patterns.js';
+import { NAME, RUN_ID } from '../config/patterns.js';
+import type { Fleet, Schedule, Stack } from '../config/schema.js';
+import { RUN_ID_PARAM, STACK_PARAM, TIMEOUT_PARAM, type RunbookName } from './names.js';
+import { SPEC_DOWNLOAD_DIR, SPEC_PREFIX } from './spec.js';
 
 export interface DocumentParameter {
   readonly type: 'String';
@@ -16,32 +20,55 @@ export interface DocumentParameter {
   readonly allowedPattern?: string;
 }
 
-export interface CommandDocumentSpec {
-  /** What an operator sees in the console. */
-  readonly description: string;
-  /** Step name (letters and digits). */
-  readonly stepName: string;
+/** What a runbook that runs a console entry offers in Systems Manager > Automation. */
+export interface ConsoleEntry {
+  /** Automation runbook name, e.g. "backup-now". */
+  readonly name: string;
+  readonly description: (fleet: string) => string;
+  /** dispatch: the dispatcher sends it to every host of the stack; host: one chosen host runs it. */
+  readonly kind: 'dispatch' | 'host';
+}
+
+/** A runbook, declared once: its script, document parameters, where it applies, its schedules and console entry. */
+export interface RunbookDeclaration {
+  readonly name: RunbookName;
   /** File name under lib/host-scripts/. */
   readonly script: string;
-  /** Stack name to the spec text the script reads from SHIPSHAPE_SPEC_B64. */
-  readonly specs: Readonly<Record<string, string>>;
+  /** Step name (letters and digits). */
+  readonly stepName: string;
+  /** What an operator sees in the console. */
+  readonly description: (fleet: string) => string;
   /** Default execution timeout in seconds. */
   readonly executionTimeoutSeconds: number;
-  /** Exported before the script; values may be CloudFormation tokens (a bucket name). */
-  readonly env?: Readonly<Record<string, string>>;
-  /** More per-stack specs, by environment variable name (e.g. SHIPSHAPE_MAINTENANCE_B64). */
-  readonly extraSpecs?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** More parameters, each exported as SHIPSHAPE_<UPPER_SNAKE> for the script. */
   readonly parameters?: Readonly<Record<string, DocumentParameter>>;
+  /** The stacks this runbook runs on; the document exists when at least one stack has it. */
+  readonly appliesTo: (stack: Stack) => boolean;
+  /** Scheduled runs of one stack. @default none */
+  readonly schedules?: (fleet: Fleet, stack: Stack) => readonly Schedule[];
+  /** Reads or writes the backup bucket (SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX). */
+  readonly usesBackupBucket?: boolean;
+  readonly console?: ConsoleEntry;
+}
+
+/** Where documents find what they need at run time; values may be CloudFormation tokens. */
+export interface DocumentEnvironment {
+  /** Regional domain name of the bucket holding specs/ (bucketRegionalDomainName). */
+  readonly specBucketDomain: string;
+  /** The backup bucket, for runbooks that use it. */
+  readonly backupBucket?: string;
+  readonly backupPrefix?: string;
+  /** The stack's region: hybrid nodes and AWS CLI v1 have no default. */
+  readonly region: string;
 }
 
 const envName = (param: string) => `SHIPSHAPE_${param.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
 
-export const STACK_PARAM = 'Stack';
-export const RUN_ID_PARAM = 'RunId';
-export const TIMEOUT_PARAM = 'ExecutionTimeout';
 /** SSM's own parameter syntax; nothing else in a document may look like it. */
 export const SSM_PARAM_REF = /\{\{\s*([A-Za-z0-9_:.-]+)\s*\}\}/g;
+/** Seconds: 10 to 172,800 (48 h, aws:runShellScript's maximum). */
+export const EXECUTION_TIMEOUT_PATTERN = '^([1-9][0-9]{1,4}|1[0-6][0-9]{4}|17[01][0-9]{3}|172[0-7][0-9]{2}|172800)$';
+export const MAX_EXECUTION_TIMEOUT_SECONDS = 172_800;
 
 export function hostScriptPath(script: string): URL {
   return new URL(`../host-scripts/${script}`, import.meta.url);
@@ -64,68 +91,44 @@ export function readHostScript(script: string, seen: readonly string[] = []): st
     .join('\n');
 }
 
-export function encodeSpec(lines: readonly (readonly (string | number | boolean)[])[]): string {
-  const text = lines
-    .map((fields) =>
-      fields
-        .map((f) => {
-          const s = typeof f === 'boolean' ? (f ? '1' : '0') : String(f);
-          if (/[\t\n\r\0]/.test(s)) throw new Error(`spec field ${JSON.stringify(s)} contains a tab, newline or NUL`);
-          return s;
-        })
-        .join('\t'),
-    )
-    .join('\n');
-  return Buffer.from(text + '\n', 'utf8').toString('base64');
-}
+const SAFE_ENV_VALUE = /^[A-Za-z0-9._\/-]*$/;
 
-export function commandDocumentContent(spec: CommandDocumentSpec): Record<string, unknown> {
-  const stacks = Object.keys(spec.specs).sort();
-  if (stacks.length === 0) throw new Error(`document for ${spec.script} needs at least one stack`);
-  const script = readHostScript(spec.script);
+export function commandDocumentContent(decl: RunbookDeclaration, fleet: string, env: DocumentEnvironment): Record<string, unknown> {
+  const script = readHostScript(decl.script);
   const stray = [...script.matchAll(SSM_PARAM_REF)];
-  if (stray.length > 0) throw new Error(`${spec.script} contains ${stray[0]![0]}, which SSM would read as a parameter`);
-
+  if (stray.length > 0) throw new Error(`${decl.script} contains ${stray[0]![0]}, which SSM would read as a parameter`);
+  if (decl.executionTimeoutSeconds > MAX_EXECUTION_TIMEOUT_SECONDS) throw new Error(`${decl.name}: executionTimeoutSeconds ${decl.executionTimeoutSeconds} is over ${MAX_EXECUTION_TIMEOUT_SECONDS}`);
+  const exports: Record<string, string> = {
+    SHIPSHAPE_REGION: env.region,
+    ...(decl.usesBackupBucket ? { SHIPSHAPE_BUCKET: env.backupBucket ?? '', SHIPSHAPE_PREFIX: env.backupPrefix ?? '' } : {}),
+  };
   const preamble = [
     '# Generated by shipshape. SSM runs this file with sh; the script needs bash.',
     'if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi',
     `export SHIPSHAPE_STACK='{{ ${STACK_PARAM} }}'`,
     `export SHIPSHAPE_RUN_ID='{{ ${RUN_ID_PARAM} }}'`,
-    'case "$SHIPSHAPE_STACK" in',
-    ...stacks.map((s) => `  ${s}) SHIPSHAPE_SPEC_B64='${spec.specs[s]}' ;;`),
-    "  *) SHIPSHAPE_SPEC_B64='' ;;",
-    'esac',
-    'export SHIPSHAPE_SPEC_B64',
-    ...Object.entries(spec.extraSpecs ?? {}).flatMap(([name, byStack]) => {
-      if (!/^SHIPSHAPE_[A-Z0-9_]+_B64$/.test(name)) throw new Error(`extra spec ${name} must be named SHIPSHAPE_<NAME>_B64`);
-      return [
-        'case "$SHIPSHAPE_STACK" in',
-        ...Object.keys(byStack).sort().map((s) => `  ${s}) ${name}='${byStack[s]}' ;;`),
-        `  *) ${name}='' ;;`,
-        'esac',
-        `export ${name}`,
-      ];
-    }),
-    ...Object.entries(spec.parameters ?? {}).map(([name, p]) => {
+    // aws:downloadContent put the spec in <orchestration>/downloads/, beside this step's folder.
+    `SHIPSHAPE_SPEC_FILE="$(cd "$(dirname "$0")" && pwd)/../downloads/${SPEC_DOWNLOAD_DIR}$SHIPSHAPE_STACK.spec"`,
+    'export SHIPSHAPE_SPEC_FILE',
+    ...Object.entries(decl.parameters ?? {}).map(([name, p]) => {
       if (!p.allowedValues && !(p.allowedPattern?.startsWith('^') && p.allowedPattern.endsWith('$') && !/['\\]/.test(p.allowedPattern))) {
         throw new Error(`document parameter ${name} needs allowedValues or an anchored allowedPattern without quotes`);
       }
       return `export ${envName(name)}='{{ ${name} }}'`;
     }),
-    ...Object.entries(spec.env ?? {}).map(([k, v]) => {
-      if (!/^SHIPSHAPE_[A-Z0-9_]+$/.test(k)) throw new Error(`document env name ${k} must start with SHIPSHAPE_`);
-      if (!v.startsWith('${Token[') && !/^[A-Za-z0-9._\/-]*$/.test(v)) throw new Error(`document env ${k} has unsafe characters: ${JSON.stringify(v)}`);
+    ...Object.entries(exports).map(([k, v]) => {
+      if (!v.startsWith('${Token[') && !SAFE_ENV_VALUE.test(v)) throw new Error(`document env ${k} has unsafe characters: ${JSON.stringify(v)}`);
       return `export ${k}='${v}'`;
     }),
   ];
   return {
     schemaVersion: '2.2',
-    description: spec.description,
+    description: decl.description(fleet),
     parameters: {
       [STACK_PARAM]: {
         type: 'String',
         description: 'Which stack of the fleet to run against (its hosts are chosen by the dispatcher or by you).',
-        allowedValues: stacks,
+        allowedPattern: `^(${NAME.source.replace(/^\^|\$$/g, '').replace('$|^', '|')})$`,
       },
       [RUN_ID_PARAM]: {
         type: 'String',
@@ -135,16 +138,26 @@ export function commandDocumentContent(spec: CommandDocumentSpec): Record<string
       },
       [TIMEOUT_PARAM]: {
         type: 'String',
-        description: 'Seconds the script may run on each host before it is stopped.',
-        default: String(spec.executionTimeoutSeconds),
-        allowedPattern: '^[1-9][0-9]{1,4}$',
+        description: 'Seconds the script may run on each host before it is stopped (10 to 172800).',
+        default: String(decl.executionTimeoutSeconds),
+        allowedPattern: EXECUTION_TIMEOUT_PATTERN,
       },
-      ...spec.parameters,
+      ...decl.parameters,
     } satisfies Record<string, DocumentParameter>,
     mainSteps: [
       {
+        action: 'aws:downloadContent',
+        name: 'fetchSpec',
+        precondition: { StringEquals: ['platformType', 'Linux'] },
+        inputs: {
+          sourceType: 'S3',
+          sourceInfo: JSON.stringify({ path: `https://${env.specBucketDomain}/${SPEC_PREFIX}{{ ${STACK_PARAM} }}.spec` }),
+          destinationPath: SPEC_DOWNLOAD_DIR,
+        },
+      },
+      {
         action: 'aws:runShellScript',
-        name: spec.stepName,
+        name: decl.stepName,
         precondition: { StringEquals: ['platformType', 'Linux'] },
         inputs: {
           timeoutSeconds: `{{ ${TIMEOUT_PARAM} }}`,

@@ -1,13 +1,13 @@
 /**
- * The health-check runbook: which probes each stack's hosts run. The spec is built from
- * the config at synth time; thresholds stay in the config and are applied by the result
- * Lambda (lambdas/result/evaluate-health.ts).
+ * The health-check runbook: which probes each stack's hosts run. Thresholds stay in the config
+ * and are applied by the result Lambda (lambdas/result/evaluate-health.ts).
  */
-import { probeId, serviceLogs } from '../config/resolve.js';
+import { healthSchedule, probeId, serviceLogs } from '../config/resolve.js';
 import type { Fleet, Stack } from '../config/schema.js';
-import { commandDocumentContent, encodeSpec } from './document.js';
+import type { RunbookDeclaration } from './document.js';
+import { HEALTH_CHECK } from './names.js';
 
-export const HEALTH_CHECK = 'health-check';
+export { HEALTH_CHECK };
 
 export function healthCheckSpecLines(fleet: Fleet, stack: Stack): (string | number | boolean)[][] {
   const lines: (string | number | boolean)[][] = [];
@@ -24,16 +24,17 @@ export function healthCheckSpecLines(fleet: Fleet, stack: Stack): (string | numb
   return lines;
 }
 
-export function healthCheckSpec(fleet: Fleet, stack: Stack): string {
-  return encodeSpec(healthCheckSpecLines(fleet, stack));
-}
-
-export function healthCheckDocumentContent(fleet: Fleet): Record<string, unknown> {
-  return commandDocumentContent({
-    description: `shipshape ${fleet.fleet}: health check of a Docker-compose stack. Reports container state, Docker health, restarts, process/HTTP/TCP probes, disk, memory, CPU and error lines in logs as one JSON document. Read-only: it changes nothing on the host.`,
-    stepName: 'healthCheck',
-    script: 'health-check.sh',
-    specs: Object.fromEntries(fleet.stacks.map((s) => [s.name, healthCheckSpec(fleet, s)])),
-    executionTimeoutSeconds: fleet.defaults.dispatch.executionTimeoutSeconds,
-  });
-}
+export const healthCheckRunbook: RunbookDeclaration = {
+  name: HEALTH_CHECK,
+  script: 'health-check.sh',
+  stepName: 'healthCheck',
+  description: (fleet) => `shipshape ${fleet}: health check of a Docker-compose stack. Reports container state, Docker health, restarts, process/HTTP/TCP probes, disk, memory, CPU and error lines in logs as one JSON document. Read-only: it changes nothing on the host.`,
+  executionTimeoutSeconds: 300,
+  appliesTo: () => true,
+  schedules: (fleet, stack) => [healthSchedule(fleet, stack)],
+  console: {
+    name: 'health-check-now',
+    kind: 'dispatch',
+    description: (fleet) => `shipshape ${fleet}: run the health check of one stack now, on all of its hosts. Results and alerts follow the same path as the scheduled checks; the run appears under Run Command. Changes nothing on the hosts.`,
+  },
+};

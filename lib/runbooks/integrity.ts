@@ -1,12 +1,13 @@
 /** The integrity runbook: weekly read-only checks from the seed runbooks. */
-import type { Fleet, Integrity, Stack } from '../config/schema.js';
-import { commandDocumentContent, encodeSpec } from './document.js';
+import type { Integrity, Stack } from '../config/schema.js';
+import type { RunbookDeclaration } from './document.js';
+import { INTEGRITY } from './names.js';
 
-export const INTEGRITY = 'integrity';
+export { INTEGRITY };
 
-export function integritySpec(stack: Stack, integrity: Integrity): string {
+export function integritySpecLines(stack: Stack, integrity: Integrity): (string | number)[][] {
   const dash = (v: string | undefined) => v ?? '-';
-  return encodeSpec([
+  return [
     ...integrity.sqlite.map((s) => ['sqlite', s.name, s.container, s.path, s.mode]),
     ...integrity.certificates.map((c) =>
       c.file ? ['certfile', c.name, dash(c.container), c.file]
@@ -15,17 +16,20 @@ export function integritySpec(stack: Stack, integrity: Integrity): string {
     ...integrity.connectivity.map((c) => ['connect', c.name, dash(c.from), c.host, c.port]),
     ...integrity.files.map((f) => ['file', f.path, dash(f.container), dash(f.mode), dash(f.owner), dash(f.sha256)]),
     ...stack.services.map((svc) => ['logsize', svc.container]),
-  ]);
+  ];
 }
 
-export function integrityDocumentContent(fleet: Fleet): Record<string, unknown> | undefined {
-  const stacks = fleet.stacks.filter((s) => s.integrity);
-  if (stacks.length === 0) return undefined;
-  return commandDocumentContent({
-    description: `shipshape ${fleet.fleet}: integrity checks of a Docker-compose stack: SQLite integrity_check (read-only), certificate expiry and names (PEM, NSS, TLS endpoints), reachability between components, files (mode, owner, drift) and container log sizes. Read-only.`,
-    stepName: 'integrity',
-    script: 'integrity.sh',
-    specs: Object.fromEntries(stacks.map((s) => [s.name, integritySpec(s, s.integrity!)])),
-    executionTimeoutSeconds: 3600,
-  });
-}
+export const integrityRunbook: RunbookDeclaration = {
+  name: INTEGRITY,
+  script: 'integrity.sh',
+  stepName: 'integrity',
+  description: (fleet) => `shipshape ${fleet}: integrity checks of a Docker-compose stack: SQLite integrity_check (read-only), certificate expiry and names (PEM, NSS, TLS endpoints), reachability between components, files (mode, owner, drift) and container log sizes. Read-only.`,
+  executionTimeoutSeconds: 3600,
+  appliesTo: (stack) => !!stack.integrity,
+  schedules: (_fleet, stack) => (stack.integrity ? [stack.integrity.schedule] : []),
+  console: {
+    name: 'integrity-now',
+    kind: 'dispatch',
+    description: (fleet) => `shipshape ${fleet}: run the integrity checks of one stack now, on all of its hosts (SQLite, certificates, reachability, files, log sizes). Read-only.`,
+  },
+};

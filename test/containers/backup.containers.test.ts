@@ -3,6 +3,7 @@
  * rows while the backup runs, and containers stopped for the copy that must come back even
  * when the backup step fails.
  */
+import { specFile } from '../support/spec-file.js';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { BackupResult } from '../../lib/results/backup.js';
 import { RestoreResult } from '../../lib/results/restore.js';
-import { backupSpec } from '../../lib/runbooks/backup.js';
+import { backupSpecLines } from '../../lib/runbooks/backup.js';
 import { startS3 } from '../support/aws-local.js';
 import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN, waitFor } from '../support/podman.js';
 import { runHostScript } from '../support/run-script.js';
@@ -46,15 +47,15 @@ describe.runIf(engine.ok)('backup against real containers', () => {
     rmSync(awsBin, { recursive: true, force: true });
   });
 
-  const hostEnv = (specB64: string, extra: Record<string, string> = {}) => ({
+  const hostEnv = (specPath: string, extra: Record<string, string> = {}) => ({
     PATH: `${awsBin}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), AWS_SSM_INSTANCE_ID: 'i-0c0c0c0c0c0c0c0c0',
-    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'containers', SHIPSHAPE_SPEC_B64: specB64, SHIPSHAPE_BUCKET: BUCKET,
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'containers', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
     SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '20',
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', ...extra,
   });
   const specOf = (backupConfig: Record<string, unknown>) => {
     const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: app() }], backup: backupConfig }] });
-    return backupSpec(fleet.stacks[0]!.backup!);
+    return specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
   };
   async function backup(backupConfig: Record<string, unknown>) {
     const run = await runHostScript('backup.sh', hostEnv(specOf(backupConfig)), 180_000);

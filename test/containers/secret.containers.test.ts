@@ -3,12 +3,13 @@
  * compose does with a volume entry, is replaced atomically (a new inode), the container is
  * restarted, and the new value is what the container sees afterwards. Nothing printed holds it.
  */
+import { specFile } from '../support/spec-file.js';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
-import { secretsSpec } from '../../lib/runbooks/secrets.js';
+import { secretsSpecLines } from '../../lib/runbooks/secrets.js';
 import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN } from '../support/podman.js';
 import { runHostScript } from '../support/run-script.js';
 import { requireEngine } from './engine.js';
@@ -49,7 +50,7 @@ describe.runIf(engine.ok)('secret apply against a real container', () => {
     // Act
     const run = await runHostScript('apply-secret.sh', {
       PATH: `${join(dir, 'bin')}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'containers',
-      SHIPSHAPE_SECRET: 'jwt', SHIPSHAPE_STAGE: 'AWSPENDING', SHIPSHAPE_SPEC_B64: secretsSpec(fleet, fleet.stacks[0]!), SHIPSHAPE_HEALTH_WAIT_SECONDS: '30',
+      SHIPSHAPE_SECRET: 'jwt', SHIPSHAPE_STAGE: 'AWSPENDING', SHIPSHAPE_SPEC_FILE: specFile({ secrets: secretsSpecLines(fleet, fleet.stacks[0]!) }), SHIPSHAPE_HEALTH_WAIT_SECONDS: '30',
     }, 120_000);
     // Assess
     expect(run.status, run.stderr).toBe(0);

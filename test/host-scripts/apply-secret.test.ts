@@ -3,12 +3,13 @@
  * replaced atomically, services restart in order, bad values are refused, and the value never
  * appears in anything the script prints.
  */
+import { specFile } from '../support/spec-file.js';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
-import { secretsSpec } from '../../lib/runbooks/secrets.js';
+import { secretsSpecLines } from '../../lib/runbooks/secrets.js';
 import * as z from 'zod';
 import { FakeHost, running } from '../support/fake-host.js';
 import { runHostScript } from '../support/run-script.js';
@@ -43,7 +44,7 @@ function prepare(target: 'env' | 'file' = 'env') {
       ? { name: 'jwt', envFile, variable: 'JWT_SECRET', previousVariable: 'JWT_SECRET_PREVIOUS', restart: ['worker', 'api'] }
       : { name: 'jwt', file: keyFile, previousFile: `${keyFile}.previous`, restart: ['api'] }] }] });
   const env = (stage: string) => host.env({ PATH: `${bin}:${host.env().PATH}`, FAKE_SECRETS: secrets, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'rot', SHIPSHAPE_SECRET: 'jwt', SHIPSHAPE_STAGE: stage,
-    SHIPSHAPE_SPEC_B64: secretsSpec(fleet, fleet.stacks[0]!), SHIPSHAPE_HEALTH_WAIT_SECONDS: '2' });
+    SHIPSHAPE_SPEC_FILE: specFile({ secrets: secretsSpecLines(fleet, fleet.stacks[0]!) }), SHIPSHAPE_HEALTH_WAIT_SECONDS: '2' });
   return { envFile, keyFile, secrets, env };
 }
 async function apply(env: Record<string, string>) {

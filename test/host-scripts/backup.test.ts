@@ -2,6 +2,7 @@
  * backup.sh for real: sqlite3, tar, zstd and the AWS CLI against s3rver, with a fake docker
  * whose containers keep their files in host directories.
  */
+import { specFile } from '../support/spec-file.js';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import type { FleetConfigInput } from '../../lib/config/schema.js';
 import { BackupManifest, BackupResult } from '../../lib/results/backup.js';
-import { backupSpec } from '../../lib/runbooks/backup.js';
+import { backupSpecLines } from '../../lib/runbooks/backup.js';
 import { startS3 } from '../support/aws-local.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { runHostScript } from '../support/run-script.js';
@@ -36,7 +37,7 @@ afterEach(() => host?.dispose());
 type BackupInput = NonNullable<FleetConfigInput['stacks'][number]['backup']>;
 function spec(backup: BackupInput): string {
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'api', container: 'api' }], backup }] });
-  return backupSpec(fleet.stacks[0]!.backup!);
+  return specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
 }
 
 function sqlite(db: string, sql: string): string {
@@ -63,10 +64,10 @@ function prepareHost(extra: Record<string, Parameters<typeof running>[0]> = {}) 
   return { root, db, vol, uploads };
 }
 
-async function runBackup(specB64: string, env: Record<string, string> = {}) {
+async function runBackup(specPath: string, env: Record<string, string> = {}) {
   const run = await runHostScript('backup.sh', host!.env({
     PATH: `${awsBin}:${host!.env().PATH}`,
-    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_B64: specB64, SHIPSHAPE_BUCKET: BUCKET,
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
     SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', SHIPSHAPE_LOCK_DIR: join(host!.dir, 'locks'),
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host!.dir,
     ...env,

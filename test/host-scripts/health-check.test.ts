@@ -1,10 +1,11 @@
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { specFile } from '../support/spec-file.js';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HealthResult } from '../../lib/results/health.js';
-import { healthCheckSpec } from '../../lib/runbooks/health-check.js';
+import { healthCheckSpecLines } from '../../lib/runbooks/health-check.js';
 import { FakeHost, running, type FakeContainer } from '../support/fake-host.js';
 import { demoFleet } from '../support/fleets.js';
 import { runHostScript } from '../support/run-script.js';
@@ -39,7 +40,7 @@ const httpPort = () => http.port;
 async function check(containers: Record<string, FakeContainer>, opts: { http?: { path: string; timeoutSeconds?: number }[]; tcpPort?: number; env?: Record<string, string> } = {}) {
   host = new FakeHost(containers);
   const fleet = fleetFor(host, opts.http, opts.tcpPort);
-  const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_B64: healthCheckSpec(fleet, fleet.stacks[0]!), ...opts.env }));
+  const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }), ...opts.env }));
   expect(run.status, run.stderr).toBe(0);
   const parsed = HealthResult.safeParse(run.json);
   expect(parsed.success, `${run.stdout}\n${JSON.stringify(parsed.error?.issues)}`).toBe(true);
@@ -140,7 +141,7 @@ describe('health-check.sh against a fake docker', () => {
       f.stacks[0]!.services[1]!.tcp = [{ host: '127.0.0.1', port: refused, timeoutSeconds: 2 }];
     });
     // Act
-    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_B64: healthCheckSpec(fleet, fleet.stacks[0]!) }));
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }));
     // Assess
     const result = HealthResult.parse(run.json);
     expect(result.probes[1]).toMatchObject({ type: 'http', ok: false, status: null });
@@ -190,7 +191,28 @@ describe('health-check.sh against a fake docker', () => {
     host = new FakeHost(healthy());
     const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web' }));
     const result = HealthResult.parse(run.json);
-    expect(result.errors).toEqual(["no probe spec for stack 'web'"]);
+    expect(result.errors).toEqual(['SHIPSHAPE_SPEC_FILE is not set']);
+  });
+
+  it('reports a spec that was not fetched, naming the file', async () => {
+    host = new FakeHost(healthy());
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: '/nonexistent/web.spec' }));
+    expect(HealthResult.parse(run.json).errors[0]).toMatch(/^no spec for stack web: \/nonexistent\/web.spec was not fetched/);
+  });
+
+  it('fails when the spec has a format it does not know, and probes nothing', async () => {
+    // Prepare: a format-2 spec with a probe that would run if the script guessed at it.
+    host = new FakeHost(healthy());
+    const fleet = fleetFor(host);
+    const path = specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) });
+    writeFileSync(path, readFileSync(path, 'utf8').replace('shipshape-spec\t1', 'shipshape-spec\t2'));
+    // Act
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: path }));
+    // Assess
+    const result = HealthResult.parse(run.json);
+    expect(result.errors).toEqual(['spec format shipshape-spec?2 is not supported by this script (it reads format 1): deploy matching documents and specs']);
+    expect(result.containers).toEqual([]);
+    expect(result.probes).toEqual([]);
   });
 
   it('prints a minimal result when it is killed half way', async () => {
@@ -201,7 +223,7 @@ describe('health-check.sh against a fake docker', () => {
     writeFileSync(join(bin, 'docker'), '#!/bin/sh\np=$PPID; top=\'\'\nwhile [ "$p" -gt 1 ]; do\n  if grep -q health-check.sh /proc/$p/cmdline; then top=$p; fi\n  p=$(awk \'{print $4}\' /proc/$p/stat)\ndone\nkill -TERM "$top"; sleep 1\n', { mode: 0o755 });
     const fleet = fleetFor(host);
     // Act
-    const run = await runHostScript('health-check.sh', host.env({ PATH: `${bin}:${process.env.PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_B64: healthCheckSpec(fleet, fleet.stacks[0]!) }));
+    const run = await runHostScript('health-check.sh', host.env({ PATH: `${bin}:${process.env.PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }));
     // Assess
     const result = HealthResult.parse(run.json);
     expect(result.errors[0]).toMatch(/aborted with exit code/);

@@ -3,6 +3,7 @@
  * TLS server from `openssl s_server`, a closed port, a file with the wrong mode, a corrupt
  * SQLite file, and a container log without limits.
  */
+import { specFile } from '../support/spec-file.js';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { evaluateIntegrity, nameCovers } from '../../lambdas/result/evaluate-int
 import type { Fleet } from '../../lib/config/schema.js';
 import { failing } from '../../lib/results/findings.js';
 import { IntegrityResult } from '../../lib/results/integrity.js';
-import { integritySpec } from '../../lib/runbooks/integrity.js';
+import { integritySpecLines } from '../../lib/runbooks/integrity.js';
 import { makeCert } from '../support/certs.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { demoFleet } from '../support/fleets.js';
@@ -71,7 +72,7 @@ beforeAll(async () => {
       logMaxMiB: 2,
     };
   });
-  const run = await runHostScript('integrity.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'i', SHIPSHAPE_SPEC_B64: integritySpec(fleet.stacks[0]!, fleet.stacks[0]!.integrity!) }), 60_000);
+  const run = await runHostScript('integrity.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'i', SHIPSHAPE_SPEC_FILE: specFile({ integrity: integritySpecLines(fleet.stacks[0]!, fleet.stacks[0]!.integrity!) }) }), 60_000);
   const parsed = IntegrityResult.safeParse(run.json);
   expect(parsed.success, `${run.stdout}\n${run.stderr}`).toBe(true);
   result = parsed.data!;

@@ -2,6 +2,7 @@
  * maintenance.sh for real: a checked backup first (s3rver), VACUUM/ANALYZE with the service
  * stopped and always started again, integrity afterwards, and pruning with an age filter.
  */
+import { specFile } from '../support/spec-file.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { MaintenanceResult } from '../../lib/results/maintenance.js';
-import { backupSpec } from '../../lib/runbooks/backup.js';
-import { maintenanceSpec } from '../../lib/runbooks/maintenance.js';
+import { backupSpecLines } from '../../lib/runbooks/backup.js';
+import { maintenanceSpecLines } from '../../lib/runbooks/maintenance.js';
 import { startS3 } from '../support/aws-local.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { runHostScript } from '../support/run-script.js';
@@ -42,7 +43,7 @@ function prepare(volumes: { name: string }[] = []) {
     maintenance: { sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db', operations: ['vacuum', 'analyze'] }], prune: { images: true, containers: true, olderThanHours: 72 } } }] });
   const stack = fleet.stacks[0]!;
   return { db, env: host.env({
-    PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'm', SHIPSHAPE_SPEC_B64: backupSpec(stack.backup!), SHIPSHAPE_MAINTENANCE_B64: maintenanceSpec(stack.maintenance!),
+    PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'm', SHIPSHAPE_SPEC_FILE: specFile({ backup: backupSpecLines(stack.backup!), maintenance: maintenanceSpecLines(stack.maintenance!) }),
     SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', SHIPSHAPE_SQLITE_TIMEOUT_MS: '300', SHIPSHAPE_LOCK_DIR: join(host.dir, 'locks'),
     AWS_SSM_INSTANCE_ID: 'i-0000000000000m001'.replace('m', '0'), AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir,
   }) };

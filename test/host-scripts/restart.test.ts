@@ -1,6 +1,7 @@
+import { specFile } from '../support/spec-file.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RestartResult } from '../../lib/results/restart.js';
-import { healthCheckSpec } from '../../lib/runbooks/health-check.js';
+import { healthCheckSpecLines } from '../../lib/runbooks/health-check.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { demoFleet } from '../support/fleets.js';
 import { runHostScript } from '../support/run-script.js';
@@ -11,7 +12,7 @@ const fleet = demoFleet();
 
 async function restart(services: string, extra: Record<string, string> = {}) {
   const run = await runHostScript('restart.sh', host.env({
-    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'r', SHIPSHAPE_SPEC_B64: healthCheckSpec(fleet, fleet.stacks[0]!), SHIPSHAPE_SERVICES: services, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', ...extra,
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'r', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }), SHIPSHAPE_SERVICES: services, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', ...extra,
   }));
   return RestartResult.parse(run.json);
 }

@@ -3,6 +3,7 @@
  * damaged archive before anything changes, and rollback to the safety backup when the
  * restore fails half way.
  */
+import { specFile } from '../support/spec-file.js';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { BackupResult } from '../../lib/results/backup.js';
 import { RestoreResult } from '../../lib/results/restore.js';
-import { backupSpec } from '../../lib/runbooks/backup.js';
+import { backupSpecLines } from '../../lib/runbooks/backup.js';
 import { startS3 } from '../support/aws-local.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { runHostScript } from '../support/run-script.js';
@@ -23,7 +24,7 @@ let s3: Awaited<ReturnType<typeof startS3>>;
 let awsBin: string;
 let host: FakeHost;
 let paths: { root: string; db: string; vol: string; uploads: string };
-let specB64: string;
+let specPath: string;
 let n = 0;
 
 beforeAll(async () => {
@@ -70,12 +71,12 @@ function prepare() {
   paths = { root, db, vol, uploads };
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
     backup: { sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'certs' }], paths: [{ name: 'uploads', path: uploads }] } }] });
-  specB64 = backupSpec(fleet.stacks[0]!.backup!);
+  specPath = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
 }
 
 function env(extra: Record<string, string> = {}) {
   return host.env({
-    PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: `run-${++n}`, SHIPSHAPE_SPEC_B64: specB64, SHIPSHAPE_BUCKET: BUCKET,
+    PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: `run-${++n}`, SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
     SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: `i-0000000000000000${n % 10}`,
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir, ...extra,
   });
@@ -189,7 +190,7 @@ describe('restore.sh', () => {
     host.setContainers({ ...host.containers(), pg: running({ commands: { pg_dump: { stdout: dump }, pg_restore: { stdinTo: received } } }) });
     const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
       backup: { postgres: [{ name: 'pg', container: 'pg', database: 'app', user: 'app_owner' }] } }] });
-    specB64 = backupSpec(fleet.stacks[0]!.backup!);
+    specPath = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
     const instance = 'i-00000000000000a6';
     // Act
     const backup = await backupNow(instance);

@@ -3,13 +3,14 @@
  * dispatch event and the document parameters. Each must be refused before anything runs;
  * a canary file that every payload tries to create proves that no command ran.
  */
+import { specFile } from '../support/spec-file.js';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DispatchEvent } from '../../lambdas/dispatcher/dispatch.js';
 import { FleetConfigError, parseFleet } from '../../lib/config/load.js';
-import { healthCheckSpec } from '../../lib/runbooks/health-check.js';
+import { healthCheckSpecLines } from '../../lib/runbooks/health-check.js';
 import { documentsOf, InvalidParametersError, resolveParameters, runDocument, type CommandDocument } from '../support/document-runner.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { demoFleet, fleetInput } from '../support/fleets.js';
@@ -146,7 +147,7 @@ describe('hostile strings', () => {
       }));
     });
     // Act
-    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_B64: healthCheckSpec(fleet, fleet.stacks[0]!) }));
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }));
     // Assess: every value arrived as one argument, and nothing ran
     expect(run.json.containers).toHaveLength(patterns.length);
     // "| touch …" reached grep as a regex whose empty alternative matches both log lines.

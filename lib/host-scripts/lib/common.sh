@@ -68,13 +68,32 @@ limit() {
   if have timeout; then timeout "$seconds" "$@"; else "$@"; fi
 }
 
-# Decodes the tab-separated spec the document carries for this stack.
-read_spec() {
-  if [ -z "${SHIPSHAPE_SPEC_B64:-}" ]; then
-    return 1
+# The stack's spec (lib/runbooks/spec.ts): a file the SSM agent fetched before the script ran.
+# Format 1 only: a script never guesses at a format it does not know.
+SPEC_FORMAT=1
+# Prints why the spec cannot be used, or nothing when it can.
+spec_problem() {
+  local file=${SHIPSHAPE_SPEC_FILE:-} header
+  if [ -z "$file" ]; then printf 'SHIPSHAPE_SPEC_FILE is not set'; return 0; fi
+  if [ ! -f "$file" ] || [ ! -r "$file" ]; then printf 'no spec for stack %s: %s was not fetched (is the stack in the config, and may the host read specs/ in the output bucket?)' "${STACK:-?}" "$file"; return 0; fi
+  IFS= read -r header < "$file" || header=""
+  if [ "$header" != "shipshape-spec"$'\t'"$SPEC_FORMAT" ]; then
+    printf 'spec format %s is not supported by this script (it reads format %s): deploy matching documents and specs' "$(printf '%s' "$header" | tr -c 'A-Za-z0-9 ._-' '?' | head -c 40)" "$SPEC_FORMAT"
+    return 0
   fi
-  printf '%s' "$SHIPSHAPE_SPEC_B64" | base64 -d 2>/dev/null
 }
+
+# Prints the records of one section of the spec (health-check, backup, integrity, maintenance,
+# secrets); fails when the spec cannot be used. An absent section prints nothing.
+read_spec() { # section
+  [ -z "$(spec_problem)" ] || return 1
+  awk -F '\t' -v want="$1" 'NR == 1 { next } $1 == "section" { on = ($2 == want); next } $1 == "stack" { next } on' "$SHIPSHAPE_SPEC_FILE"
+}
+
+# Every AWS call uses the region the document names: hybrid nodes and AWS CLI v1 have no default.
+if [ -n "${SHIPSHAPE_REGION:-}" ]; then
+  export AWS_REGION="$SHIPSHAPE_REGION" AWS_DEFAULT_REGION="$SHIPSHAPE_REGION"
+fi
 
 now_ms() { date +%s%3N; }
 
