@@ -7,8 +7,12 @@
  *   OUTBOX#<commandId>     #flushed                       the command finished; send at once
  *   BACKUP#<stack>#<host>  sizes                         recent verified archive sizes per source
  *   REMEDIATION#<stack>#<host> restarts                  recent automatic restarts per service
+ *   SEEN#<stack>           <runbook>#<host>              last run of a runbook on a host (the watchdog reads it)
+ *   SEEN#<stack>           backup-verified#<host>        last verified backup of a host
+ *   DISPATCH#<stack>       <runbook>                     last dispatch of a runbook to the stack
+ *   WATCH                  <stack>#<runbook>             since when the watchdog expects a scheduled runbook
  */
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
 import type { AlertState, Notice } from './alert-state.js';
 import type { HostOutcome } from './outcome.js';
@@ -34,7 +38,34 @@ export interface RunRecord {
   readonly notices: number;
   /** What shipshape did about it (automatic restarts). */
   readonly actions?: string[];
+  /** A backup run whose archives were verified. */
+  readonly verified?: boolean;
 }
+
+/** Pseudo-runbook under which the last verified backup of a host is kept in SEEN#<stack>. */
+export const VERIFIED_BACKUP = 'backup-verified';
+
+/** The last time a host reported a runbook (or, as VERIFIED_BACKUP, its last verified backup). */
+export interface SeenRecord {
+  readonly runbook: string;
+  readonly host: string;
+  readonly at: number;
+  readonly runId: string;
+  readonly commandId: string;
+  readonly status: string;
+}
+
+/** The last dispatch of a runbook to a stack, as the dispatcher recorded it. */
+export interface DispatchRecord {
+  readonly at: number;
+  readonly runId: string;
+  readonly commandIds: string[];
+  /** The targets, for people: e.g. "tag Role=web" or "3 instance IDs". */
+  readonly targets: string;
+}
+
+/** Seen and dispatch items outlive the longest backup age the schema allows (2,160 h = 90 days). */
+export const SEEN_DAYS = 100;
 
 /** A notice with the host it belongs to, parked until the whole command has finished. */
 export interface OutboxEntry {
@@ -64,6 +95,14 @@ export interface StateStore {
   recordRun(run: RunRecord): Promise<void>;
   /** The newest runs of a stack, newest first. */
   recentRuns(stack: string, limit: number): Promise<RunRecord[]>;
+  /** Last run per runbook and host of a stack, and last verified backup per host (runbook VERIFIED_BACKUP); one Query. */
+  lastSeen(stack: string): Promise<SeenRecord[]>;
+  recordDispatch(stack: string, runbook: string, dispatch: DispatchRecord): Promise<void>;
+  /** Last dispatch per runbook of a stack; one Query. */
+  lastDispatches(stack: string): Promise<Record<string, DispatchRecord>>;
+  /** Since when the watchdog expects each scheduled runbook, by "<stack>#<runbook>"; one Query for the fleet. */
+  watchMarks(): Promise<Record<string, number>>;
+  setWatchMarks(set: Record<string, number>, remove: string[]): Promise<void>;
 }
 
 const DAY_S = 86_400;
@@ -187,5 +226,75 @@ export class DynamoStateStore implements StateStore {
       TableName: this.table,
       Item: { pk: `RUN#${run.stack}`, sk: `${new Date(run.at).toISOString()}#${run.runbook}#${run.host}`, ...run, expiresAt: Math.ceil(run.at / 1000) + this.runHistoryDays * DAY_S },
     }));
+    await this.markSeen(run, run.runbook);
+    if (run.verified) await this.markSeen(run, VERIFIED_BACKUP);
+  }
+
+  /** Moves last-seen forward only, so a result processed late never hides a newer one. */
+  private async markSeen(run: RunRecord, runbook: string): Promise<void> {
+    try {
+      await this.doc.send(new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `SEEN#${run.stack}`, sk: `${runbook}#${run.host}` },
+        UpdateExpression: 'SET #at = :at, runId = :runId, commandId = :commandId, #status = :status, expiresAt = :exp',
+        ConditionExpression: 'attribute_not_exists(#at) OR #at <= :at',
+        ExpressionAttributeNames: { '#at': 'at', '#status': 'status' },
+        ExpressionAttributeValues: { ':at': run.at, ':runId': run.runId, ':commandId': run.commandId, ':status': run.status, ':exp': Math.ceil(run.at / 1000) + SEEN_DAYS * DAY_S },
+      }));
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+    }
+  }
+
+  private async queryAll(pk: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ExclusiveStartKey }));
+      items.push(...(page.Items ?? []));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
+  }
+
+  async lastSeen(stack: string): Promise<SeenRecord[]> {
+    return (await this.queryAll(`SEEN#${stack}`)).map((item) => {
+      const sk = item.sk as string;
+      const cut = sk.lastIndexOf('#');
+      return { runbook: sk.slice(0, cut), host: sk.slice(cut + 1), at: item.at as number, runId: item.runId as string, commandId: item.commandId as string, status: item.status as string };
+    });
+  }
+
+  async recordDispatch(stack: string, runbook: string, d: DispatchRecord): Promise<void> {
+    await this.doc.send(new PutCommand({
+      TableName: this.table,
+      Item: { pk: `DISPATCH#${stack}`, sk: runbook, at: d.at, runId: d.runId, commandIds: d.commandIds, targets: d.targets, expiresAt: Math.ceil(d.at / 1000) + SEEN_DAYS * DAY_S },
+    }));
+  }
+
+  async lastDispatches(stack: string): Promise<Record<string, DispatchRecord>> {
+    return Object.fromEntries((await this.queryAll(`DISPATCH#${stack}`)).map((i) => [
+      i.sk as string, { at: i.at as number, runId: i.runId as string, commandIds: (i.commandIds as string[] | undefined) ?? [], targets: (i.targets as string | undefined) ?? '' },
+    ]));
+  }
+
+  async watchMarks(): Promise<Record<string, number>> {
+    return Object.fromEntries((await this.queryAll('WATCH')).map((i) => [i.sk as string, i.since as number]));
+  }
+
+  async setWatchMarks(set: Record<string, number>, remove: string[]): Promise<void> {
+    const writes = [
+      ...Object.entries(set).map(([sk, since]) => ({ PutRequest: { Item: { pk: 'WATCH', sk, since } } })),
+      ...remove.map((sk) => ({ DeleteRequest: { Key: { pk: 'WATCH', sk } } })),
+    ];
+    for (let i = 0; i < writes.length; i += 25) {
+      let batch: Record<string, unknown[]> | undefined = { [this.table]: writes.slice(i, i + 25) };
+      for (let attempt = 0; batch && Object.keys(batch).length && attempt < 5; attempt++) {
+        const r = await this.doc.send(new BatchWriteCommand({ RequestItems: batch as never }));
+        batch = r.UnprocessedItems as Record<string, unknown[]> | undefined;
+        if (batch && Object.keys(batch).length) await new Promise((res) => setTimeout(res, 100 * 2 ** attempt));
+      }
+      if (batch && Object.keys(batch).length) throw new Error('DynamoDB left watch marks unprocessed after 5 attempts');
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { Silence } from '../../lambdas/result/silences.js';
-import type { OutboxEntry, RunRecord, StateStore, StoredAlert } from '../../lambdas/result/state-store.js';
+import { VERIFIED_BACKUP, type DispatchRecord, type OutboxEntry, type RunRecord, type SeenRecord, type StateStore, type StoredAlert } from '../../lambdas/result/state-store.js';
 
 /** The StateStore contract in memory, for end-to-end tests that need no DynamoDB wire. */
 export class MemoryStateStore implements StateStore {
@@ -10,6 +10,10 @@ export class MemoryStateStore implements StateStore {
   readonly flushed = new Set<string>();
   readonly sizes = new Map<string, Record<string, number[]>>();
   readonly restarts = new Map<string, Record<string, number[]>>();
+  /** SEEN#<stack> -> <runbook>#<host> -> record */
+  readonly seen = new Map<string, Map<string, SeenRecord>>();
+  readonly dispatches = new Map<string, Record<string, DispatchRecord>>();
+  readonly marks: Record<string, number> = {};
 
   async remediations(stack: string, host: string) {
     return this.restarts.get(`${stack}#${host}`) ?? {};
@@ -59,6 +63,28 @@ export class MemoryStateStore implements StateStore {
   }
   async recordRun(r: RunRecord) {
     this.runs.push(r);
+    const m = this.seen.get(r.stack) ?? new Map<string, SeenRecord>();
+    for (const runbook of r.verified ? [r.runbook, VERIFIED_BACKUP] : [r.runbook]) {
+      const past = m.get(`${runbook}#${r.host}`);
+      if (!past || past.at <= r.at) m.set(`${runbook}#${r.host}`, { runbook, host: r.host, at: r.at, runId: r.runId, commandId: r.commandId, status: r.status });
+    }
+    this.seen.set(r.stack, m);
+  }
+  async lastSeen(stack: string) {
+    return [...(this.seen.get(stack)?.values() ?? [])];
+  }
+  async recordDispatch(stack: string, runbook: string, d: DispatchRecord) {
+    this.dispatches.set(stack, { ...this.dispatches.get(stack), [runbook]: d });
+  }
+  async lastDispatches(stack: string) {
+    return { ...this.dispatches.get(stack) };
+  }
+  async watchMarks() {
+    return { ...this.marks };
+  }
+  async setWatchMarks(set: Record<string, number>, remove: string[]) {
+    Object.assign(this.marks, set);
+    for (const k of remove) delete this.marks[k];
   }
   async recentRuns(stack: string, limit: number) {
     return this.runs.filter((r) => r.stack === stack).sort((a, b) => b.at - a.at).slice(0, limit);
