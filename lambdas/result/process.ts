@@ -138,6 +138,7 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
     stack, host: inv.instanceId, runbook, runId: outcome.runId, commandId: inv.commandId, status: inv.statusDetails || inv.status, at: now,
     critical: findings.filter((f) => f.severity === 'critical').length, warning: findings.filter((f) => f.severity === 'warning').length, notices: notices.length,
     ...(actions.length ? { actions } : {}),
+    ...(backupVerified ? { verified: true } : {}),
   });
   const alerts = entries.length && (await ctx.store.isFlushed(inv.commandId)) ? await flush(clients.sns, ctx, inv.commandId) : 0;
   return { kind: 'evaluated', outcome, notices, alerts, ...(backupVerified !== undefined ? { backupVerified } : {}) };
