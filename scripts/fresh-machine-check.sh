@@ -53,6 +53,7 @@ cleanup() {
   if [ "$keep" -eq 1 ]; then say "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+chmod 755 "$work"  # apt drops to _apt inside the root, which must reach it
 mkdir -p "$root"
 tar -C "$root" -xf "$base"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -69,30 +70,39 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 say() { printf 'fresh-machine(inside): %s\n' "$*" >&2; }
 apt-get update -qq
-# Node.js 20+: Debian's own package when it is new enough, else NodeSource's apt repository
-# (the host's keyring), else the host's binary copied in by the caller (FRESH_NODE_COPIED=1).
-candidate=$(apt-cache policy nodejs | awk '/Candidate:/ {print $2}')
-say "Debian bookworm offers nodejs ${candidate:-none}"
-major=${candidate%%.*}; major=${major#*:}
-if [ -n "${FRESH_NODE_COPIED:-}" ]; then
-  say "using the host's node binary (copied in): $(node --version)"
-elif [[ "$major" =~ ^[0-9]+$ ]] && [ "$major" -ge 20 ]; then
-  apt-get install -y -qq nodejs npm > /dev/null
-elif [ -s /usr/share/keyrings/nodesource.gpg ]; then
-  say "too old for this project (engines: node >=20.19): installing nodejs from deb.nodesource.com/node_20.x"
-  apt-get install -y -qq ca-certificates > /dev/null
-  printf 'Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\nComponents: main\nSigned-By: /usr/share/keyrings/nodesource.gpg\n' > /etc/apt/sources.list.d/nodesource.sources
-  apt-get update -qq
-  apt-get install -y -qq nodejs > /dev/null
-else
-  say "no Node.js 20+ from apt here"; exit 3
-fi
+# Node.js 20+ (package.json engines): Debian's own package when it is new enough, else NodeSource's
+# apt repository (with the host's keyring), else the host's node, staged in /opt/host-node.
+node_major() { node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/'; }
+apt_major() { apt-cache policy nodejs | awk '/Candidate:/ {print $2}' | sed -E 's/^[0-9]+://; s/\..*//'; }
+say "Debian bookworm offers nodejs $(apt-cache policy nodejs | awk '/Candidate:/ {print $2}')"
 apt-get install -y -qq ca-certificates > /dev/null
+if [ "$(apt_major)" -lt 20 ] 2>/dev/null && [ -s /usr/share/keyrings/nodesource.gpg ]; then
+  printf 'Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\nComponents: main\nSigned-By: /usr/share/keyrings/nodesource.gpg\n' > /etc/apt/sources.list.d/nodesource.sources
+  apt-get update -qq 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true
+  if [ "$(apt_major)" -lt 20 ] 2>/dev/null; then
+    say "deb.nodesource.com is not reachable from here"
+    rm /etc/apt/sources.list.d/nodesource.sources
+    apt-get update -qq
+  fi
+fi
+if [ "$(apt_major)" -ge 20 ] 2>/dev/null; then
+  say "installing nodejs $(apt-cache policy nodejs | awk '/Candidate:/ {print $2}') from apt"
+  apt-get install -y -qq nodejs > /dev/null
+  command -v npm > /dev/null || apt-get install -y -qq npm > /dev/null
+else
+  say "no Node.js 20+ installable from apt here: using the host's node binary and npm, copied in"
+  apt-get install -y -qq libstdc++6 > /dev/null
+  ln -sf /opt/host-node/bin/node /usr/local/bin/node
+  ln -sf /opt/host-node/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
+  ln -sf /opt/host-node/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
+fi
+[ "$(node_major)" -ge 20 ] 2>/dev/null || { say "no usable Node.js 20+ ($(node --version 2>&1 || true))"; exit 3; }
 say "node $(node --version), npm $(npm --version)"
 cd /work/shipshape
 say "\$ npm ci && npm run synth"
 t0=$(date +%s)
-npm ci --no-audit --no-fund && npm run synth
+npm ci --no-audit --no-fund
+npm run synth
 say "README command 1 passed in $(( $(date +%s) - t0 )) s"
 say "\$ npm test ${FRESH_TEST_ARGS:-}"
 t0=$(date +%s)
@@ -102,19 +112,17 @@ say "README command 2 passed in $(( $(date +%s) - t0 )) s"
 INSIDE
 chmod +x "$root/fresh-run.sh"
 
-node_copied=
+# Staged for the case where apt offers no Node.js 20+ (bookworm has 18); used only then.
 if [ -s /usr/share/keyrings/nodesource.gpg ]; then
   mkdir -p "$root/usr/share/keyrings"
   cp /usr/share/keyrings/nodesource.gpg "$root/usr/share/keyrings/"
-elif [ "${SHIPSHAPE_FRESH_COPY_NODE:-0}" = 1 ]; then
-  # Bookworm's nodejs is 18; without another apt source, bring the host's node and npm.
-  cp "$(command -v node)" "$root/usr/local/bin/node"
-  mkdir -p "$root/usr/local/lib/node_modules"
-  cp -a "$(dirname "$(readlink -f "$(command -v npm)")")/.." "$root/usr/local/lib/node_modules/npm"
-  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
-  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
-  node_copied=1
-  say "copied the host's node $(node --version) into the root"
+fi
+host_node=$(command -v node || true)
+if [ -n "$host_node" ]; then
+  mkdir -p "$root/opt/host-node/bin" "$root/opt/host-node/lib/node_modules"
+  cp "$(readlink -f "$host_node")" "$root/opt/host-node/bin/node"
+  npm_cli=$(readlink -f "$(command -v npm)")
+  cp -a "${npm_cli%/bin/npm-cli.js}" "$root/opt/host-node/lib/node_modules/npm"
 fi
 
 say "running the README's commands inside the clean root..."
@@ -127,8 +135,8 @@ unshare --mount --propagation private /bin/bash -euo pipefail -c '
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
   mount -t tmpfs tmpfs "$root/run"
-  exec chroot "$root" /usr/bin/env -i FRESH_NODE_COPIED="$2" FRESH_TEST_ARGS="$3" TERM=dumb /fresh-run.sh
-' _ "$root" "$node_copied" "${SHIPSHAPE_FRESH_TEST_ARGS:-}" 2>&1 | tee "$work/run.log" || status=$?
+  exec chroot "$root" /usr/bin/env -i FRESH_TEST_ARGS="$2" TERM=dumb /fresh-run.sh
+' _ "$root" "${SHIPSHAPE_FRESH_TEST_ARGS:-}" 2>&1 | tee "$work/run.log" || status=$?
 
 if [ "$status" -ne 0 ]; then
   keep=1
