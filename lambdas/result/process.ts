@@ -21,7 +21,7 @@ import type { BackoffOptions } from '../shared/retry.js';
 import { alertKey, step, type AlertPolicy, type Notice } from './alert-state.js';
 import { commandStackParameter, InvocationEvent, readInvocation } from './invocation.js';
 import * as z from 'zod';
-import { buildAlerts, publishAlert } from './notify.js';
+import { buildAlerts, publishAlert, type AlertContext } from './notify.js';
 import { findStack } from '../../lib/config/resolve.js';
 import type { BackupResult } from '../../lib/results/backup.js';
 import { BACKUP } from '../../lib/runbooks/backup.js';
@@ -64,7 +64,15 @@ export function alertPolicy(fleet: Fleet): AlertPolicy {
     failuresBeforeAlert: { critical: a.critical.failuresBeforeAlert, warning: a.warning.failuresBeforeAlert },
     repeatMs: { critical: a.critical.repeatMinutes * MINUTE, warning: a.warning.repeatMinutes * MINUTE },
     okBeforeResolve: a.okBeforeResolve,
-    ...(a.escalation ? { escalateAfterMs: a.escalation.afterMinutes * MINUTE } : {}),
+    ...(a.escalation ? { escalation: a.escalation.map((l) => ({ afterMs: l.afterMinutes * MINUTE, severities: l.severities })) } : {}),
+  };
+}
+
+/** What the message renderer needs from the result context. */
+export function alertContext(ctx: ResultContext): AlertContext {
+  return {
+    fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn, timezone: ctx.fleet.alerts.timezone, now: ctx.now?.() ?? Date.now(),
+    ...(ctx.runbooks ? { runbooks: ctx.runbooks } : {}),
   };
 }
 
@@ -191,7 +199,7 @@ export const CommandEvent = z.object({
 /** Sends what a command's hosts parked, grouped. Claimed entries go back if sending fails, for the retry. */
 export async function flush(sns: ResultClients['sns'], ctx: ResultContext, commandId: string): Promise<number> {
   const claimed = await ctx.store.claimOutbox(commandId);
-  const messages = buildAlerts(claimed, { fleet: ctx.fleet.fleet, region: ctx.region, topicArn: ctx.topicArn, ...(ctx.runbooks ? { runbooks: ctx.runbooks } : {}) });
+  const messages = buildAlerts(claimed, alertContext(ctx));
   try {
     for (const m of messages) await publishAlert(sns, m);
   } catch (err) {

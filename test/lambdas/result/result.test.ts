@@ -74,22 +74,25 @@ describe('processInvocationEvent', () => {
     // Assess
     expect(r.alerts).toBe(2);
     const [msg, warning] = published();
-    expect(warning!.Subject).toBe('[WARNING] demo/web i-0123456789abcdef0: 1 warning');
+    expect(warning!.Subject).toBe('[WARNING] demo/web web-1: api: http://127.0.0.1:8080/health slow (2000 ms)');
     expect(warning!.MessageAttributes!.severity!.StringValue).toBe('warning');
-    expect(msg!.Subject).toBe('[CRITICAL] demo/web i-0123456789abcdef0: 1 critical');
+    expect(msg!.Subject).toBe('[CRITICAL] demo/web web-1: api (web-api-1) not running (exited)');
     expect(msg!.Subject!.length).toBeLessThan(100);
     expect(msg!.MessageAttributes!.severity).toEqual({ DataType: 'String', StringValue: 'critical' });
     const body = JSON.parse(msg!.Message!);
-    expect(body.email).toContain('Fleet: demo   Stack: web   Host: i-0123456789abcdef0 (web-1)');
-    expect(body.email).toContain('CRITICAL container.state  api (web-api-1)');
-    expect(body.email).toContain('observed: exited   threshold: running');
+    expect(body.email).toContain('Fleet: demo   Stack: web   Host: web-1 (i-0123456789abcdef0)');
+    expect(body.email).toContain('CRITICAL api (web-api-1) not running (exited)   [container.state]');
+    expect(body.email).toContain('observed: exited   expected: running');
     expect(body.email).toContain('next: Read `docker logs --tail 100 <container>`');
     expect(body.email).toContain(`https://eu-central-1.console.aws.amazon.com/systems-manager/run-command/${COMMAND}/i-0123456789abcdef0?region=eu-central-1`);
-    expect(body.email).toMatch(/failing since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, 1 run\(s\)/);
+    expect(body.email).toMatch(/failing since \d{4}-\d\d-\d\d \d\d:\d\d UTC \(0s\), 1 run\(s\)/);
+    expect(JSON.parse(body.sqs).findings[0].since).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(JSON.parse(body.sqs).findings[0].fingerprint).toMatch(/^ss-[0-9a-f]{24}$/);
     expect(msg!.MessageAttributes!.kind).toEqual({ DataType: 'String', StringValue: 'firing' });
     expect(JSON.parse(body.sqs).findings.map((f: { check: string }) => f.check)).toEqual(['container.state']);
     expect(JSON.parse(JSON.parse(warning!.Message!).sqs).findings.map((f: { check: string }) => f.check)).toEqual(['probe.latency']);
-    expect(body.sms.length).toBeLessThanOrEqual(140);
+    expect(body.sms.length).toBeLessThanOrEqual(160);
+    expect(body.sms).toMatch(/^CRITICAL demo\/web web-1: api \(web-api-1\) not running \(exited\) since \d\d:\d\d UTC$/);
   });
 
   it('reads the whole output from S3 when SSM truncated it', async () => {
@@ -204,11 +207,11 @@ describe('alert state across runs', () => {
 
   it('alerts once, stays quiet on the next runs, and sends one RESOLVED when fixed', async () => {
     await runWith(down(), 0);
-    expect(subjects()).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+    expect(subjects()).toEqual(['[CRITICAL] demo/web web-1: api (web-api-1) not running (exited)']);
     await runWith(down(), 15);
     expect(subjects()).toEqual([]);
     await runWith(healthyWebResult(), 30);
-    expect(subjects()).toEqual(['[RESOLVED] demo/web i-0123456789abcdef0: 1 resolved']);
+    expect(subjects()).toEqual(['[RESOLVED] demo/web web-1: api (web-api-1) not running (exited), down 30 min']);
     expect(published()[0]!.MessageAttributes).toMatchObject({ severity: { StringValue: 'critical' }, kind: { StringValue: 'resolved' } });
     await runWith(healthyWebResult(), 45);
     expect(subjects()).toEqual([]);
@@ -227,17 +230,17 @@ describe('alert state across runs', () => {
     await runWith(down(), 0);
     expect(subjects()).toEqual([]);
     await runWith(down(), 30);
-    expect(subjects()).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+    expect(subjects()).toEqual(['[CRITICAL] demo/web web-1: api (web-api-1) not running (exited)']);
   });
 
   it('keeps other alerts while the host is unreachable, and resolves unreachable when it answers', async () => {
     await runWith(down(), 0);
     await runWith('unreachable', 15);
-    expect(subjects()).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+    expect(subjects()).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: host not reachable']);
     expect(JSON.parse(JSON.parse(published()[0]!.Message!).sqs).findings[0].check).toBe('host.reachable');
     await runWith(down(), 30);
     // The container alert was already out: only the unreachable alert resolves.
-    expect(subjects()).toEqual(['[RESOLVED] demo/web i-0123456789abcdef0: 1 resolved']);
+    expect(subjects()).toEqual(['[RESOLVED] demo/web web-1: host not reachable, down 15 min']);
     expect(JSON.parse(JSON.parse(published()[0]!.Message!).sqs).findings.map((f: { check: string }) => f.check)).toEqual(['host.reachable']);
   });
 
@@ -277,12 +280,12 @@ describe('one message for one finding on many hosts', () => {
     // Assess
     expect(r).toEqual({ kind: 'flushed', alerts: 2 });
     expect(published().map((p) => p.Subject)).toEqual([
-      '[CRITICAL] demo/web: container.state api (web-api-1) on 3 hosts',
-      '[CRITICAL] demo/web i-00000000000000003: 1 critical',
+      '[CRITICAL] demo/web 3 hosts: api (web-api-1) not running (exited)',
+      '[CRITICAL] demo/web web-1: memory at 99%',
     ]);
     const grouped = JSON.parse(JSON.parse(published()[0]!.Message!).sqs);
     expect(grouped.hosts.map((h: { host: string }) => h.host)).toEqual(hosts);
-    expect(JSON.parse(published()[0]!.Message!).email).toContain('Hosts:\n  i-00000000000000001 (web-1)');
+    expect(JSON.parse(published()[0]!.Message!).email).toContain('Hosts:\n  web-1 (i-00000000000000001)');
   });
 
   it('sends a host that finishes after its command at once', async () => {
@@ -290,7 +293,7 @@ describe('one message for one finding on many hosts', () => {
     invocation(down());
     const r = await processInvocationEvent(clients, ctx, hostEvent('i-00000000000000004'));
     expect(r).toMatchObject({ kind: 'evaluated', alerts: 1 });
-    expect(published().map((p) => p.Subject)).toEqual(['[CRITICAL] demo/web i-00000000000000004: 1 critical']);
+    expect(published().map((p) => p.Subject)).toEqual(['[CRITICAL] demo/web web-1: api (web-api-1) not running (exited)']);
   });
 
   it('keeps the parked notices when sending fails, so the retry sends them', async () => {
@@ -337,7 +340,7 @@ describe('guarded auto-remediation', () => {
     expect(restarts()).toHaveLength(1);
     const gaveUp = await check(20);
     expect(restarts()).toEqual([]);
-    expect(published().map((p) => p.Subject)).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 1 critical']);
+    expect(published().map((p) => p.Subject)).toEqual(['[CRITICAL] demo/web web-1: api still failing after automatic restarts']);
     expect(JSON.parse(JSON.parse(published()[0]!.Message!).sqs).findings[0]).toMatchObject({ check: 'remediation.exhausted', target: 'api' });
     expect(gaveUp.kind === 'evaluated' && gaveUp.outcome.findings.some((f) => f.check === 'remediation.exhausted')).toBe(true);
     expect((ctx.store as MemoryStateStore).runs.map((r) => r.actions)).toEqual([['restart api (attempt 1)'], [expect.stringMatching(/^not restarting api: next restart allowed/)], ['restart api (attempt 2)'], ['not restarting api: cap reached']]);
