@@ -50,6 +50,7 @@ function render(tpl, ctx) {
       } else if (!active) continue;
       else if (expr === 'println') out += '\n';
       else if (expr.startsWith('json ')) out += JSON.stringify(lookup(context, expr.slice(5).trim()) ?? null);
+      else if (expr.startsWith('index ')) { const m2 = /^index\s+(\S+)\s+"(.*)"$/.exec(expr); out += String((m2 && lookup(context, m2[1])?.[m2[2]]) ?? ''); }
       else { const v = lookup(context, expr); out += v === undefined || v === null ? '<no value>' : String(v); }
     }
     return [out, undefined];
@@ -78,6 +79,7 @@ switch (cmd) {
   }
   case 'inspect': {
     const fmt = option('--format') ?? option('-f');
+    option('--type');
     let rc = 0;
     for (const name of args) {
       const c = containers[name];
@@ -150,8 +152,10 @@ switch (cmd) {
     const fmt = option('--format');
     const filter = option('--filter');
     const wanted = filter?.startsWith('volume=') ? filter.slice(7) : undefined;
+    const [labelKey, labelValue] = filter?.startsWith('label=') ? filter.slice(6).split('=') : [];
     for (const [name, c] of Object.entries(containers)) {
       if (wanted && !(c.Mounts ?? []).some((m) => m.Name === wanted)) continue;
+      if (labelKey && (c.Config?.Labels ?? {})[labelKey] !== labelValue) continue;
       process.stdout.write(render(fmt ?? '{{.Names}}', { Names: name }) + '\n');
     }
     break;
@@ -165,12 +169,20 @@ switch (cmd) {
   case 'volume': {
     const sub = args.shift();
     const fmt = option('--format');
-    const name = args[0];
-    if (sub !== 'inspect' || !volumes[name]) {
-      process.stderr.write(`Error: no such volume: ${name}\n`);
+    // A volume is its mountpoint, or { Mountpoint, Labels } for one compose made.
+    const view = (name) => (typeof volumes[name] === 'string' ? { Name: name, Mountpoint: volumes[name], Labels: {} } : { Name: name, Labels: {}, ...volumes[name] });
+    if (sub === 'ls') {
+      const filter = option('--filter');
+      const [k, v] = (filter?.startsWith('label=') ? filter.slice(6) : '').split('=');
+      for (const name of Object.keys(volumes)) if (!k || view(name).Labels[k] === v) process.stdout.write(name + '\n');
+      break;
+    }
+    const missing = args.find((name) => !volumes[name]);
+    if (sub !== 'inspect' || missing !== undefined || args.length === 0) {
+      process.stderr.write(`Error: no such volume: ${missing ?? args[0]}\n`);
       process.exit(1);
     }
-    process.stdout.write((fmt ? render(fmt, { Mountpoint: volumes[name], Name: name }) : JSON.stringify([{ Name: name, Mountpoint: volumes[name] }])) + '\n');
+    process.stdout.write(fmt ? args.map((name) => render(fmt, view(name)) + '\n').join('') : JSON.stringify(args.map(view)) + '\n');
     break;
   }
   case 'start':

@@ -29,6 +29,8 @@ export interface FakeContainer {
   /** A shell command the fake runs in the background when the container is stopped. */
   onStop?: string;
   HostConfig?: { LogConfig: { Type: string; Config: Record<string, string> } };
+  /** Labels (compose sets com.docker.compose.*) and the environment the container was created with. */
+  Config?: { Labels?: Record<string, string>; Env?: string[] };
 }
 
 export function running(extra: Partial<FakeContainer> = {}): FakeContainer {
@@ -66,7 +68,7 @@ export class FakeHost {
   }
 
   /** Named volumes and the host directories that stand in for their mountpoints. */
-  setVolumes(volumes: Record<string, string>): void {
+  setVolumes(volumes: Record<string, string | { Mountpoint: string; Labels: Record<string, string> }>): void {
     writeFileSync(join(this.state, 'volumes.json'), JSON.stringify(volumes));
   }
 
