@@ -20,6 +20,7 @@ set -euo pipefail
 export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
 . "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
 
@@ -34,7 +35,6 @@ archives=()
 stopped=()
 restarts=()
 restarted=0
-printed=0
 failed=0
 manifest_key=""
 
@@ -62,8 +62,6 @@ start_stopped() {
 
 # shellcheck disable=SC2317 # print_result and on_exit run from the EXIT trap
 print_result() {
-  [ "$printed" = 1 ] && return 0
-  printed=1
   result_header shipshape.backup/1
   printf '"bucket":%s,"prefix":%s,"manifestKey":%s,"complete":%s,' \
     "$(json_str "$BUCKET")" "$(json_str "$prefix")" "$(json_str_or_null "$manifest_key")" "$(json_bool "${manifest_key:+1}")"
@@ -75,10 +73,10 @@ print_result() {
 # shellcheck disable=SC2317
 on_exit() {
   local rc=$?
-  [ "$rc" != 0 ] && [ "$printed" = 0 ] && note_error "backup aborted with exit code $rc; see the command's standard error"
+  [ "$rc" != 0 ] && [ "$RESULT_EMITTED" = 0 ] && note_error "backup aborted with exit code $rc; see the command's standard error"
   start_stopped || true
   clear_busy
-  print_result
+  emit_result shipshape.backup/1 print_result '"bucket":"","prefix":"","manifestKey":null,"complete":false,"archives":[],"restarts":[],"missingTools":[]'
   rm -rf "$work"
   exit 0
 }

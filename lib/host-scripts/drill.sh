@@ -12,6 +12,7 @@ set -euo pipefail
 export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
 . "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
@@ -27,21 +28,23 @@ scratch=""
 errors=()
 results=()
 run_prefix=""
-printed=0
 
 note_error() { errors+=("$(json_str "$1" 500)"); }
 
-# shellcheck disable=SC2317 # runs from the EXIT trap
+# shellcheck disable=SC2317 # print_result and on_exit run from the EXIT trap
+print_result() {
+  result_header shipshape.drill/1
+  printf '"from":%s,"archives":[%s],"errors":[%s]}\n' \
+    "$(json_str_or_null "$run_prefix")" \
+    "$(join_by_comma "${results[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+}
+
+# shellcheck disable=SC2317
 on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && note_error "drill aborted with exit code $rc"
   [ -n "$scratch" ] && rm -rf "$scratch"
-  if [ "$printed" = 0 ]; then
-    result_header shipshape.drill/1
-    printf '"from":%s,"archives":[%s],"errors":[%s]}\n' \
-      "$(json_str_or_null "$run_prefix")" \
-      "$(join_by_comma "${results[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
-  fi
+  emit_result shipshape.drill/1 print_result '"from":null,"archives":[]'
   rm -rf "$work"
   exit 0
 }

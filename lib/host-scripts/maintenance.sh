@@ -15,6 +15,7 @@ set -euo pipefail
 export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
 . "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
@@ -29,23 +30,25 @@ dbs=()
 prunes=()
 held_down=""
 backup_prefix=""
-printed=0
 
 note_error() { errors+=("$(json_str "$1" 500)"); }
 
-# shellcheck disable=SC2317 # runs from the EXIT trap
+# shellcheck disable=SC2317 # print_result and on_exit run from the EXIT trap
+print_result() {
+  result_header shipshape.maintenance/1
+  printf '"backupPrefix":%s,"sqlite":[%s],"prune":[%s],"errors":[%s]}\n' \
+    "$(json_str_or_null "$backup_prefix")" \
+    "$(join_by_comma "${dbs[@]}")" "$(join_by_comma "${prunes[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+}
+
+# shellcheck disable=SC2317
 on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && note_error "maintenance aborted with exit code $rc"
   # A stopped container always comes back.
   if [ -n "$held_down" ]; then limit 60 docker start "$held_down" > /dev/null 2>&1 || note_error "container $held_down did not start again"; fi
   clear_busy
-  if [ "$printed" = 0 ]; then
-    result_header shipshape.maintenance/1
-    printf '"backupPrefix":%s,"sqlite":[%s],"prune":[%s],"errors":[%s]}\n' \
-      "$(json_str_or_null "$backup_prefix")" \
-      "$(join_by_comma "${dbs[@]}")" "$(join_by_comma "${prunes[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
-  fi
+  emit_result shipshape.maintenance/1 print_result '"backupPrefix":null,"sqlite":[],"prune":[]'
   rm -rf "$work"
   exit 0
 }

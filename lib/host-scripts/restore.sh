@@ -19,6 +19,7 @@ set -euo pipefail
 export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
 . "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
@@ -36,7 +37,6 @@ errors=()
 restored=()
 restarts=()
 stopped=()
-printed=0
 failed=0
 run_prefix=""
 safety_prefix=""
@@ -47,8 +47,6 @@ note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
 # shellcheck disable=SC2317 # runs from the EXIT trap
 print_result() {
-  [ "$printed" = 1 ] && return 0
-  printed=1
   result_header shipshape.restore/1
   printf '"from":%s,"safetyPrefix":%s,"ok":%s,"rolledBack":%s,"sources":[%s],"restarts":[%s],"errors":[%s]}\n' \
     "$(json_str_or_null "$run_prefix")" "$(json_str_or_null "$safety_prefix")" "$(json_bool "$([ "$failed" = 0 ] && echo 1)")" "$rolled_back" \
@@ -74,10 +72,10 @@ start_all() {
 # shellcheck disable=SC2317
 on_exit() {
   local rc=$?
-  [ "$rc" != 0 ] && [ "$printed" = 0 ] && note_error "restore aborted with exit code $rc; see the command's standard error"
+  [ "$rc" != 0 ] && [ "$RESULT_EMITTED" = 0 ] && note_error "restore aborted with exit code $rc; see the command's standard error"
   [ "${#stopped[@]}" -gt 0 ] && start_all
   clear_busy
-  print_result
+  emit_result shipshape.restore/1 print_result '"from":null,"safetyPrefix":null,"ok":false,"rolledBack":null,"sources":[],"restarts":[]'
   rm -rf "$work"
   exit 0
 }

@@ -15,6 +15,34 @@ started_ms=$(date +%s%3N)
 # shellcheck disable=SC2034
 host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 
+# --- exactly one JSON result on the real stdout, whatever fails ------------------------------
+# A script calls keep_stdout right after sourcing this file: the real stdout moves to a
+# descriptor of its own (RESULT_FD) and fd 1 becomes stderr, so stray output of any command
+# lands on stderr. The EXIT trap calls emit_result, which writes ONE line there, once, even
+# when set -e fired inside a function whose stdout was redirected into a file.
+RESULT_FD=1
+RESULT_EMITTED=0
+keep_stdout() { exec {RESULT_FD}>&1 1>&2; }
+
+# emit_result <schema> <printer> [fallback fields]: runs <printer>, which prints the result
+# document on its stdout, and writes it to the real stdout when it is one line of the form
+# {...}. Otherwise (the printer failed or printed something else) writes a minimal document:
+# the RunHeader, the fallback fields (e.g. '"ok":false,"archives":[]') and an error.
+emit_result() {
+  [ "$RESULT_EMITTED" = 1 ] && return 0
+  RESULT_EMITTED=1
+  local doc rc=0
+  doc=$("$2") || rc=$?
+  if [ "$rc" != 0 ] || [[ "$doc" == *$'\n'* ]] || [[ "$doc" != '{'*'}' ]]; then
+    doc="$(result_header "$1")${3:+$3,}\"errors\":[$(json_str "the result document could not be built (exit $rc); see the command's standard error")]}"
+  fi
+  printf '%s\n' "$doc" >&"$RESULT_FD"
+}
+
+# Progress markers on stderr: the result function names the last one when SSM stops a run
+# (TimedOut), so an alert says how far the host got.
+stage() { printf 'shipshape-stage: %s\n' "$(printf '%s' "$*" | tr -c '\40-\176' '?' | head -c 120)" >&2; }
+
 # Turns signals into a normal exit, so that the EXIT trap still prints a result.
 trap_signals() {
   trap 'exit 143' TERM
