@@ -4,6 +4,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
 import { BaseEnv, parseEnv } from '../shared/env.js';
 import { bundledFleet } from '../shared/fleet.js';
+import { lambdaHandler } from '../shared/handler.js';
 import { logger } from '../shared/logger.js';
 import { metrics, MetricUnit } from '../shared/metrics.js';
 import { operate, secretAges } from './operate.js';
@@ -30,8 +31,13 @@ async function reportAges(): Promise<string> {
   return `${ages.length} secret ages reported`;
 }
 
-/** Secrets Manager calls with {SecretId, Step}; the console runbooks with {action, secret}. Failures are thrown so that both see them. */
-export const handler = async (event: RotationEvent & ConsoleEvent) => {
+/**
+ * Secrets Manager calls with {SecretId, Step}; the console runbooks with {action, secret}. Failures
+ * are thrown so that both see them (bad input too). The shared wrapper adds the Lambda context to
+ * every log line and flushes the metrics.
+ */
+export const handler = lambdaHandler('secret operation', async (raw) => {
+  const event = (raw ?? {}) as RotationEvent & ConsoleEvent;
   if (event.action === 'report-age') return reportAges();
   const what = event.action ? { action: event.action, secret: event.secret } : { secret: event.SecretId, step: event.Step };
   try {
@@ -44,7 +50,5 @@ export const handler = async (event: RotationEvent & ConsoleEvent) => {
     logger.error('secret operation failed', { ...what, error: (err as Error).message });
     metrics.addMetric(event.action ? 'SecretOperationFailures' : 'RotationFailures', MetricUnit.Count, 1);
     throw err;
-  } finally {
-    metrics.publishStoredMetrics();
   }
-};
+}, { badInput: 'throw' });
