@@ -12,7 +12,7 @@
  *   DISPATCH#<stack>       <runbook>                     last dispatch of a runbook to the stack
  *   WATCH                  <stack>#<runbook>             since when the watchdog expects a scheduled runbook
  */
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
 import type { AlertState, Notice } from './alert-state.js';
 import type { HostOutcome } from './outcome.js';
@@ -111,7 +111,8 @@ export const BACKUP_SIZE_HISTORY = 10;
 
 export class DynamoStateStore implements StateStore {
   constructor(
-    private readonly doc: Pick<DynamoDBDocumentClient, 'send'>,
+    /** A real client (the SDK's paginators check it); aws-sdk-client-mock stubs its send in tests. */
+    private readonly doc: DynamoDBDocumentClient,
     private readonly table: string,
     private readonly runHistoryDays = 30,
   ) {}
@@ -146,11 +147,11 @@ export class DynamoStateStore implements StateStore {
   }
 
   async claimOutbox(commandId: string): Promise<OutboxEntry[]> {
-    const r = await this.doc.send(new QueryCommand({
+    const items = await this.query({
       TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `OUTBOX#${commandId}` }, ConsistentRead: true,
-    }));
+    });
     const claimed: OutboxEntry[] = [];
-    for (const item of r.Items ?? []) {
+    for (const item of items) {
       if (item.sk === '#flushed') continue;
       try {
         // The conditional delete is the claim: of two callers, exactly one wins.
@@ -174,14 +175,9 @@ export class DynamoStateStore implements StateStore {
 
   async loadAlerts(stack: string, host: string): Promise<Map<string, StoredAlert>> {
     const out = new Map<string, StoredAlert>();
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(new QueryCommand({
-        TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `ALERT#${stack}#${host}` }, ExclusiveStartKey,
-      }));
-      for (const item of page.Items ?? []) out.set(item.sk as string, { key: item.sk as string, state: item.state as AlertState, commandId: item.commandId as string, finding: item.finding as Finding });
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    for (const item of await this.queryAll(`ALERT#${stack}#${host}`)) {
+      out.set(item.sk as string, { key: item.sk as string, state: item.state as AlertState, commandId: item.commandId as string, finding: item.finding as Finding });
+    }
     return out;
   }
 
@@ -203,8 +199,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async activeSilences(now: number): Promise<Silence[]> {
-    const r = await this.doc.send(new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'SILENCE' } }));
-    return (r.Items ?? []).map((i) => i.silence as Silence).filter((s) => s.until > now);
+    return (await this.queryAll('SILENCE')).map((i) => i.silence as Silence).filter((s) => s.until > now);
   }
 
   async putSilence(silence: Silence): Promise<void> {
@@ -246,14 +241,14 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  private async queryAll(pk: string): Promise<Record<string, unknown>[]> {
+  private queryAll(pk: string): Promise<Record<string, unknown>[]> {
+    return this.query({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk } });
+  }
+
+  /** Every item of a Query, through the SDK's paginator (a page ends at 1 MB). */
+  private async query(input: QueryCommandInput): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ExclusiveStartKey }));
-      items.push(...(page.Items ?? []));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    for await (const page of paginateQuery({ client: this.doc }, input)) items.push(...(page.Items ?? []));
     return items;
   }
 

@@ -3,7 +3,7 @@
  * host, deletions in batches. Every decision is returned (and logged by the handler); a dry
  * run returns the same plan and deletes nothing.
  */
-import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import type { Fleet } from '../../lib/config/schema.js';
 import { BACKUP_PREFIX } from '../../lib/runbooks/names.js';
 import { planRetention, runTime, type BackupRun, type Decision } from './plan.js';
@@ -15,14 +15,9 @@ export interface HostReport {
   readonly deletedObjects: number;
 }
 
-async function listKeys(s3: Pick<S3Client, 'send'>, bucket: string, prefix: string): Promise<string[]> {
+async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
   const keys: string[] = [];
-  let ContinuationToken: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken }));
-    keys.push(...(page.Contents ?? []).map((c) => c.Key!));
-    ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (ContinuationToken);
+  for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) keys.push(...(page.Contents ?? []).map((c) => c.Key!));
   return keys;
 }
 
@@ -31,7 +26,7 @@ async function listKeys(s3: Pick<S3Client, 'send'>, bucket: string, prefix: stri
  * host and run: backups/<stack>/<host>/<time>/<file>.
  */
 export async function applyRetention(
-  s3: Pick<S3Client, 'send'>,
+  s3: S3Client,
   opts: { bucket: string; fleet: Fleet; now: number; dryRun: boolean },
 ): Promise<HostReport[]> {
   const reports: HostReport[] = [];

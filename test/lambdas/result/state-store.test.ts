@@ -54,4 +54,21 @@ describe('DynamoStateStore', () => {
     doc.on(QueryCommand).resolves({ Items: [{ silence: { id: 'a', until: 100, reason: 'x' } }, { silence: { id: 'b', until: 300, reason: 'y' } }] });
     expect((await store.activeSilences(200)).map((s) => s.id)).toEqual(['b']);
   });
+
+  it('reads silences and outbox entries past the first page', async () => {
+    // Prepare
+    doc.on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'SILENCE' } })
+      .resolvesOnce({ Items: [{ silence: { id: 'a', until: 300, reason: 'x' } }], LastEvaluatedKey: { pk: 'SILENCE', sk: 'a' } })
+      .resolvesOnce({ Items: [{ silence: { id: 'b', until: 300, reason: 'y' } }] });
+    doc.on(QueryCommand, { ExpressionAttributeValues: { ':pk': 'OUTBOX#c-1' } })
+      .resolvesOnce({ Items: [{ pk: 'OUTBOX#c-1', sk: '1', entry: { id: '1' } }], LastEvaluatedKey: { pk: 'OUTBOX#c-1', sk: '1' } })
+      .resolvesOnce({ Items: [{ pk: 'OUTBOX#c-1', sk: '2', entry: { id: '2' } }] });
+    doc.on(DeleteCommand).resolves({});
+    // Act
+    const silences = await store.activeSilences(200);
+    const claimed = await store.claimOutbox('c-1');
+    // Assess
+    expect(silences.map((s) => s.id)).toEqual(['a', 'b']);
+    expect(claimed.map((e) => e.id)).toEqual(['1', '2']);
+  });
 });
