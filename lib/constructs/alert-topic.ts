@@ -3,7 +3,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { Channel, Recipient } from '../config/schema.js';
+import type { Channel, EscalationLevel, Recipient } from '../config/schema.js';
 
 export interface AlertTopicProps {
   /** Key that encrypts messages at rest. */
@@ -12,6 +12,8 @@ export interface AlertTopicProps {
   readonly recipients?: readonly Recipient[];
   /** Who gets escalated critical alerts (severity "escalation"). @default - nobody */
   readonly escalationRecipients?: readonly Channel[];
+  /** Escalation levels: each level's recipients get messages with severity "escalation" and their level. @default - none */
+  readonly escalation?: readonly EscalationLevel[];
   /** Display name in emails and SMS. */
   readonly displayName: string;
 }
@@ -28,8 +30,12 @@ export class AlertTopic extends Construct {
     if (props.displayName.length > 100) throw new Error(`AlertTopic displayName must be at most 100 characters, got ${props.displayName.length}`);
     this.topic = new sns.Topic(this, 'Topic', { masterKey: props.masterKey, enforceSSL: true, displayName: props.displayName });
 
-    const subscribe = (r: Channel, i: number, severities: readonly string[]) => {
-      const filterPolicy = { severity: sns.SubscriptionFilter.stringFilter({ allowlist: [...severities] }) };
+    // Chat and pager recipients (slack, teams, pagerduty, opsgenie) go through the notifier function instead.
+    const subscribe = (r: Channel, i: number, severities: readonly string[], level?: number) => {
+      const filterPolicy = {
+        severity: sns.SubscriptionFilter.stringFilter({ allowlist: [...severities] }),
+        ...(level ? { level: sns.SubscriptionFilter.stringFilter({ allowlist: [String(level)] }) } : {}),
+      };
       if (r.email) this.topic.addSubscription(new subs.EmailSubscription(r.email, { filterPolicy }));
       else if (r.sms) this.topic.addSubscription(new subs.SmsSubscription(r.sms, { filterPolicy }));
       else if (r.https) this.topic.addSubscription(new subs.UrlSubscription(r.https, { filterPolicy, protocol: sns.SubscriptionProtocol.HTTPS }));
@@ -41,5 +47,6 @@ export class AlertTopic extends Construct {
     };
     (props.recipients ?? []).forEach((r, i) => subscribe(r, i, r.severities));
     (props.escalationRecipients ?? []).forEach((r, i) => subscribe(r, 1000 + i, ['escalation']));
+    (props.escalation ?? []).forEach((l, n) => l.recipients.forEach((r, i) => subscribe(r, 1000 * (n + 2) + i, ['escalation'], n + 1)));
   }
 }
