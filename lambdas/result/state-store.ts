@@ -12,7 +12,7 @@
  *   DISPATCH#<stack>       <runbook>                     last dispatch of a runbook to the stack
  *   WATCH                  <stack>#<runbook>             since when the watchdog expects a scheduled runbook
  */
-import { BatchWriteCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
 import type { AlertState, Notice } from './alert-state.js';
 import type { HostOutcome } from './outcome.js';
@@ -225,16 +225,21 @@ export class DynamoStateStore implements StateStore {
     if (run.verified) await this.markSeen(run, VERIFIED_BACKUP);
   }
 
-  /** Moves last-seen forward only, so a result processed late never hides a newer one. */
+  /**
+   * Moves last-seen forward only, so a result processed late never hides a newer one. A
+   * conditional PutItem (not UpdateItem), so the result function needs no new permission.
+   */
   private async markSeen(run: RunRecord, runbook: string): Promise<void> {
     try {
-      await this.doc.send(new UpdateCommand({
+      await this.doc.send(new PutCommand({
         TableName: this.table,
-        Key: { pk: `SEEN#${run.stack}`, sk: `${runbook}#${run.host}` },
-        UpdateExpression: 'SET #at = :at, runId = :runId, commandId = :commandId, #status = :status, expiresAt = :exp',
+        Item: {
+          pk: `SEEN#${run.stack}`, sk: `${runbook}#${run.host}`, at: run.at, runId: run.runId, commandId: run.commandId, status: run.status,
+          expiresAt: Math.ceil(run.at / 1000) + SEEN_DAYS * DAY_S,
+        },
         ConditionExpression: 'attribute_not_exists(#at) OR #at <= :at',
-        ExpressionAttributeNames: { '#at': 'at', '#status': 'status' },
-        ExpressionAttributeValues: { ':at': run.at, ':runId': run.runId, ':commandId': run.commandId, ':status': run.status, ':exp': Math.ceil(run.at / 1000) + SEEN_DAYS * DAY_S },
+        ExpressionAttributeNames: { '#at': 'at' },
+        ExpressionAttributeValues: { ':at': run.at },
       }));
     } catch (err) {
       if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;

@@ -1,7 +1,7 @@
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
 import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FleetConfigInput } from '../../../lib/config/schema.js';
@@ -162,7 +162,6 @@ describe('watchdog handler', () => {
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
     dynamo.on(QueryCommand).resolves({ Items: [] });
     dynamo.on(BatchWriteCommand).resolves({});
-    dynamo.on(UpdateCommand).resolves({});
     sm.on(DescribeSecretCommand).resolves({ CreatedDate: new Date() });
     const { handler } = await import('../../../lambdas/watchdog/handler.js');
     // Act

@@ -1,4 +1,4 @@
-import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -18,20 +18,20 @@ describe('DynamoStateStore: what the watchdog reads', () => {
   it('records last-seen per runbook and host, and the last verified backup, moving forward only', async () => {
     // Prepare
     doc.on(PutCommand).resolves({});
-    doc.on(UpdateCommand).resolves({});
     // Act
     await store.recordRun(run({ verified: true }));
-    // Assess
-    const updates = doc.commandCalls(UpdateCommand).map((c) => c.args[0].input);
-    expect(updates.map((u) => u.Key)).toEqual([{ pk: 'SEEN#web', sk: 'backup#i-1' }, { pk: 'SEEN#web', sk: `${VERIFIED_BACKUP}#i-1` }]);
-    expect(updates[0]!.ConditionExpression).toBe('attribute_not_exists(#at) OR #at <= :at');
-    expect(updates[0]!.ExpressionAttributeValues).toMatchObject({ ':at': AT, ':runId': 'r1', ':commandId': 'c1', ':status': 'Success', ':exp': AT / 1000 + SEEN_DAYS * 86_400 });
+    // Assess: conditional PutItem, the permission the result function already has
+    const puts = doc.commandCalls(PutCommand).map((c) => c.args[0].input).filter((p) => String(p.Item!.pk).startsWith('SEEN#'));
+    expect(puts.map((p) => p.Item!.sk)).toEqual(['backup#i-1', `${VERIFIED_BACKUP}#i-1`]);
+    expect(puts[0]!.Item).toEqual({ pk: 'SEEN#web', sk: 'backup#i-1', at: AT, runId: 'r1', commandId: 'c1', status: 'Success', expiresAt: AT / 1000 + SEEN_DAYS * 86_400 });
+    expect(puts[0]!.ConditionExpression).toBe('attribute_not_exists(#at) OR #at <= :at');
+    expect(puts[0]!.ExpressionAttributeValues).toEqual({ ':at': AT });
   });
 
   it('fails when DynamoDB refuses a write for another reason than an older result', async () => {
     // Prepare
     doc.on(PutCommand).resolves({});
-    doc.on(UpdateCommand).rejectsOnce(Object.assign(new Error('older'), { name: 'ConditionalCheckFailedException' })).rejects(Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' }));
+    doc.on(PutCommand, { Item: { pk: 'SEEN#web' } }).rejectsOnce(Object.assign(new Error('older'), { name: 'ConditionalCheckFailedException' })).rejects(Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' }));
     // Act
     const late = store.recordRun(run());
     // Assess
