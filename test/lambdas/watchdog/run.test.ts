@@ -166,9 +166,11 @@ describe('watchdog handler', () => {
     const { handler } = await import('../../../lambdas/watchdog/handler.js');
     // Act
     const ok = await handler({ checkSecrets: true });
+    const scheduled = await handler({ action: 'watch' });
     const bad = await handler({ checkSecrets: 'yes' });
     // Assess
     expect(ok).toEqual({ failing: 0, alerts: 0, errors: 0 });
+    expect(scheduled).toEqual({ failing: 0, alerts: 0, errors: 0 });
     expect(bad).toMatchObject({ rejected: expect.stringMatching(/invalid watchdog event/) });
     const marks = dynamo.commandCalls(BatchWriteCommand)[0]!.args[0].input.RequestItems!['state-table']!;
     expect(marks.map((w) => w.PutRequest?.Item?.sk)).toEqual(['web#health-check', 'batch#health-check']);
