@@ -4,9 +4,9 @@
  * run can tell that a problem was resolved.
  */
 import { probeId, serviceLogs, stackThresholds } from '../../lib/config/resolve.js';
-import type { Fleet, Service, Stack, ThresholdPair } from '../../lib/config/schema.js';
+import { BUILTIN_RESTARTS, type Fleet, type Service, type Stack, type ThresholdPair } from '../../lib/config/schema.js';
 import type { Finding } from '../../lib/results/findings.js';
-import type { HealthResult, ProbeResult } from '../../lib/results/health.js';
+import type { ContainerResult, HealthResult, ProbeResult } from '../../lib/results/health.js';
 
 type Sev = Finding['severity'];
 
@@ -64,28 +64,43 @@ export function evaluateHealth(result: HealthResult, fleet: Fleet, stack: Stack)
     add({ check: 'host.script', target: 'health-check.sh', severity: 'warning', observed: e, threshold: null, message: `health check could not do everything: ${e}` });
   }
 
-  // Containers and probes, in config order
-  const byContainer = new Map(result.containers.map((c) => [c.container, c]));
+  // Containers and probes, in config order. A service's containers are those the host resolved
+  // for it (all of a scaled compose service); older hosts report the configured name only.
+  const byService = new Map<string, ContainerResult[]>();
+  for (const c of result.containers) byService.set(c.service, [...(byService.get(c.service) ?? []), c]);
   const byProbe = new Map<string, ProbeResult>(result.probes.map((p) => [p.id, p]));
   const dockerMissing = result.missingTools.includes('docker');
   for (const svc of stack.services) {
-    const c = byContainer.get(svc.container);
-    const target = `${svc.name} (${svc.container})`;
-    if (!c) {
-      if (!dockerMissing) add({ check: 'container.reported', target, severity: 'warning', observed: 'absent', threshold: 'reported', message: `the host did not report container ${svc.container}` });
-    } else if (!c.exists) {
-      add({ check: 'container.exists', target, severity: downSeverity(svc), observed: 'missing', threshold: 'exists', message: `container ${svc.container} does not exist` });
-    } else {
+    const found = byService.get(svc.name) ?? result.containers.filter((c) => c.container === svc.container);
+    if (found.length === 0 && !dockerMissing) {
+      add({ check: 'container.reported', target: `${svc.name} (${svc.container})`, severity: 'warning', observed: 'absent', threshold: 'reported', message: `the host did not report container ${svc.container}` });
+    }
+    for (const c of found) {
+      const target = `${svc.name} (${c.container})`;
+      if (!c.exists) {
+        add({ check: 'container.exists', target, severity: downSeverity(svc), observed: 'missing', threshold: 'exists', message: c.resolveError ?? `container ${c.container} does not exist` });
+        continue;
+      }
       const running = c.state === 'running';
+      const exit = c.lastExitCode !== undefined && c.lastExitCode !== null && (c.lastExitCode !== 0 || !running) ? `, last exit code ${c.lastExitCode}` : '';
+      const oom = c.oomKilled ? ', OOM-killed' : '';
       add({ check: 'container.state', target, severity: running ? 'ok' : downSeverity(svc), observed: c.state, threshold: 'running',
-        message: running ? `container ${svc.container} is running` : `container ${svc.container} is ${c.state} (restarts: ${c.restartCount ?? '?'})` });
+        message: running ? `container ${c.container} is running` : `container ${c.container} is ${c.state} (restarts: ${c.restartCount ?? '?'}${exit}${oom})` });
+      // Crash loops: restarts since the previous check, even when the container happens to be up now.
+      if (c.restartsSincePreviousCheck !== undefined && c.restartsSincePreviousCheck !== null) {
+        const pair = svc.restarts ?? BUILTIN_RESTARTS;
+        const n = c.restartsSincePreviousCheck;
+        add({ check: 'container.restarts', target, severity: against(n, pair), observed: n, threshold: describePair(pair, ' restarts'),
+          message: n === 0 ? `container ${c.container} did not restart since the previous check`
+            : `container ${c.container} restarted ${n} time${n === 1 ? '' : 's'} since the previous check${c.previousCheckAt ? ` (${c.previousCheckAt})` : ''}, last start ${c.startedAt ?? '?'}${exit || (c.lastExitCode !== undefined && c.lastExitCode !== null ? `, last exit code ${c.lastExitCode}` : '')}${oom}` });
+      }
       if (svc.dockerHealth && c.health && c.health !== 'none') {
         const sev: Sev = c.health === 'unhealthy' ? downSeverity(svc) : c.health === 'starting' ? 'info' : 'ok';
-        add({ check: 'container.health', target, severity: running ? sev : 'ok', observed: c.health, threshold: 'healthy', message: `container ${svc.container} HEALTHCHECK is ${c.health}` });
+        add({ check: 'container.health', target, severity: running ? sev : 'ok', observed: c.health, threshold: 'healthy', message: `container ${c.container} HEALTHCHECK is ${c.health}` });
       }
       if (svc.memoryMiB) {
         add({ check: 'container.memory', target, severity: against(c.memoryMiB, svc.memoryMiB), observed: c.memoryMiB, threshold: describePair(svc.memoryMiB, ' MiB'),
-          message: `container ${svc.container} uses ${c.memoryMiB ?? '?'} MiB` });
+          message: `container ${c.container} uses ${c.memoryMiB ?? '?'} MiB` });
       }
       const logs = serviceLogs(fleet, stack, svc);
       if (running) {
@@ -93,6 +108,7 @@ export function evaluateHealth(result: HealthResult, fleet: Fleet, stack: Stack)
           message: `${c.errorLines ?? '?'} log lines matching /${logs.pattern}/i in the last ${logs.windowMinutes} min` });
       }
     }
+    const c = found.find((x) => x.state !== 'running') ?? found[0];
 
     const probes: { id: string; check: () => void }[] = [];
     const down = c !== undefined && c.state !== 'running';
@@ -129,7 +145,11 @@ export function evaluateHealth(result: HealthResult, fleet: Fleet, stack: Stack)
         threshold: 'open', message: r.ok ? `${p.host}:${p.port} accepts connections` : `${p.host}:${p.port} does not accept connections: ${r.error ?? 'closed'}` });
     } }));
     for (const probe of probes) {
-      if (byProbe.has(probe.id)) probe.check();
+      const r = byProbe.get(probe.id);
+      if (r?.waiting) {
+        add({ check: 'probe.timeout', target: `${svc.name}: ${probe.id}`, severity: 'warning', observed: r.error ?? 'still waiting', threshold: `within ${result.probeBudgetSeconds ?? '?'} s`,
+          message: `probe ${probe.id} (${r.target}) was still waiting when the health check's time budget ran out: ${r.error ?? 'no answer'}` });
+      } else if (r) probe.check();
       else add({ check: 'probe.reported', target: `${svc.name}: ${probe.id}`, severity: 'warning', observed: 'absent', threshold: 'reported', message: `the host did not report probe ${probe.id}` });
     }
   }

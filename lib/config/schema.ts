@@ -88,15 +88,21 @@ const LogScan = z.strictObject({
   lines: thresholdPair('number of matching lines').default({ warning: 1 }),
 });
 
+/** Restarts between two health checks: a crash loop shows here even when the container happens to be up. */
+export const BUILTIN_RESTARTS: ThresholdPair = { warning: 1, critical: 3 };
+
 const Service = z.strictObject({
-  name: Name.describe('Service name as used in alerts.'),
-  container: pattern(P.CONTAINER, P.CONTAINER_HINT).describe('Container name (docker ps --format {{.Names}}).'),
+  name: Name.describe('Service name as used in alerts; also the compose service when "container" is left out.'),
+  container: pattern(P.CONTAINER, P.CONTAINER_HINT).optional()
+    .describe('The compose service as written in docker-compose.yml (all its containers when scaled), or a literal container name (docker ps --format {{.Names}}). Defaults to "name".'),
   critical: z.boolean().default(true).describe('A down container is critical (true) or a warning (false).'),
   dockerHealth: z.boolean().default(true).describe('Alert when the container HEALTHCHECK reports unhealthy.'),
   process: z.array(ProcessProbe).default([]),
   http: z.array(HttpProbe).default([]),
   tcp: z.array(TcpProbe).default([]),
   memoryMiB: thresholdPair('container memory in MiB').optional(),
+  restarts: thresholdPair('number of restarts since the previous health check').optional()
+    .describe('Crash loops: restarts between two health checks (RestartCount and last start time); default warning 1, critical 3.'),
   logs: LogScan.optional().describe('Overrides the stack or fleet log scan for this container.'),
   remediation: z
     .strictObject({
@@ -107,7 +113,7 @@ const Service = z.strictObject({
     })
     .optional()
     .describe('Guarded auto-remediation; off by default.'),
-});
+}).transform((s) => ({ ...s, container: s.container ?? s.name }));
 export type Service = z.infer<typeof Service>;
 
 const Thresholds = z.strictObject({
@@ -141,13 +147,14 @@ const Backup = z
     schedule: Schedule.default({ cron: '0 2 * * ? *', timezone: 'UTC', enabled: true }),
     compression: z.enum(['zstd', 'gzip']).default('zstd').describe('zstd -T0 by default; gzip where zstd cannot be installed.'),
     level: z.number().int().min(1).max(19).default(3),
-    volumes: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, { error: 'must be a Docker volume name' }) })).default([]),
+    volumes: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, { error: 'must be a Docker volume name' }).describe('The volume key as written under volumes: in docker-compose.yml (compose names it <project>_<key>; found through its labels), or a literal Docker volume name.') })).default([]),
     paths: z.array(z.strictObject({ name: BackupSourceName, path: pattern(P.ABS_PATH, P.ABS_PATH_HINT) })).default([]),
     sqlite: z
       .array(z.strictObject({
         name: BackupSourceName,
         container: pattern(P.CONTAINER, P.CONTAINER_HINT),
         path: pattern(P.ABS_PATH, P.ABS_PATH_HINT).describe('Database path inside the container.'),
+        runIn: z.enum(['host', 'container']).default('host').describe('Where sqlite3 runs: "host" (default) runs the host\'s sqlite3 on the database file through its volume or bind mount, so the image needs no sqlite3 (WAL included; a database in the container\'s writable layer is refused); "container" runs `timeout N sqlite3` inside the container.'),
       }))
       .default([]),
     postgres: z
@@ -194,7 +201,8 @@ export type Backup = z.infer<typeof Backup>;
 const CertDays = {
   warningDays: z.number().int().min(1).max(3650).default(30),
   criticalDays: z.number().int().min(0).max(3650).default(7),
-  expectName: pattern(P.HOSTNAME, P.HOSTNAME_HINT).optional().describe('Alert when the certificate does not cover this name (CN/SAN, wildcards count).'),
+  expectName: pattern(P.HOSTNAME, P.HOSTNAME_HINT).optional().describe('Alert when the certificate does not cover this name (CN/SAN, wildcards count). Same as expectNames with one name.'),
+  expectNames: z.array(pattern(P.HOSTNAME, P.HOSTNAME_HINT)).min(1).max(50).optional().describe('Every name the certificate must cover (CN/SAN, wildcards count); each missing one is reported.'),
 };
 const Integrity = z
   .strictObject({
@@ -272,7 +280,8 @@ const AppSecret = z
     file: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('A file on the hosts that holds only the value (e.g. /opt/app/secrets/jwt_secret.key). Give envFile or file.'),
     previousFile: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('Keeps the previous value in this file until the next rotation (with file).'),
     mode: z.string().regex(/^0?[0-7]{3}$/).default('0600'),
-    restart: z.array(Name).default([]).describe('Services restarted in this order after the file changed.'),
+    restart: z.array(Name).default([]).describe('Services that receive the secret, in order. The host works out how each receives it: an env file (env_file:/environment:) needs the container recreated (docker compose up -d --no-deps --force-recreate), a bind-mounted file a restart (or nothing with reload "none"); it then checks that each container holds the new value (by hash).'),
+    reload: z.enum(['restart', 'none']).default('restart').describe('File secrets: restart the services (default), or "none" when the app rereads the file. Env secrets are always applied by recreating the services.'),
   })
   .superRefine((s, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -291,6 +300,8 @@ const Stack = z.strictObject({
   description: z.string().max(200).optional(),
   hosts: HostSelector,
   composeDir: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('Directory holding docker-compose.yml on the hosts.'),
+  composeProject: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { error: (iss) => `must be a compose project name (lower-case letters, digits, "_" and "-", starting with a letter or digit); got ${JSON.stringify(iss.input)}` }).optional()
+    .describe('The compose project (docker compose -p, COMPOSE_PROJECT_NAME or "name:" in the compose file). Defaults to the name compose derives from composeDir. Service, container and volume names are resolved through its labels.'),
   services: z.array(Service).min(1, { error: 'a stack needs at least one service' }),
   thresholds: Thresholds.optional(),
   logs: LogScan.optional(),

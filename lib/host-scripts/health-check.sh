@@ -9,6 +9,14 @@
 #   SHIPSHAPE_SPEC_FILE  the stack's spec (lib/runbooks/spec.ts), section health-check
 #   SHIPSHAPE_PROC_ROOT  /proc by default; tests point it at fixtures
 #   SHIPSHAPE_CPU_SAMPLE_SECONDS  CPU sampling interval, default 1
+#   SHIPSHAPE_EXECUTION_TIMEOUT   the document's execution timeout (default 300): probes run
+#                        concurrently and the script returns what it has before it, naming the
+#                        probes still waiting (SHIPSHAPE_PROBE_BUDGET_SECONDS overrides the budget)
+#   SHIPSHAPE_PROBE_PARALLEL      probes at once, default 16
+#   SHIPSHAPE_STATE_DIR  where restart counts are kept between runs (default /var/lib/shipshape)
+#
+# Names in the spec are compose names (a service's containers are found through the labels
+# compose sets, all of them when scaled) or literal container names (lib/compose.sh).
 #
 # A failing probe is a result, never a crash. The script exits 0 whenever it printed
 # its JSON; if it is killed half way, the EXIT trap still prints a minimal document.
@@ -16,28 +24,54 @@ set -euo pipefail
 export LC_ALL=C
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+keep_stdout
+# shellcheck source-path=SCRIPTDIR source=lib/compose.sh
+. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 PROC_ROOT="${SHIPSHAPE_PROC_ROOT:-/proc}"
 CPU_SAMPLE="${SHIPSHAPE_CPU_SAMPLE_SECONDS:-1}"
 
 work=$(mktemp -d)
-printed=0
 errors=()
 missing_tools=()
 
 note_error() { errors+=("$(json_str "$1")"); }
 
+EMPTY_FIELDS='"system":{"disks":[],"memoryPercent":null,"memoryTotalMiB":null,"cpuPercent":null,"load1":null,"cpus":null},"busy":null,"containers":[],"probes":[],"missingTools":[]'
+finished=0
+# shellcheck disable=SC2317 # print_result and on_exit run from the EXIT trap
+print_result() {
+  if [ "$finished" = 0 ]; then
+    result_header shipshape.health-check/1
+    printf '%s,"errors":[%s]}\n' "$EMPTY_FIELDS" "$(json_str "health-check aborted with exit code $1 before finishing; see the command's standard error")"
+    return 0
+  fi
+  result_header shipshape.health-check/1
+  printf '"system":{"disks":[%s],"memoryPercent":%s,"memoryTotalMiB":%s,"cpuPercent":%s,"load1":%s,"cpus":%s},' \
+    "$(join_by_comma "${disk_json[@]}")" "$(json_num "$mem_percent")" "$(json_num "$mem_total")" \
+    "$(json_num "$cpu_percent")" "$(json_num "$load1")" "$(json_num "$cpus")"
+  printf '"busy":%s,"containers":[%s],"probes":[%s],"probeBudgetSeconds":%s,"probesWaiting":[%s],"missingTools":[%s],"errors":[%s]}\n' "$(json_str_or_null "$(busy_with || true)")" \
+    "$(join_by_comma "${container_json[@]}")" "$(join_by_comma "${probe_json[@]}")" "$(json_num "$probe_budget")" "$(join_by_comma "${waiting_json[@]}")" \
+    "$(join_by_comma "${missing_tools[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+}
+# shellcheck disable=SC2317
 on_exit() {
   local rc=$?
-  if [ "$printed" = 0 ]; then
-    printf '{"schema":"shipshape.health-check/1","stack":%s,"runId":%s,"hostname":%s,"startedAt":"%s","durationMs":null,' \
-      "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$started_at"
-    printf '"system":{"disks":[],"memoryPercent":null,"memoryTotalMiB":null,"cpuPercent":null,"load1":null,"cpus":null},'
-    printf '"busy":null,"containers":[],"probes":[],"missingTools":[],"errors":[%s]}\n' \
-      "$(json_str "health-check aborted with exit code $rc before finishing; see the command's standard error")"
-  fi
+  # Probes still running are stopped: nothing outlives the run.
+  for pid in "${probe_pids[@]}"; do kill_tree "$pid"; done
+  exit_status=$rc
+  # shellcheck disable=SC2329
+  print_with_rc() { print_result "$exit_status"; }
+  emit_result shipshape.health-check/1 print_with_rc "$EMPTY_FIELDS"
   rm -rf "$work"
   exit 0
+}
+probe_pids=()
+# Stops a background probe and what it started (curl, timeout), children first.
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null || true); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
 }
 trap on_exit EXIT
 trap_signals
@@ -57,6 +91,7 @@ if [ -n "$spec_error" ]; then
 else
   spec=$(read_spec health-check)
 fi
+project=$(compose_spec_project)
 
 # --- system -------------------------------------------------------------------
 disk_json=()
@@ -117,19 +152,69 @@ to_mib() {
   }'
 }
 
-declare -A c_state c_health c_restarts c_started
+declare -A c_state=() c_health=() c_restarts=() c_started=() c_id=() c_exit=() c_oom=() c_since=() c_prev_at=()
 running=()
-inspect_format="${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}else${RB}none${LB}end${RB}|${LB}.RestartCount${RB}|${LB}.State.StartedAt${RB}"
-while IFS=$'\t' read -r kind _ container _; do
+# Which containers each spec line means: a compose service (all its containers) or a literal name.
+declare -A resolved=() resolve_error=()
+stage "resolving containers"
+while IFS=$'\t' read -r kind _ ref _; do
   [ "$kind" = container ] || continue
   [ "$have_docker" = 1 ] || continue
-  if out=$(limit 20 docker inspect --format "$inspect_format" "$container" 2>"$work/err"); then
-    IFS='|' read -r c_state["$container"] c_health["$container"] c_restarts["$container"] c_started["$container"] <<< "$out"
-    [ "${c_state[$container]}" = running ] && running+=("$container")
-  elif ! grep -qi 'no such' "$work/err"; then
-    note_error "docker inspect $container failed: $(head -c 200 "$work/err")"
+  if names=$(compose_containers "$project" "$ref" 2> "$work/resolve.err"); then
+    resolved["$ref"]=$names
+  else
+    resolve_error["$ref"]=$(head -c 400 "$work/resolve.err")
   fi
 done <<< "$spec"
+
+inspect_format="${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}else${RB}none${LB}end${RB}|${LB}.RestartCount${RB}|${LB}.State.StartedAt${RB}|${LB}.Id${RB}|${LB}.State.ExitCode${RB}|${LB}.State.OOMKilled${RB}"
+while IFS=$'\t' read -r kind _ ref _; do
+  [ "$kind" = container ] || continue
+  [ -n "${resolved[$ref]:-}" ] || continue
+  while IFS= read -r container; do
+    [ -n "$container" ] || continue
+    if out=$(limit 20 docker inspect --format "$inspect_format" "$container" 2>"$work/err"); then
+      IFS='|' read -r c_state["$container"] c_health["$container"] c_restarts["$container"] c_started["$container"] c_id["$container"] c_exit["$container"] c_oom["$container"] <<< "$out"
+      [ "${c_state[$container]}" = running ] && running+=("$container")
+    elif ! grep -qi 'no such' "$work/err"; then
+      note_error "docker inspect $container failed: $(head -c 200 "$work/err")"
+    fi
+  done <<< "${resolved[$ref]}"
+done <<< "$spec"
+
+# Restarts since the previous check: Docker counts restarts by the restart policy (a crash loop
+# keeps the container "up" between crashes); kept per container ID in a small state file.
+STATE_DIR="${SHIPSHAPE_STATE_DIR:-/var/lib/shipshape}"
+state_file="$STATE_DIR/${STACK:-unknown}.restarts"
+declare -A prev_id=() prev_count=() prev_at=()
+if [ -r "$state_file" ]; then
+  while IFS='|' read -r name id count at; do
+    prev_id["$name"]=$id; prev_count["$name"]=$count; prev_at["$name"]=$at
+  done < "$state_file"
+fi
+now_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+: > "$work/restarts"
+for container in "${!c_state[@]}"; do
+  count=${c_restarts[$container]}
+  [[ "$count" =~ ^[0-9]+$ ]] || continue
+  id=${c_id[$container]:-}
+  [ "$id" = "<no value>" ] && id=""
+  if [ -n "${prev_count[$container]+x}" ]; then
+    c_prev_at["$container"]=${prev_at[$container]}
+    if [ "${prev_id[$container]}" = "$id" ]; then
+      since=$(( count - prev_count[$container] ))
+      [ "$since" -ge 0 ] || since=$count
+    else
+      since=$count # recreated since: every restart of the new container counts
+    fi
+    c_since["$container"]=$since
+  fi
+  printf '%s|%s|%s|%s\n' "$container" "$id" "$count" "$now_iso" >> "$work/restarts"
+done
+if [ -n "$STACK" ] && [ "${#c_state[@]}" -gt 0 ]; then
+  { mkdir -p "$STATE_DIR" && cp "$work/restarts" "$state_file.tmp" && mv -f "$state_file.tmp" "$state_file"; } 2> /dev/null ||
+    note_error "cannot keep restart counts in $STATE_DIR (crash loops are seen only through the current restart count)"
+fi
 
 declare -A c_mem c_cpu
 if [ "${#running[@]}" -gt 0 ]; then
@@ -154,64 +239,95 @@ count_log_lines() {
 }
 
 container_json=()
-while IFS=$'\t' read -r kind service container window pattern; do
-  [ "$kind" = container ] || continue
-  exists=0; log_count=""
+add_container() { # service ref container window pattern
+  local service=$1 ref=$2 container=$3 window=$4 pattern=$5 exists=0 oom=0
+  log_count=""
   if [ -n "${c_state[$container]+x}" ]; then
     exists=1
     if [ "${c_state[$container]}" = running ]; then count_log_lines "$container" "$window" "$pattern"; fi
   fi
-  container_json+=("{\"service\":$(json_str "$service"),\"container\":$(json_str "$container"),\"exists\":$(json_bool "$exists"),\
+  [ "${c_oom[$container]:-}" = true ] && oom=1
+  container_json+=("{\"service\":$(json_str "$service"),\"ref\":$(json_str "$ref"),\"container\":$(json_str "$container"),\"exists\":$(json_bool "$exists"),\
+\"resolveError\":$(json_str_or_null "${resolve_error[$ref]:-}" 400),\
 \"state\":$(json_str_or_null "${c_state[$container]:-}"),\"health\":$(json_str_or_null "${c_health[$container]:-}"),\
 \"restartCount\":$(json_num "${c_restarts[$container]:-}"),\"startedAt\":$(json_str_or_null "${c_started[$container]:-}"),\
+\"restartsSincePreviousCheck\":$(json_num "${c_since[$container]:-}"),\"previousCheckAt\":$(json_str_or_null "${c_prev_at[$container]:-}"),\
+\"lastExitCode\":$(json_num "${c_exit[$container]:-}"),\"oomKilled\":$( [ "$exists" = 1 ] && json_bool "$oom" || printf null),\
 \"memoryMiB\":$(json_num "${c_mem[$container]:-}"),\"cpuPercent\":$(json_num "${c_cpu[$container]:-}"),\
 \"errorLines\":$(json_num "$log_count"),\"logWindowMinutes\":$(json_num "$window")}")
+}
+stage "containers"
+while IFS=$'\t' read -r kind service ref window pattern; do
+  [ "$kind" = container ] || continue
+  if [ -n "${resolved[$ref]:-}" ]; then
+    while IFS= read -r container; do add_container "$service" "$ref" "$container" "$window" "$pattern"; done <<< "${resolved[$ref]}"
+  else
+    add_container "$service" "$ref" "$ref" "$window" "$pattern"
+  fi
 done <<< "$spec"
 
 # --- probes -------------------------------------------------------------------
+# Every probe runs in the background, at most PROBE_PARALLEL at once, within one budget: the
+# document's execution timeout less a reserve for the result. Probes still waiting when it runs
+# out are stopped and reported by name, so a run never ends as an empty TimedOut.
+EXECUTION_TIMEOUT="${SHIPSHAPE_EXECUTION_TIMEOUT:-300}"
+[[ "$EXECUTION_TIMEOUT" =~ ^[0-9]+$ ]] || EXECUTION_TIMEOUT=300
+probe_budget="${SHIPSHAPE_PROBE_BUDGET_SECONDS:-$(( EXECUTION_TIMEOUT > 60 ? EXECUTION_TIMEOUT - 30 : EXECUTION_TIMEOUT / 2 ))}"
+[[ "$probe_budget" =~ ^[0-9]+$ ]] || probe_budget=270
+PROBE_PARALLEL="${SHIPSHAPE_PROBE_PARALLEL:-16}"
+[[ "$PROBE_PARALLEL" =~ ^[1-9][0-9]*$ ]] || PROBE_PARALLEL=16
 probe_json=()
+waiting_json=()
+
+# Each probe prints its one JSON object; the caller collects it from a file.
 add_probe() { # id service type target ok status latency error
-  probe_json+=("{\"id\":$(json_str "$1"),\"service\":$(json_str "$2"),\"type\":\"$3\",\"target\":$(json_str "$4"),\
-\"ok\":$(json_bool "$5"),\"status\":$(json_num "$6"),\"latencyMs\":$(json_num "$7"),\"error\":$(json_str_or_null "$8")}")
+  printf '%s\n' "{\"id\":$(json_str "$1"),\"service\":$(json_str "$2"),\"type\":\"$3\",\"target\":$(json_str "$4"),\
+\"ok\":$(json_bool "$5"),\"status\":$(json_num "$6"),\"latencyMs\":$(json_num "$7"),\"error\":$(json_str_or_null "$8"),\"waiting\":false}"
 }
 probe_process() {
-  local id=$1 service=$2 container=$3 pattern=$4 rc
-  if [ "${c_state[$container]:-}" != running ]; then
-    add_probe "$id" "$service" process "$pattern" 0 "" "" "container $container is not running"; return 0
+  local id=$1 service=$2 ref=$3 pattern=$4 err=$5 rc container failed="" code=""
+  if [ -z "${resolved[$ref]:-}" ]; then
+    add_probe "$id" "$service" process "$pattern" 0 "" "" "container $ref is not running"; return 0
   fi
-  rc=0
-  limit 15 docker exec "$container" pgrep -f -- "$pattern" > /dev/null 2> "$work/err" || rc=$?
-  case $rc in
-    0) add_probe "$id" "$service" process "$pattern" 1 0 "" "" ;;
-    1) add_probe "$id" "$service" process "$pattern" 0 1 "" "no process matches '$pattern' in $container" ;;
-    124) add_probe "$id" "$service" process "$pattern" 0 "$rc" "" "pgrep timed out in $container" ;;
-    126 | 127) add_probe "$id" "$service" process "$pattern" 0 "$rc" "" "pgrep is not available in $container" ;;
-    *) add_probe "$id" "$service" process "$pattern" 0 "$rc" "" "docker exec failed ($rc): $(head -c 200 "$work/err")" ;;
-  esac
+  while IFS= read -r container; do
+    if [ "${c_state[$container]:-}" != running ]; then failed="container $container is not running"; break; fi
+    rc=0
+    limit 15 docker exec "$container" pgrep -f -- "$pattern" > /dev/null 2> "$err" || rc=$?
+    case $rc in
+      0) ;;
+      1) failed="no process matches '$pattern' in $container"; code=1; break ;;
+      124) failed="pgrep timed out in $container"; code=124; break ;;
+      126 | 127) failed="pgrep is not available in $container"; code=$rc; break ;;
+      *) failed="docker exec failed ($rc): $(head -c 200 "$err")"; code=$rc; break ;;
+    esac
+  done <<< "${resolved[$ref]}"
+  if [ -z "$failed" ]; then add_probe "$id" "$service" process "$pattern" 1 0 "" ""
+  else add_probe "$id" "$service" process "$pattern" 0 "$code" "" "$failed"; fi
 }
 
 probe_http() {
-  local id=$1 service=$2 timeout_s=$3 insecure=$4 url=$5 out rc code secs ms
+  local id=$1 service=$2 timeout_s=$3 insecure=$4 url=$5 err=$6 out rc code secs ms
   if [ "$have_curl" = 0 ]; then add_probe "$id" "$service" http "$url" 0 "" "" "curl is not installed on the host"; return 0; fi
-  local args=(-sS -o /dev/null -w '%{http_code} %{time_total}' --max-time "$timeout_s")
+  # --globoff: [1-3] and {a,b} in a URL are characters, never several requests.
+  local args=(-sS --globoff -o /dev/null -w '%{http_code} %{time_total}' --max-time "$timeout_s")
   [ "$insecure" = 1 ] && args+=(-k)
   rc=0
-  out=$(curl "${args[@]}" "$url" 2> "$work/err") || rc=$?
+  out=$(curl "${args[@]}" -- "$url" 2> "$err") || rc=$?
   code=${out%% *}; secs=${out##* }
   ms=$(awk -v s="$secs" 'BEGIN { if (s ~ /^[0-9.]+$/) printf "%d", s * 1000 }')
   if [ "$rc" = 0 ]; then
     add_probe "$id" "$service" http "$url" 1 "$code" "$ms" ""
   else
     [ "$code" = 000 ] && code=""
-    add_probe "$id" "$service" http "$url" 0 "$code" "$ms" "$(head -c 200 "$work/err" | sed 's/^curl: //')"
+    add_probe "$id" "$service" http "$url" 0 "$code" "$ms" "$(head -c 200 "$err" | sed 's/^curl: //')"
   fi
 }
 
 probe_tcp() {
-  local id=$1 service=$2 timeout_s=$3 host=$4 port=$5 t0 t1 rc
+  local id=$1 service=$2 timeout_s=$3 host=$4 port=$5 err=$6 t0 t1 rc
   t0=$(now_ms); rc=0
   # shellcheck disable=SC2016 # $1 and $2 expand in the child shell, never in this one
-  limit "$timeout_s" bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2> "$work/err" || rc=$?
+  limit "$timeout_s" bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2> "$err" || rc=$?
   t1=$(now_ms)
   if [ "$rc" = 0 ]; then
     add_probe "$id" "$service" tcp "$host:$port" 1 "" "$((t1 - t0))" ""
@@ -222,25 +338,61 @@ probe_tcp() {
   fi
 }
 
-while IFS=$'\t' read -r kind a b c d e; do
-  case "$kind" in
-    process) probe_process "$a" "$b" "$c" "$d" ;;
-    http) probe_http "$a" "$b" "$c" "$d" "$e" ;;
-    tcp) probe_tcp "$a" "$b" "$c" "$d" "$e" ;;
+# Queue: one line per probe (the spec line), started in order.
+probe_lines=()
+while IFS= read -r line; do
+  case "${line%%$'\t'*}" in
+    process | http | tcp) probe_lines+=("$line") ;;
     container | disk | "") ;;
-    *) note_error "unknown spec line kind '$kind'" ;;
+    *) note_error "unknown spec line kind '${line%%$'\t'*}'" ;;
   esac
 done <<< "$spec"
 
+stage "probes (${#probe_lines[@]}, budget ${probe_budget}s)"
+deadline_ms=$(( started_ms + probe_budget * 1000 ))
+declare -A probe_pid=() probe_started=()
+next=0
+running_probes() { local n=0 i; for i in "${!probe_pid[@]}"; do kill -0 "${probe_pid[$i]}" 2>/dev/null && n=$((n + 1)); done; printf '%s' "$n"; }
+while :; do
+  while [ "$next" -lt "${#probe_lines[@]}" ] && [ "$(running_probes)" -lt "$PROBE_PARALLEL" ] && [ "$(now_ms)" -lt "$deadline_ms" ]; do
+    IFS=$'\t' read -r kind a b c d e <<< "${probe_lines[$next]}"
+    i=$next
+    case "$kind" in
+      process) probe_process "$a" "$b" "$c" "$d" "$work/probe.$i.err" > "$work/probe.$i.json" 2>/dev/null {RESULT_FD}>&- & ;;
+      http) probe_http "$a" "$b" "$c" "$d" "$e" "$work/probe.$i.err" > "$work/probe.$i.json" 2>/dev/null {RESULT_FD}>&- & ;;
+      tcp) probe_tcp "$a" "$b" "$c" "$d" "$e" "$work/probe.$i.err" > "$work/probe.$i.json" 2>/dev/null {RESULT_FD}>&- & ;;
+    esac
+    probe_pid[$i]=$!
+    probe_pids+=("$!")
+    probe_started[$i]=$(now_ms)
+    next=$((next + 1))
+  done
+  if [ "$(running_probes)" = 0 ] && [ "$next" -ge "${#probe_lines[@]}" ]; then break; fi
+  if [ "$(now_ms)" -ge "$deadline_ms" ]; then break; fi
+  sleep 0.1
+done
+for i in "${!probe_lines[@]}"; do
+  IFS=$'\t' read -r kind a b c d e <<< "${probe_lines[$i]}"
+  if [ -n "${probe_pid[$i]:-}" ] && ! kill -0 "${probe_pid[$i]}" 2>/dev/null; then
+    wait "${probe_pid[$i]}" 2>/dev/null || true
+    line=$(head -n 1 "$work/probe.$i.json" 2>/dev/null || true)
+    if [[ "$line" == '{'*'}' ]]; then probe_json+=("$line"); continue; fi
+  fi
+  # Still waiting at the budget (or never started): reported by name, never silently dropped.
+  if [ -n "${probe_pid[$i]:-}" ]; then kill_tree "${probe_pid[$i]}"; fi
+  case "$kind" in
+    process) target=$d ;;
+    http) target=$e ;;
+    tcp) target="$d:$e" ;;
+  esac
+  waited=""
+  [ -n "${probe_started[$i]:-}" ] && waited=$(( $(now_ms) - probe_started[$i] ))
+  why="no answer before the health check's time budget of ${probe_budget}s ran out"
+  [ -n "${probe_started[$i]:-}" ] || why="not started before the health check's time budget of ${probe_budget}s ran out"
+  probe_json+=("{\"id\":$(json_str "$a"),\"service\":$(json_str "$b"),\"type\":\"$kind\",\"target\":$(json_str "$target"),\"ok\":false,\"status\":null,\"latencyMs\":$(json_num "$waited"),\"error\":$(json_str "$why"),\"waiting\":true}")
+  waiting_json+=("$(json_str "$a")")
+done
+
 # --- output -------------------------------------------------------------------
-ended_ms=$(date +%s%3N)
-printf '{"schema":"shipshape.health-check/1","stack":%s,"runId":%s,"hostname":%s,"startedAt":"%s","durationMs":%s,' \
-  "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" \
-  "$started_at" "$((ended_ms - started_ms))"
-printf '"system":{"disks":[%s],"memoryPercent":%s,"memoryTotalMiB":%s,"cpuPercent":%s,"load1":%s,"cpus":%s},' \
-  "$(join_by_comma "${disk_json[@]}")" "$(json_num "$mem_percent")" "$(json_num "$mem_total")" \
-  "$(json_num "$cpu_percent")" "$(json_num "$load1")" "$(json_num "$cpus")"
-printf '"busy":%s,"containers":[%s],"probes":[%s],"missingTools":[%s],"errors":[%s]}\n' "$(json_str_or_null "$(busy_with || true)")" \
-  "$(join_by_comma "${container_json[@]}")" "$(join_by_comma "${probe_json[@]}")" \
-  "$(join_by_comma "${missing_tools[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
-printed=1
+finished=1
+exit 0

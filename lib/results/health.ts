@@ -10,12 +10,22 @@ const num = z.number().nullable();
 
 export const ContainerResult = z.object({
   service: z.string(),
+  /** What the config named: a compose service or a literal container name. */
+  ref: z.string().optional(),
+  /** The container (one of several when the compose service is scaled). */
   container: z.string(),
   exists: z.boolean(),
+  /** Why the name did not resolve: what was looked for and what exists. */
+  resolveError: z.string().nullable().optional(),
   state: z.string().nullable(),
   health: z.string().nullable(),
   restartCount: num,
   startedAt: z.string().nullable(),
+  /** Restarts (RestartCount) since the previous health check on this host; null on the first. */
+  restartsSincePreviousCheck: num.optional(),
+  previousCheckAt: z.string().nullable().optional(),
+  lastExitCode: num.optional(),
+  oomKilled: z.boolean().nullable().optional(),
   memoryMiB: num,
   cpuPercent: num,
   errorLines: num,
@@ -31,6 +41,8 @@ export const ProbeResult = z.object({
   status: num,
   latencyMs: num,
   error: z.string().nullable(),
+  /** Still waiting when the run's time budget ran out. */
+  waiting: z.boolean().optional(),
 });
 
 export const HealthResult = z.object({
@@ -52,6 +64,10 @@ export const HealthResult = z.object({
   busy: z.string().nullable(),
   containers: z.array(ContainerResult),
   probes: z.array(ProbeResult),
+  /** Seconds all probes together may take (concurrently) before the run returns what it has. */
+  probeBudgetSeconds: num.optional(),
+  /** Probes still waiting at the budget, by ID. */
+  probesWaiting: z.array(z.string()).optional(),
   missingTools: z.array(z.string()),
   errors: z.array(z.string()),
 });

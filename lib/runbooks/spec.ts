@@ -13,6 +13,7 @@
  */
 import type { Fleet, Stack } from '../config/schema.js';
 import { backupSpecLines } from './backup.js';
+import { composeSpecLines } from './compose.js';
 import { healthCheckSpecLines } from './health-check.js';
 import { integritySpecLines } from './integrity.js';
 import { maintenanceSpecLines } from './maintenance.js';
@@ -25,7 +26,7 @@ export const SPEC_PREFIX = `specs/v${SPEC_FORMAT}/`;
 /** Where aws:downloadContent puts the spec, relative to the command's downloads directory. */
 export const SPEC_DOWNLOAD_DIR = 'shipshape-spec/';
 
-export const SPEC_SECTIONS = ['health-check', 'backup', 'integrity', 'maintenance', 'secrets'] as const;
+export const SPEC_SECTIONS = ['compose', 'health-check', 'backup', 'integrity', 'maintenance', 'secrets'] as const;
 export type SpecSection = (typeof SPEC_SECTIONS)[number];
 export type SpecLines = readonly (readonly (string | number | boolean)[])[];
 
@@ -59,6 +60,7 @@ export function encodeSpec(stack: string, sections: Partial<Record<SpecSection, 
 /** Everything the hosts of one stack need, for every runbook the stack uses. */
 export function stackSpec(fleet: Fleet, stack: Stack): string {
   return encodeSpec(stack.name, {
+    compose: composeSpecLines(stack),
     'health-check': healthCheckSpecLines(fleet, stack),
     ...(stack.backup ? { backup: backupSpecLines(stack.backup) } : {}),
     ...(stack.integrity ? { integrity: integritySpecLines(stack, stack.integrity) } : {}),

@@ -10,6 +10,8 @@ import { FakeHost, running, type FakeContainer } from '../support/fake-host.js';
 import { demoFleet } from '../support/fleets.js';
 import { runHostScript } from '../support/run-script.js';
 import { closedPort, startHttp, startTcp } from '../support/servers.js';
+import { composeContainer } from '../support/compose.js';
+import { createServer, type AddressInfo } from 'node:net';
 
 let http: Awaited<ReturnType<typeof startHttp>>;
 let tcp: Awaited<ReturnType<typeof startTcp>>;
@@ -227,5 +229,92 @@ describe('health-check.sh against a fake docker', () => {
     // Assess
     const result = HealthResult.parse(run.json);
     expect(result.errors[0]).toMatch(/aborted with exit code/);
+  });
+
+  it('resolves compose service names to their containers, every container of a scaled service', async () => {
+    // Prepare: the config names compose services; compose named the containers shop-<service>-<n>
+    host = new FakeHost({ ...composeContainer('shop', 'api', 1, { processes: ['node server.js'] }), ...composeContainer('shop', 'api', 2, { processes: ['node server.js'] }), ...composeContainer('shop', 'db', 1) });
+    const fleet = demoFleet((f) => {
+      const web = f.stacks[0]!;
+      web.composeProject = 'shop';
+      web.services = [{ ...web.services[0]!, container: 'api', http: [], process: [{ pattern: 'node server' }] }, { ...web.services[1]!, container: 'db', tcp: [] }];
+    });
+    // Act
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: specFile({ compose: [['project', 'shop', '-']], 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }));
+    // Assess
+    const result = HealthResult.parse(run.json);
+    expect(result.containers.map((c) => [c.service, c.ref, c.container, c.exists])).toEqual([['api', 'api', 'shop-api-1', true], ['api', 'api', 'shop-api-2', true], ['db', 'db', 'shop-db-1', true]]);
+    expect(result.probes).toEqual([expect.objectContaining({ id: 'api/process/0', ok: true })]);
+    expect(host.calls().filter((c) => c[0] === 'exec').map((c) => c[1])).toEqual(['shop-api-1', 'shop-api-2']);
+  });
+
+  it('reports a name that does not resolve with what it looked for and what exists', async () => {
+    // Prepare
+    host = new FakeHost({ ...composeContainer('shop', 'api'), ...composeContainer('shop', 'db') });
+    const fleet = demoFleet((f) => {
+      f.stacks[0]!.services = [{ ...f.stacks[0]!.services[0]!, container: 'apii', http: [], process: [] }];
+    });
+    // Act
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: specFile({ compose: [['project', 'shop', '-']], 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }));
+    // Assess
+    const c = HealthResult.parse(run.json).containers[0]!;
+    expect(c).toMatchObject({ container: 'apii', exists: false });
+    expect(c.resolveError).toContain("looked for compose service 'apii' of project 'shop'");
+    expect(c.resolveError).toContain('services of project \'shop\': api, db');
+  });
+
+  it('counts restarts between two checks, with the last exit code and the OOM kill', async () => {
+    // Prepare: a first check sees 2 restarts; by the second the restart policy restarted it 5 more times
+    const first = healthy();
+    first['web-db-1'] = running({ RestartCount: 2, State: { Status: 'running', StartedAt: '2026-11-22T10:00:00Z', ExitCode: 137, OOMKilled: true } as FakeContainer['State'] });
+    const { host: h1 } = await check(first);
+    const stateDir = h1.env().SHIPSHAPE_STATE_DIR!;
+    const second = healthy();
+    second['web-db-1'] = running({ RestartCount: 7, State: { Status: 'running', StartedAt: '2026-11-22T10:14:00Z', ExitCode: 137, OOMKilled: true } as FakeContainer['State'] });
+    // Act
+    const { result } = await check(second, { env: { SHIPSHAPE_STATE_DIR: stateDir } });
+    // Assess
+    expect(result.containers[1]).toMatchObject({ container: 'web-db-1', restartCount: 7, restartsSincePreviousCheck: 5, lastExitCode: 137, oomKilled: true, startedAt: '2026-11-22T10:14:00Z' });
+    expect(result.containers[1]!.previousCheckAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(result.containers[0]).toMatchObject({ restartsSincePreviousCheck: 0, oomKilled: false });
+  });
+
+  it('asks curl for exactly the URL written, brackets and braces included (--globoff)', async () => {
+    // Prepare
+    const url = `http://127.0.0.1:${http.port}/items[1-3]`;
+    http.routes['/items[1-3]'] = { status: 204 };
+    host = new FakeHost(healthy());
+    const fleet = demoFleet((f) => { f.stacks[0]!.services[0]!.http = [{ url }]; f.stacks[0]!.services[0]!.process = []; });
+    // Act
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }));
+    // Assess: one request for the literal path (a glob would have asked for /items1, /items2 and /items3: 404s)
+    expect(HealthResult.parse(run.json).probes[0]).toMatchObject({ type: 'http', target: url, ok: true, status: 204 });
+  });
+
+  it('runs probes concurrently and names the ones still waiting when the time budget runs out', async () => {
+    // Prepare: 31 endpoints that accept the connection and never answer, one that does
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((s) => { sockets.push(s); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    host = new FakeHost(healthy());
+    const fleet = demoFleet((f) => {
+      f.stacks[0]!.services[0]!.process = [];
+      f.stacks[0]!.services[0]!.http = [{ url: `http://127.0.0.1:${http.port}/health`, timeoutSeconds: 5 }, ...Array.from({ length: 31 }, (_, i) => ({ url: `http://127.0.0.1:${port}/hang/${i}`, timeoutSeconds: 60 }))];
+    });
+    // Act
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_PROBE_BUDGET_SECONDS: '4', SHIPSHAPE_PROBE_PARALLEL: '8', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }), 60_000);
+    for (const s of sockets) s.destroy();
+    silent.close();
+    // Assess
+    const result = HealthResult.parse(run.json);
+    expect(result.probes[0]).toMatchObject({ id: 'api/http/0', ok: true, status: 200, waiting: false });
+    const waiting = result.probes.filter((p) => p.waiting);
+    expect(waiting.filter((p) => p.id.startsWith('api/')).map((p) => p.id)).toEqual(Array.from({ length: 31 }, (_, i) => `api/http/${i + 1}`));
+    expect(result.probesWaiting).toEqual(waiting.map((p) => p.id));
+    expect(waiting[0]!.error).toBe("no answer before the health check's time budget of 4s ran out");
+    // 8 at once: the probes queued behind the hanging ones never started, and say so.
+    expect(waiting.at(-1)!.error).toBe("not started before the health check's time budget of 4s ran out");
+    expect(result.probeBudgetSeconds).toBe(4);
   });
 });

@@ -23,6 +23,10 @@ export interface FakeContainer {
   commands?: Record<string, { exit?: number; stdout?: string; stderr?: string; stdinTo?: string }>;
   stopFails?: boolean;
   startFails?: boolean;
+  /** docker stop kills it after the timeout (State.ExitCode 137). */
+  ignoresSigterm?: boolean;
+  /** Health status after docker start/restart (e.g. 'unhealthy'); unchanged when unset. */
+  healthAfterStart?: string;
   /** Mounts as docker inspect reports them (Name is set for named volumes). */
   Mounts?: { Destination: string; Source: string; Name?: string }[];
   LogPath?: string;
@@ -90,6 +94,7 @@ export class FakeHost {
       FAKE_DOCKER_ROOT: this.dockerRoot,
       SHIPSHAPE_PROC_ROOT: this.proc,
       SHIPSHAPE_CPU_SAMPLE_SECONDS: '0',
+      SHIPSHAPE_STATE_DIR: join(this.dir, 'state'),
       ...extra,
     };
   }

@@ -111,4 +111,54 @@ describe('evaluateHealth', () => {
     expect(against(5, undefined)).toBe('ok');
     expect(against(5, { critical: 5 })).toBe('critical');
   });
+
+  it('finds a crash loop from the restarts between two checks, with the exit code and the OOM kill', () => {
+    // Prepare: up at check time, but restarted 4 times since the previous check
+    const r = healthyWebResult();
+    r.containers[1] = { ...r.containers[1]!, restartCount: 9, restartsSincePreviousCheck: 4, previousCheckAt: '2026-11-22T10:00:00Z', startedAt: '2026-11-22T10:14:02Z', lastExitCode: 137, oomKilled: true };
+    // Act
+    const found = failing(evaluateHealth(r, fleet, web));
+    // Assess
+    expect(found.map((f) => [f.severity, f.check, f.target, f.observed, f.threshold])).toEqual([['critical', 'container.restarts', 'db (web-db-1)', 4, 'warning 1 restarts, critical 3 restarts']]);
+    expect(found[0]!.message).toBe('container web-db-1 restarted 4 times since the previous check (2026-11-22T10:00:00Z), last start 2026-11-22T10:14:02Z, last exit code 137, OOM-killed');
+  });
+
+  it('uses the service\'s restart thresholds and reports no restarts as ok', () => {
+    // Prepare
+    const tolerant = demoFleet((f) => { f.stacks[0]!.services[1]!.restarts = { warning: 5 }; });
+    const r = healthyWebResult();
+    r.containers[0] = { ...r.containers[0]!, restartsSincePreviousCheck: 0 };
+    r.containers[1] = { ...r.containers[1]!, restartsSincePreviousCheck: 2, lastExitCode: 1, oomKilled: false };
+    // Act
+    const findings = evaluateHealth(r, tolerant, tolerant.stacks[0]!).filter((f) => f.check === 'container.restarts');
+    // Assess
+    expect(findings.map((f) => [f.severity, f.target])).toEqual([['ok', 'api (web-api-1)'], ['ok', 'db (web-db-1)']]);
+  });
+
+  it('evaluates every container of a scaled compose service and says why a name did not resolve', () => {
+    // Prepare
+    const r = healthyWebResult();
+    r.containers = [
+      { ...r.containers[0]!, ref: 'api', container: 'shop-api-1' },
+      { ...r.containers[0]!, ref: 'api', container: 'shop-api-2', state: 'exited', lastExitCode: 1 },
+      { ...r.containers[1]!, ref: 'dbb', container: 'dbb', exists: false, state: null, resolveError: "no container for 'dbb': looked for compose service 'dbb' of project 'shop' ...; found services of project 'shop': api, db" },
+    ];
+    // Act
+    const found = failing(evaluateHealth(r, fleet, web));
+    // Assess
+    expect(found.map((f) => [f.severity, f.check, f.target])).toEqual([['critical', 'container.state', 'api (shop-api-2)'], ['critical', 'container.exists', 'db (dbb)']]);
+    expect(found[0]!.message).toBe('container shop-api-2 is exited (restarts: 0, last exit code 1)');
+    expect(found[1]!.message).toContain("found services of project 'shop': api, db");
+  });
+
+  it('names each probe still waiting when the time budget ran out', () => {
+    // Prepare
+    const r = { ...healthyWebResult(), probeBudgetSeconds: 270, probesWaiting: ['api/http/0'] };
+    r.probes[1] = { ...r.probes[1]!, ok: false, status: null, error: "no answer before the health check's time budget of 270s ran out", waiting: true };
+    // Act
+    const found = failing(evaluateHealth(r, fleet, web));
+    // Assess
+    expect(found.map((f) => [f.severity, f.check, f.target, f.threshold])).toEqual([['warning', 'probe.timeout', 'api: api/http/0', 'within 270 s']]);
+    expect(found[0]!.message).toContain('probe api/http/0 (http://127.0.0.1:8080/health) was still waiting');
+  });
 });
