@@ -2,19 +2,27 @@
 # shipshape backup: consistent archives of a stack's data, streamed to S3, and ONE JSON
 # result on stdout (schema shipshape.backup/1, see lib/results/backup.ts).
 #
-#   SQLite   .backup inside the container (busy timeout), integrity_check on the copy,
-#            then streamed out; the live file is never read directly.
+#   SQLite   VACUUM INTO (one read transaction: it finishes under any write load), by the
+#            host's sqlite3 on the mounted file (runIn: host) or inside the container with the
+#            time limit enforced there (runIn: container); integrity_check on the copy.
 #   volumes  tar of the volume's mountpoint; paths: tar of the host path.
-#   stop     containers stopped for the copy are started again in order, whatever
-#            happens (EXIT trap), and waited for until healthy.
-#   stream   source | zstd -T0 (or gzip) | tee (sha256, bytes) | aws s3 cp -   : no
-#            full-size temporary copy on the host, memory bounded by the CLI's part size.
-#   manifest written last, only when every archive succeeded: a run without a manifest
-#            is incomplete by definition.
+#   stop     running containers on the stop list are stopped for the copy (docker stop -t
+#            stopTimeoutSeconds; those it had to kill are reported) and started again in
+#            order, whatever happens (EXIT trap), and waited for until healthy. Containers
+#            that were already stopped are left stopped.
+#   stream   source | zstd -T0 (or gzip) | tee (SHA-256, bytes) | aws s3 cp -   : every
+#            element's exit status counts, each has a time limit, and an archive counts only
+#            with a size above zero, a SHA-256 and a successful upload.
+#   check    one listing of the run's prefix: every archive is in S3 with the size the host
+#            counted.
+#   manifest written last, only when all of the above held: a run without a manifest is
+#            incomplete by definition.
 #
 # Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section backup) (from the document),
 # SHIPSHAPE_BUCKET and SHIPSHAPE_PREFIX (document preamble), SHIPSHAPE_S3_ENDPOINT for
-# S3-compatible stores, SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120).
+# S3-compatible stores, SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120). Time limits (tests shorten
+# them): SHIPSHAPE_SQLITE_TIMEOUT_SECONDS (600), SHIPSHAPE_STREAM_TIMEOUT_SECONDS (21600, each
+# element of an archive's stream), SHIPSHAPE_DOCKER_TIMEOUT_SECONDS (20), SHIPSHAPE_HOOK_TIMEOUT_SECONDS (300).
 # Credentials come from the host's instance role; none travel in parameters or output.
 set -euo pipefail
 export LC_ALL=C
@@ -23,16 +31,23 @@ export LC_ALL=C
 keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
 . "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
+# shellcheck source-path=SCRIPTDIR source=lib/backups.sh
+. "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+# shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
+. "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
+STREAM_T="${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}"
+HOOK_T="${SHIPSHAPE_HOOK_TIMEOUT_SECONDS:-300}"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 prefix="${SHIPSHAPE_PREFIX:-backups}/${STACK}/${host_id}/${stamp}"
-work=$(mktemp -d)
+work=""
 errors=()
 missing_tools=()
 archives=()
 stopped=()
+left_stopped=()
 restarts=()
 restarted=0
 failed=0
@@ -44,19 +59,23 @@ note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 start_stopped() {
   [ "$restarted" = 1 ] && return 0
   restarted=1
-  local c ok out state health waited rest
+  [ "${#stopped[@]}" -gt 0 ] || return 0
+  stage "start ${stopped[*]}"
+  local c ok out state health waited rest killed err="${work:-/tmp}/start.err"
   for c in "${stopped[@]}"; do
     ok=1
-    limit 60 docker start "$c" > /dev/null 2> "$work/start.err" || ok=0
+    killed=0
+    [ -e "${work:-/nonexistent}/killed.$c" ] && killed=1
+    limit "$DOCKER_T" docker start "$c" > /dev/null 2> "$err" || ok=0
     out=$(wait_healthy "$c")
     state=${out%%|*}; rest=${out#*|}; health=${rest%%|*}; waited=${rest##*|}
     if [ "$ok" = 0 ] || [ "$state" != running ]; then
-      note_error "container $c did not start again: $(head -c 200 "$work/start.err")"
+      note_error "container $c did not start again: $(head -c 200 "$err" 2>/dev/null)"
       ok=0
     elif [ "$health" != healthy ] && [ "$health" != none ]; then
       note_error "container $c started but is $health after ${HEALTH_WAIT}s"
     fi
-    restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str_or_null "$state"),\"health\":$(json_str_or_null "$health"),\"waitedMs\":$(json_num "$waited")}")
+    restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str_or_null "$state"),\"health\":$(json_str_or_null "$health"),\"waitedMs\":$(json_num "$waited"),\"killed\":$(json_bool "$killed")}")
   done
 }
 
@@ -65,8 +84,8 @@ print_result() {
   result_header shipshape.backup/1
   printf '"bucket":%s,"prefix":%s,"manifestKey":%s,"complete":%s,' \
     "$(json_str "$BUCKET")" "$(json_str "$prefix")" "$(json_str_or_null "$manifest_key")" "$(json_bool "${manifest_key:+1}")"
-  printf '"archives":[%s],"restarts":[%s],"missingTools":[%s],"errors":[%s]}\n' \
-    "$(join_by_comma "${archives[@]}")" "$(join_by_comma "${restarts[@]}")" \
+  printf '"archives":[%s],"restarts":[%s],"leftStopped":[%s],"missingTools":[%s],"errors":[%s]}\n' \
+    "$(join_by_comma "${archives[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${left_stopped[@]}")" \
     "$(join_by_comma "${missing_tools[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
 }
 
@@ -77,15 +96,19 @@ on_exit() {
   start_stopped || true
   clear_busy
   emit_result shipshape.backup/1 print_result '"bucket":"","prefix":"","manifestKey":null,"complete":false,"archives":[],"restarts":[],"missingTools":[]'
-  rm -rf "$work"
+  [ -z "$work" ] || rm -rf "$work"
   exit 0
 }
 trap on_exit EXIT
 trap_signals
 mark_busy backup
+stage "start backup"
+work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}: is it full or read-only?"; exit 0; }
 
 # --- tools and spec ----------------------------------------------------------------
-for tool in docker tar aws sha256sum; do
+HASH=(sha256sum)
+have openssl && HASH=(openssl dgst -sha256 -r)
+for tool in docker tar aws "${HASH[0]}" tee wc mkfifo; do
   have "$tool" || { missing_tools+=("$(json_str "$tool")"); note_error "$tool is not installed on the host"; }
 done
 spec_error=$(spec_problem)
@@ -111,47 +134,85 @@ if [ "$compression" = zstd ] && ! have zstd; then
   exit 0
 fi
 ext=zst
-compress() { zstd -q -T0 "-$level" -c; }
+COMPRESS=(zstd -q -T0 "-$level" -c)
 if [ "$compression" = gzip ]; then
   ext=gz
-  if have pigz; then compress() { pigz -c "-$level"; }; else compress() { gzip -c "-$level"; }; fi
+  if have pigz; then COMPRESS=(pigz -c "-$level"); else COMPRESS=(gzip -c "-$level"); fi
 fi
 
-# Reads stdin, uploads it to <key>, and leaves its SHA-256 and size in $work/sum and $work/len.
-upload_stream() {
-  rm -f "$work/sum.fifo" "$work/len.fifo" "$work/sum" "$work/len"
-  mkfifo "$work/sum.fifo" "$work/len.fifo"
-  sha256sum < "$work/sum.fifo" > "$work/sum" &
-  local p1=$!
-  wc -c < "$work/len.fifo" > "$work/len" &
-  local p2=$!
-  local rc=0
-  tee "$work/sum.fifo" "$work/len.fifo" | s3_put "$1" 2> "$work/upload.err" || rc=$?
-  wait "$p1" "$p2" || true
-  return "$rc"
+# Reads stdin and uploads it to <key>; leaves its SHA-256 and size in $work/sum and $work/len.
+# Fails, with the reason in $work/stream.why, unless tee, the hash, the counter and the upload
+# all succeeded. Each runs under the stream time limit, so a hung element cannot hang the run.
+upload_stream() { # key
+  local p1 p2 st rc_hash rc_len why=""
+  rm -f "$work/sum.fifo" "$work/len.fifo" "$work/sum" "$work/len" "$work/hash.rc" "$work/len.rc" "$work/stream.why"
+  if ! mkfifo "$work/sum.fifo" "$work/len.fifo" 2> "$work/stream.why"; then cat > /dev/null; return 1; fi
+  { rc=0; limit "$STREAM_T" "${HASH[@]}" < "$work/sum.fifo" > "$work/sum" 2> "$work/hash.err" || rc=$?; printf '%s' "$rc" > "$work/hash.rc"; } &
+  p1=$!
+  { rc=0; limit "$STREAM_T" wc -c < "$work/len.fifo" > "$work/len" 2> "$work/len.err" || rc=$?; printf '%s' "$rc" > "$work/len.rc"; } &
+  p2=$!
+  set +e
+  limit "$STREAM_T" tee "$work/sum.fifo" "$work/len.fifo" 2> "$work/tee.err" | s3_put "$1" 2> "$work/upload.err"
+  st=("${PIPESTATUS[@]}")
+  # A reader still waiting to open its FIFO (tee never opened it) gets end-of-file now.
+  : 1<> "$work/sum.fifo"
+  : 1<> "$work/len.fifo"
+  wait "$p1"
+  wait "$p2"
+  set -e
+  rc_hash=$(cat "$work/hash.rc" 2>/dev/null || echo none)
+  rc_len=$(cat "$work/len.rc" 2>/dev/null || echo none)
+  [ "${st[0]}" = 0 ] || why="tee failed (exit ${st[0]}): $(head -c 200 "$work/tee.err" 2>/dev/null)"
+  [ "$rc_hash" = 0 ] || why="${why:+$why; }the hash (${HASH[0]}) failed (exit $rc_hash): $(head -c 200 "$work/hash.err" 2>/dev/null)"
+  [ "$rc_len" = 0 ] || why="${why:+$why; }the byte count (wc) failed (exit $rc_len): $(head -c 200 "$work/len.err" 2>/dev/null)"
+  [ "${st[1]}" = 0 ] || why="${why:+$why; }upload failed (exit ${st[1]}): $(head -c 300 "$work/upload.err" 2>/dev/null)"
+  [ -z "$why" ] && return 0
+  printf '%s' "$why" > "$work/stream.why" 2>/dev/null || true
+  return 1
 }
 
-# archive <name> <kind> <source> <method> <key> <started_ms> <producer exit> <compress exit> <upload exit> [integrity]
+# "; <why>" when the temporary directory cannot be written (a full disk), else nothing.
+tmp_full_note() {
+  if ! { printf 'probe' > "$work/.probe"; } 2>/dev/null || [ "$(cat "$work/.probe" 2>/dev/null)" != probe ]; then
+    printf '; the temporary directory %s is full or not writable (%s free)' "${TMPDIR:-/tmp}" "$(df -Ph "$work" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+  fi
+  rm -f "$work/.probe" 2>/dev/null || true
+}
+
+# record_archive <name> <kind> <source> <method> <key> <started_ms> <producer exit> <compress exit> <stream exit> [integrity]
 record_archive() {
   local name=$1 kind=$2 source=$3 method=$4 key=$5 t0=$6 p_rc=$7 c_rc=$8 u_rc=$9 integrity=${10:-}
   local ok=1 bytes sha error=""
   bytes=$(tr -d ' \n' < "$work/len" 2>/dev/null || true)
   sha=$(cut -d' ' -f1 "$work/sum" 2>/dev/null || true)
+  [[ "$bytes" =~ ^[0-9]+$ ]] || bytes=""
+  [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || sha=""
   if [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed (exit $p_rc): $(head -c 200 "$work/source.err" 2>/dev/null)"; fi
-  if [ "$ok" = 1 ] && [ "$c_rc" != 0 ]; then ok=0; error="compression failed (exit $c_rc)"; fi
-  if [ "$ok" = 1 ] && [ "$u_rc" != 0 ]; then ok=0; error="upload failed (exit $u_rc): $(head -c 300 "$work/upload.err" 2>/dev/null)"; fi
-  [ "$ok" = 1 ] || note_error "$name: $error"
+  if [ "$ok" = 1 ] && [ "$c_rc" != 0 ]; then ok=0; error="compression (${COMPRESS[0]}) failed (exit $c_rc): $(head -c 200 "$work/compress.err" 2>/dev/null)"; fi
+  if [ "$ok" = 1 ] && [ "$u_rc" != 0 ]; then ok=0; error="$(cat "$work/stream.why" 2>/dev/null || echo "the stream failed (exit $u_rc); is the temporary directory ${TMPDIR:-/tmp} full?")"; fi
+  if [ "$ok" = 1 ] && [ -z "$sha" ]; then ok=0; error="no SHA-256 was computed (is the temporary directory ${TMPDIR:-/tmp} full?)"; fi
+  if [ "$ok" = 1 ] && { [ -z "$bytes" ] || [ "$bytes" = 0 ]; }; then ok=0; error="no bytes were counted (${bytes:-no count}); is the temporary directory ${TMPDIR:-/tmp} full?"; fi
+  if [ "$ok" = 1 ]; then printf '%s\t%s\n' "$key" "$bytes" >> "$work/uploaded" || { ok=0; error="cannot write to ${TMPDIR:-/tmp}"; }; fi
+  [ "$ok" = 1 ] || { error+=$(tmp_full_note); note_error "$name: $error"; }
   archives+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"source\":$(json_str "$source"),\"method\":$(json_str "$method"),\
 \"key\":$(json_str "$key"),\"ok\":$(json_bool "$ok"),\"bytes\":$(json_num "$bytes"),\"sha256\":$(json_str_or_null "$sha"),\
 \"compression\":\"${archive_compression:-$compression}\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
+}
+
+# A failed archive that produced no stream.
+record_failure() { # name kind source method key started_ms error
+  note_error "$1: $7"
+  archives+=("{\"name\":$(json_str "$1"),\"kind\":\"$2\",\"source\":$(json_str "$3"),\"method\":$(json_str "$4"),\
+\"key\":$(json_str "$5"),\"ok\":false,\"bytes\":null,\"sha256\":null,\"compression\":\"$compression\",\"integrity\":null,\"durationMs\":$(( $(now_ms) - $6 )),\"error\":$(json_str "$7" 500)}")
 }
 
 run_hooks() { # pre|post
   local phase=$1 kind container rest args
   while IFS=$'\t' read -r kind container rest; do
     [ "$kind" = "$phase" ] || continue
+    stage "hook $phase $container"
     IFS=$'\t' read -r -a args <<< "$rest"
-    if ! limit 300 docker exec "$container" "${args[@]}" > /dev/null 2> "$work/hook.err"; then
+    if ! limit "$HOOK_T" docker exec "$container" "${args[@]}" > /dev/null 2> "$work/hook.err"; then
       note_error "$phase hook in $container failed: $(head -c 200 "$work/hook.err")"
       [ "$phase" = pre ] && return 1
     fi
@@ -159,33 +220,23 @@ run_hooks() { # pre|post
   return 0
 }
 
-backup_sqlite() { # name container path
-  local name=$1 c=$2 db=$3 t0 snap="/tmp/shipshape-$1-$stamp.db" integrity rc key
+backup_sqlite() { # name container path runIn
+  local name=$1 c=$2 db=$3 mode=${4:-host} t0 key why snap="$work/snapshot.db"
   t0=$(now_ms)
   key="$prefix/$name.db.$ext"
-  rc=0
-  limit 600 docker exec "$c" sqlite3 "$db" ".timeout 10000" ".backup '$snap'" > /dev/null 2> "$work/source.err" || rc=$?
-  if [ "$rc" = 126 ] || [ "$rc" = 127 ]; then
-    note_error "$name: sqlite3 is not available in $c; add it to the image, or back the volume up with the container stopped (backup.stop)"
+  [ "$mode" = container ] || mode=host
+  stage "snapshot $name ($mode)"
+  if ! why=$(sqlite_snapshot "$mode" "$c" "$db" "$snap"); then
+    record_failure "$name" sqlite "$c:$db" "sqlite3 VACUUM INTO" "$key" "$t0" "${why:-the snapshot failed}"
     return 0
   fi
-  if [ "$rc" != 0 ]; then
-    note_error "$name: .backup of $db in $c failed (exit $rc): $(head -c 200 "$work/source.err")"
-    limit 60 docker exec "$c" rm -f "$snap" > /dev/null 2>&1 || true
-    return 0
-  fi
-  integrity=$(limit 600 docker exec "$c" sqlite3 "$snap" "PRAGMA integrity_check;" 2>&1 | head -c 300) || true
-  if [ "$integrity" != ok ]; then
-    note_error "$name: the snapshot of $db fails integrity_check: $integrity"
-    limit 60 docker exec "$c" rm -f "$snap" > /dev/null 2>&1 || true
-    return 0
-  fi
+  stage "archive $name"
   set +e
-  limit 3600 docker exec "$c" cat "$snap" 2> "$work/source.err" | compress | upload_stream "$key"
+  limit "$STREAM_T" "${COMPRESS[@]}" < "$snap" 2> "$work/compress.err" | upload_stream "$key"
   local st=("${PIPESTATUS[@]}")
   set -e
-  limit 60 docker exec "$c" rm -f "$snap" > /dev/null 2>&1 || true
-  record_archive "$name" sqlite "$c:$db" "sqlite3 .backup" "$key" "$t0" "${st[0]}" "${st[1]}" "${st[2]}" ok
+  rm -f "$snap"
+  record_archive "$name" sqlite "$c:$db" "sqlite3 VACUUM INTO ($mode)" "$key" "$t0" 0 "${st[0]}" "${st[1]}" ok
 }
 
 # pg_dump -Fc is compressed and consistent on its own: streamed straight to S3.
@@ -193,51 +244,91 @@ backup_postgres() { # name container database user
   local name=$1 c=$2 db=$3 user=$4 t0 key
   t0=$(now_ms)
   key="$prefix/$name.dump"
+  stage "archive $name (pg_dump)"
   set +e
-  limit 21600 docker exec "$c" pg_dump -Fc -U "$user" -d "$db" 2> "$work/source.err" | cat | upload_stream "$key"
+  limit "$STREAM_T" docker exec "$c" pg_dump -Fc -U "$user" -d "$db" 2> "$work/source.err" | upload_stream "$key"
   local st=("${PIPESTATUS[@]}")
   set -e
   if [ "${st[0]}" = 126 ] || [ "${st[0]}" = 127 ]; then
-    note_error "$name: pg_dump is not available in $c"
+    record_failure "$name" postgres "$c:$db" "pg_dump -Fc" "$key" "$t0" "pg_dump is not available in $c"
     return 0
   fi
-  archive_compression=none record_archive "$name" postgres "$c:$db" "pg_dump -Fc" "$key" "$t0" "${st[0]}" "${st[1]}" "${st[2]}"
+  archive_compression=none record_archive "$name" postgres "$c:$db" "pg_dump -Fc" "$key" "$t0" "${st[0]}" 0 "${st[1]}"
 }
 
 backup_dir() { # name kind dir source
-  local name=$1 kind=$2 dir=$3 source=$4 t0 key
+  local name=$1 kind=$2 dir=$3 source=$4 t0 key p_rc
   t0=$(now_ms)
   key="$prefix/$name.tar.$ext"
   if [ ! -d "$dir" ]; then
-    note_error "$name: $source does not exist"
+    record_failure "$name" "$kind" "$source" tar "$key" "$t0" "$source does not exist"
     return 0
   fi
+  stage "archive $name"
   set +e
-  tar -C "$dir" "${excludes[@]}" --numeric-owner -cf - . 2> "$work/source.err" | compress | upload_stream "$key"
+  limit "$STREAM_T" tar -C "$dir" "${excludes[@]}" --numeric-owner --totals -cf - . 2> "$work/source.err" \
+    | limit "$STREAM_T" "${COMPRESS[@]}" 2> "$work/compress.err" | upload_stream "$key"
   local st=("${PIPESTATUS[@]}")
   set -e
-  record_archive "$name" "$kind" "$source" tar "$key" "$t0" "${st[0]}" "${st[1]}" "${st[2]}"
+  p_rc=${st[0]}
+  # GNU tar reports what it wrote; a tar that wrote nothing made no archive.
+  if [ "$p_rc" = 0 ] && ! grep -q '^Total bytes written: [1-9]' "$work/source.err" 2>/dev/null; then
+    p_rc="0, but it reported writing nothing"
+  fi
+  record_archive "$name" "$kind" "$source" tar "$key" "$t0" "$p_rc" "${st[1]}" "${st[2]}"
+}
+
+# Every archive that counts is in S3 with the size the host counted: one listing.
+check_uploads() {
+  local key bytes got
+  [ -s "$work/uploaded" ] || return 0
+  stage "check uploads"
+  if ! s3_sizes "$prefix/" > "$work/sizes" 2> "$work/list.err"; then
+    note_error "cannot list $prefix/ to check the uploads: $(head -c 200 "$work/list.err")"
+    return 0
+  fi
+  while IFS=$'\t' read -r key bytes; do
+    got=$(awk -F '\t' -v k="$key" '$1 == k { print $2; exit }' "$work/sizes")
+    [ "$got" = "$bytes" ] || note_error "$key is ${got:-missing} in S3 but $bytes bytes were uploaded"
+  done < "$work/uploaded"
 }
 
 # --- run --------------------------------------------------------------------------
+: > "$work/uploaded" || { note_error "cannot write to ${TMPDIR:-/tmp}"; exit 0; }
 if run_hooks pre; then
   while IFS=$'\t' read -r kind a b c d _; do
     case "$kind" in
-      sqlite) backup_sqlite "$a" "$b" "$c" ;;
+      sqlite) backup_sqlite "$a" "$b" "$c" "$d" ;;
       postgres) backup_postgres "$a" "$b" "$c" "$d" ;;
     esac
   done <<< "$spec"
 
   # Stop in reverse order (dependents first); start_stopped starts them in config order.
+  # Only running containers are stopped, and only those are started again.
   to_stop=()
   while IFS=$'\t' read -r kind a _; do
     [ "$kind" = stop ] && to_stop+=("$a")
   done <<< "$spec"
   for (( i = ${#to_stop[@]} - 1; i >= 0; i-- )); do
     c=${to_stop[$i]}
+    state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$c" 2> "$work/stop.err") || state=""
+    if [ -z "$state" ]; then
+      note_error "container $c cannot be inspected: $(head -c 200 "$work/stop.err"); its data was not copied"
+      continue
+    fi
+    if [ "$state" != running ] && [ "$state" != restarting ] && [ "$state" != paused ]; then
+      left_stopped=("$(json_str "$c")" "${left_stopped[@]}")
+      continue
+    fi
+    stage "stop $c"
     stopped=("$c" "${stopped[@]}")
-    if ! limit $(( stop_timeout + 60 )) docker stop -t "$stop_timeout" "$c" > /dev/null 2> "$work/stop.err"; then
+    t_stop=$(now_ms)
+    if ! limit $(( stop_timeout + DOCKER_T )) docker stop -t "$stop_timeout" "$c" > /dev/null 2> "$work/stop.err"; then
       note_error "container $c would not stop: $(head -c 200 "$work/stop.err"); its data was not copied"
+    else
+      # Exit code 137 after the full timeout: it ignored SIGTERM and was killed.
+      code=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.ExitCode${RB}" "$c" 2>/dev/null) || code=""
+      if [ "$code" = 137 ] || [ $(( $(now_ms) - t_stop )) -ge $(( stop_timeout * 1000 )) ]; then : > "$work/killed.$c"; fi
     fi
   done
 
@@ -245,10 +336,10 @@ if run_hooks pre; then
     while IFS=$'\t' read -r kind a b _; do
       case "$kind" in
         volume)
-          if mp=$(limit 20 docker volume inspect --format "${LB}.Mountpoint${RB}" "$a" 2> "$work/source.err"); then
+          if mp=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$a" 2> "$work/source.err") && [ -n "$mp" ]; then
             backup_dir "$a" volume "$mp" "volume $a"
           else
-            note_error "$a: docker volume $a does not exist"
+            record_failure "$a" volume "volume $a" tar "$prefix/$a.tar.$ext" "$(now_ms)" "docker volume $a does not exist ($(head -c 200 "$work/source.err"))"
           fi
           ;;
         path) backup_dir "$a" path "$b" "$b" ;;
@@ -260,14 +351,17 @@ fi
 run_hooks post || true
 
 # --- manifest, last -----------------------------------------------------------------
+[ "$failed" = 0 ] && check_uploads
 if [ "$failed" = 0 ]; then
-  tools="\"tar\":$(json_str "$(tar --version | head -n1)"),\"compressor\":$(json_str "$( (zstd --version 2>/dev/null || gzip --version | head -n1) | head -n1)"),\"aws\":$(json_str "$(aws --version 2>&1 | head -n1)")"
+  stage "manifest"
+  tools="\"tar\":$(json_str "$(tar --version | head -n1)"),\"compressor\":$(json_str "$( ("${COMPRESS[0]}" --version 2>&1 || true) | head -n1)"),\"hash\":$(json_str "${HASH[*]}")"
   manifest="{\"schema\":\"shipshape.backup-manifest/1\",\"stack\":$(json_str "$STACK"),\"host\":$(json_str "$host_id"),\"runId\":$(json_str "$RUN_ID"),\
 \"startedAt\":\"$started_at\",\"finishedAt\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"archives\":[$(join_by_comma "${archives[@]}")],\"tools\":{$tools}}"
-  if printf '%s\n' "$manifest" | s3_put "$prefix/manifest.json" 2> "$work/upload.err"; then
+  if printf '%s\n' "$manifest" | S3_LIMIT=$S3_SHORT_T s3_put "$prefix/manifest.json" 2> "$work/upload.err"; then
     manifest_key="$prefix/manifest.json"
   else
     note_error "manifest upload failed: $(head -c 300 "$work/upload.err")"
   fi
 fi
+stage "done"
 exit 0

@@ -27,6 +27,8 @@ export const Restart = z.object({
   state: z.string().nullable(),
   health: z.string().nullable(),
   waitedMs: z.number().nullable(),
+  /** The container ignored SIGTERM and was killed after stopTimeoutSeconds. */
+  killed: z.boolean().default(false),
 });
 
 export const BackupResult = RunHeader.extend({
@@ -37,6 +39,8 @@ export const BackupResult = RunHeader.extend({
   complete: z.boolean(),
   archives: z.array(Archive),
   restarts: z.array(Restart),
+  /** Containers on the stop list that were already stopped: left stopped, never started. */
+  leftStopped: z.array(z.string()).default([]),
   missingTools: z.array(z.string()),
   errors: z.array(z.string()),
 });

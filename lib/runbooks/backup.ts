@@ -11,7 +11,7 @@ export function backupSpecLines(backup: Backup): (string | number)[][] {
     ...backup.exclude.map((e) => ['exclude', e]),
     ...backup.hooks.pre.map((h) => ['pre', h.container, ...h.command]),
     ...backup.hooks.post.map((h) => ['post', h.container, ...h.command]),
-    ...backup.sqlite.map((s) => ['sqlite', s.name, s.container, s.path]),
+    ...backup.sqlite.map((s) => ['sqlite', s.name, s.container, s.path, s.runIn]),
     ...backup.postgres.map((s) => ['postgres', s.name, s.container, s.database, s.user]),
     ...backup.stop.map((c) => ['stop', c]),
     ...backup.volumes.map((v) => ['volume', v.name]),

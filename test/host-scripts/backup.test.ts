@@ -59,7 +59,7 @@ function prepareHost(extra: Record<string, Parameters<typeof running>[0]> = {}) 
   const uploads = join(host.dir, 'uploads');
   mkdirSync(uploads);
   for (let i = 0; i < 20; i++) writeFileSync(join(uploads, `f${i}.bin`), createHash('sha256').update(String(i)).digest());
-  host.setContainers({ app: running({ root }), worker: running(), ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, running(v)])) });
+  host.setContainers({ app: running({ root, Mounts: [{ Destination: '/data', Source: join(root, 'data') }] }), worker: running(), ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, running(v)])) });
   host.setVolumes({ app_certs: vol });
   return { root, db, vol, uploads };
 }
@@ -164,6 +164,48 @@ describe('backup.sh', () => {
     expect(execFileSync('tar', ['-tf', '-'], { input: unpack(await getObject(result.archives[0]!.key), 'gz'), encoding: 'utf8' })).toContain('./certs/server.pem');
   });
 
+  it('copies with sqlite3 inside the container when asked (runIn: container), the time limit enforced there', async () => {
+    // Prepare
+    prepareHost();
+    // Act
+    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db', runIn: 'container' }] }));
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.archives[0]).toMatchObject({ ok: true, method: 'sqlite3 VACUUM INTO (container)', integrity: 'ok' });
+    expect(host!.calls().filter((c) => c[0] === 'exec').map((c) => c.slice(2, 5))).toContainEqual(['timeout', '600', 'sqlite3']);
+    expect(readdirSync(join(host!.dir, 'app-root', 'tmp'))).toEqual([]);
+  });
+
+  it('fails when the database is in the container\'s writable layer and runIn is host, naming it', async () => {
+    // Prepare: no mount holds /data
+    prepareHost();
+    const c = host!.containers();
+    delete c.app!.Mounts;
+    host!.setContainers(c);
+    // Act
+    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }));
+    // Assess
+    expect(result.complete).toBe(false);
+    expect(result.errors[0]).toMatch(/app-db: \/data\/app.db is in the writable layer of app/);
+  });
+
+  it('fails when the snapshot times out, saying after how long, and writes no manifest', async () => {
+    // Prepare: a writer holds the write lock longer than the busy timeout and the time limit
+    const { db } = prepareHost();
+    const holder = spawn('sqlite3', [db], { stdio: ['pipe', 'ignore', 'ignore'] });
+    holder.stdin.write('PRAGMA journal_mode=DELETE;\nBEGIN EXCLUSIVE;\nINSERT INTO t(v) VALUES (1);\n');
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      // Act
+      const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }), { SHIPSHAPE_SQLITE_TIMEOUT_SECONDS: '1', SHIPSHAPE_SQLITE_BUSY_MS: '5000' });
+      // Assess
+      expect(result.complete).toBe(false);
+      expect(result.errors[0]).toMatch(/app-db: VACUUM INTO failed: (timed out after 1 s|database locked)/);
+    } finally {
+      holder.kill();
+    }
+  });
+
   it('fails when the database is corrupt: no archive of it and no manifest', async () => {
     const { db } = prepareHost();
     const bytes = readFileSync(db);
@@ -173,8 +215,8 @@ describe('backup.sh', () => {
     const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'app_certs' }] }));
     expect(result.complete).toBe(false);
     expect(result.manifestKey).toBeNull();
-    expect(result.errors.join('\n')).toMatch(/app-db: (the snapshot of \/data\/app.db fails integrity_check|\.backup of \/data\/app.db in app failed)/);
-    expect(result.archives.map((a) => a.name)).toEqual(['app_certs']);
+    expect(result.errors.join('\n')).toMatch(/app-db: (the snapshot fails integrity_check|VACUUM INTO failed)/);
+    expect(result.archives.map((a) => [a.name, a.ok])).toEqual([['app-db', false], ['app_certs', true]]);
   });
 
   it('fails when the snapshot cannot be written (as with a full disk), and leaves the database alone', async () => {
@@ -182,9 +224,9 @@ describe('backup.sh', () => {
     rmSync(join(root, 'tmp'), { recursive: true });
     writeFileSync(join(root, 'tmp'), 'not a directory');
     const before = sqlite(db, 'SELECT COUNT(*) FROM t;');
-    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }));
+    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db', runIn: 'container' }] }));
     expect(result.complete).toBe(false);
-    expect(result.errors[0]).toMatch(/app-db: \.backup of \/data\/app.db in app failed/);
+    expect(result.errors[0]).toMatch(/app-db: VACUUM INTO in app failed/);
     expect(sqlite(db, 'SELECT COUNT(*) FROM t;')).toBe(before);
   });
 
@@ -193,6 +235,7 @@ describe('backup.sh', () => {
     const result = await runBackup(spec({ volumes: [{ name: 'missing-volume' }], stop: ['worker', 'app'] }));
     expect(result.complete).toBe(false);
     expect(result.errors[0]).toMatch(/missing-volume: docker volume missing-volume does not exist/);
+    expect(result.leftStopped).toEqual([]);
     // Stopped in reverse order, started in config order, all running again.
     expect(host!.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => `${c[0]} ${c[c.length - 1]}`)).toEqual(['stop app', 'stop worker', 'start worker', 'start app']);
     expect(Object.values(host!.containers()).every((c) => c.State.Status === 'running')).toBe(true);
@@ -203,7 +246,7 @@ describe('backup.sh', () => {
     prepareHost({ stubborn: { stopFails: true } });
     const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], stop: ['stubborn'] }));
     expect(result.errors[0]).toMatch(/container stubborn would not stop/);
-    expect(result.archives).toEqual([]);
+    expect(result.archives.filter((a) => a.ok)).toEqual([]);
     expect(result.manifestKey).toBeNull();
   });
 
@@ -260,7 +303,43 @@ describe('backup.sh', () => {
     const c = host!.containers();
     delete c.app!.root;
     host!.setContainers(c);
-    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }));
-    expect(result.errors[0]).toMatch(/sqlite3 is not available in app/);
+    const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db', runIn: 'container' }] }));
+    expect(result.errors[0]).toMatch(/sqlite3 \(or timeout\) is not available in app/);
+  });
+
+  it('leaves a container on the stop list stopped when it was stopped before, and reports one it had to kill', async () => {
+    // Prepare: "paused-job" was stopped on purpose; "stubborn" ignores SIGTERM
+    prepareHost({ stubborn: { ignoresSigterm: true } });
+    const c = host!.containers();
+    c.worker!.State = { Status: 'exited' };
+    host!.setContainers(c);
+    // Act
+    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], stop: ['worker', 'stubborn'], stopTimeoutSeconds: 7 }));
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.leftStopped).toEqual(['worker']);
+    expect(result.restarts).toEqual([expect.objectContaining({ container: 'stubborn', started: true, killed: true })]);
+    expect(host!.calls().filter((call) => ['stop', 'start'].includes(call[0]!))).toEqual([['stop', '-t', '7', 'stubborn'], ['start', 'stubborn']]);
+    expect(host!.containers().worker!.State.Status).toBe('exited');
+  });
+
+  it('fails when the temporary directory is full: no bytes or checksum means no archive and no manifest', async () => {
+    // Prepare: TMPDIR on a 64 KiB tmpfs, already full
+    prepareHost();
+    const full = join(host!.dir, 'full');
+    mkdirSync(full);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full]);
+    try {
+      execFileSync('sh', ['-c', `mkdir "${full}/keep" && dd if=/dev/zero of="${full}/fill" bs=4k 2>/dev/null || true`]);
+      // Act
+      const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }] }), { TMPDIR: full });
+      // Assess
+      expect(result.complete).toBe(false);
+      expect(result.manifestKey).toBeNull();
+      expect(result.errors.join('\n')).toMatch(/full|temporary directory/);
+      expect(await keys(result.prefix)).not.toContain(`${result.prefix}/manifest.json`);
+    } finally {
+      execFileSync('umount', ['-l', full]);
+    }
   });
 });

@@ -119,13 +119,16 @@ switch (cmd) {
       process.stderr.write(`Error response from daemon: container ${name} is not running\n`);
       process.exit(1);
     }
+    // `timeout N prog …`: the time limit the scripts enforce inside the container.
+    let limitArgs = [];
+    if (args[0] === 'timeout' && args.length > 2) limitArgs = args.splice(0, 2);
     const [prog, ...rest] = args;
     // Commands that touch files run for real on the host, inside the container's root directory.
     if (['sqlite3', 'cat', 'rm', 'stat', 'sha256sum'].includes(prog) && c.root) {
       const inRoot = (a) => (a.startsWith('/') ? join(c.root, a)
         : a.startsWith('file:/') ? `file:${join(c.root, a.slice(5))}`
         : a.replace(/'(\/[^']*)'/g, (_, p) => `'${join(c.root, p)}'`));
-      const r = spawnSync(prog, rest.map(inRoot), { stdio: 'inherit' });
+      const r = limitArgs.length ? spawnSync('timeout', [limitArgs[1], prog, ...rest.map(inRoot)], { stdio: 'inherit' }) : spawnSync(prog, rest.map(inRoot), { stdio: 'inherit' });
       process.exit(r.status ?? 1);
     }
     if (c.commands?.[prog]) {
@@ -196,6 +199,10 @@ switch (cmd) {
         process.exit(1);
       }
       c.State = { ...c.State, Status: cmd === 'stop' ? 'exited' : 'running' };
+      // A container that ignores SIGTERM is killed at the end of docker stop -t.
+      if (cmd === 'stop') c.State.ExitCode = c.ignoresSigterm ? 137 : 0;
+      // The health a container reaches after (re)starting, e.g. 'unhealthy' after a bad restore.
+      if (cmd !== 'stop' && c.healthAfterStart) c.State.Health = { Status: c.healthAfterStart };
       // Tests can make something happen on the host right when a container stops.
       if (cmd === 'stop' && c.onStop) spawn('sh', ['-c', c.onStop], { detached: true, stdio: 'ignore' }).unref();
       if (cmd === 'restart') c.RestartCount = (c.RestartCount ?? 0) + 1;

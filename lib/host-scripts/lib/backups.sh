@@ -36,6 +36,6 @@ host_path() { # container path
   while IFS='|' read -r dest src; do
     [ -n "$dest" ] || continue
     if [ "$2" = "$dest" ] || [[ "$2" == "$dest/"* ]]; then printf '%s%s' "$src" "${2#"$dest"}"; return 0; fi
-  done < <(limit 20 docker inspect --format "${LB}range .Mounts${RB}${LB}.Destination${RB}|${LB}.Source${RB}${LB}println${RB}${LB}end${RB}" "$1" 2>/dev/null)
+  done < <(limit "${DOCKER_T:-20}" docker inspect --format "${LB}range .Mounts${RB}${LB}.Destination${RB}|${LB}.Source${RB}${LB}println${RB}${LB}end${RB}" "$1" 2>/dev/null)
   return 1
 }

@@ -89,6 +89,9 @@ result_header() { # schema
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# Time limit of short docker calls (inspect, start); tests shorten it to exercise hangs.
+DOCKER_T="${SHIPSHAPE_DOCKER_TIMEOUT_SECONDS:-20}"
+
 # Runs a command with a time limit when `timeout` exists.
 limit() {
   local seconds=$1
@@ -141,7 +144,7 @@ wait_healthy() {
   local c=$1 t0 out state health
   t0=$(now_ms)
   while :; do
-    out=$(limit 20 docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$c" 2>/dev/null) || out="missing|"
+    out=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$c" 2>/dev/null) || out="missing|"
     state=${out%%|*}
     health=${out##*|}
     # podman reports an empty status for containers without a HEALTHCHECK.

@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# SQLite on a live database, shared by backup, restore, maintenance and integrity. Needs common.sh
+# and lib/backups.sh (host_path).
+#
+# Where sqlite3 runs (backup.sqlite[].runIn):
+#   host       the host's sqlite3 against the database file on its volume or bind mount, found
+#              through `docker inspect` mounts. Works on images without sqlite3. WAL stays
+#              consistent: the -wal and -shm files and the POSIX locks are shared with the
+#              app through the same kernel and file system. A database in the container's
+#              writable layer is refused with a clear reason.
+#   container  `docker exec <container> timeout N sqlite3 …`: the time limit is enforced
+#              INSIDE the container (killing the docker exec client leaves the process
+#              running there).
+#
+# Snapshots use VACUUM INTO: one read transaction, so writers never make it start over (the
+# shell's .backup restarts whenever another connection writes), and the copy holds whole
+# transactions only.
+
+SQLITE_TIMEOUT_S="${SHIPSHAPE_SQLITE_TIMEOUT_SECONDS:-600}"
+SQLITE_BUSY_MS="${SHIPSHAPE_SQLITE_BUSY_MS:-10000}"
+
+# Quotes a string as an SQL literal.
+sql_quote() { local s=${1//\'/\'\'}; printf "'%s'" "$s"; }
+
+# Prints the host path of <path in container>, or why it cannot be used (on stderr) and fails.
+sqlite_locate() { # container path
+  local target
+  if ! target=$(host_path "$1" "$2"); then
+    if ! limit "${DOCKER_T:-20}" docker inspect --format "${LB}.Id${RB}" "$1" > /dev/null 2>&1; then
+      printf 'container %s does not exist (or docker inspect failed)' "$1" >&2
+    else
+      printf "%s is in the writable layer of %s (no volume or bind mount holds it): it is lost when the container is recreated; mount it, or set runIn: container" "$2" "$1" >&2
+    fi
+    return 1
+  fi
+  [ -f "$target" ] || { printf '%s (in %s) is %s on the host, which does not exist' "$2" "$1" "$target" >&2; return 1; }
+  printf '%s' "$target"
+}
+
+# Why a sqlite3 run failed, from its exit code and standard error.
+sqlite_reason() { # rc stderr_file timeout_s
+  local rc=$1 err
+  err=$(head -c 300 "$2" 2>/dev/null | tr '\n' ' ')
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then printf 'timed out after %s s' "$3"; return 0; fi
+  case "$err" in
+    *"database is locked"*|*"database table is locked"*|*SQLITE_BUSY*) printf 'database locked: %s' "$err" ;;
+    *"disk is full"*|*"No space left"*|*SQLITE_FULL*) printf 'disk full: %s' "$err" ;;
+    *) printf 'exit %s: %s' "$rc" "${err:-no message}" ;;
+  esac
+}
+
+# Runs SQL on the live database, where runIn says, with the time limit enforced where it runs.
+# Output on stdout, errors on stderr; exit 124 on timeout, 127 when sqlite3 is missing.
+sqlite_exec() { # mode container path timeout_s sql...
+  local mode=$1 c=$2 db=$3 t=$4 target
+  shift 4
+  if [ "$mode" = container ]; then
+    limit $(( t + 30 )) docker exec "$c" timeout "$t" sqlite3 "$db" ".timeout $SQLITE_BUSY_MS" "$@"
+  else
+    have sqlite3 || { echo "sqlite3 is not installed on the host" >&2; return 127; }
+    target=$(sqlite_locate "$c" "$db") || return 2
+    limit "$t" sqlite3 "$target" ".timeout $SQLITE_BUSY_MS" "$@"
+  fi
+}
+
+# A consistent copy of a live database in <dest> on the host, checked with integrity_check.
+# On failure prints the reason on stdout and fails; the copy is removed.
+sqlite_snapshot() { # mode container path dest_file
+  local mode=$1 c=$2 db=$3 dest=$4 err="$4.err" rc=0 snap integrity=""
+  rm -f "$dest"
+  if [ "$mode" = container ]; then
+    snap="/tmp/shipshape-snapshot-$$-$RANDOM.db"
+    sqlite_exec container "$c" "$db" "$SQLITE_TIMEOUT_S" "VACUUM INTO $(sql_quote "$snap")" > /dev/null 2> "$err" || rc=$?
+    if [ "$rc" = 126 ] || [ "$rc" = 127 ]; then
+      printf 'sqlite3 (or timeout) is not available in %s; use runIn: host (the host'"'"'s sqlite3 on the mounted file), or add them to the image' "$c"
+    elif [ "$rc" != 0 ]; then
+      printf 'VACUUM INTO in %s failed: %s' "$c" "$(sqlite_reason "$rc" "$err" "$SQLITE_TIMEOUT_S")"
+    else
+      integrity=$(limit $(( SQLITE_TIMEOUT_S + 30 )) docker exec "$c" timeout "$SQLITE_TIMEOUT_S" sqlite3 "$snap" "PRAGMA integrity_check;" 2>&1 | head -c 300) || true
+      if [ "$integrity" != ok ]; then
+        rc=1; printf 'the snapshot fails integrity_check: %s' "${integrity:-no answer}"
+      elif ! limit "$SQLITE_TIMEOUT_S" docker exec "$c" cat "$snap" > "$dest" 2> "$err"; then
+        rc=1; printf 'copying the snapshot out of %s failed: %s' "$c" "$(head -c 200 "$err")"
+      fi
+    fi
+    limit 60 docker exec "$c" rm -f "$snap" > /dev/null 2>&1 || true
+  else
+    sqlite_exec host "$c" "$db" "$SQLITE_TIMEOUT_S" "VACUUM INTO $(sql_quote "$dest")" > /dev/null 2> "$err" || rc=$?
+    if [ "$rc" = 2 ]; then printf '%s' "$(head -c 400 "$err")"
+    elif [ "$rc" = 127 ]; then printf 'sqlite3 is not installed on the host (runIn: host); install it, or set runIn: container'
+    elif [ "$rc" != 0 ]; then printf 'VACUUM INTO failed: %s' "$(sqlite_reason "$rc" "$err" "$SQLITE_TIMEOUT_S")"
+    else
+      integrity=$(limit "$SQLITE_TIMEOUT_S" sqlite3 "file:$dest?mode=ro" "PRAGMA integrity_check;" 2> "$err" | head -c 300) || true
+      [ "$integrity" = ok ] || { rc=1; printf 'the snapshot fails integrity_check: %s' "${integrity:-$(head -c 200 "$err")}"; }
+    fi
+  fi
+  if [ "$rc" = 0 ] && [ ! -s "$dest" ]; then rc=1; printf 'the snapshot is empty'; fi
+  rm -f "$err"
+  if [ "$rc" != 0 ]; then rm -f "$dest"; return 1; fi
+  return 0
+}
