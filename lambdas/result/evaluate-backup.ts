@@ -93,7 +93,9 @@ export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore
       out.push({ check: 'backup.size', target: a.name, severity: 'ok', observed: a.bytes, threshold: null, message: `${a.name} size is in line with recent backups` });
     }
   }
-  await store.recordBackupSizes(result.stack, result.host, Object.fromEntries(manifest.archives.map((a) => [a.name, a.bytes ?? 0])));
+  const fresh = await store.recordBackupSizes(result.stack, result.host, Object.fromEntries(manifest.archives.map((a) => [a.name, a.bytes ?? 0])), result.runId);
+  // A redelivered event: this run's sizes and marker are already there.
+  if (!fresh && manifest.archives.length) return out;
   const marker = result.manifestKey.replace(/manifest\.json$/, 'verified.json');
   await s3.send(new PutObjectCommand({
     Bucket: result.bucket, Key: marker, ContentType: 'application/json',

@@ -12,7 +12,7 @@
  *   DISPATCH#<stack>       <runbook>                     last dispatch of a runbook to the stack
  *   WATCH                  <stack>#<runbook>             since when the watchdog expects a scheduled runbook
  */
-import { BatchWriteCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
 import type { AlertState, Notice } from './alert-state.js';
 import type { HostOutcome } from './outcome.js';
@@ -77,10 +77,15 @@ export interface OutboxEntry {
 export interface StateStore {
   /** Restart times per service of a host, for the remediation cap. */
   remediations(stack: string, host: string): Promise<Record<string, number[]>>;
+  /** Appends a restart (once per time stamp, also when two deliveries race). */
   recordRemediation(stack: string, host: string, service: string, at: number): Promise<void>;
   /** Sizes of the last verified archives of each source of a host, oldest first. */
   backupSizes(stack: string, host: string): Promise<Record<string, number[]>>;
-  recordBackupSizes(stack: string, host: string, sizes: Record<string, number>): Promise<void>;
+  /**
+   * Appends one verified run's sizes, once per run: false when this run's sizes were already
+   * recorded (a redelivered event), so the caller does not mark it verified again.
+   */
+  recordBackupSizes(stack: string, host: string, sizes: Record<string, number>, runId?: string): Promise<boolean>;
   /** Parks notices of one host of a command. */
   addOutbox(commandId: string, entries: OutboxEntry[]): Promise<void>;
   /** Takes the parked notices of a command; each entry is handed out once, whoever asks. */
@@ -117,26 +122,74 @@ export class DynamoStateStore implements StateStore {
     private readonly runHistoryDays = 30,
   ) {}
 
+  // History lists are appended in place (list_append with a condition), never read, changed
+  // and written back: two concurrent runs cannot lose each other's update, and a redelivered
+  // event cannot append twice. One item per service or source; the single-item layout of
+  // earlier versions ("restarts", "sizes") is still read.
+
   async remediations(stack: string, host: string): Promise<Record<string, number[]>> {
-    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `REMEDIATION#${stack}#${host}`, sk: 'restarts' } }));
-    return (r.Item?.restarts as Record<string, number[]> | undefined) ?? {};
+    const items = await this.query({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `REMEDIATION#${stack}#${host}` }, ConsistentRead: true });
+    const out: Record<string, number[]> = { ...((items.find((i) => i.sk === 'restarts')?.restarts as Record<string, number[]> | undefined) ?? {}) };
+    for (const i of items) if (String(i.sk).startsWith('restarts#')) out[String(i.sk).slice('restarts#'.length)] = (i.restarts as number[]).slice(-20);
+    return out;
   }
 
   async recordRemediation(stack: string, host: string, service: string, at: number): Promise<void> {
-    const past = await this.remediations(stack, host);
-    const restarts = { ...past, [service]: [...(past[service] ?? []), at].slice(-20) };
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: `REMEDIATION#${stack}#${host}`, sk: 'restarts', restarts, expiresAt: Math.ceil(at / 1000) + 7 * DAY_S } }));
+    await this.append({ pk: `REMEDIATION#${stack}#${host}`, sk: `restarts#${service}` }, 'restarts', at, String(at), Math.ceil(at / 1000) + 7 * DAY_S, 20);
   }
 
   async backupSizes(stack: string, host: string): Promise<Record<string, number[]>> {
-    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `BACKUP#${stack}#${host}`, sk: 'sizes' } }));
-    return (r.Item?.sizes as Record<string, number[]> | undefined) ?? {};
+    const items = await this.query({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `BACKUP#${stack}#${host}` }, ConsistentRead: true });
+    const out: Record<string, number[]> = { ...((items.find((i) => i.sk === 'sizes')?.sizes as Record<string, number[]> | undefined) ?? {}) };
+    for (const i of items) if (String(i.sk).startsWith('sizes#')) out[String(i.sk).slice('sizes#'.length)] = (i.sizes as number[]).slice(-BACKUP_SIZE_HISTORY);
+    return out;
   }
 
-  async recordBackupSizes(stack: string, host: string, sizes: Record<string, number>): Promise<void> {
-    const past = await this.backupSizes(stack, host);
-    const next = Object.fromEntries(Object.entries(sizes).map(([k, v]) => [k, [...(past[k] ?? []), v].slice(-BACKUP_SIZE_HISTORY)]));
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: `BACKUP#${stack}#${host}`, sk: 'sizes', sizes: next } }));
+  async recordBackupSizes(stack: string, host: string, sizes: Record<string, number>, runId?: string): Promise<boolean> {
+    let fresh = false;
+    for (const [source, bytes] of Object.entries(sizes)) {
+      if (await this.append({ pk: `BACKUP#${stack}#${host}`, sk: `sizes#${source}` }, 'sizes', bytes, runId ?? `at-${Date.now()}`, undefined, BACKUP_SIZE_HISTORY)) fresh = true;
+    }
+    return fresh;
+  }
+
+  /**
+   * Appends a value to a list item unless this event (`eventId`) was appended already; keeps
+   * the list short with a trim that only applies if nobody appended in between. False when the
+   * event was there.
+   */
+  private async append(key: { pk: string; sk: string }, list: string, value: number, eventId: string, expiresAt: number | undefined, keep: number): Promise<boolean> {
+    let after: Record<string, unknown> | undefined;
+    try {
+      const r = await this.doc.send(new UpdateCommand({
+        TableName: this.table, Key: key, ReturnValues: 'ALL_NEW',
+        UpdateExpression: `SET #list = list_append(if_not_exists(#list, :empty), :v), #events = list_append(if_not_exists(#events, :empty), :e)${expiresAt ? ', expiresAt = :exp' : ''}`,
+        ConditionExpression: 'attribute_not_exists(#events) OR NOT contains(#events, :id)',
+        ExpressionAttributeNames: { '#list': list, '#events': 'events' },
+        ExpressionAttributeValues: { ':empty': [], ':v': [value], ':e': [eventId], ':id': eventId, ...(expiresAt ? { ':exp': expiresAt } : {}) },
+      }));
+      after = r.Attributes;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+    const values = (after?.[list] as number[] | undefined) ?? [];
+    const events = (after?.events as string[] | undefined) ?? [];
+    if (values.length > 2 * keep) {
+      try {
+        await this.doc.send(new UpdateCommand({
+          TableName: this.table, Key: key,
+          UpdateExpression: 'SET #list = :vals, #events = :evs',
+          ConditionExpression: 'size(#events) = :n',
+          ExpressionAttributeNames: { '#list': list, '#events': 'events' },
+          ExpressionAttributeValues: { ':vals': values.slice(-keep), ':evs': events.slice(-keep), ':n': events.length },
+        }));
+      } catch (err) {
+        // Someone appended meanwhile: the next append trims.
+        if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+    return true;
   }
 
   async addOutbox(commandId: string, entries: OutboxEntry[]): Promise<void> {

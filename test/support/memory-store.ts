@@ -18,17 +18,31 @@ export class MemoryStateStore implements StateStore {
   async remediations(stack: string, host: string) {
     return this.restarts.get(`${stack}#${host}`) ?? {};
   }
+  // No await between read and write: like DynamoDB's list_append, concurrent appends all land.
   async recordRemediation(stack: string, host: string, service: string, at: number) {
-    const past = await this.remediations(stack, host);
-    this.restarts.set(`${stack}#${host}`, { ...past, [service]: [...(past[service] ?? []), at] });
+    const past = this.restarts.get(`${stack}#${host}`) ?? {};
+    if ((past[service] ?? []).includes(at)) return;
+    this.restarts.set(`${stack}#${host}`, { ...past, [service]: [...(past[service] ?? []), at].slice(-20) });
   }
 
+  /** Runs whose sizes were recorded, per stack#host#source (the "events" list of the Dynamo items). */
+  readonly sizeRuns = new Map<string, string[]>();
   async backupSizes(stack: string, host: string) {
     return this.sizes.get(`${stack}#${host}`) ?? {};
   }
-  async recordBackupSizes(stack: string, host: string, sizes: Record<string, number>) {
-    const past = await this.backupSizes(stack, host);
-    this.sizes.set(`${stack}#${host}`, Object.fromEntries(Object.entries(sizes).map(([k, v]) => [k, [...(past[k] ?? []), v].slice(-10)])));
+  async recordBackupSizes(stack: string, host: string, sizes: Record<string, number>, runId?: string) {
+    const past = this.sizes.get(`${stack}#${host}`) ?? {};
+    const next = { ...past };
+    let fresh = false;
+    for (const [k, v] of Object.entries(sizes)) {
+      const runs = this.sizeRuns.get(`${stack}#${host}#${k}`) ?? [];
+      if (runId && runs.includes(runId)) continue;
+      this.sizeRuns.set(`${stack}#${host}#${k}`, [...runs, runId ?? `at-${Date.now()}`]);
+      next[k] = [...(past[k] ?? []), v].slice(-10);
+      fresh = true;
+    }
+    this.sizes.set(`${stack}#${host}`, next);
+    return fresh;
   }
 
   async addOutbox(commandId: string, entries: OutboxEntry[]) {
