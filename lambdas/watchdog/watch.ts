@@ -22,8 +22,12 @@
  * "Since when expected" comes from watch marks: the first watchdog run that saw a runbook's
  * schedule enabled. Runs due before that never count as missed (no alarm right after deploy).
  * Rate schedules fire every period from their last dispatch (or from the mark).
+ *
+ * A cron time that a fall-back change repeats runs once (lib/config/cadence.ts); which of the
+ * two instants is not documented, so results count from the first and a run is late only
+ * after the second plus its window.
  */
-import { previousFire } from '../../lib/config/cadence.js';
+import { previousFire, repeatedAt } from '../../lib/config/cadence.js';
 import { healthSchedule, stackDispatch } from '../../lib/config/resolve.js';
 import { FLEET_TAG_KEY, type Fleet, type Schedule, type Stack } from '../../lib/config/schema.js';
 import type { Finding } from '../../lib/results/findings.js';
@@ -141,7 +145,12 @@ export function watch(fleet: Fleet, obs: Observations, now: number, options: Wat
       const since = obs.marks[markKey(stack.name, e.runbook)] ?? now;
       const dispatch = o.dispatches[e.runbook];
       const anchor = new Date(e.schedule.rate !== undefined && dispatch ? dispatch.at : since);
-      const due = previousFire(e.schedule, new Date(now - e.windowMs), anchor)?.getTime();
+      // The latest run whose window has passed. A wall-clock time repeated by a fall-back change
+      // runs once, at one of its two instants: results count from the first, lateness from the second.
+      let due = previousFire(e.schedule, new Date(now - e.windowMs), anchor)?.getTime();
+      for (let i = 0; i < 20 && due !== undefined && (repeatedAt(e.schedule, new Date(due))?.getTime() ?? due) + e.windowMs > now; i++) {
+        due = previousFire(e.schedule, new Date(due - 1), anchor)?.getTime();
+      }
       const runs = byRunbook.get(e.runbook) ?? [];
       const latest = runs.reduce((m, r) => Math.max(m, r.at), -Infinity);
       const base = { target: e.runbook, runbook: e.runbook, host: STACK_HOST };

@@ -10,7 +10,9 @@
  * Daylight saving time, as EventBridge Scheduler documents it:
  * - a local time that a spring-forward change skips does not run that day;
  * - a local time that a fall-back change repeats runs only once. We take the first of the two
- *   instants (the earlier one in UTC), the first time the wall clock shows that time.
+ *   instants (the earlier one in UTC), the first time the wall clock shows that time;
+ *   `repeatedAt` gives the other one, so that the watchdog can wait for it before calling a
+ *   run late (it works under either reading).
  * Source: AWS re:Post Knowledge Center, "How can I adjust my Amazon EventBridge schedule for
  * daylight saving?" (https://repost.aws/knowledge-center/eventbridge-scheduler-adjust-dst):
  * "When the time shifts forward in Spring, your schedule invocation gets skipped if the cron
@@ -324,6 +326,22 @@ function cronPrevious(cron: Cron, timeZone: string, at: number): number | undefi
     }
     return undefined;
   });
+}
+
+/**
+ * For a cron fire time whose wall-clock time a fall-back change repeats, the later of the two
+ * instants; undefined otherwise (and for rates). The docs do not say which instant runs, so a
+ * careful caller waits for the later one before calling a run late.
+ */
+export function repeatedAt(schedule: Cadence, fire: Date): Date | undefined {
+  if (schedule.cron === undefined || schedule.rate !== undefined) return undefined;
+  const zone = schedule.timezone ?? 'UTC';
+  const t = fire.getTime();
+  const local = t + zoneOffset(zone, t);
+  const later = [zoneOffset(zone, local - DAY), zoneOffset(zone, local + DAY)]
+    .map((o) => local - o)
+    .filter((u) => u > t && zoneOffset(zone, u) === local - u);
+  return later.length ? new Date(Math.max(...later)) : undefined;
 }
 
 /**

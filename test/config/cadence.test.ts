@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nextFire, previousFire, type Cadence } from '../../lib/config/cadence.js';
+import { nextFire, previousFire, repeatedAt, type Cadence } from '../../lib/config/cadence.js';
 import { cronProblem } from '../../lib/config/cron.js';
 
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata'] as const;
@@ -102,6 +102,9 @@ describe('cadence: cron', () => {
     expect(nextFire(s, iso('2026-10-24T12:00Z'))).toEqual(iso('2026-10-25T00:30Z'));
     expect(afterFallBackRun).toEqual(iso('2026-10-26T01:30Z'));
     expect(previousFire(s, iso('2026-03-30T00:00Z'))).toEqual(iso('2026-03-28T01:30Z'));
+    expect(repeatedAt(s, iso('2026-10-25T00:30Z'))).toEqual(iso('2026-10-25T01:30Z'));
+    expect(repeatedAt(s, iso('2026-10-26T01:30Z'))).toBeUndefined();
+    expect(repeatedAt({ cron: '30 1 * * ? *', timezone: 'America/New_York' }, iso('2026-11-01T05:30Z'))).toEqual(iso('2026-11-01T06:30Z'));
   });
 
   it('reads names, steps, ranges, L, W and # as EventBridge does', () => {

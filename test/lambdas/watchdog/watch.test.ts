@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nextFire } from '../../../lib/config/cadence.js';
+import { nextFire, repeatedAt } from '../../../lib/config/cadence.js';
 import type { FleetConfigInput } from '../../../lib/config/schema.js';
 import { VERIFIED_BACKUP, type DispatchRecord, type SeenRecord } from '../../../lambdas/result/state-store.js';
 import { expectedRuns, markKey, STACK_HOST, watch, WATCHDOG_PERIOD_MS, watchKey, type Observations, type WatchFinding } from '../../../lambdas/watchdog/watch.js';
@@ -60,6 +60,9 @@ function firesFrom(s: ScheduleInput, from: number, n: number): number[] {
   return out;
 }
 
+/** The later instant of a fire whose wall-clock time a fall-back change repeats, else the fire itself. */
+const lateInstant = (s: ScheduleInput, fire: number) => repeatedAt({ ...s, timezone: s.timezone ?? 'UTC' }, new Date(fire))?.getTime() ?? fire;
+
 describe('watchdog: missed runs', () => {
   it('missed fires within one watchdog period after the configured window, and never before (cron and rate, five zones, DST)', () => {
     fc.assert(
@@ -71,7 +74,7 @@ describe('watchdog: missed runs', () => {
           const window = expectedRuns(fleet, fleet.stacks[0]!).find((e) => e.runbook === 'health-check')!.windowMs;
           const fires = firesFrom(schedule, deploy, k + 1);
           const missedAt = fires[k]!;
-          const due = missedAt + window;
+          const due = lateInstant(schedule, missedAt) + window;
           const observe = (t: number): Observations => ({
             marks: { [markKey('web', 'health-check')]: deploy },
             stacks: {
@@ -98,6 +101,21 @@ describe('watchdog: missed runs', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('waits for the second instant of a repeated fall-back time before calling a run missed', () => {
+    // Prepare: 02:30 Berlin on 2026-10-25 is 00:30Z and again 01:30Z
+    const fleet = fleetOf({ health: { cron: '30 2 * * ? *', timezone: 'Europe/Berlin' }, dispatch: { timeoutSeconds: 600, executionTimeoutSeconds: 300 } });
+    const obs = (s: SeenRecord[]): Observations => ({ marks: { 'web#health-check': Date.parse('2026-10-20T00:00Z') }, stacks: { web: { seen: s, dispatches: {} } } });
+    const yesterday = seen('health-check', 'i-1', Date.parse('2026-10-24T00:31Z'));
+    // Act
+    const afterFirst = watch(fleet, obs([yesterday]), Date.parse('2026-10-25T00:45Z'));
+    const afterSecond = watch(fleet, obs([yesterday]), Date.parse('2026-10-25T01:45Z'));
+    const ranAtFirst = watch(fleet, obs([seen('health-check', 'i-1', Date.parse('2026-10-25T00:31Z'))]), Date.parse('2026-10-25T01:45Z'));
+    // Assess
+    expect(failingOf(afterFirst, 'missed')).toBeUndefined();
+    expect(failingOf(afterSecond, 'missed')).toBeDefined();
+    expect(failingOf(ranAtFirst, 'missed')).toBeUndefined();
   });
 
   it('a missed run is resolved by the next result', () => {
@@ -147,7 +165,8 @@ describe('watchdog: silent hosts', () => {
           const silent = `i-${pick % hosts}`;
           const names = Array.from({ length: hosts }, (_, h) => `i-${h}`);
           const records = names.map((h) => seen('health-check', h, h === silent ? f1 + MIN : f2 + MIN));
-          const now = f2 + window + (late % (f3 - f2)); // before the next run's window ends
+          const [d2, d3] = [lateInstant(schedule, f2) + window, lateInstant(schedule, f3) + window];
+          const now = d2 + (late % (d3 - d2)); // after run 2's window, before run 3's
           // Act
           const findings = watch(fleet, { marks: { 'web#health-check': deploy }, stacks: { web: { seen: records, dispatches: {} } } }, now);
           // Assess
