@@ -97,6 +97,8 @@ else
   ln -sf /opt/host-node/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 fi
 [ "$(node_major)" -ge 20 ] 2>/dev/null || { say "no usable Node.js 20+ ($(node --version 2>&1 || true))"; exit 3; }
+update-ca-certificates > /dev/null 2>&1 || true
+[ -n "${FRESH_EXTRA_CA:-}" ] && export NODE_EXTRA_CA_CERTS="$FRESH_EXTRA_CA"
 say "node $(node --version), npm $(npm --version)"
 cd /work/shipshape
 say "\$ npm ci && npm run synth"
@@ -125,6 +127,15 @@ if [ -n "$host_node" ]; then
   cp -a "${npm_cli%/bin/npm-cli.js}" "$root/opt/host-node/lib/node_modules/npm"
 fi
 
+# A network that inspects TLS gives its machines its own CA; a machine here would have it too.
+extra_ca=
+if compgen -G '/usr/local/share/ca-certificates/*.crt' > /dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  say "copied this network's CA certificates ($(cd /usr/local/share/ca-certificates && echo *.crt)) into the root"
+  [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && extra_ca=/etc/ssl/certs/ca-certificates.crt
+fi
+
 say "running the README's commands inside the clean root..."
 status=0
 # shellcheck disable=SC2016 # expanded by the inner shell
@@ -135,8 +146,8 @@ unshare --mount --propagation private /bin/bash -euo pipefail -c '
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
   mount -t tmpfs tmpfs "$root/run"
-  exec chroot "$root" /usr/bin/env -i FRESH_TEST_ARGS="$2" TERM=dumb /fresh-run.sh
-' _ "$root" "${SHIPSHAPE_FRESH_TEST_ARGS:-}" 2>&1 | tee "$work/run.log" || status=$?
+  exec chroot "$root" /usr/bin/env -i FRESH_TEST_ARGS="$2" FRESH_EXTRA_CA="$3" TERM=dumb /fresh-run.sh
+' _ "$root" "${SHIPSHAPE_FRESH_TEST_ARGS:-}" "$extra_ca" 2>&1 | tee "$work/run.log" || status=$?
 
 if [ "$status" -ne 0 ]; then
   keep=1
