@@ -4,7 +4,7 @@
  * record the run.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { SNSClient } from '@aws-sdk/client-sns';
+import type { PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Fleet, Stack } from '../../lib/config/schema.js';
 import type { HealthResult } from '../../lib/results/health.js';
@@ -50,11 +50,20 @@ export interface ResultContext {
   readonly outputBucket?: string;
   /** Console runbook name to Automation document name, linked from alerts. */
   readonly runbooks?: Readonly<Record<string, string>>;
+  /** Called after each alert is published (for the AlertsSent metric). */
+  readonly onPublished?: (alert: PublishCommandInput) => void;
 }
 
 export type ProcessOutcome =
   | { readonly kind: 'ignored'; readonly reason: string }
-  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly notices: Notice[]; readonly alerts: number; readonly backupVerified?: boolean };
+  | { readonly kind: 'evaluated'; readonly outcome: HostOutcome; readonly notices: Notice[]; readonly alerts: number; readonly backupVerified?: boolean; readonly backup?: BackupStats };
+
+/** What a finished backup run moved, for the BackupBytes and BackupDuration metrics. */
+export interface BackupStats {
+  /** Bytes of the archives written (compressed). */
+  readonly bytes: number;
+  readonly durationMs: number | null;
+}
 
 const MINUTE = 60_000;
 
@@ -149,7 +158,13 @@ export async function processInvocationEvent(clients: ResultClients, ctx: Result
     ...(backupVerified ? { verified: true } : {}),
   });
   const alerts = entries.length && (await ctx.store.isFlushed(inv.commandId)) ? await flush(clients.sns, ctx, inv.commandId) : 0;
-  return { kind: 'evaluated', outcome, notices, alerts, ...(backupVerified !== undefined ? { backupVerified } : {}) };
+  const backup = runbook === BACKUP && complete ? backupStats(parsed.result as BackupResult) : undefined;
+  return { kind: 'evaluated', outcome, notices, alerts, ...(backupVerified !== undefined ? { backupVerified } : {}), ...(backup ? { backup } : {}) };
+}
+
+function backupStats(r: BackupResult | undefined): BackupStats | undefined {
+  if (!r || !Array.isArray(r.archives)) return undefined;
+  return { bytes: r.archives.reduce((n, a) => n + (a.ok && a.bytes ? a.bytes : 0), 0), durationMs: r.durationMs ?? null };
 }
 
 /**
@@ -201,7 +216,10 @@ export async function flush(sns: ResultClients['sns'], ctx: ResultContext, comma
   const claimed = await ctx.store.claimOutbox(commandId);
   const messages = buildAlerts(claimed, alertContext(ctx));
   try {
-    for (const m of messages) await publishAlert(sns, m);
+    for (const m of messages) {
+      await publishAlert(sns, m);
+      ctx.onPublished?.(m);
+    }
   } catch (err) {
     await ctx.store.addOutbox(commandId, claimed);
     throw err;

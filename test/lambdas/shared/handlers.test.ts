@@ -3,6 +3,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { demoFleet } from '../../support/fleets.js';
 import { healthyWebResult } from '../../support/results.js';
@@ -43,6 +44,10 @@ describe('result handler', () => {
     dynamo.on(BatchWriteCommand).resolves({});
     dynamo.on(PutCommand).resolves({});
     dynamo.on(GetCommand).resolves({});
+    // The idempotency records (Powertools, raw DynamoDB client): in progress, then completed.
+    const idempotency = mockClient(DynamoDBClient);
+    idempotency.on(PutItemCommand).resolves({});
+    idempotency.on(UpdateItemCommand).resolves({});
     const { handler } = await import('../../../lambdas/result/handler.js');
     const event = { source: 'aws.ssm', 'detail-type': 'EC2 Command Invocation Status-change Notification', detail: { 'command-id': '0b9c1a2e-1111-2222-3333-444455556666', 'document-name': 'HealthDoc', 'instance-id': 'i-0123456789abcdef0', status: 'Success' } };
     await expect(handler(event)).resolves.toMatchObject({ kind: 'evaluated', alerts: 0, critical: 1 });
