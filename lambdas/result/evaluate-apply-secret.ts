@@ -9,13 +9,24 @@ export const ApplySecretResult = RunHeader.extend({
   secret: z.string(),
   stage: z.string(),
   file: z.string().nullable(),
+  /** How the receiving containers take the value: recreate (env file), restart or none (file). */
+  delivery: z.enum(['recreate', 'restart', 'none']).nullable().optional(),
   changed: z.boolean(),
-  restarts: z.array(z.object({ container: z.string(), ok: z.boolean(), state: z.string(), health: z.string() })),
+  restarts: z.array(z.object({ service: z.string().optional(), container: z.string(), action: z.enum(['recreate', 'restart']).optional(), ok: z.boolean(), state: z.string().nullable(), health: z.string().nullable() })),
+  /** Every receiving container holds the applied version (hash comparison on the host). */
+  verified: z.boolean().optional(),
+  containers: z.array(z.object({ container: z.string(), service: z.string(), matches: z.boolean(), state: z.string().nullable(), health: z.string().nullable(), problem: z.string().nullable() })).optional(),
   errors: z.array(z.string()),
 });
 export type ApplySecretResult = z.infer<typeof ApplySecretResult>;
 
 export function evaluateApplySecret(r: ApplySecretResult, _fleet: Fleet, _stack: Stack): Finding[] {
+  // A container that still holds another value: the rotation is not done, whatever else passed.
+  const stale = (r.containers ?? []).filter((c) => !c.matches);
+  if (stale.length > 0) {
+    return stale.map((c) => ({ check: 'secret.delivery', target: `${r.secret} (${c.container})`, severity: 'critical' as const, observed: 'old or other value', threshold: `${r.stage} value`,
+      message: `${c.container} on ${r.host} does not hold the ${r.stage} value of ${r.secret} after ${r.delivery ?? 'applying'}${c.problem ? `: ${c.problem}` : ''}` }));
+  }
   if (r.errors.length === 0) {
     return [{ check: 'secret.apply', target: r.secret, severity: 'ok', observed: r.changed ? 'applied' : 'already in place', threshold: null, message: `${r.stage} of ${r.secret} is in place on ${r.host}` }];
   }

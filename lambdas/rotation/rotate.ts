@@ -93,6 +93,21 @@ function applyProblem(r: HostRun): string | undefined {
   }
 }
 
+/**
+ * testSecret's check that every container holds the pending value: apply-secret run again verifies
+ * by hash and changes nothing when it is in place; a container it had to bring up to date (or
+ * could not) still held another value, so the step fails.
+ */
+function verifyProblem(r: HostRun): string | undefined {
+  const problem = applyProblem(r);
+  if (problem) return problem;
+  const doc = extractJsonSafe(r.stdout) as { verified?: boolean; changed?: boolean; restarts?: { container: string }[]; containers?: { container: string; matches: boolean }[] } | undefined;
+  const stale = (doc?.containers ?? []).filter((c) => !c.matches).map((c) => c.container);
+  if (doc?.verified === false || stale.length) return `containers do not hold the new value: ${stale.join(', ') || 'unverified'}`;
+  if (doc?.changed || doc?.restarts?.length) return `containers still held the old value at testSecret: ${(doc.restarts ?? []).map((x) => x.container).join(', ') || 'the file had changed'}`;
+  return undefined;
+}
+
 export async function rotate(clients: RotationClients, ctx: RotationContext, event: unknown): Promise<string> {
   const { SecretId, ClientRequestToken: token, Step } = parseOrThrow(RotationEvent, event, 'rotation event');
   const desc = await clients.sm.send(new DescribeSecretCommand({ SecretId }));
@@ -141,7 +156,7 @@ export async function rotate(clients: RotationClients, ctx: RotationContext, eve
       return 'setSecret: applied on every host';
     }
     case 'testSecret': {
-      const failures = await ops.healthCheck();
+      const failures = [...await ops.verify(), ...await ops.healthCheck()];
       if (failures.length) {
         await alert('testSecret', failures, await rollBack());
         throw new RotationError(`testSecret failed on ${failures.map(([h]) => h).join(', ')}`);
@@ -174,6 +189,8 @@ export function stackOperations(clients: RotationClients, ctx: RotationContext, 
   const apply = (stage: 'AWSPENDING' | 'AWSCURRENT' | 'AWSPREVIOUS') => guarded(async () => hostFailures(await run(APPLY_SECRET, { Secret: target.secret.name, Stage: stage }), applyProblem));
   return {
     apply,
+    /** Every container of every host holds the pending value (by hash), with nothing left to do. */
+    verify: () => guarded(async () => hostFailures(await run(APPLY_SECRET, { Secret: target.secret.name, Stage: 'AWSPENDING' }), verifyProblem)),
     /** Every host back on a stage: true, or what went wrong. */
     async reapply(stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<true | string> {
       const bad = await apply(stage);

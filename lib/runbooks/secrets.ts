@@ -1,4 +1,10 @@
-/** The apply-secret runbook: puts one version of a stack's secret into its env file or file on the hosts. */
+/**
+ * The apply-secret runbook: puts one version of a stack's secret into its env file or file on the
+ * hosts, makes the receiving services take it (recreate for env files, restart for files) and
+ * proves by hash that every container holds it. Spec record:
+ *   secret<TAB>name<TAB>secret-id<TAB>env|file<TAB>path<TAB>variable|-<TAB>previous|-<TAB>mode<TAB>refs|-<TAB>reload
+ * refs: the receiving services' compose service or container names, comma-separated.
+ */
 import type { Fleet, Stack } from '../config/schema.js';
 import type { RunbookDeclaration } from './document.js';
 import { APPLY_SECRET, secretId, secretName, STAGES } from './names.js';
@@ -10,7 +16,7 @@ export function secretsSpecLines(fleet: Fleet, stack: Stack): (string | number)[
   return stack.secrets.map((s) => [
     'secret', s.name, secretId(fleet.fleet, stack.name, s),
     ...(s.file ? ['file', s.file, '-', s.previousFile ?? '-'] : ['env', s.envFile!, s.variable!, s.previousVariable ?? '-']), s.mode,
-    s.restart.length ? s.restart.map(containerOf).join(',') : '-',
+    s.restart.length ? s.restart.map(containerOf).join(',') : '-', s.reload,
   ]);
 }
 
@@ -21,7 +27,7 @@ export const applySecretRunbook: RunbookDeclaration = {
   name: APPLY_SECRET,
   script: 'apply-secret.sh',
   stepName: 'applySecret',
-  description: (fleet) => `shipshape ${fleet}: apply a version of an application secret on a host. The host reads it from Secrets Manager with its own role (the value never travels in parameters or output), writes the env file or secret file atomically keeping the previous file, and restarts the listed services in order.`,
+  description: (fleet) => `shipshape ${fleet}: apply a version of an application secret on a host. The host reads it from Secrets Manager with its own role (the value never travels in parameters or output), writes the env file or secret file atomically keeping the previous file, recreates (env file) or restarts (file) the receiving services and checks by hash that every container holds the new value.`,
   executionTimeoutSeconds: 900,
   appliesTo: (stack) => stack.secrets.length > 0,
   parameters: {

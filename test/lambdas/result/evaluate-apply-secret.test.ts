@@ -23,6 +23,19 @@ describe('apply-secret evaluator', () => {
     expect(findings).toEqual([{ check: 'secret.apply', target: 'jwt', severity: 'ok', observed: 'applied', threshold: null, message: 'AWSPENDING of jwt is in place on i-0123456789abcdef0' }]);
   });
 
+  it('fails with one critical finding per container that does not hold the applied value', () => {
+    // Prepare
+    const result = applied({ delivery: 'recreate', verified: false, errors: ['web-api-2 does not hold the AWSPENDING value'], containers: [
+      { container: 'web-api-1', service: 'api', matches: true, state: 'running', health: 'healthy', problem: null },
+      { container: 'web-api-2', service: 'api', matches: false, state: 'running', health: 'healthy', problem: null },
+    ] });
+    // Act
+    const findings = evaluateApplySecret(result, fleet, stack);
+    // Assess
+    expect(findings).toEqual([{ check: 'secret.delivery', target: 'jwt (web-api-2)', severity: 'critical', observed: 'old or other value', threshold: 'AWSPENDING value',
+      message: 'web-api-2 on i-0123456789abcdef0 does not hold the AWSPENDING value of jwt after recreate' }]);
+  });
+
   it('reports a secret that was already in place as ok, without a change', () => {
     // Act
     const findings = evaluateApplySecret(applied({ changed: false, restarts: [] }), fleet, stack);

@@ -31,6 +31,8 @@ let holds: Record<string, string>;
 let applyFails: Set<string>;
 let unhealthyWith: string | undefined;
 let rollbackFails: boolean;
+/** Hosts whose containers still hold the old value when apply-secret verifies (a recreate that did not happen). */
+let staleOn: Set<string>;
 let command = 0;
 let runs: Record<string, { document: string; stage?: string }>;
 
@@ -45,6 +47,7 @@ beforeEach(() => {
   applyFails = new Set();
   unhealthyWith = undefined;
   rollbackFails = false;
+  staleOn = new Set();
   runs = {};
   sm.on(DescribeSecretCommand).callsFake(() => ({ ARN, Name: NAME, RotationEnabled: true, VersionIdsToStages: structuredClone(versions) }));
   sm.on(GetSecretValueCommand).callsFake(({ VersionId }) => {
@@ -70,7 +73,9 @@ beforeEach(() => {
     if (r.document === 'ApplyDoc') {
       const failing = r.stage === 'AWSCURRENT' ? rollbackFails : applyFails.has(InstanceId);
       if (!failing) holds[InstanceId] = Object.entries(versions).find(([, s]) => s.includes(r.stage!))![0];
-      return { Status: 'Success', StatusDetails: 'Success', StandardOutputContent: JSON.stringify({ schema: 'shipshape.apply-secret/1', errors: failing ? ['web-api-1 is not running and healthy after the restart (exited, none)'] : [] }) };
+      const stale = staleOn.has(InstanceId) && r.stage === 'AWSPENDING';
+      return { Status: 'Success', StatusDetails: 'Success', StandardOutputContent: JSON.stringify({ schema: 'shipshape.apply-secret/1', verified: !stale, containers: [{ container: 'web-api-1', matches: !stale }],
+        errors: failing ? ['web-api-1 is not running and healthy after the restart (exited, none)'] : [] }) };
     }
     const h = healthyWebResult();
     if (unhealthyWith && holds[InstanceId] === unhealthyWith) h.containers[0]!.state = 'exited';
@@ -95,8 +100,22 @@ describe('rotation', () => {
     expect(current()).toBe(TOKEN);
     expect(versions[OLD]).toEqual(['AWSPREVIOUS']);
     expect(holds).toEqual(Object.fromEntries(HOSTS.map((h) => [h, TOKEN])));
-    expect(ssm.commandCalls(SendCommandCommand).map((c) => [c.args[0].input.DocumentName, c.args[0].input.Parameters!.Stage?.[0], c.args[0].input.MaxErrors])).toEqual([['ApplyDoc', 'AWSPENDING', '0'], ['HealthDoc', undefined, '0']]);
+    expect(ssm.commandCalls(SendCommandCommand).map((c) => [c.args[0].input.DocumentName, c.args[0].input.Parameters!.Stage?.[0], c.args[0].input.MaxErrors])).toEqual([['ApplyDoc', 'AWSPENDING', '0'], ['ApplyDoc', 'AWSPENDING', '0'], ['HealthDoc', undefined, '0']]);
     expect(alerts()).toEqual([]);
+    noLeaks();
+  });
+
+  it('fails testSecret when a container still holds the old value, and rolls back', async () => {
+    // Prepare: setSecret went through, but on one host the container was never recreated
+    await rotate(clients, ctx, ev('createSecret'));
+    await rotate(clients, ctx, ev('setSecret'));
+    staleOn.add(HOSTS[1]!);
+    // Act
+    const test = rotate(clients, ctx, ev('testSecret'));
+    // Assess
+    await expect(test).rejects.toThrow(`testSecret failed on ${HOSTS[1]}`);
+    expect(current()).toBe(OLD);
+    expect(alerts()[0]!.Message).toContain(`${HOSTS[1]}: containers do not hold the new value: web-api-1`);
     noLeaks();
   });
 
