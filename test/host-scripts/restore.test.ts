@@ -206,6 +206,87 @@ describe('restore.sh', () => {
     expect(host.calls().some((c) => c[0] === 'stop' && c.includes('pg'))).toBe(false);
   });
 
+  it('reads each archive once and restores the verified bytes, even when the archive is swapped after its check', async () => {
+    // Prepare: an AWS CLI that replaces the certs archive in S3 right after downloading it
+    prepare();
+    const instance = 'i-00000000000000a7';
+    const backup = await backupNow(instance);
+    const before = tree(paths.vol);
+    writeFileSync(join(paths.vol, 'intruder'), 'x');
+    const certs = backup.archives.find((a) => a.name === 'certs')!.key;
+    const bin = join(host.dir, 'swap-bin');
+    mkdirSync(bin);
+    const log = join(host.dir, 'aws.log');
+    writeFileSync(join(bin, 'aws'), `#!/bin/bash
+printf '%s\\n' "$*" >> "${log}"
+/usr/bin/aws "$@"; rc=$?
+if [[ "$*" == *"s3 cp s3://${BUCKET}/${certs} -"* ]]; then printf 'swapped' | /usr/bin/aws "\${@:1:2}" s3 cp - "s3://${BUCKET}/${certs}" >&2; fi
+exit $rc
+`, { mode: 0o755 });
+    // Act
+    const result = await restore(instance, { PATH: `${bin}:${host.env().PATH}` });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(tree(paths.vol)).toEqual(before);
+    const swapped = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: certs }));
+    expect(await swapped.Body!.transformToString()).toBe('swapped');
+    const gets = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(' s3 cp s3://') && l.includes(backup.prefix));
+    for (const a of backup.archives) expect(gets.filter((l) => l.includes(a.key)).length).toBe(1);
+    expect(host.calls().filter((c) => c[0] === 'stop')).toEqual([['stop', '-t', '60', 'app']]);
+  });
+
+  it('fails when the run asked for was never verified, unless AllowUnverified is true', async () => {
+    // Prepare: a complete backup without verified.json
+    prepare();
+    const instance = 'i-00000000000000a8';
+    const run = await runHostScript('backup.sh', env({ AWS_SSM_INSTANCE_ID: instance }), 120_000);
+    const taken = BackupResult.parse(run.json);
+    const stamp = taken.prefix.split('/').pop()!;
+    writeFileSync(join(paths.uploads, 'u1'), 'changed');
+    // Act
+    const refused = await restore(instance, { SHIPSHAPE_TIMESTAMP: stamp });
+    const allowed = await restore(instance, { SHIPSHAPE_TIMESTAMP: stamp, SHIPSHAPE_ALLOW_UNVERIFIED: 'true' });
+    // Assess
+    expect(refused.ok).toBe(false);
+    expect(refused.errors[0]).toMatch(/was never verified, so it is not restored; .*AllowUnverified=true/);
+    expect(refused.safetyPrefix).toBeNull();
+    expect(allowed.errors).toEqual([]);
+    expect(readFileSync(join(paths.uploads, 'u1'), 'utf8')).toBe('upload one');
+  });
+
+  it('rolls back when a service it stopped runs but is unhealthy after the restore', async () => {
+    // Prepare: after any start, the app reports unhealthy
+    prepare();
+    const instance = 'i-00000000000000a9';
+    await backupNow(instance);
+    writeFileSync(join(paths.vol, 'current'), 'state before the restore');
+    const before = tree(paths.vol);
+    const c = host.containers();
+    c.app!.healthAfterStart = 'unhealthy';
+    host.setContainers(c);
+    // Act
+    const result = await restore(instance, { SHIPSHAPE_SOURCES: 'certs' });
+    // Assess: the restore failed, the data is back to its state before the restore
+    expect(result.ok).toBe(false);
+    expect(result.errors[0]).toMatch(/container app runs but is unhealthy/);
+    expect(result.rolledBack).not.toBeNull();
+    expect(tree(paths.vol)).toEqual(before);
+    expect(host.containers().app!.State.Status).toBe('running');
+  });
+
+  it('fails with a result when the manifest of the run cannot be read', async () => {
+    // Prepare: a verified marker without a manifest
+    prepare();
+    const instance = 'i-00000000000000b1';
+    await put(`backups/web/${instance}/20260101T000000Z/verified.json`, '{}');
+    // Act
+    const result = await restore(instance);
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.errors[0]).toMatch(/cannot read backups\/web\/i-00000000000000b1\/20260101T000000Z\/manifest.json/);
+  });
+
   it('says so when there is no verified backup to restore', async () => {
     prepare();
     const result = await restore('i-00000000000000a5');
