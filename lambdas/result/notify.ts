@@ -127,12 +127,17 @@ const HEADLINES: Record<string, (f: Finding) => string> = {
   'run.output': () => 'run printed no result',
   'run.exit': () => 'run failed',
   'missed': () => 'missed its scheduled run',
+  'run.no-targets': (f) => `no host to run ${f.target} on`,
+  'backup.age': (f) => `no verified backup for ${obs(f)}`,
+  'secret.age': (f) => `secret is ${obs(f)} old`,
 };
+/** Checks whose headline already names what they are about. */
+const NO_TARGET = new Set(['backup.age', 'run.no-targets']);
 
 /** "<service> <what failed>": the short phrase of subjects and SMS; host-wide checks name no target. */
 export function headline(f: Finding, host?: { instanceId: string; hostname?: string | null | undefined }): string {
   const what = HEADLINES[f.check]?.(f) ?? `${f.check} ${obs(f)}`;
-  const hostWide = f.check.startsWith('host.') || f.check.startsWith('run.') || f.target === host?.instanceId || (!!host?.hostname && f.target === host.hostname);
+  const hostWide = NO_TARGET.has(f.check) || f.check.startsWith('host.') || f.check.startsWith('run.') || f.target === host?.instanceId || (!!host?.hostname && f.target === host.hostname);
   if (hostWide) return what;
   const target = f.target.length > 40 ? `${f.target.slice(0, 37)}...` : f.target;
   return `${target} ${what}`;
@@ -184,6 +189,9 @@ const NEXT_STEPS: Record<string, string> = {
   'secret.apply': 'The host did not take the new secret value: read the output; the previous value is still in place. Run rotate-secret-now again or rollback-secret.',
   'restart.service': 'Read the service logs; the restart did not bring it back healthy.',
   missed: 'The run never arrived: check the schedule, the dispatcher function and the dead-letter queue, then run it by hand.',
+  'run.no-targets': 'The schedule fired but no host matched: check the hosts carry the fleet tag and the stack\'s host selector, and that their SSM agents are online.',
+  'backup.age': 'Read the last backup alerts of this stack (last-runs), fix what failed, then run backup-now; until then there is no recent restore point.',
+  'secret.age': 'Rotations of this secret are failing or stuck: read the rotation alerts and the rotation function\'s log, then run rotate-secret-now.',
 };
 
 const FAMILY_STEPS: Record<string, string> = {

@@ -94,7 +94,9 @@ describe('rendered messages, per runbook family (no snapshots)', () => {
     ['secret.apply', /previous value is still in place/],
     ['missed', /run never arrived/],
     ['host.silent', /SSM agent is online/],
-    ['watchdog.no-hosts', /No host matched this stack/],
+    ['run.no-targets', /no host matched/],
+    ['backup.age', /no recent restore point/],
+    ['secret.age', /rotate-secret-now/],
   ])('%s: a specific next step, not the generic one', (check, step) => {
     // Act / Assess
     expect(nextStep(check)).toMatch(step);
