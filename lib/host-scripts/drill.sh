@@ -2,7 +2,8 @@
 # shipshape restore drill: proves the newest verified backup of this host can be restored,
 # without touching live data, and prints ONE JSON result (schema shipshape.drill/1).
 #
-#   1. Downloads the run into a scratch directory and checks every SHA-256.
+#   1. Downloads each archive of the newest VERIFIED run once into a scratch directory and
+#      checks its SHA-256; everything after reads only that checked file.
 #   2. Extracts each archive there; SQLite copies must pass integrity_check.
 #   3. Removes the scratch directory, whatever happens.
 #
@@ -23,7 +24,7 @@ PREFIX="${SHIPSHAPE_PREFIX:-backups}"
 from_host="${SHIPSHAPE_FROM_HOST:-self}"
 [ "$from_host" = self ] && from_host=$host_id
 scratch_root="${SHIPSHAPE_SCRATCH_DIR:-/var/tmp}"
-work=$(mktemp -d)
+work=""
 scratch=""
 errors=()
 results=()
@@ -45,30 +46,35 @@ on_exit() {
   [ "$rc" != 0 ] && note_error "drill aborted with exit code $rc"
   [ -n "$scratch" ] && rm -rf "$scratch"
   emit_result shipshape.drill/1 print_result '"from":null,"archives":[]'
-  rm -rf "$work"
+  [ -z "$work" ] || rm -rf "$work"
   exit 0
 }
 trap on_exit EXIT
 trap_signals
+work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}"; exit 0; }
 
-for tool in tar aws sha256sum; do
+HASH=(sha256sum)
+have openssl && HASH=(openssl dgst -sha256 -r)
+for tool in tar aws "${HASH[0]}"; do
   have "$tool" || note_error "$tool is not installed on the host"
 done
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "${#errors[@]}" = 0 ] || exit 0
 
+stage "find run"
 run_prefix=$(find_run "$PREFIX/$STACK/$from_host/" latest "$work/keys" 2> "$work/find.err") || { note_error "$(head -c 300 "$work/find.err")"; run_prefix=""; exit 0; }
-s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json"; exit 0; }
+s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json: $(head -c 200 "$work/get.err")"; exit 0; }
 scratch=$(mktemp -d "$scratch_root/shipshape-drill.XXXXXX") || { note_error "cannot create a scratch directory in $scratch_root"; exit 0; }
 
 # drill_archive name kind key sha compression
 drill_archive() {
   local name=$1 kind=$2 key=$3 sha=$4 compression=$5 t0 file="$scratch/$1.archive" got ok=1 integrity="" entries="" error=""
   t0=$(now_ms)
+  stage "drill $name"
   if ! s3_get "$key" > "$file" 2> "$work/get.err"; then
     ok=0; error="download failed: $(head -c 200 "$work/get.err")"
   else
-    got=$(sha256sum "$file" | cut -d' ' -f1)
+    got=$("${HASH[@]}" < "$file" 2>/dev/null | cut -d' ' -f1) || got=""
     [ "$got" = "$sha" ] || { ok=0; error="checksum mismatch: got $got"; }
   fi
   if [ "$ok" = 1 ] && [ "$kind" = postgres ]; then
@@ -88,10 +94,14 @@ drill_archive() {
     fi
   elif [ "$ok" = 1 ]; then
     mkdir -p "$scratch/$name"
-    if decompress "$compression" < "$file" | tar -C "$scratch/$name" --numeric-owner -xf - 2> "$work/tar.err"; then
+    set +e
+    decompress "$compression" < "$file" | tar -C "$scratch/$name" --numeric-owner -xf - 2> "$work/tar.err"
+    local st=("${PIPESTATUS[@]}")
+    set -e
+    if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ]; then
       entries=$(find "$scratch/$name" | wc -l)
     else
-      ok=0; error="extraction failed: $(head -c 200 "$work/tar.err")"
+      ok=0; error="extraction failed (decompress exit ${st[0]}, tar exit ${st[1]}): $(head -c 200 "$work/tar.err")"
     fi
   fi
   rm -rf "${scratch:?}/$name" "$scratch/$name.db" "$file"
