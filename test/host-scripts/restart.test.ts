@@ -5,6 +5,7 @@ import { healthCheckSpecLines } from '../../lib/runbooks/health-check.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { demoFleet } from '../support/fleets.js';
 import { runHostScript } from '../support/run-script.js';
+import { composeContainer } from '../support/compose.js';
 
 let host: FakeHost;
 afterEach(() => host.dispose());
@@ -25,6 +26,20 @@ describe('restart.sh', () => {
     expect(r.services.map((s) => [s.service, s.ok, s.state])).toEqual([['api', true, 'running'], ['db', true, 'running']]);
     expect(host.calls().filter((c) => c[0] === 'restart').map((c) => c[c.length - 1])).toEqual(['web-api-1', 'web-db-1']);
     expect(host.containers()['web-api-1']!.RestartCount).toBe(1);
+  });
+
+  it('restarts every container of a scaled compose service, and names a service that does not resolve', async () => {
+    // Prepare: compose service names; api runs twice, db is not there
+    host = new FakeHost({ ...composeContainer('shop', 'api', 1), ...composeContainer('shop', 'api', 2), ...composeContainer('shop', 'cache', 1) });
+    const composeFleet = demoFleet((f) => { f.stacks[0]!.services = f.stacks[0]!.services.map((s) => ({ ...s, container: s.name })); });
+    // Act
+    const run = await runHostScript('restart.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SERVICES: '*', SHIPSHAPE_HEALTH_WAIT_SECONDS: '2',
+      SHIPSHAPE_SPEC_FILE: specFile({ compose: [['project', 'shop', '-']], 'health-check': healthCheckSpecLines(composeFleet, composeFleet.stacks[0]!) }) }));
+    // Assess
+    const r = RestartResult.parse(run.json);
+    expect(r.services.map((s) => [s.service, s.container, s.ok])).toEqual([['api', 'shop-api-1', true], ['api', 'shop-api-2', true], ['db', 'db', false]]);
+    expect(r.errors[0]).toContain("db: no container for 'db': looked for compose service 'db' of project 'shop'");
+    expect(host.calls().filter((c) => c[0] === 'restart').map((c) => c[c.length - 1])).toEqual(['shop-api-1', 'shop-api-2']);
   });
 
   it('restarts only the named service', async () => {
