@@ -134,13 +134,24 @@ const HEADLINES: Record<string, (f: Finding) => string> = {
 /** Checks whose headline already names what they are about. */
 const NO_TARGET = new Set(['backup.age', 'run.no-targets']);
 
-/** "<service> <what failed>": the short phrase of subjects and SMS; host-wide checks name no target. */
-export function headline(f: Finding, host?: { instanceId: string; hostname?: string | null | undefined }): string {
+/**
+ * "<service> <what failed>": the phrase of subjects and SMS; host-wide checks name no target.
+ * `short` drops the container in parentheses ("api (web-api-1)" becomes "api").
+ */
+export function headline(f: Finding, host?: { instanceId: string; hostname?: string | null | undefined }, short = false): string {
   const what = HEADLINES[f.check]?.(f) ?? `${f.check} ${obs(f)}`;
   const hostWide = NO_TARGET.has(f.check) || f.check.startsWith('host.') || f.check.startsWith('run.') || f.target === host?.instanceId || (!!host?.hostname && f.target === host.hostname);
   if (hostWide) return what;
-  const target = f.target.length > 40 ? `${f.target.slice(0, 37)}...` : f.target;
+  const name = short ? f.target.replace(/ \([^()]*\)$/, '').replace(/^([^:]{1,40}): \S+$/, '$1') : f.target;
+  const target = name.length > 40 ? `${name.slice(0, 37)}...` : name;
   return `${target} ${what}`;
+}
+
+/** `prefix` + `middle` + `suffix` within `max` ASCII characters, clipping the middle so the ends survive. */
+export function fitLine(prefix: string, middle: string, suffix: string, max: number): string {
+  const room = max - clip(prefix, max).length - clip(suffix, max).length;
+  if (room < 8) return clip(`${prefix}${middle}${suffix}`, max);
+  return `${clip(prefix, max)}${clip(middle, room)}${clip(suffix, max)}`;
 }
 
 const NEXT_STEPS: Record<string, string> = {
@@ -280,7 +291,7 @@ function findingLines(e: OutboxEntry, resolved: boolean, ctx: AlertContext, with
     `         observed: ${clip(humanValue(f.check, f.observed), maxChars)}   expected: ${clip(humanValue(f.check, f.threshold), 200)}`,
     resolved
       ? `         down ${down === null ? '?' : humanDuration(down)}, from ${since} to ${e.notice.at ? clock(e.notice.at, tz) : '?'}, ${state.runs} failing run(s)`
-      : `         failing since ${since}${down !== null ? ` (${humanDuration(down)})` : ''}, ${state.runs} run(s)${e.notice.state.acknowledgedUntil ? ', acknowledged' : ''}`,
+      : `         failing since ${since}${down !== null && down >= 60_000 ? ` (${humanDuration(down)})` : ''}, ${state.runs} run(s)${e.notice.state.acknowledgedUntil ? ', acknowledged' : ''}`,
     ...(resolved ? [] : [`         next: ${nextStep(f.check)}`]),
     '',
   ];
@@ -374,7 +385,7 @@ function smsFor(l: string, where: string, e0: OutboxEntry, more: number, resolve
   const tail = resolved
     ? (down !== null ? ` - down ${humanDuration(down)}` : '')
     : e0.notice.state.since !== null ? ` since ${clock(e0.notice.state.since, tz)}` : '';
-  return `${l} ${where}: ${headline(failed(e0.notice), e0.host)}${more ? ` (+${more} more)` : ''}${tail}`;
+  return fitLine(`${l} ${where}: `, headline(failed(e0.notice), e0.host, true), `${more ? ` (+${more} more)` : ''}${tail}`, SMS_LIMIT);
 }
 
 /**
@@ -403,7 +414,7 @@ export function buildAlerts(entries: readonly OutboxEntry[], ctx: AlertContext):
     const resolved = g.group === 'resolved';
     const where = `${ctx.fleet}/${e0.host.stack} ${hosts.length} hosts`;
     const what = headline(failed(e0.notice), e0.host);
-    const subject = `[${l}] ${where}: ${what}${resolved && downFor(e0, ctx) !== null ? `, down ${humanDuration(downFor(e0, ctx)!)}` : ''}`;
+    const subject = fitLine(`[${l}] ${where}: `, headline(failed(e0.notice), e0.host, true), resolved && downFor(e0, ctx) !== null ? `, down ${humanDuration(downFor(e0, ctx)!)}` : '', SUBJECT_LIMIT);
     const shownHosts = hosts.slice(0, 50).map((h) => `  ${hostName(h)}${h.hostname ? ` (${h.instanceId})` : ''}`);
     const intro = [
       `${l}: ${what} ${resolved ? 'is fixed' : ''} on ${hosts.length} hosts of ${ctx.fleet}/${e0.host.stack} (${e0.host.runbook})`.replace('  ', ' '),
@@ -428,7 +439,7 @@ export function buildAlerts(entries: readonly OutboxEntry[], ctx: AlertContext):
     const more = group.length - 1;
     const where = `${ctx.fleet}/${h.stack} ${hostName(h)}`;
     const down = downFor(e0, ctx);
-    const subject = `[${l}] ${where}: ${headline(failed(e0.notice), e0.host)}${more ? ` (+${more} more)` : ''}${resolved && down !== null ? `, down ${humanDuration(down)}` : ''}`;
+    const subject = fitLine(`[${l}] ${where}: `, headline(failed(e0.notice), e0.host, true), `${more ? ` (+${more} more)` : ''}${resolved && down !== null ? `, down ${humanDuration(down)}` : ''}`, SUBJECT_LIMIT);
     const state = resolved ? `fixed after ${down === null ? '?' : humanDuration(down)}` : kind === 'repeat' ? 'still failing' : g.group === 'escalation' ? 'still failing, escalated' : 'failing';
     const intro = [
       `${l}: ${headline(failed(e0.notice), e0.host)}${more ? ` and ${more} more` : ''} on ${hostName(h)}: ${state}`,

@@ -117,8 +117,8 @@ describe('notifier: each vendor gets its documented payload', () => {
     const [slack] = to('/slack/');
     expect(slack!.path).toBe('/slack/services/T000/B000/XXXX');
     expect(slack!.headers['content-type']).toBe('application/json');
-    expect(slack!.body.text).toBe('CRITICAL: [CRITICAL] demo/web web-1: api (web-api-1) not running (exited)');
-    expect(slack!.body.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: '[CRITICAL] demo/web web-1: api (web-api-1) not running (exited)', emoji: true } });
+    expect(slack!.body.text).toBe('CRITICAL: [CRITICAL] demo/web web-1: api not running (exited)');
+    expect(slack!.body.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: '[CRITICAL] demo/web web-1: api not running (exited)', emoji: true } });
     expect(JSON.stringify(slack!.body.blocks)).toContain(FP);
     expect(slack!.body.blocks.find((b: any) => b.type === 'actions').elements[0].url).toMatch(/^https:\/\/eu-central-1\.console\.aws\.amazon\.com\/systems-manager\/run-command\//);
   });
@@ -132,7 +132,7 @@ describe('notifier: each vendor gets its documented payload', () => {
     const card = teams!.body.attachments[0];
     expect(card.contentType).toBe('application/vnd.microsoft.card.adaptive');
     expect(card.content).toMatchObject({ type: 'AdaptiveCard', version: '1.4' });
-    expect(card.content.body[0]).toMatchObject({ type: 'TextBlock', text: '[CRITICAL] demo/web web-1: api (web-api-1) not running (exited)', color: 'Attention' });
+    expect(card.content.body[0]).toMatchObject({ type: 'TextBlock', text: '[CRITICAL] demo/web web-1: api not running (exited)', color: 'Attention' });
     expect(card.content.actions[0]).toMatchObject({ type: 'Action.OpenUrl', title: 'Command output' });
   });
 
