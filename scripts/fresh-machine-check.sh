@@ -13,6 +13,7 @@
 #   SHIPSHAPE_FRESH_CACHE     where the pristine root is cached as a tarball (default /var/tmp/shipshape-fresh)
 #   SHIPSHAPE_FRESH_TEST_ARGS test files to pass to `npm test --` (for debugging this script only)
 #   --keep                    keep the work directory for a look afterwards
+# The output of the last run stays in $SHIPSHAPE_FRESH_CACHE/last-run.log.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,6 +51,7 @@ fi
 work=$(mktemp -d /var/tmp/shipshape-fresh-run.XXXXXX)
 root="$work/root"
 cleanup() {
+  [ -f "$work/run.log" ] && cp "$work/run.log" "$cache/last-run.log"
   if [ "$keep" -eq 1 ]; then say "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
