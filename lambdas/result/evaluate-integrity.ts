@@ -32,11 +32,13 @@ export function evaluateIntegrity(r: IntegrityResult, _fleet: Fleet, stack: Stac
         const sev = days < (cert?.criticalDays ?? 7) ? 'critical' : days < (cert?.warningDays ?? 30) ? 'warning' : 'ok';
         out.push({ ...base, check: 'integrity.cert', severity: sev, observed: days, threshold: `warning < ${cert?.warningDays ?? 30} days, critical < ${cert?.criticalDays ?? 7} days`,
           message: days < 0 ? `${c.name} expired ${-days} day(s) ago (${c.expiresAt})` : `${c.name} expires in ${days} day(s) (${c.expiresAt})` });
-        const expect = cert?.expectName ?? cert?.tls?.serverName;
-        if (expect) {
-          const names = (c.names ?? '').split(',').filter(Boolean);
+        // Every expected name is checked and each missing one reported on its own.
+        const expected = [...new Set([...(cert?.expectNames ?? []), ...(cert?.expectName ? [cert.expectName] : [])])];
+        if (expected.length === 0 && cert?.tls?.serverName) expected.push(cert.tls.serverName);
+        const names = (c.names ?? '').split(',').filter(Boolean);
+        for (const expect of expected) {
           const covered = names.some((n) => nameCovers(n, expect));
-          out.push({ check: 'integrity.cert-name', target: c.name, severity: covered ? 'ok' : 'critical', observed: names.join(', ') || 'no names', threshold: expect,
+          out.push({ check: 'integrity.cert-name', target: expected.length === 1 ? c.name : `${c.name}: ${expect}`, severity: covered ? 'ok' : 'critical', observed: names.join(', ') || 'no names', threshold: expect,
             message: covered ? `${c.name} covers ${expect}` : `${c.name} does not cover ${expect} (it names ${names.join(', ') || 'nothing'}): clients will reject it` });
         }
         break;

@@ -210,6 +210,7 @@ const Integrity = z
     sqlite: z.array(z.strictObject({
       name: BackupSourceName, container: pattern(P.CONTAINER, P.CONTAINER_HINT), path: pattern(P.ABS_PATH, P.ABS_PATH_HINT),
       mode: z.enum(['integrity', 'quick']).default('integrity').describe('quick_check is much faster on big files and skips index consistency.'),
+      runIn: z.enum(['host', 'container']).default('host').describe('Where sqlite3 runs: "host" (default) runs the host\'s sqlite3 on the database file through its volume or bind mount (no sqlite3 needed in the image); "container" runs it inside the container.'),
     })).default([]),
     certificates: z.array(z.strictObject({
       name: BackupSourceName,

@@ -49,7 +49,8 @@ beforeAll(async () => {
   const log = join(host.dir, 'api.log');
   writeFileSync(log, Buffer.alloc(3 * 1024 * 1024));
   host.setContainers({
-    'web-api-1': running({ root, LogPath: log }),
+    // /data is a bind mount: the host's sqlite3 reads the databases there (runIn: host, the default).
+    'web-api-1': running({ root, LogPath: log, Mounts: [{ Source: join(root, 'data'), Destination: '/data' }] }),
     'web-db-1': running({ HostConfig: { LogConfig: { Type: 'json-file', Config: { 'max-size': '10m' } } } }),
   });
   tlsPort = await closedPort();
@@ -58,11 +59,13 @@ beforeAll(async () => {
   const dead = await closedPort();
   fleet = demoFleet((f) => {
     f.stacks[0]!.integrity = {
-      sqlite: [{ name: 'good', container: 'web-api-1', path: '/data/good.db' }, { name: 'bad', container: 'web-api-1', path: '/data/bad.db', mode: 'quick' }],
+      sqlite: [{ name: 'good', container: 'web-api-1', path: '/data/good.db' }, { name: 'bad', container: 'web-api-1', path: '/data/bad.db', mode: 'quick' },
+        { name: 'inside', container: 'web-api-1', path: '/data/good.db', runIn: 'container' }, { name: 'in-layer', container: 'web-api-1', path: '/var/app.db' }],
       certificates: [
         { name: 'expired', file: certs.expired.cert },
         { name: 'soon', file: certs.soon.cert, warningDays: 30, criticalDays: 7 },
         { name: 'valid', file: certs.valid.cert, expectName: 'api.internal.example.com' },
+        { name: 'sans', file: certs.valid.cert, expectNames: ['web.example.com', 'api.internal.example.com', 'www.example.com', 'example.com'] },
         { name: 'wrong-name', file: certs.wrongName.cert, expectName: 'web.example.com' },
         { name: 'in-container', file: '/etc/in-container.pem', container: 'web-api-1' },
         { name: 'endpoint', tls: { host: '127.0.0.1', port: tlsPort, serverName: 'web.example.com' } },
@@ -99,6 +102,20 @@ describe('integrity.sh', () => {
     expect(finding('integrity.cert', 'in-container').severity).toBe('ok');
   });
 
+  it('runs the host\'s sqlite3 on the mounted file, inside the container when asked, and names a database in the writable layer', () => {
+    expect(finding('integrity.sqlite', 'inside').severity).toBe('ok');
+    expect(finding('integrity.sqlite', 'in-layer').message).toContain('/var/app.db is in the writable layer of web-api-1');
+    const sqliteExecs = host.calls().filter((c) => c[0] === 'exec' && c.includes('sqlite3'));
+    expect(sqliteExecs).toHaveLength(1);
+  });
+
+  it('reports each expected certificate name that is missing', () => {
+    const names = evaluateIntegrity(result, fleet, fleet.stacks[0]!).filter((f) => f.check === 'integrity.cert-name' && f.target.startsWith('sans'));
+    expect(names.map((f) => [f.target, f.severity])).toEqual([
+      ['sans: web.example.com', 'ok'], ['sans: api.internal.example.com', 'ok'], ['sans: www.example.com', 'critical'], ['sans: example.com', 'critical'],
+    ]);
+  });
+
   it('checks the names a certificate covers, wildcards included', () => {
     expect(finding('integrity.cert-name', 'valid').severity).toBe('ok');
     expect(finding('integrity.cert-name', 'wrong-name')).toMatchObject({ severity: 'critical', observed: 'other.example.com' });
@@ -128,7 +145,7 @@ describe('integrity.sh', () => {
 
   it('finds exactly the expected problems and nothing else', () => {
     expect(failing(evaluateIntegrity(result, fleet, fleet.stacks[0]!)).map((f) => `${f.check} ${f.target}`).sort()).toEqual([
-      'integrity.cert expired', 'integrity.cert soon', 'integrity.cert-name wrong-name', 'integrity.connect to-nowhere',
+      'integrity.cert expired', 'integrity.cert soon', 'integrity.cert-name wrong-name', 'integrity.cert-name sans: www.example.com', 'integrity.cert-name sans: example.com', 'integrity.sqlite in-layer', 'integrity.connect to-nowhere',
       `integrity.file ${join(host.dir, 'missing.conf')}`, `integrity.file ${join(host.dir, 'secret.env')}`, 'integrity.logsize web-api-1', 'integrity.sqlite bad',
     ].sort());
   });
