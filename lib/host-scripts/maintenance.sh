@@ -20,11 +20,14 @@ keep_stdout
 . "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
 . "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+# shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
+. "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
 SQLITE_TIMEOUT="${SHIPSHAPE_SQLITE_TIMEOUT_MS:-30000}"
-work=$(mktemp -d)
+SQLITE_T="${SHIPSHAPE_MAINTENANCE_TIMEOUT_SECONDS:-3600}"
+work=""
 errors=()
 dbs=()
 prunes=()
@@ -46,18 +49,21 @@ on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && note_error "maintenance aborted with exit code $rc"
   # A stopped container always comes back.
-  if [ -n "$held_down" ]; then limit 60 docker start "$held_down" > /dev/null 2>&1 || note_error "container $held_down did not start again"; fi
+  if [ -n "$held_down" ]; then limit "$DOCKER_T" docker start "$held_down" > /dev/null 2>&1 || note_error "container $held_down did not start again"; fi
   clear_busy
   emit_result shipshape.maintenance/1 print_result '"backupPrefix":null,"sqlite":[],"prune":[]'
-  rm -rf "$work"
+  [ -z "$work" ] || rm -rf "$work"
   exit 0
 }
 trap on_exit EXIT
 trap_signals
+work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}"; exit 0; }
 
 spec_error=$(spec_problem)
 [ -z "$spec_error" ] || { note_error "$spec_error"; exit 0; }
 mspec=$(read_spec maintenance)
+stop_timeout=60
+while IFS=$'\t' read -r kind _ _ c _; do [ "$kind" = conf ] && stop_timeout=${c:-60}; done <<< "$(read_spec backup)"
 
 # --- 1. a checked backup before any database is touched ----------------------------------
 if grep -q '^sqlite' <<< "$mspec"; then
@@ -89,37 +95,70 @@ sql_for() { # operations (comma list)
   printf '%s' "$out"
 }
 
+# Puts the copy taken before the operations back (the container is stopped).
+put_back() { # target copy
+  rm -f "$1-wal" "$1-shm" "$1-journal"
+  cp -p "$2" "$1.shipshape-put-back" && mv -f "$1.shipshape-put-back" "$1"
+}
+
 while IFS=$'\t' read -r kind name container path operations online; do
   [ "$kind" = sqlite ] || continue
   if [ "${#errors[@]}" -gt 0 ]; then break; fi
-  ok=1; error=""; integrity=""; was_stopped=0; health=""
+  stage "maintenance $name"
+  ok=1; error=""; integrity=""; was_stopped=0; health=""; rolled=""
   sql=$(sql_for "$operations")
   if [ "$online" = 1 ]; then
-    limit 3600 docker exec "$container" sqlite3 "$path" ".timeout $SQLITE_TIMEOUT" "$sql" > /dev/null 2> "$work/sql.err" || { ok=0; error="$(head -c 200 "$work/sql.err")"; }
-    integrity=$(limit 3600 docker exec "$container" sqlite3 "$path" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
-  elif ! target=$(host_path "$container" "$path"); then
-    ok=0; error="$path is not on a volume or bind mount of $container; mark it online or mount it"
+    # Online: the host's sqlite3 on the mounted file when it can, else inside the container.
+    mode=container
+    if have sqlite3 && host_path "$container" "$path" > /dev/null; then mode=host; fi
+    sqlite_exec "$mode" "$container" "$path" "$SQLITE_T" "$sql" > /dev/null 2> "$work/sql.err" || { rc=$?; ok=0; error="$(sqlite_reason "$rc" "$work/sql.err" "$SQLITE_T")"; }
+    integrity=$(sqlite_exec "$mode" "$container" "$path" "$SQLITE_T" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+  elif ! target=$(sqlite_locate "$container" "$path" 2> "$work/locate.err"); then
+    ok=0; error="$(head -c 300 "$work/locate.err"); mark it online or mount it"
   elif ! have sqlite3; then
     ok=0; error="sqlite3 is not installed on the host"
   else
-    if limit 120 docker stop -t 60 "$container" > /dev/null 2> "$work/stop.err"; then
-      held_down=$container
-      was_stopped=1
-      sqlite3 "$target" ".timeout $SQLITE_TIMEOUT" "$sql" > /dev/null 2> "$work/sql.err" || { ok=0; error="$(head -c 200 "$work/sql.err")"; }
-      integrity=$(sqlite3 "file:$target?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
-      limit 60 docker start "$container" > /dev/null 2>&1 || true
-      held_down=""
-      out=$(wait_healthy "$container")
-      health=${out%|*}
-      [ "${health%%|*}" = running ] || { ok=0; error="${error:+$error; }$container did not start again (${health})"; }
-    else
+    state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$container" 2>/dev/null) || state=""
+    if [ "$state" = running ] && ! limit $(( stop_timeout + DOCKER_T )) docker stop -t "$stop_timeout" "$container" > /dev/null 2> "$work/stop.err"; then
       ok=0; error="$container would not stop: $(head -c 200 "$work/stop.err")"
+      held_down=$container
+    else
+      [ "$state" = running ] && { held_down=$container; was_stopped=1; }
+      # A copy to put back when anything fails: the container is stopped, so the file is whole.
+      if ! cp -p "$target" "$work/before.db" 2> "$work/cp.err"; then
+        ok=0; error="cannot copy the database aside before changing it (is ${TMPDIR:-/tmp} full?): $(head -c 200 "$work/cp.err"); nothing was changed"
+      else
+        limit "$SQLITE_T" sqlite3 "$target" ".timeout $SQLITE_TIMEOUT" "$sql" > /dev/null 2> "$work/sql.err" || { rc=$?; ok=0; error="$(sqlite_reason "$rc" "$work/sql.err" "$SQLITE_T")"; }
+        integrity=$(limit "$SQLITE_T" sqlite3 "file:$target?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+        if [ "$ok" = 0 ] || [ "$integrity" != ok ]; then
+          if put_back "$target" "$work/before.db"; then rolled=true; else rolled=false; fi
+        fi
+      fi
+      if [ "$was_stopped" = 1 ]; then
+        limit "$DOCKER_T" docker start "$container" > /dev/null 2>&1 || true
+        held_down=""
+        out=$(wait_healthy "$container")
+        health=${out%|*}
+        if [ "${health%%|*}" != running ] || { [ "${health##*|}" != healthy ] && [ "${health##*|}" != none ]; }; then
+          ok=0; error="${error:+$error; }$container is not back and healthy after ${HEALTH_WAIT}s (${health})"
+          # Same as a restore: the database goes back to its state before maintenance.
+          if [ -z "$rolled" ] && [ -f "$work/before.db" ]; then
+            limit $(( stop_timeout + DOCKER_T )) docker stop -t "$stop_timeout" "$container" > /dev/null 2>&1 || true
+            if put_back "$target" "$work/before.db"; then rolled=true; else rolled=false; fi
+            limit "$DOCKER_T" docker start "$container" > /dev/null 2>&1 || true
+            out=$(wait_healthy "$container")
+            health=${out%|*}
+          fi
+        fi
+      fi
+      rm -f "$work/before.db"
     fi
   fi
   [ -z "$integrity" ] || [ "$integrity" = ok ] || { ok=0; error="${error:+$error; }integrity_check after maintenance: $integrity"; }
+  [ -z "$rolled" ] || error="${error:+$error; }database put back as it was before: $rolled"
   [ "$ok" = 1 ] || note_error "$name: $error"
   dbs+=("{\"name\":$(json_str "$name"),\"container\":$(json_str "$container"),\"operations\":$(json_str "$operations"),\"ok\":$(json_bool "$ok"),\
-\"stopped\":$(json_bool "$was_stopped"),\"integrity\":$(json_str_or_null "$integrity"),\"health\":$(json_str_or_null "$health"),\"error\":$(json_str_or_null "$error")}")
+\"stopped\":$(json_bool "$was_stopped"),\"integrity\":$(json_str_or_null "$integrity"),\"health\":$(json_str_or_null "$health"),\"rolledBack\":${rolled:-null},\"error\":$(json_str_or_null "$error")}")
 done <<< "$mspec"
 
 # --- 3. pruning -------------------------------------------------------------------------------

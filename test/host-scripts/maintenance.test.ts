@@ -3,7 +3,7 @@
  * stopped and always started again, integrity afterwards, and pruning with an age filter.
  */
 import { specFile } from '../support/spec-file.js';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,21 +77,40 @@ describe('maintenance.sh', () => {
   });
 
   it('starts the service again when VACUUM fails, and leaves the database intact', async () => {
-    // Prepare: once the service is stopped (after the backup), another process locks the database
+    // Prepare: another process holds a write transaction (readers, like the backup, still read)
     const { db, env } = prepare();
     const rows = sqlite(db, 'SELECT COUNT(*) FROM t;');
-    const c = host.containers();
-    c.app!.onStop = `(printf 'BEGIN EXCLUSIVE;\\n'; sleep 3; printf 'ROLLBACK;\\n') | sqlite3 ${db}`;
-    host.setContainers(c);
+    const locker = spawn('sqlite3', [db], { stdio: ['pipe', 'ignore', 'ignore'] });
+    locker.stdin.write('BEGIN IMMEDIATE;\n');
+    await new Promise((res) => setTimeout(res, 300));
     // Act
-    const r = await maintain(env);
+    let r: MaintenanceResult;
+    try {
+      r = await maintain(env);
+    } finally {
+      locker.kill();
+    }
     // Assess
     expect(r.sqlite[0]).toMatchObject({ ok: false, stopped: true, error: expect.stringMatching(/locked/) });
     expect(stopsAndStarts()).toEqual(['stop app', 'start app']);
     expect(host.containers().app!.State.Status).toBe('running');
-    await new Promise((res) => setTimeout(res, 3500));
     expect(sqlite(db, 'PRAGMA integrity_check;')).toBe('ok');
     expect(sqlite(db, 'SELECT COUNT(*) FROM t;')).toBe(rows);
+  });
+
+  it('puts the database back as it was when the service is not healthy after maintenance', async () => {
+    // Prepare: the app reports unhealthy after any start
+    const { db, env } = prepare();
+    const before = execFileSync('sha256sum', [db], { encoding: 'utf8' }).split(' ')[0];
+    const c = host.containers();
+    c.app!.healthAfterStart = 'unhealthy';
+    host.setContainers(c);
+    // Act
+    const r = await maintain(env);
+    // Assess
+    expect(r.sqlite[0]).toMatchObject({ ok: false, stopped: true, rolledBack: true, error: expect.stringMatching(/app is not back and healthy/) });
+    expect(execFileSync('sha256sum', [db], { encoding: 'utf8' }).split(' ')[0]).toBe(before);
+    expect(host.containers().app!.State.Status).toBe('running');
   });
 
   it('touches no database when the backup before it fails', async () => {
