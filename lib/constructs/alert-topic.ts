@@ -30,23 +30,36 @@ export class AlertTopic extends Construct {
     if (props.displayName.length > 100) throw new Error(`AlertTopic displayName must be at most 100 characters, got ${props.displayName.length}`);
     this.topic = new sns.Topic(this, 'Topic', { masterKey: props.masterKey, enforceSSL: true, displayName: props.displayName });
 
-    // Chat and pager recipients (slack, teams, pagerduty, opsgenie) go through the notifier function instead.
-    const subscribe = (r: Channel, i: number, severities: readonly string[], level?: number) => {
-      const filterPolicy = {
-        severity: sns.SubscriptionFilter.stringFilter({ allowlist: [...severities] }),
-        ...(level ? { level: sns.SubscriptionFilter.stringFilter({ allowlist: [String(level)] }) } : {}),
-      };
-      if (r.email) this.topic.addSubscription(new subs.EmailSubscription(r.email, { filterPolicy }));
-      else if (r.sms) this.topic.addSubscription(new subs.SmsSubscription(r.sms, { filterPolicy }));
-      else if (r.https) this.topic.addSubscription(new subs.UrlSubscription(r.https, { filterPolicy, protocol: sns.SubscriptionProtocol.HTTPS }));
-      else if (r.sqs) {
-        // Owned elsewhere: the queue's own policy must allow this topic to send.
-        const queue = sqs.Queue.fromQueueArn(this, `Queue${i}`, r.sqs);
-        new sns.Subscription(this, `Sqs${i}`, { topic: this.topic, protocol: sns.SubscriptionProtocol.SQS, endpoint: queue.queueArn, filterPolicy, rawMessageDelivery: false });
-      }
+    // One subscription per endpoint, whatever roles it has (recipient, escalation levels): SNS
+    // refuses a second subscription of the same endpoint, so several roles become an "$or"
+    // filter policy. Chat and pager recipients (slack, teams, pagerduty, opsgenie) go through
+    // the notifier function instead.
+    type Clause = Record<string, string[]>;
+    const endpoints = new Map<string, { r: Channel; clauses: Clause[] }>();
+    const add = (r: Channel, clause: Clause) => {
+      const key = r.email ? `email:${r.email.toLowerCase()}` : r.sms ? `sms:${r.sms}` : r.https ? `https:${r.https}` : r.sqs ? `sqs:${r.sqs}` : undefined;
+      if (!key) return;
+      const e = endpoints.get(key) ?? { r, clauses: [] };
+      e.clauses.push(clause);
+      endpoints.set(key, e);
     };
-    (props.recipients ?? []).forEach((r, i) => subscribe(r, i, r.severities));
-    (props.escalationRecipients ?? []).forEach((r, i) => subscribe(r, 1000 + i, ['escalation']));
-    (props.escalation ?? []).forEach((l, n) => l.recipients.forEach((r, i) => subscribe(r, 1000 * (n + 2) + i, ['escalation'], n + 1)));
+    (props.recipients ?? []).forEach((r) => add(r, { severity: [...r.severities] }));
+    (props.escalationRecipients ?? []).forEach((r) => add(r, { severity: ['escalation'] }));
+    (props.escalation ?? []).forEach((l, n) => l.recipients.forEach((r) => add(r, { severity: ['escalation'], level: [String(n + 1)] })));
+
+    [...endpoints.values()].forEach(({ r, clauses }, i) => {
+      const first = clauses[0]!;
+      const filterPolicy = Object.fromEntries(Object.entries(first).map(([k, v]) => [k, sns.SubscriptionFilter.stringFilter({ allowlist: v })]));
+      let sub: sns.Subscription;
+      if (r.email) sub = this.topic.addSubscription(new subs.EmailSubscription(r.email, { filterPolicy }));
+      else if (r.sms) sub = this.topic.addSubscription(new subs.SmsSubscription(r.sms, { filterPolicy }));
+      else if (r.https) sub = this.topic.addSubscription(new subs.UrlSubscription(r.https, { filterPolicy, protocol: sns.SubscriptionProtocol.HTTPS }));
+      else {
+        // Owned elsewhere: the queue's own policy must allow this topic to send.
+        const queue = sqs.Queue.fromQueueArn(this, `Queue${i}`, r.sqs!);
+        sub = new sns.Subscription(this, `Sqs${i}`, { topic: this.topic, protocol: sns.SubscriptionProtocol.SQS, endpoint: queue.queueArn, filterPolicy, rawMessageDelivery: false });
+      }
+      if (clauses.length > 1) (sub.node.defaultChild as sns.CfnSubscription).filterPolicy = { $or: clauses };
+    });
   }
 }

@@ -168,3 +168,19 @@ describe('AlertTopic escalation levels', () => {
     expect(endpoints).not.toContain('secretsmanager');
   });
 });
+
+describe('AlertTopic endpoints with several roles', () => {
+  it('subscribes an address that is a recipient and an escalation level once, with an $or filter', () => {
+    // Prepare: DigitalMe's emergency address gets critical alerts and the level-2 escalation
+    const fleet = demoFleet((f) => {
+      f.alerts!.recipients = [{ email: 'emergency@example.com', severities: ['critical'] }];
+      f.alerts!.escalation = [{ afterMinutes: 15, recipients: [{ email: 'eng@example.com' }] }, { afterMinutes: 60, recipients: [{ email: 'emergency@example.com' }] }];
+    });
+    // Act
+    const { template } = build(fleet, false);
+    // Assess
+    const emergency = (Object.values(template.findResources('AWS::SNS::Subscription')) as { Properties: any }[])
+      .filter((s) => s.Properties.Endpoint === 'emergency@example.com' && s.Properties.TopicArn.Ref.startsWith('AlertsTopic'));
+    expect(emergency.map((s) => s.Properties.FilterPolicy)).toEqual([{ $or: [{ severity: ['critical'] }, { severity: ['escalation'], level: ['2'] }] }]);
+  });
+});
