@@ -5,6 +5,9 @@ import { Construct, type IConstruct } from 'constructs';
 import { acknowledgeWildcard } from './nag.js';
 import { FLEET_TAG_KEY } from '../config/schema.js';
 
+/** The document target type that admits EC2 instances and hybrid managed nodes. */
+export const RUN_COMMAND_TARGET_TYPE = '/';
+
 export interface RunCommandDocumentProps {
   /** Document content (schema 2.2), e.g. from lib/runbooks/. */
   readonly content: Record<string, unknown>;
@@ -27,7 +30,11 @@ export class RunCommandDocument extends Construct {
     this.document = new ssm.CfnDocument(this, 'Document', {
       documentType: 'Command',
       documentFormat: 'JSON',
-      targetType: '/AWS::EC2::Instance',
+      // "/" admits every resource type: EC2 instances (i-…) and hybrid managed nodes (mi-…, resource
+      // type AWS::SSM::ManagedInstance) alike. "/AWS::EC2::Instance" names EC2 instances only. Source:
+      // SSM API reference, CreateDocument, TargetType ("If you specify a value of '/' the document can
+      // run on all types of resources"). SendCommand stays limited to the fleet's tag (grantSendCommand).
+      targetType: RUN_COMMAND_TARGET_TYPE,
       content: props.content,
       tags: [{ key: FLEET_TAG_KEY, value: props.fleet }],
     });
