@@ -32,6 +32,19 @@ export function evaluateBackup(result: BackupResult, _fleet: Fleet, stack: Stack
       ? { check: 'backup.restart', target: r.container, severity: 'ok', observed: r.health, threshold: 'running', message: `${r.container} is running again` }
       : crit('backup.restart', r.container, `${r.state ?? '?'}/${r.health ?? '?'}`, 'running and healthy', `${r.container} was stopped for the backup and is not healthy again (${r.state ?? '?'}, ${r.health ?? '?'}): start it now`));
     result.errors.filter((e) => e.includes(`container ${r.container} `)).forEach((e) => explained.add(e));
+    if (r.killed) {
+      out.push({ check: 'backup.stop', target: r.container, severity: 'warning', observed: 'killed', threshold: `stopped within ${b?.stopTimeoutSeconds ?? 60} s`,
+        message: `${r.container} did not stop on SIGTERM within stopTimeoutSeconds (${b?.stopTimeoutSeconds ?? 60} s) and was killed for the backup: raise stopTimeoutSeconds or make it handle SIGTERM` });
+    }
+  }
+  for (const c of result.leftStopped ?? []) {
+    out.push({ check: 'backup.stop', target: c, severity: 'ok', observed: 'already stopped', threshold: null, message: `${c} was already stopped before the backup and was left stopped` });
+  }
+  // A run reported complete must be restorable: every archive with a size and a SHA-256.
+  if (result.complete) {
+    for (const a of result.archives.filter((x) => !x.ok || x.bytes === null || x.sha256 === null)) {
+      out.push(crit('backup.archive', a.name, 'no size or checksum', 'size and SHA-256', `${a.name} is in a run reported complete without a size or SHA-256 from the host: the run cannot be trusted for a restore`));
+    }
   }
   for (const e of result.errors) {
     if (!explained.has(e)) out.push(crit('backup.run', result.host, e, null, `backup problem: ${e}`));
@@ -65,6 +78,7 @@ export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore
   for (const a of manifest.archives) {
     const head = await s3.send(new HeadObjectCommand({ Bucket: result.bucket, Key: a.key })).catch(() => undefined);
     if (!head) { out.push(crit('backup.verify', a.name, 'missing', 'present', `${a.key} is listed in the manifest but not in S3`)); continue; }
+    if (a.bytes === null || a.sha256 === null) { out.push(crit('backup.verify', a.name, 'no size or checksum', 'size and SHA-256', `${a.key} has no ${a.bytes === null ? 'size' : 'SHA-256'} in the manifest: the host did not finish counting it, so the run is not verified`)); continue; }
     if (head.ContentLength !== a.bytes) { out.push(crit('backup.verify', a.name, head.ContentLength ?? null, a.bytes, `${a.key} is ${head.ContentLength} bytes in S3 but ${a.bytes} on the host`)); continue; }
     let checksumVerified = false;
     if ((a.bytes ?? 0) <= opts.checksumMaxBytes) {

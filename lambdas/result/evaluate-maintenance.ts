@@ -7,7 +7,7 @@ export function evaluateMaintenance(r: MaintenanceResult, _fleet: Fleet, _stack:
   const out: Finding[] = r.sqlite.map((d) => (d.ok
     ? { check: 'maintenance.sqlite', target: d.name, severity: 'ok' as const, observed: d.operations, threshold: null, message: `${d.operations} on ${d.name} done, integrity ok` }
     : { check: 'maintenance.sqlite', target: d.name, severity: 'critical' as const, observed: d.error, threshold: null,
-        message: `maintenance of ${d.name} failed: ${d.error}. A checked backup was taken first (${r.backupPrefix ?? 'none'}).` }));
+        message: `maintenance of ${d.name} failed: ${d.error}. ${d.rolledBack === true ? 'The database was put back as it was before. ' : d.rolledBack === false ? 'Putting the database back FAILED: restore it from the backup. ' : ''}A checked backup was taken first (${r.backupPrefix ?? 'none'}).` }));
   for (const p of r.prune) {
     out.push({ check: 'maintenance.prune', target: p.what, severity: p.ok ? 'ok' : 'warning', observed: p.reclaimed, threshold: null, message: p.ok ? `pruned ${p.what}, reclaimed ${p.reclaimed ?? '0B'}` : `pruning ${p.what} failed` });
   }

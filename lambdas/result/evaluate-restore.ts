@@ -18,8 +18,13 @@ export function evaluateRestore(r: RestoreResult, _fleet: Fleet, _stack: Stack):
     out.push({ check: 'restore.result', target: r.host, severity: 'critical', observed: 'not started', threshold: 'restored',
       message: `${what} did not start, nothing was changed: ${r.errors.slice(0, 3).join('; ')}` });
   }
-  for (const c of r.restarts.filter((x) => !x.started || x.state !== 'running')) {
+  // The last start of each container decides (a rollback starts them again).
+  const last = new Map(r.restarts.map((x) => [x.container, x]));
+  for (const c of [...last.values()].filter((x) => !x.started || x.state !== 'running')) {
     out.push({ check: 'restore.restart', target: c.container, severity: 'critical', observed: `${c.state}/${c.health}`, threshold: 'running', message: `${c.container} is not running after the restore: start it now` });
+  }
+  for (const c of [...last.values()].filter((x) => x.state === 'running' && x.health !== 'healthy' && x.health !== 'none')) {
+    out.push({ check: 'restore.restart', target: c.container, severity: 'critical', observed: `${c.state}/${c.health}`, threshold: 'running and healthy', message: `${c.container} runs but is ${c.health} after the restore` });
   }
   return out;
 }

@@ -70,6 +70,12 @@ const UNREACHABLE = new Set(['Undeliverable', 'DeliveryTimedOut', 'Terminated'])
 const TIMED_OUT = new Set(['TimedOut', 'ExecutionTimedOut']);
 
 /** Findings for statuses that carry no usable output; StatusDetails is the finer of the two. */
+/** The last progress marker a host script wrote on stderr (`shipshape-stage: …`, stage() in common.sh). */
+export function lastStage(stderr: string): string | undefined {
+  const marks = [...stderr.matchAll(/^shipshape-stage: (.*)$/gm)];
+  return marks.length ? marks[marks.length - 1]![1]!.trim() : undefined;
+}
+
 function statusFinding(inv: Invocation, runbook: string): Finding | undefined {
   const host = inv.instanceId;
   const key = statusKey(inv.statusDetails || inv.status);
@@ -78,8 +84,9 @@ function statusFinding(inv: Invocation, runbook: string): Finding | undefined {
       message: `SSM could not run ${runbook} on ${host} (${inv.statusDetails}): the host is offline, its SSM agent is stopped, or it lost its instance role` };
   }
   if (TIMED_OUT.has(key)) {
+    const stage = lastStage(inv.stderr);
     return { check: 'run.timeout', target: host, severity: 'critical', observed: inv.statusDetails || inv.status, threshold: 'Success',
-      message: `${runbook} did not finish on ${host} in time (${inv.statusDetails}); a hung docker daemon is the usual cause` };
+      message: `${runbook} did not finish on ${host} in time (${inv.statusDetails}); ${stage ? `the last stage it reported was "${sanitize(stage, 120)}"` : 'it reported no stage, so it hung before it began (a hung docker daemon is the usual cause)'}` };
   }
   if (key === 'Cancelled') {
     return { check: 'run.cancelled', target: host, severity: 'warning', observed: inv.statusDetails || inv.status, threshold: 'Success', message: `${runbook} was cancelled on ${host}` };

@@ -81,7 +81,6 @@ start_all() {
       ok=0
     elif [ "$health" != healthy ] && [ "$health" != none ]; then
       note_error "container $c runs but is $health after ${HEALTH_WAIT}s"
-      ok=0
     fi
     restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str "$state"),\"health\":$(json_str "$health")}")
   done
