@@ -7,9 +7,10 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadFleetFile } from '../lib/config/load.js';
 import { BUNDLING } from '../lib/bundling.js';
+import { FLEET_FILE } from '../lib/runbooks/names.js';
 
 export interface BundleRow { fn: string; variant: string; bytes: number; importMsMedian: number; importMsP90: number }
 
@@ -30,8 +31,10 @@ async function bundle(entry: string, outfile: string, treeShaking: boolean, flee
   await build({
     entryPoints: [entry], outfile, bundle: true, platform: 'node', format: BUNDLING.format, target: BUNDLING.target,
     minify: BUNDLING.minify, sourcemap: BUNDLING.sourcemap, mainFields: [...BUNDLING.mainFields], banner: { js: BUNDLING.banner },
-    define: { [BUNDLING.fleetDefine]: JSON.stringify(fleetJson) }, treeShaking, logLevel: 'silent',
+    treeShaking, logLevel: 'silent',
   });
+  // As the stack ships it: the config beside the bundle (lib/constructs/function.ts).
+  writeFileSync(join(dirname(outfile), FLEET_FILE), fleetJson);
   return statSync(outfile).size;
 }
 

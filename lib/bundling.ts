@@ -12,6 +12,4 @@ export const BUNDLING = {
   mainFields: ['module', 'main'],
   // ESM bundles still meet CommonJS code inside the SDK; give it a require().
   banner: "import { createRequire as __shipshapeRequire } from 'node:module';const require = __shipshapeRequire(import.meta.url);",
-  /** Identifier esbuild replaces with the fleet config JSON. */
-  fleetDefine: '__SHIPSHAPE_FLEET__',
 } as const;

@@ -8,8 +8,8 @@ import type { PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Fleet, Stack } from '../../lib/config/schema.js';
 import type { HealthResult } from '../../lib/results/health.js';
-import { HEALTH_CHECK } from '../../lib/runbooks/health-check.js';
-import { RESTART } from '../../lib/runbooks/restart.js';
+import { HEALTH_CHECK } from '../../lib/runbooks/names.js';
+import { RESTART } from '../../lib/runbooks/names.js';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { commandComment } from '../shared/command-comment.js';
 import { decideRemedy, needsRestart } from './remediation.js';
@@ -24,7 +24,7 @@ import * as z from 'zod';
 import { buildAlerts, publishAlert, type AlertContext } from './notify.js';
 import { findStack } from '../../lib/config/resolve.js';
 import type { BackupResult } from '../../lib/results/backup.js';
-import { BACKUP } from '../../lib/runbooks/backup.js';
+import { BACKUP } from '../../lib/runbooks/names.js';
 import { verifyBackup } from './evaluate-backup.js';
 import { evaluateInvocation, parseOutput, type HostOutcome } from './outcome.js';
 import { isSilenced, type Silence } from './silences.js';
@@ -188,7 +188,7 @@ async function remediate(
       await clients.ssm.send(new SendCommandCommand({
         DocumentName: ctx.documents[RESTART], InstanceIds: [run.host],
         Parameters: { Stack: [run.stack.name], RunId: [runId], Services: [svc.name] },
-        Comment: commandComment(ctx.fleet.fleet, run.stack.name, RESTART, runId),
+        Comment: commandComment(run.stack.name, RESTART, runId),
         ...(ctx.outputBucket ? { OutputS3BucketName: ctx.outputBucket, OutputS3KeyPrefix: `command-output/${RESTART}/${run.stack.name}` } : {}),
       }));
       await ctx.store.recordRemediation(run.stack.name, run.host, svc.name, run.now);

@@ -18,7 +18,7 @@ export async function runOnStack(
   ssm: Pick<SSMClient, 'send'>,
   opts: { fleet: Fleet; documents: Record<string, string>; outputBucket: string; runbook: string; stack: string; runId: string; parameters?: Record<string, string>; waitSeconds: number; sleep: (ms: number) => Promise<void> },
 ): Promise<HostRun[]> {
-  const commands = buildCommands({ fleet: opts.fleet, documents: opts.documents, outputBucket: opts.outputBucket }, { runbook: opts.runbook, stack: opts.stack, trigger: 'rotation' }, opts.runId)
+  const commands = buildCommands({ fleet: opts.fleet, documents: opts.documents, outputBucket: opts.outputBucket }, { runbook: opts.runbook, stack: opts.stack }, opts.runId)
     // One failing host is enough to roll back: stop sending at the first error.
     .map((c) => ({ ...c, MaxErrors: '0', Parameters: { ...c.Parameters, ...Object.fromEntries(Object.entries(opts.parameters ?? {}).map(([k, v]) => [k, [v]])) } }));
   const runs: HostRun[] = [];

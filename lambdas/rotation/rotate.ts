@@ -176,7 +176,7 @@ export interface Target { readonly stack: Stack; readonly secret: AppSecret }
 /** What rotation and the operator actions do to the hosts of one secret's stack. Host failures come back as [host, why]. */
 export function stackOperations(clients: RotationClients, ctx: RotationContext, target: Target, runLabel: string) {
   const run = (runbook: string, parameters: Record<string, string>) => runOnStack(clients.ssm, {
-    fleet: ctx.fleet, documents: ctx.documents, outputBucket: ctx.outputBucket, runbook, stack: target.stack.name, runId: runLabel.slice(0, 64).replace(/[^A-Za-z0-9-]/g, '-'),
+    fleet: ctx.fleet, documents: ctx.documents, outputBucket: ctx.outputBucket, runbook, stack: target.stack.name, runId: runLabel.slice(0, 36).replace(/[^A-Za-z0-9-]/g, '-'),
     parameters, waitSeconds: ctx.waitSeconds ?? 600, sleep: ctx.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   });
   const guarded = async (work: () => Promise<[string, string][]>): Promise<[string, string][]> => {

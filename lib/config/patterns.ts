@@ -46,7 +46,7 @@ export const LOG_PATTERN = /^[^\x00-\x1f\x7f`$;'&<>!]{1,200}$/;
 export const LOG_PATTERN_HINT = 'a grep -E pattern of at most 200 printable characters without ` $ ; \' & < > ! (e.g. "error|fatal|panic")';
 
 /** The run ID the dispatcher passes to documents (also its allowedPattern). */
-export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,35}$/;
 
 /** IANA time zone check without a data table of our own. */
 export function isIanaTimeZone(tz: string): boolean {

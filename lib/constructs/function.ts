@@ -10,14 +10,20 @@ import { fileURLToPath } from 'node:url';
 import { acknowledgeWildcard, nagArnRef } from './nag.js';
 import { BUNDLING } from '../bundling.js';
 import { LAMBDA_RUNTIME } from '../runtime.js';
+import { FLEET_FILE } from '../runbooks/names.js';
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export interface ShipshapeFunctionProps {
   /** Folder under lambdas/ holding handler.ts. */
   readonly entry: string;
   /** What the function does, shown in the console. */
   readonly description: string;
-  /** Normalized fleet config, bundled into the code so every run sees the synthesized config. */
-  readonly fleetJson: string;
+  /**
+   * The normalized fleet config as a file (FleetData.configFile); it is copied beside the bundle
+   * as fleet.json, so its size never meets a process-argument or environment limit.
+   */
+  readonly configFile: string;
   /** Environment variables besides the Powertools ones. @default - none */
   readonly environment?: Record<string, string>;
   /** Key that encrypts the log group. */
@@ -89,7 +95,11 @@ export class ShipshapeFunction extends Construct {
         sourcesContent: false,
         mainFields: [...BUNDLING.mainFields],
         banner: BUNDLING.banner,
-        define: { [BUNDLING.fleetDefine]: JSON.stringify(props.fleetJson) },
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_input: string, output: string) => [`cp ${shellQuote(props.configFile)} ${shellQuote(`${output}/${FLEET_FILE}`)}`],
+        },
         // Bundle the SDK too: a pinned, tree-shaken copy instead of whatever the runtime ships.
         externalModules: [],
       },

@@ -19,6 +19,11 @@ export interface ScheduledJobProps {
   readonly group: scheduler.IScheduleGroup;
   /** Shown in the console. */
   readonly description: string;
+  /**
+   * Adds the scheduled time (<aws.scheduler.scheduled-time>, the same on every retry of one
+   * run) to the payload under this name. @default - not added
+   */
+  readonly scheduledTimeField?: string;
 }
 
 /** An EventBridge Scheduler schedule with retries and a DLQ, in the schedule's own time zone. */
@@ -39,7 +44,7 @@ export class ScheduledJob extends Construct {
       // Jobs are idempotent observations; a small window spreads fleets that share a minute.
       timeWindow: scheduler.TimeWindow.flexible(Duration.minutes(1)),
       target: new targets.LambdaInvoke(props.target, {
-        input: scheduler.ScheduleTargetInput.fromObject(props.payload),
+        input: scheduler.ScheduleTargetInput.fromObject(props.scheduledTimeField ? { ...props.payload, [props.scheduledTimeField]: scheduler.ContextAttribute.scheduledTime } : props.payload),
         deadLetterQueue: props.deadLetterQueue,
         retryAttempts: 3,
         maxEventAge: Duration.hours(1),

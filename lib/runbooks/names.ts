@@ -33,3 +33,6 @@ export function secretName(fleet: string, stack: string, name: string): string {
 export function secretId(fleet: string, stack: string, secret: { name: string; secretArn?: string | undefined }): string {
   return secret.secretArn ?? secretName(fleet, stack, secret.name);
 }
+
+/** The fleet config beside each function's bundle (lib/constructs/function.ts, lambdas/shared/fleet.ts). */
+export const FLEET_FILE = 'fleet.json';

@@ -15,6 +15,7 @@ import { dispatch } from '../../lambdas/dispatcher/dispatch.js';
 import { processCommandEvent, processInvocationEvent, type ProcessOutcome } from '../../lambdas/result/process.js';
 import type { Fleet } from '../../lib/config/schema.js';
 import { startS3 } from '../support/aws-local.js';
+import { fleetSpecs } from '../../lib/runbooks/spec.js';
 import { documentsOf } from '../support/document-runner.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { FakeSsm } from '../support/fake-ssm.js';
@@ -49,7 +50,7 @@ beforeAll(async () => {
     f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/app.db' }], volumes: [{ name: 'certs' }], stop: ['web-api-1'] };
   });
   const { template } = synthFleet(fleet);
-  const bucketId = Object.keys(template.findResources('AWS::S3::Bucket')).find((id) => id.startsWith('BackupsBucket'))!;
+  const bucketId = Object.keys(template.findResources('AWS::S3::Bucket')).find((id) => id.startsWith('BackupStorageBackupsBucket'))!;
   documents = documentsOf(template.toJSON() as never, { [bucketId]: BUCKET });
   const runbookOf = (description: string) => (/: backup of/.test(description) ? 'backup' : /: restore /.test(description) ? 'restore' : 'health-check');
   docNames = Object.fromEntries(Object.entries(documents).map(([id, d]) => [runbookOf(d.description), id]));
@@ -68,7 +69,7 @@ async function scheduledBackup(store = new MemoryStateStore()): Promise<ProcessO
     instanceId: 'i-0123456789abcdef0', tags: { 'shipshape:fleet': 'demo', Role: 'web' }, host,
     env: { PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2',
       AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir },
-  }], { client: s3.client, region: 'us-east-1' });
+  }], { client: s3.client, region: 'us-east-1' }, fleetSpecs(fleet));
   try {
     await dispatch(ssm.client, { fleet, documents: docNames, outputBucket: 'command-output' }, { runbook: 'backup', stack: 'web', trigger: 'schedule' });
     const ctx = { fleet, documents: docNames, region: 'us-east-1', topicArn: 'arn:aws:sns:us-east-1:111122223333:alerts', store };

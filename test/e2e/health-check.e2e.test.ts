@@ -12,6 +12,7 @@ import { dispatch } from '../../lambdas/dispatcher/dispatch.js';
 import { processCommandEvent, processInvocationEvent } from '../../lambdas/result/process.js';
 import type { Fleet } from '../../lib/config/schema.js';
 import { REGION, startS3, startSnsSqs } from '../support/aws-local.js';
+import { fleetSpecs } from '../../lib/runbooks/spec.js';
 import { documentsOf } from '../support/document-runner.js';
 import { FakeHost, running, type FakeContainer } from '../support/fake-host.js';
 import { FakeSsm } from '../support/fake-ssm.js';
@@ -100,7 +101,7 @@ async function receive(queue: keyof typeof queues) {
 }
 
 async function runScheduled(stack: string, simulated: ConstructorParameters<typeof FakeSsm>[1], store = new MemoryStateStore(), now?: number) {
-  ssm = new FakeSsm(documents, simulated, { client: s3.client, region: REGION });
+  ssm = new FakeSsm(documents, simulated, { client: s3.client, region: REGION }, fleetSpecs(fleet));
   try {
     // Act: the payload the schedule carries, then every status event SSM would emit
     const dispatched = await dispatch(ssm.client, { fleet, documents: { 'health-check': documentName }, outputBucket: 'command-output-bucket' }, { runbook: 'health-check', stack, trigger: 'schedule' });
@@ -130,7 +131,7 @@ describe('scheduled health check, end to end', () => {
     const { dispatched, outcomes, sent } = await runScheduled('web', webHosts());
     // Assess
     expect(sent).toHaveLength(1);
-    expect(dispatched.commandIds).toHaveLength(1);
+    expect(dispatched[0]!.commandIds).toHaveLength(1);
     // Hosts finish in any order; compare sorted.
     expect(outcomes.map((o) => o.kind === 'evaluated' && [o.outcome.instanceId, o.outcome.status, o.alerts]).sort()).toEqual([
       ['i-00000000000000001', 'Success', 0],

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dispatch } from '../../lambdas/dispatcher/dispatch.js';
 import { processCommandEvent, processInvocationEvent } from '../../lambdas/result/process.js';
+import { fleetSpecs } from '../../lib/runbooks/spec.js';
 import { documentsOf } from '../support/document-runner.js';
 import { makeCert } from '../support/certs.js';
 import { FakeHost, running } from '../support/fake-host.js';
@@ -43,7 +44,7 @@ describe('scheduled integrity check, end to end', () => {
     });
     const documents = documentsOf(synthFleet(fleet).template.toJSON() as never);
     const docNames = Object.fromEntries(Object.entries(documents).map(([id, d]) => [d.description.includes(': integrity checks') ? 'integrity' : 'health-check', id]));
-    const ssm = new FakeSsm(documents, [{ instanceId: 'i-0123456789abcdef0', tags: { 'shipshape:fleet': 'demo', Role: 'web' }, host }]);
+    const ssm = new FakeSsm(documents, [{ instanceId: 'i-0123456789abcdef0', tags: { 'shipshape:fleet': 'demo', Role: 'web' }, host }], undefined, fleetSpecs(fleet));
     sns.on(PublishCommand).resolves({ MessageId: 'm' });
     try {
       // Act

@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { operate } from '../../lambdas/rotation/operate.js';
 import { rotate, RotationError } from '../../lambdas/rotation/rotate.js';
 import { parseFleet } from '../../lib/config/load.js';
+import { fleetSpecs } from '../../lib/runbooks/spec.js';
 import { documentsOf } from '../support/document-runner.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { FakeSsm } from '../support/fake-ssm.js';
@@ -79,7 +80,7 @@ function setUp(deny?: string) {
   ssm = new FakeSsm(documents, [{
     instanceId: HOST_ID, tags: { 'shipshape:fleet': 'demo', Role: 'web' }, host,
     env: { PATH: `${awsBin}:${host.env().PATH}`, FAKE_SECRETS: stageDir, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', ...(deny ? { FAKE_DENY_STAGE: deny } : {}) },
-  }]);
+  }], undefined, fleetSpecs(fleet));
   const ctx = { fleet, documents: names, outputBucket: 'out', topicArn: 'arn:aws:sns:us-east-1:111122223333:alerts', sleep: async () => {} };
   const clients = { sm: new SecretsManagerClient({ region: 'us-east-1' }), ssm: ssm.client, sns: new SNSClient({ region: 'us-east-1' }) };
   return { ctx, clients };

@@ -3,6 +3,7 @@
  * dispatch event and the document parameters. Each must be refused before anything runs;
  * a canary file that every payload tries to create proves that no command ran.
  */
+import { fleetSpecs } from '../../lib/runbooks/spec.js';
 import { specFile } from '../support/spec-file.js';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,8 +106,9 @@ describe('hostile strings', () => {
   describe('in document parameters', () => {
     let doc: CommandDocument;
     let host: FakeHost;
+    const specs = fleetSpecs(demoFleet());
     beforeAll(() => {
-      doc = Object.values(documentsOf(synthFleet(demoFleet()).template.toJSON() as never))[0]!;
+      doc = Object.values(documentsOf(synthFleet(demoFleet()).template.toJSON() as never)).find((d) => d.mainSteps.at(-1)!.name === 'healthCheck')!;
       host = new FakeHost({ 'web-api-1': running(), 'web-db-1': running() });
     });
     afterAll(() => host.dispose());
@@ -116,7 +118,7 @@ describe('hostile strings', () => {
       const base = { Stack: 'web', RunId: 'run-1', ExecutionTimeout: '60' };
       for (const v of HOSTILE) {
         // Act
-        const run = runDocument(doc, { ...base, [param]: v }, { env: host.env() });
+        const run = runDocument(doc, { ...base, [param]: v }, { env: host.env(), specs });
         // Assess
         await expect(run, `${param}=${JSON.stringify(v).slice(0, 60)}`).rejects.toThrow(InvalidParametersError);
       }
@@ -125,7 +127,7 @@ describe('hostile strings', () => {
 
     it('still run the document when every parameter is valid (the runner is not refusing everything)', async () => {
       expect(resolveParameters(doc, { Stack: 'web' })).toEqual({ Stack: 'web', RunId: 'manual', ExecutionTimeout: '300' });
-      const run = await runDocument(doc, { Stack: 'web', RunId: 'run-1' }, { env: host.env() });
+      const run = await runDocument(doc, { Stack: 'web', RunId: 'run-1' }, { env: host.env(), specs });
       expect(run.status).toBe('Success');
       expect(JSON.parse(run.stdout).stack).toBe('web');
       expect(host.calls().length).toBeGreaterThan(0);

@@ -5,9 +5,9 @@
  * as the agent does. Output is kept whole and also cut at SSM's inline limit.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const SSM_INLINE_LIMIT = 24_000;
 
@@ -21,7 +21,7 @@ export interface CommandDocument {
   schemaVersion: string;
   description: string;
   parameters: Record<string, DocumentParameterSpec>;
-  mainSteps: { action: string; name: string; inputs: { runCommand: string[]; timeoutSeconds?: string } }[];
+  mainSteps: { action: string; name: string; inputs: { runCommand: string[]; timeoutSeconds?: string; sourceType?: string; sourceInfo?: string; destinationPath?: string } }[];
 }
 
 export class InvalidParametersError extends Error {
@@ -67,6 +67,11 @@ export interface StepResult {
 
 export interface RunOptions {
   env?: Record<string, string>;
+  /**
+   * What aws:downloadContent finds in S3, by key (e.g. fleetSpecs(fleet) from lib/runbooks/spec.ts);
+   * a key that is missing fails the download step, as S3 would.
+   */
+  specs?: ReadonlyMap<string, string>;
   /** Overrides the document's timeoutSeconds (tests keep it short). */
   timeoutMs?: number;
 }
@@ -91,25 +96,62 @@ function runScript(path: string, env: Record<string, string>, timeoutMs: number)
   });
 }
 
-/** Runs every step; like the agent, a failed step ends the document. */
+/**
+ * aws:downloadContent from S3, as the agent does it (amazon-ssm-agent plugins/downloadcontent):
+ * a relative destinationPath lands under <orchestration>/downloads/; a destination ending in "/"
+ * is a directory that receives the object under its own file name.
+ */
+function downloadContent(step: CommandDocument['mainSteps'][number], params: Record<string, string>, dir: string, opts: RunOptions): StepResult {
+  const info = JSON.parse(substitute(step.inputs.sourceInfo ?? '{}', params)) as { path?: string };
+  const url = new URL(info.path ?? '');
+  const key = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const text = opts.specs?.get(key);
+  if (step.inputs.sourceType !== 'S3' || text === undefined) {
+    return { status: 'Failed', responseCode: 1, stdout: '', stdoutInline: '', stderr: `failed to download ${url.href}: NoSuchKey` };
+  }
+  const dest = step.inputs.destinationPath ?? '';
+  const target = dest.endsWith('/') || dest === '' ? join(dir, 'downloads', dest, key.split('/').at(-1)!) : join(dir, 'downloads', dest);
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, text);
+  return { status: 'Success', responseCode: 0, stdout: `Content downloaded to ${target}`, stdoutInline: '', stderr: '' };
+}
+
+/**
+ * Runs every step. Like the agent (schema 2.2 without onFailure: exit), a failed download does
+ * not stop the script step, which then finds no spec and says so in its result; the command's
+ * status is the worst of its steps.
+ */
 export async function runDocument(doc: CommandDocument, given: Record<string, string[] | string>, opts: RunOptions = {}): Promise<StepResult> {
   const params = resolveParameters(doc, given);
   const dir = mkdtempSync(join(tmpdir(), 'ssm-doc-'));
   try {
     let last: StepResult | undefined;
+    let failedDownload: StepResult | undefined;
     for (const step of doc.mainSteps) {
+      if (step.action === 'aws:downloadContent') {
+        const r = downloadContent(step, params, dir, opts);
+        if (r.status !== 'Success') failedDownload = r;
+        continue;
+      }
       if (step.action !== 'aws:runShellScript') throw new Error(`the local runner does not emulate ${step.action}`);
-      const script = join(dir, `${step.name}_script.sh`);
+      // The agent runs each step in its own folder of the orchestration directory.
+      const stepDir = join(dir, step.name);
+      mkdirSync(stepDir, { recursive: true });
+      const script = join(stepDir, '_script.sh');
       writeFileSync(script, step.inputs.runCommand.map((l) => substitute(l, params)).join('\n') + '\n', { mode: 0o700 });
       const timeoutSeconds = Number(substitute(step.inputs.timeoutSeconds ?? '3600', params));
       last = await runScript(script, { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, ...opts.env }, opts.timeoutMs ?? timeoutSeconds * 1000);
       if (last.status !== 'Success') return last;
     }
+    if (failedDownload && last) return { ...last, status: 'Failed', responseCode: 1, stderr: `${failedDownload.stderr}\n${last.stderr}` };
     return last!;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Pseudo parameters as a stack in eu-central-1 sees them. */
+const PSEUDO: Record<string, string> = { 'AWS::Region': 'eu-central-1', 'AWS::Partition': 'aws', 'AWS::AccountId': '111122223333', 'AWS::URLSuffix': 'amazonaws.com' };
 
 /** Resolves the intrinsics CloudFormation would: Ref to the given physical names, Fn::Join. */
 export function resolveIntrinsics(value: unknown, refs: Record<string, string>): unknown {
@@ -118,8 +160,16 @@ export function resolveIntrinsics(value: unknown, refs: Record<string, string>):
     const o = value as Record<string, unknown>;
     if ('Ref' in o) {
       const id = o.Ref as string;
-      if (!(id in refs)) throw new Error(`the document refers to ${id}; give its physical name to the runner`);
-      return refs[id];
+      if (id in refs) return refs[id];
+      if (id in PSEUDO) return PSEUDO[id];
+      throw new Error(`the document refers to ${id}; give its physical name to the runner`);
+    }
+    if ('Fn::GetAtt' in o) {
+      const [id, attr] = o['Fn::GetAtt'] as [string, string];
+      if (`${id}.${attr}` in refs) return refs[`${id}.${attr}`];
+      // The spec bucket's regional domain: the runner serves specs by key, whatever the bucket.
+      if (attr === 'RegionalDomainName') return `${refs[id] ?? id.toLowerCase()}.s3.${PSEUDO['AWS::Region']}.amazonaws.com`;
+      throw new Error(`the document refers to ${id}.${attr}; give it to the runner`);
     }
     if ('Fn::Join' in o) {
       const [sep, parts] = o['Fn::Join'] as [string, unknown[]];

@@ -41,6 +41,8 @@ export class FakeSsm {
     private readonly documents: Record<string, CommandDocument>,
     private readonly hosts: SimulatedHost[],
     private readonly s3?: { client: S3Client; region: string },
+    /** The stack specs hosts fetch (fleetSpecs(fleet)). */
+    private readonly specs?: ReadonlyMap<string, string>,
   ) {
     this.mock.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => this.send(input));
     this.mock.on(GetCommandInvocationCommand).callsFake(({ CommandId, InstanceId }) => {
@@ -78,7 +80,7 @@ export class FakeSsm {
       if (!h.host) {
         inv = { Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' };
       } else {
-        const run = await runDocument(doc, input.Parameters ?? {}, { env: h.host.env({ AWS_SSM_INSTANCE_ID: h.instanceId, ...h.env }) });
+        const run = await runDocument(doc, input.Parameters ?? {}, { env: h.host.env({ AWS_SSM_INSTANCE_ID: h.instanceId, ...h.env }), ...(this.specs ? { specs: this.specs } : {}) });
         inv = { Status: run.status, StatusDetails: run.status === 'TimedOut' ? 'Execution Timed Out' : run.status, ResponseCode: run.responseCode, StandardOutputContent: run.stdoutInline, StandardErrorContent: run.stderr };
         if (this.s3 && input.OutputS3BucketName) {
           const key = `${input.OutputS3KeyPrefix}/${commandId}/${h.instanceId}/awsrunShellScript/${doc.mainSteps[0]!.name}/stdout`;

@@ -5,17 +5,32 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Fleet } from '../../lib/config/schema.js';
 import { FleetStack } from '../../lib/stacks/fleet-stack.js';
 
+export interface SynthOptions {
+  /** Bundle the functions with esbuild (slow: only the test that checks bundles wants it). @default false */
+  readonly bundle?: boolean;
+  /** Where the cloud assembly goes (to read assets from). @default a temporary directory */
+  readonly outdir?: string;
+}
+
 /** Synthesizes a fleet the way bin/app.ts does, cdk-nag included: findings make this throw. */
-export function synthFleet(fleet: Fleet, extend?: (stack: FleetStack) => void): { stack: FleetStack; template: Template } {
+export function synthFleet(fleet: Fleet, extend?: (stack: FleetStack) => void, opts: SynthOptions = {}): { stack: FleetStack; template: Template; app: App } {
   const { fleet: _default, ...flags } = JSON.parse(readFileSync('cdk.json', 'utf8')).context as Record<string, unknown>;
-  const app = new App({ context: flags });
+  const app = new App({ context: { ...flags, ...(opts.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) }, ...(opts.outdir ? { outdir: opts.outdir } : {}) });
   const stack = new FleetStack(app, 'TestFleet', { fleet });
   extend?.(stack);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { stack, template: Template.fromStack(stack) };
+  return { stack, app, template: Template.fromStack(stack) };
 }
 
-/** The template with asset hashes masked, for snapshots that survive code changes. */
-export function withoutAssetHashes(template: Template): unknown {
-  return JSON.parse(JSON.stringify(template.toJSON()).replace(/[0-9a-f]{64}(\.zip)?/g, '[asset]'));
+/**
+ * The template for a snapshot that survives code and script edits: asset hashes masked and
+ * document content left out (documents have their own targeted assertions).
+ */
+export function forSnapshot(template: Template): unknown {
+  const json = JSON.parse(JSON.stringify(template.toJSON()).replace(/[0-9a-f]{64}(\.zip)?/g, '[asset]')) as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+  for (const r of Object.values(json.Resources)) {
+    if (r.Type === 'AWS::SSM::Document' && r.Properties) r.Properties.Content = '[document content: see the document tests]';
+    if (r.Type === 'AWS::CloudWatch::Dashboard' && r.Properties) r.Properties.DashboardBody = '[dashboard body]';
+  }
+  return json;
 }
