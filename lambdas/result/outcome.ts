@@ -27,6 +27,8 @@ import { evaluateRestore } from './evaluate-restore.js';
 import { HEALTH_CHECK } from '../../lib/runbooks/names.js';
 import { evaluateBackup } from './evaluate-backup.js';
 import { evaluateHealth } from './evaluate-health.js';
+import { PreflightResult } from '../../lib/results/preflight.js';
+import { evaluatePreflight } from './evaluate-preflight.js';
 import { statusKey } from '../../lib/results/invocation-status.js';
 import { extractJson, type Invocation } from './invocation.js';
 
@@ -47,6 +49,8 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [INTEGRITY]: evaluator({ schema: IntegrityResult, evaluate: evaluateIntegrity }),
   [MAINTENANCE]: evaluator({ schema: MaintenanceResult, evaluate: evaluateMaintenance }),
   [APPLY_SECRET]: evaluator({ schema: ApplySecretResult, evaluate: evaluateApplySecret }),
+  // PREFLIGHT in lib/runbooks/names.ts once the lead adds it there.
+  preflight: evaluator({ schema: PreflightResult, evaluate: evaluatePreflight }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

@@ -1,0 +1,116 @@
+/**
+ * preflight.sh against a fake docker: a compose project as compose labels it, a fake AWS CLI and
+ * docker-compose on PATH. One host where everything the config names is there, one where each
+ * kind of thing is missing; every check is reported and nothing stops the run.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { evaluatePreflight } from '../../lambdas/result/evaluate-preflight.js';
+import { parseFleet } from '../../lib/config/load.js';
+import { failing } from '../../lib/results/findings.js';
+import { PreflightResult } from '../../lib/results/preflight.js';
+import { backupSpecLines } from '../../lib/runbooks/backup.js';
+import { composeSpecLines } from '../../lib/runbooks/compose.js';
+import { healthCheckSpecLines } from '../../lib/runbooks/health-check.js';
+import { integritySpecLines } from '../../lib/runbooks/integrity.js';
+import { secretsSpecLines } from '../../lib/runbooks/secrets.js';
+import { composeLabels, composeVolume } from '../support/compose.js';
+import { FakeHost, running, type FakeContainer } from '../support/fake-host.js';
+import { runHostScript } from '../support/run-script.js';
+import { specFile } from '../support/spec-file.js';
+
+let host: FakeHost | undefined;
+afterEach(() => host?.dispose());
+
+interface Setup { awsVersion?: string; bucketFails?: boolean; broken?: boolean; region?: string | null }
+
+async function preflight(opts: Setup = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'preflight-'));
+  const app = join(dir, 'app');
+  const data = join(dir, 'volumes', 'shop_data');
+  mkdirSync(join(app, 'secrets'), { recursive: true });
+  mkdirSync(data, { recursive: true });
+  execFileSync('sqlite3', [join(data, 'app.db'), 'CREATE TABLE t(x); INSERT INTO t VALUES (1);']);
+  writeFileSync(join(app, '.env'), 'JWT_SECRET=x\n');
+  writeFileSync(join(app, 'secrets', 'key'), 'k\n');
+  const c = (service: string, extra: Partial<FakeContainer> = {}): FakeContainer => running({ ...extra, Config: { Labels: composeLabels('shop', service, 1, app), Env: opts.broken ? ['PATH=/bin'] : ['PATH=/bin', 'JWT_SECRET=x'] } });
+  host = new FakeHost({
+    'shop-api-1': c('api', { Mounts: [{ Source: join(app, 'secrets'), Destination: '/run/secrets' }] }),
+    'shop-db-1': c('db', { Mounts: [{ Source: data, Destination: '/data', Name: 'shop_data' }] }),
+    'shop-pg-1': c('pg', { commands: { pg_dump: { stdout: 'pg_dump (PostgreSQL) 15.8\n' }, psql: { stdout: '7340032\n' } } }),
+  });
+  host.setVolumes(composeVolume('shop', 'data', data));
+  const bin = mkdtempSync(join(tmpdir(), 'preflight-bin-'));
+  writeFileSync(join(bin, 'aws'), `#!/bin/sh\ncase "$1" in\n  --version) echo "aws-cli/${opts.awsVersion ?? '2.9.19'} Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off" ;;\n  configure) exit 1 ;;\n  s3api) ${opts.bucketFails ? 'echo "An error occurred (403) when calling the HeadBucket operation: Forbidden" >&2; exit 254' : 'exit 0'} ;;\nesac\n`, { mode: 0o755 });
+  writeFileSync(join(bin, 'docker-compose'), '#!/bin/sh\necho "docker-compose version 1.29.2"\n', { mode: 0o755 });
+  const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, composeDir: app.replace(/app$/, 'shop'),
+    services: [{ name: 'api', http: [{ url: 'http://127.0.0.1:1/health' }] }, { name: 'db', container: opts.broken ? 'dbb' : 'db' }, { name: 'pg' }],
+    backup: {
+      volumes: [{ name: opts.broken ? 'dta' : 'data' }], paths: [{ name: 'conf', path: opts.broken ? join(dir, 'nope') : app }],
+      sqlite: [{ name: 'app', container: 'db', path: opts.broken ? '/var/lib/app.db' : '/data/app.db' }],
+      postgres: [{ name: 'main', container: 'pg', database: 'app' }],
+    },
+    integrity: { certificates: [{ name: 'site', tls: { host: '127.0.0.1', port: 443 } }] },
+    secrets: [{ name: 'jwt', envFile: join(app, '.env'), variable: 'JWT_SECRET', restart: ['api'] }, { name: 'key', file: join(app, 'secrets', 'key'), restart: ['api'] }] }] });
+  const stack = fleet.stacks[0]!;
+  const spec = specFile({ compose: composeSpecLines(stack), 'health-check': healthCheckSpecLines(fleet, stack), backup: backupSpecLines(stack.backup!), integrity: integritySpecLines(stack, stack.integrity!), secrets: secretsSpecLines(fleet, stack) });
+  const region: Record<string, string> = opts.region === null ? {} : { SHIPSHAPE_REGION: opts.region ?? 'eu-central-1' };
+  const run = await runHostScript('preflight.sh', host.env({ PATH: `${bin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'p', SHIPSHAPE_SPEC_FILE: spec, SHIPSHAPE_BUCKET: 'backups-bucket', ...region }));
+  const parsed = PreflightResult.safeParse(run.json);
+  expect(parsed.success, `${run.stdout}\n${run.stderr}\n${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+  return { result: parsed.data!, fleet };
+}
+const failed = (r: PreflightResult) => r.checks.filter((c) => !c.ok).map((c) => [c.check, c.target, c.required]);
+
+describe('preflight.sh', () => {
+  it('finds everything the config names on a host that matches, with tool versions', async () => {
+    // Act
+    const { result, fleet } = await preflight({ awsVersion: '2.24.5' });
+    // Assess
+    expect(result).toMatchObject({ project: 'shop', runbooks: ['health-check', 'restart', 'backup', 'restore', 'drill', 'integrity', 'apply-secret'], errors: [] });
+    expect(failed(result)).toEqual([]);
+    const byTarget = (check: string, target: string) => result.checks.find((c) => c.check === check && c.target === target);
+    expect(byTarget('compose.project', 'shop')!.detail).toContain('working directory');
+    expect(byTarget('name.container', 'api')!.detail).toBe('service api: shop-api-1');
+    expect(byTarget('name.volume', 'data')!.detail).toBe('volume shop_data');
+    expect(byTarget('file.database', 'app')!.detail).toMatch(/\/data\/app.db in shop-db-1 is .*shop_data\/app.db on the host, \d+ bytes/);
+    expect(byTarget('tool', 'pg_dump in shop-pg-1')).toMatchObject({ ok: true, version: 'pg_dump (PostgreSQL) 15.8' });
+    expect(byTarget('tool', 'aws-checksums')).toMatchObject({ ok: true, version: '2.24.5' });
+    expect(byTarget('tool', 'sqlite3')!.version).toMatch(/^3\./);
+    expect(byTarget('space.temp', process.env.TMPDIR ?? '/tmp')!.detail).toContain('PostgreSQL dump of main');
+    expect(byTarget('region', 'eu-central-1')).toMatchObject({ ok: true });
+    expect(byTarget('secret.delivery', 'jwt -> shop-api-1')!.detail).toBe('recreate (env file) with docker-compose, service api; JWT_SECRET is in its environment');
+    expect(byTarget('secret.delivery', 'key -> shop-api-1')!.detail).toBe('restart (file): mounted at /run/secrets/key');
+    expect(byTarget('bucket.access', 'backups-bucket')).toMatchObject({ ok: true });
+    expect(failing(evaluatePreflight(result, fleet, fleet.stacks[0]!))).toEqual([]);
+  });
+
+  it('reports each thing that does not match, and never stops at the first', async () => {
+    // Act
+    const { result, fleet } = await preflight({ broken: true, bucketFails: true, region: null });
+    // Assess
+    expect(failed(result)).toEqual([
+      ['tool', 'aws-checksums', false],
+      ['name.container', 'dbb', true],
+      ['name.volume', 'dta', true],
+      ['path', expect.stringMatching(/\/nope$/), true],
+      ['file.database', 'app', true],
+      ['region', '-', true],
+      ['secret.delivery', 'jwt -> shop-api-1', true],
+      ['bucket.access', 'backups-bucket', true],
+    ]);
+    const detail = (check: string) => result.checks.find((c) => c.check === check && !c.ok)!.detail;
+    expect(detail('name.container')).toContain("looked for compose service 'dbb' of project 'shop'");
+    expect(detail('name.volume')).toContain("found volumes of project 'shop': shop_data");
+    expect(detail('file.database')).toContain('/var/lib/app.db is in the writable layer of shop-db-1');
+    expect(detail('secret.delivery')).toContain('JWT_SECRET is not in the environment of shop-api-1');
+    expect(detail('bucket.access')).toContain('Forbidden');
+    expect(detail('tool')).toContain('does not send checksums by default: uploads to a bucket with Object Lock fail');
+    const findings = failing(evaluatePreflight(result, fleet, fleet.stacks[0]!));
+    expect(findings.filter((f) => f.severity === 'critical')).toHaveLength(7);
+    expect(findings.find((f) => f.target === 'aws-checksums')!.severity).toBe('warning');
+  });
+});
