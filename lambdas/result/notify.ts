@@ -375,9 +375,9 @@ const distinctHosts = (entries: OutboxEntry[]): Host[] =>
   [...new Map(entries.map((e) => [e.host.instanceId, e.host])).values()].sort((a, b) => a.instanceId.localeCompare(b.instanceId));
 
 const RANK: Record<AlertSeverity, number> = { critical: 0, warning: 1 };
-/** Worst first, then the longest-failing. */
+/** Worst first, then the longest-failing, then in the order the evaluator reported them (a stable sort). */
 const byImportance = (a: OutboxEntry, b: OutboxEntry) =>
-  RANK[a.notice.severity] - RANK[b.notice.severity] || (a.notice.state.since ?? 0) - (b.notice.state.since ?? 0) || a.notice.finding.check.localeCompare(b.notice.finding.check);
+  RANK[a.notice.severity] - RANK[b.notice.severity] || (a.notice.state.since ?? 0) - (b.notice.state.since ?? 0);
 
 function smsFor(l: string, where: string, e0: OutboxEntry, more: number, resolved: boolean, ctx: AlertContext): string {
   const tz = ctx.timezone ?? 'UTC';

@@ -60,7 +60,7 @@ describe('scheduled integrity check, end to end', () => {
     }
     // Assess
     const sent = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
-    expect(sent.map((m) => m.Subject)).toEqual(['[CRITICAL] demo/web i-0123456789abcdef0: 2 critical']);
+    expect(sent.map((m) => m.Subject)).toEqual([expect.stringMatching(/^\[CRITICAL\] demo\/web \S+: \S+ (certificate expires in \d+ days|database integrity check failed) \(\+1 more\)$/)]);
     const findings = JSON.parse(JSON.parse(sent[0]!.Message!).sqs).findings.map((f: { check: string; target: string }) => `${f.check} ${f.target}`);
     expect(findings).toEqual(['integrity.sqlite app-db', 'integrity.cert web-cert']);
   });

@@ -134,7 +134,8 @@ describe('rendered messages, per runbook family (no snapshots)', () => {
     expect(m.subject.length).toBeLessThan(100);
     expect(m.subject).toMatch(/^[\x20-\x7e]+$/);
     expect(m.sms.length).toBeLessThanOrEqual(SMS_LIMIT);
-    expect(m.sms).toContain('not running');
+    expect(m.sms).toContain('HTTP check failed');
+    expect(m.subject).toMatch(/\(\+30 more\)$/);
   });
 });
 
