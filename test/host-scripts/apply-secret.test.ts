@@ -70,7 +70,7 @@ function prepare(target: 'env' | 'file' = 'env', opts: { literal?: boolean } = {
   writeFileSync(join(secrets, 'AWSCURRENT'), `${OLD}\n`);
   writeFileSync(join(secrets, 'AWSPENDING'), `${NEW}\n`);
   const bin = mkdtempSync(join(tmpdir(), 'fake-aws-'));
-  writeFileSync(join(bin, 'aws'), '#!/bin/sh\nstage=""\nwhile [ $# -gt 0 ]; do case "$1" in --version-stage) stage=$2; shift;; esac; shift; done\ncat "$FAKE_SECRETS/$stage" 2>/dev/null || { echo "An error occurred (ResourceNotFoundException): no version with stage $stage" >&2; exit 254; }\n', { mode: 0o755 });
+  writeFileSync(join(bin, 'aws'), '#!/bin/sh\necho "${AWS_REGION:-none} ${AWS_DEFAULT_REGION:-none} $1 $2" >> "$FAKE_SECRETS/aws-calls.log"\nstage=""\nwhile [ $# -gt 0 ]; do case "$1" in --version-stage) stage=$2; shift;; esac; shift; done\ncat "$FAKE_SECRETS/$stage" 2>/dev/null || { echo "An error occurred (ResourceNotFoundException): no version with stage $stage" >&2; exit 254; }\n', { mode: 0o755 });
   writeFileSync(join(bin, 'docker-compose'), FAKE_COMPOSE, { mode: 0o755 });
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, composeProject: 'web',
     services: opts.literal ? [{ name: 'api', container: 'web-api-1' }, { name: 'worker', container: 'web-worker-1' }, { name: 'db', container: 'web-db-1' }] : [{ name: 'api' }, { name: 'worker' }, { name: 'db' }],
@@ -249,5 +249,15 @@ describe('apply-secret.sh', () => {
     // Assess
     expect(r).toMatchObject({ delivery: 'none', verified: true, restarts: [] });
     expect(restarts()).toEqual([]);
+  });
+
+  it('makes every AWS call in the document\'s region (hybrid nodes and AWS CLI v1 have no default)', async () => {
+    // Prepare
+    const { env, secrets } = prepare();
+    // Act
+    await apply(env('AWSPENDING', { SHIPSHAPE_REGION: 'ap-southeast-2' }));
+    // Assess
+    const calls = readFileSync(join(secrets, 'aws-calls.log'), 'utf8').trim().split('\n');
+    expect(calls).toEqual(['ap-southeast-2 ap-southeast-2 secretsmanager get-secret-value']);
   });
 });

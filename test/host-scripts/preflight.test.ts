@@ -4,7 +4,7 @@
  * kind of thing is missing; every check is reported and nothing stops the run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -44,7 +44,7 @@ async function preflight(opts: Setup = {}) {
   });
   host.setVolumes(composeVolume('shop', 'data', data));
   const bin = mkdtempSync(join(tmpdir(), 'preflight-bin-'));
-  writeFileSync(join(bin, 'aws'), `#!/bin/sh\ncase "$1" in\n  --version) echo "aws-cli/${opts.awsVersion ?? '2.9.19'} Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off" ;;\n  configure) exit 1 ;;\n  s3api) ${opts.bucketFails ? 'echo "An error occurred (403) when calling the HeadBucket operation: Forbidden" >&2; exit 254' : 'exit 0'} ;;\nesac\n`, { mode: 0o755 });
+  writeFileSync(join(bin, 'aws'), `#!/bin/sh\necho "\${AWS_REGION:-none} \${AWS_DEFAULT_REGION:-none} $1 $2" >> "${join(dir, 'aws-calls.log')}"\ncase "$1" in\n  --version) echo "aws-cli/${opts.awsVersion ?? '2.9.19'} Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off" ;;\n  configure) exit 1 ;;\n  s3api) ${opts.bucketFails ? 'echo "An error occurred (403) when calling the HeadBucket operation: Forbidden" >&2; exit 254' : 'exit 0'} ;;\nesac\n`, { mode: 0o755 });
   writeFileSync(join(bin, 'docker-compose'), '#!/bin/sh\necho "docker-compose version 1.29.2"\n', { mode: 0o755 });
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, composeDir: app.replace(/app$/, 'shop'),
     services: [{ name: 'api', http: [{ url: 'http://127.0.0.1:1/health' }] }, { name: 'db', container: opts.broken ? 'dbb' : 'db' }, { name: 'pg' }],
@@ -61,7 +61,7 @@ async function preflight(opts: Setup = {}) {
   const run = await runHostScript('preflight.sh', host.env({ PATH: `${bin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'p', SHIPSHAPE_SPEC_FILE: spec, SHIPSHAPE_BUCKET: 'backups-bucket', ...region }));
   const parsed = PreflightResult.safeParse(run.json);
   expect(parsed.success, `${run.stdout}\n${run.stderr}\n${JSON.stringify(parsed.error?.issues)}`).toBe(true);
-  return { result: parsed.data!, fleet };
+  return { result: parsed.data!, fleet, awsCalls: () => readFileSync(join(dir, 'aws-calls.log'), 'utf8').trim().split('\n') };
 }
 const failed = (r: PreflightResult) => r.checks.filter((c) => !c.ok).map((c) => [c.check, c.target, c.required]);
 
@@ -112,5 +112,12 @@ describe('preflight.sh', () => {
     const findings = failing(evaluatePreflight(result, fleet, fleet.stacks[0]!));
     expect(findings.filter((f) => f.severity === 'critical')).toHaveLength(7);
     expect(findings.find((f) => f.target === 'aws-checksums')!.severity).toBe('warning');
+  });
+
+  it('makes every AWS call in the document\'s region', async () => {
+    // Act
+    const { awsCalls } = await preflight({ region: 'ca-central-1' });
+    // Assess
+    expect(awsCalls()).toEqual(['ca-central-1 ca-central-1 --version ', 'ca-central-1 ca-central-1 configure get', 'ca-central-1 ca-central-1 s3api head-bucket']);
   });
 });
