@@ -62,3 +62,4 @@ if (existsSync(report)) {
   if (r.pluginReports.every((p) => p.violations.length === 0)) console.log('\ncdk-nag AwsSolutions and CloudFormation validation: no unacknowledged findings');
 }
 console.log(`\nWrote ${outDir}/ in ${((Date.now() - started) / 1000).toFixed(1)} s. Deploy with: npx cdk deploy${fleetArg ? ` -c ${fleetArg}` : ''}`);
+console.log('After the deploy: confirm the subscription e-mails (alert and alarms topics), then run the console runbook send-test-alert (Systems Manager > Automation) and check that every receiver got one message per severity.');
