@@ -394,7 +394,12 @@ function smsFor(l: string, where: string, e0: OutboxEntry, more: number, resolve
  * kind (alert, escalation level, resolved) and severity.
  */
 export function buildAlerts(entries: readonly OutboxEntry[], ctx: AlertContext): PublishCommandInput[] {
-  const out: { order: number; msg: PublishCommandInput }[] = [];
+  return buildAlertGroups(entries, ctx).map((g) => g.message);
+}
+
+/** The messages with the entries each one carries, so a caller that fails half-way can park only what was not sent. */
+export function buildAlertGroups(entries: readonly OutboxEntry[], ctx: AlertContext): { message: PublishCommandInput; entries: OutboxEntry[] }[] {
+  const out: { order: number; msg: PublishCommandInput; entries: OutboxEntry[] }[] = [];
   const same = new Map<string, OutboxEntry[]>();
   for (const e of entries) {
     const k = [e.host.stack, kindGroup(e.notice), e.notice.level ?? 0, e.notice.severity, e.host.runbook, e.notice.finding.check, e.notice.finding.target].join('|');
@@ -422,7 +427,7 @@ export function buildAlerts(entries: readonly OutboxEntry[], ctx: AlertContext):
       ...(hosts.length > 50 ? [`  and ${hosts.length - 50} more`] : []),
     ];
     const draft: Draft = { g, subject, sms: smsFor(l, where, e0, 0, resolved, ctx), intro, hosts, withHost: false, textLimit: 1 };
-    out.push({ order: ORDER[`${g.group}|${g.severity}`] ?? 9, msg: fit(ctx, draft) });
+    out.push({ order: ORDER[`${g.group}|${g.severity}`] ?? 9, msg: fit(ctx, draft), entries: group });
   }
   const perHost = new Map<string, OutboxEntry[]>();
   for (const e of single) {
@@ -447,9 +452,9 @@ export function buildAlerts(entries: readonly OutboxEntry[], ctx: AlertContext):
       `Runbook: ${h.runbook}   Run: ${h.runId}   SSM status: ${h.status}`,
     ];
     const draft: Draft = { g, subject, sms: smsFor(l, where, e0, more, resolved, ctx), intro, hosts: [h], withHost: false };
-    out.push({ order: ORDER[`${g.group}|${g.severity}`] ?? 9, msg: fit(ctx, draft) });
+    out.push({ order: ORDER[`${g.group}|${g.severity}`] ?? 9, msg: fit(ctx, draft), entries: group });
   }
-  return out.sort((a, b) => a.order - b.order).map((o) => o.msg);
+  return out.sort((a, b) => a.order - b.order).map((o) => ({ message: o.msg, entries: o.entries }));
 }
 
 export async function publishAlert(sns: Pick<SNSClient, 'send'>, alert: PublishCommandInput): Promise<string | undefined> {

@@ -21,7 +21,7 @@ import type { BackoffOptions } from '../shared/retry.js';
 import { alertKey, step, type AlertPolicy, type Notice } from './alert-state.js';
 import { commandStackParameter, InvocationEvent, readInvocation } from './invocation.js';
 import * as z from 'zod';
-import { buildAlerts, publishAlert, type AlertContext } from './notify.js';
+import { buildAlertGroups, publishAlert, type AlertContext } from './notify.js';
 import { findStack } from '../../lib/config/resolve.js';
 import type { BackupResult } from '../../lib/results/backup.js';
 import { BACKUP } from '../../lib/runbooks/names.js';
@@ -211,20 +211,25 @@ export const CommandEvent = z.object({
   detail: z.object({ 'command-id': z.string().regex(/^[0-9a-f-]{36}$/), 'document-name': z.string().min(1).max(200), status: z.string() }),
 });
 
-/** Sends what a command's hosts parked, grouped. Claimed entries go back if sending fails, for the retry. */
+/**
+ * Sends what a command's hosts parked, grouped. If sending fails half-way, only the entries of
+ * the messages not sent go back for the retry: what went out is not sent again.
+ */
 export async function flush(sns: ResultClients['sns'], ctx: ResultContext, commandId: string): Promise<number> {
   const claimed = await ctx.store.claimOutbox(commandId);
-  const messages = buildAlerts(claimed, alertContext(ctx));
+  const groups = buildAlertGroups(claimed, alertContext(ctx));
+  let sent = 0;
   try {
-    for (const m of messages) {
-      await publishAlert(sns, m);
-      ctx.onPublished?.(m);
+    for (const g of groups) {
+      await publishAlert(sns, g.message);
+      sent++;
+      ctx.onPublished?.(g.message);
     }
   } catch (err) {
-    await ctx.store.addOutbox(commandId, claimed);
+    await ctx.store.addOutbox(commandId, groups.slice(sent).flatMap((g) => g.entries));
     throw err;
   }
-  return messages.length;
+  return groups.length;
 }
 
 /** The whole command finished: send its parked notices, and let late hosts send at once. */

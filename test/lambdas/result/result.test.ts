@@ -304,6 +304,22 @@ describe('one message for one finding on many hosts', () => {
     await expect(processCommandEvent(clients, ctx, commandEvent(CMD))).resolves.toEqual({ kind: 'flushed', alerts: 1 });
   });
 
+  it('sends again only what was not sent when SNS fails half-way', async () => {
+    // Prepare: a critical and a warning message for one host; the second publish fails once
+    const result = healthyWebResult();
+    result.containers[0]!.state = 'exited';
+    result.probes[1] = { ...result.probes[1]!, latencyMs: 2000 };
+    invocation(JSON.stringify(result));
+    await processInvocationEvent(clients, ctx, hostEvent('i-00000000000000001'));
+    sns.on(PublishCommand).resolvesOnce({ MessageId: 'm-1' }).rejectsOnce(new Error('SNS is down')).resolves({ MessageId: 'm-3' });
+    // Act
+    await expect(processCommandEvent(clients, ctx, commandEvent(CMD))).rejects.toThrow(/SNS is down/);
+    await processCommandEvent(clients, ctx, commandEvent(CMD));
+    // Assess: critical once, warning attempted twice (failed, then sent)
+    const severities = published().map((p) => p.MessageAttributes!.severity!.StringValue);
+    expect(severities).toEqual(['critical', 'warning', 'warning']);
+  });
+
   it('ignores commands of other documents and commands still running', async () => {
     expect(await processCommandEvent(clients, ctx, { ...commandEvent(CMD), detail: { ...commandEvent(CMD).detail, 'document-name': 'AWS-RunShellScript' } })).toEqual({ kind: 'ignored', alerts: 0 });
     expect(await processCommandEvent(clients, ctx, commandEvent(CMD, 'InProgress'))).toEqual({ kind: 'ignored', alerts: 0 });
