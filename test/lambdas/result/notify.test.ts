@@ -103,6 +103,22 @@ describe('rendered messages, per runbook family (no snapshots)', () => {
     expect(nextStep(check)).not.toBe(nextStep('unknown.thing'));
   });
 
+  it.each([
+    ['maintenance', 'maintenance.sqlite', 'db', 'db database maintenance failed', /after a verified backup was taken/],
+    ['remediation', 'remediation.exhausted', 'digitalme', 'digitalme still failing after automatic restarts', /stopped restarting this service/],
+    ['apply-secret', 'secret.apply', 'jwt', 'jwt secret not applied', /previous value is still in place/],
+    ['watchdog', 'missed', 'backup', 'backup missed its scheduled run', /run never arrived/],
+    ['watchdog', 'host.silent', 'health-check', 'no results from this host', /SSM agent is online/],
+    ['watchdog', 'backup.age', 'backup', 'no verified backup for 52 h', /no recent restore point/],
+  ])('%s %s: subject, SMS and next step name it', (runbook, check, target, what, step) => {
+    // Act
+    const m = one([entry({ check, target, observed: check === 'backup.age' ? '52 h' : 'failed' }, {}, runbook)]);
+    // Assess
+    expect(m.subject).toBe(`[CRITICAL] digitalme/app dm-prod-1: ${what}`);
+    expect(m.sms).toBe(`CRITICAL digitalme/app dm-prod-1: ${what} since 14:05 CET`);
+    expect(m.email).toMatch(step);
+  });
+
   it('RESOLVED says how long it was down, from when to when, and offers no actions', () => {
     // Prepare
     const ok: Finding = { check: 'container.state', target: 'digitalme', severity: 'ok', observed: 'running', threshold: 'running', message: 'running' };
