@@ -3,6 +3,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { benchBundles } from './bundles.js';
 import { benchDispatch } from './dispatch.js';
 import { benchBackup, type BackupBenchRow } from './backup.js';
+import { benchScale, BASELINE_COMMIT } from './scale.js';
 
 mkdirSync('bench/results', { recursive: true });
 const only = process.argv[2];
@@ -49,6 +50,27 @@ if (!only || only === 'backup') {
   md.push('', `shipshape backs up ${(seed.seconds / ours.seconds).toFixed(2)}x as fast as the seeds' method and restores ${(seed.restoreSeconds / ours.restoreSeconds).toFixed(2)}x as fast, with a consistent database copy, checksums and an off-host upload included.`, '');
 }
 
-writeFileSync('bench/results/latest.json', JSON.stringify(out, null, 2) + '\n');
-writeFileSync('bench/results/latest.md', md.join('\n') + '\n');
+if (!only || only === 'scale') {
+  console.log(`bench: fleet scale, this design against ${BASELINE_COMMIT} (before issue 10), 1/50/300 generated stacks...`);
+  const rows = benchScale();
+  out.scale = rows;
+  const kb = (b?: number) => (b === undefined ? '-' : `${(b / 1024).toFixed(0)} KB`);
+  const secs = (xs: number[]) => {
+    if (!xs.length) return '-';
+    const s = [...xs].sort((a, b) => a - b);
+    return `${s[Math.floor((s.length - 1) / 2)]!.toFixed(1)} s (${s[0]!.toFixed(1)}-${s.at(-1)!.toFixed(1)})`;
+  };
+  md.push(`## Fleet scale (generated fleets: 5 services per stack, every feature on, longest names; "before" = ${BASELINE_COMMIT})`, '',
+    '| stacks | design | cdk synth with bundling, median (min-max) | templates | resources (largest template) | largest template | largest document |', '|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const synth = r.synthError ? `fails: ${r.synthError}` : secs(r.synthSeconds);
+    md.push(`| ${r.stacks} | ${r.design} | ${synth} | ${r.templates ?? '-'} | ${r.maxResources ?? (r.figuresError ? `fails: ${r.figuresError}` : '-')} | ${kb(r.maxTemplateBytes)} | ${kb(r.maxDocumentBytes)} |`);
+  }
+  md.push('', 'Limits: 500 resources and 1 MB per template (CloudFormation), 64 KB per document (SSM). Paired runs, interleaved now/before for each size.', '');
+}
+
+// One section on its own goes to its own file, so latest.* always hold a whole run.
+const name = only ?? 'latest';
+writeFileSync(`bench/results/${name}.json`, JSON.stringify(out, null, 2) + '\n');
+writeFileSync(`bench/results/${name}.md`, md.join('\n') + '\n');
 console.log(md.join('\n'));

@@ -62,4 +62,25 @@ if (existsSync(report)) {
   if (r.pluginReports.every((p) => p.violations.length === 0)) console.log('\ncdk-nag AwsSolutions and CloudFormation validation: no unacknowledged findings');
 }
 console.log(`\nWrote ${outDir}/ in ${((Date.now() - started) / 1000).toFixed(1)} s. Deploy with: npx cdk deploy${fleetArg ? ` -c ${fleetArg}` : ''}`);
+
+// What to do once the stack is deployed, for this fleet: from the template's own outputs.
+const main = templates.map((f) => JSON.parse(readFileSync(join(outDir, f), 'utf8')) as { Outputs?: Record<string, unknown> }).find((t) => t.Outputs?.HostPolicyArn);
+if (main && configPath && existsSync(configPath)) {
+  const outputs = Object.keys(main.Outputs ?? {});
+  const { loadFleetFile } = await import('../lib/config/load.js');
+  const fleet = loadFleetFile(configPath);
+  const steps = [
+    `Tag every host shipshape:fleet=${fleet.fleet} and its stack's own tag (listed under Hosts above).`,
+    'Give every host role AmazonSSMManagedInstanceCore and the HostPolicyArn output (hybrid nodes: the activation role; they also need the region, which the documents pass).',
+  ];
+  if (outputs.includes('HostSecretsPolicyArn')) steps.push('Hosts of stacks with secrets: attach HostSecretsPolicyArn and tag the role shipshape:stack=<stack>.');
+  steps.push('Confirm the subscription emails (and SMS sandbox numbers) of the alert recipients.');
+  const runbook = (name: string) => outputs.find((o) => o === `${name}RunbookName`);
+  if (runbook('Preflight')) steps.push('Run the preflight runbook (Systems Manager > Automation, output PreflightRunbookName): it checks each host against the config before the first backup does.');
+  if (runbook('SendTestAlert')) steps.push('Run send-test-alert (output SendTestAlertRunbookName): one message of each severity reaches every receiver.');
+  if (runbook('AdoptSecrets')) steps.push('Run adopt-secrets (output AdoptSecretsRunbookName) once hosts are ready: deploys never rotate, this applies the current value everywhere and verifies it.');
+  steps.push('Run health-check-now for one stack and look at the dashboard shipshape-' + fleet.fleet + '.');
+  console.log('\nAfter deploying:');
+  steps.forEach((s, i) => console.log(`  ${i + 1}. ${s}`));
+}
 console.log('After the deploy: confirm the subscription e-mails (alert and alarms topics), then run the console runbook send-test-alert (Systems Manager > Automation) and check that every receiver got one message per severity.');

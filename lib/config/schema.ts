@@ -512,7 +512,11 @@ export const FleetConfig = z
         noncurrentDays: z.number().int().min(1).max(3650).default(30).describe('Keep overwritten or deleted versions this long.'),
       })
       .prefault({})
-      .refine((b) => b.glacierAfterDays > b.infrequentAccessAfterDays, { error: 'glacierAfterDays must be after infrequentAccessAfterDays' }),
+      .refine((b) => b.glacierAfterDays >= b.infrequentAccessAfterDays + 30, {
+        // S3 lifecycle: an object stays at least 30 days in STANDARD_IA before a later transition.
+        path: ['glacierAfterDays'],
+        error: (iss) => `must be at least 30 days after infrequentAccessAfterDays (S3 keeps objects 30 days in STANDARD_IA before the next transition); got ${JSON.stringify((iss.input as { glacierAfterDays?: number }).glacierAfterDays)} after ${JSON.stringify((iss.input as { infrequentAccessAfterDays?: number }).infrequentAccessAfterDays)}`,
+      }),
   })
   .superRefine((fleet, ctx) => {
     fleet.stacks.forEach((s, i) => {

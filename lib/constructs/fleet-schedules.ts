@@ -43,7 +43,7 @@ export class FleetSchedules extends Construct {
         scheduledTimeField: 'scheduledTime',
         deadLetterQueue: props.deadLetterQueue,
         group: this.group,
-        description: `shipshape ${props.fleet.fleet}: ${runbooks} of ${list.length} stack run${list.length === 1 ? '' : 's'} on ${key}`,
+        description: `shipshape ${props.fleet.fleet}: ${runbooks} (${list.length} run${list.length === 1 ? '' : 's'})`,
       });
     }
   }

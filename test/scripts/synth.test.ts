@@ -12,9 +12,12 @@ describe('npm run synth', () => {
     // Assess
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('Stack ShipshapeGrahmos:');
-    expect(run.stdout).toMatch(/document +health check of a Docker-compose stack \(stacks: edge, monitoring\)/);
-    expect(run.stdout).toMatch(/runbook +rotate one application secret now \(Secret: edge\/encryption-key, edge\/jwt-secret, edge\/jwt-signing-key\)/);
-    expect(run.stdout).toMatch(/schedule +health check of stack edge: rate\(15 minutes\)/);
+    expect(run.stdout).toMatch(/document +health check of a Docker-compose stack\n/);
+    expect(run.stdout).toMatch(/runbook +rotate one application secret now\n/);
+    expect(run.stdout).toMatch(/schedule +health-check \(1 run\): rate\(15 minutes\)\n/);
+    expect(run.stdout).toMatch(/schedule +watchdog every 5 minutes: rate\(5 minutes\)/);
+    expect(run.stdout).toMatch(/After deploying:\n  1\. Tag every host shipshape:fleet=grahmos/);
+    expect(run.stdout).toContain('attach HostSecretsPolicyArn and tag the role shipshape:stack=<stack>');
     expect(run.stdout).toContain('cdk-nag AwsSolutions and CloudFormation validation: no unacknowledged findings');
     expect(run.stdout).not.toContain('undefined');
   }, 300_000);

@@ -25,7 +25,8 @@ export function generatedFleetInput(stacks: number, services = 5): FleetConfigIn
         { https: 'https://alerts.example.com/shipshape', severities: ['critical', 'warning', 'info'] },
         { sqs: 'arn:aws:sqs:eu-central-1:111122223333:ops-alerts', severities: ['warning'] },
       ],
-      escalation: [{ afterMinutes: 15, recipients: [{ email: 'lead@example.com' }] }, { afterMinutes: 60, recipients: [{ email: 'cto@example.com' }] }],
+      // The one-level form: the design before issue 10 reads it too (bench/scale.ts).
+      escalation: { afterMinutes: 15, recipients: [{ email: 'lead@example.com' }] },
       maintenance: [{ name: 'weekly', days: ['sun'], start: '02:00', durationMinutes: 120, timezone: 'Europe/Berlin' }],
     },
     console: { approvers: ['arn:aws:iam::111122223333:role/OnCallLead'], approve: ['restore', 'restart-service', 'rotate-secret-now', 'rollback-secret'] },
