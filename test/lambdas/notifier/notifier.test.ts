@@ -9,6 +9,7 @@ import { MemoryDeliveryLog, receiversOf, type NotifyDeps } from '../../../lambda
 import { handleSnsEvent } from '../../../lambdas/notifier/sns-event.js';
 import { OK_STATE, type AlertState, type Notice } from '../../../lambdas/result/alert-state.js';
 import { buildAlerts, fingerprint } from '../../../lambdas/result/notify.js';
+import { sendTestAlerts } from '../../../lambdas/console/alerts.js';
 import type { OutboxEntry } from '../../../lambdas/result/state-store.js';
 import type { Finding } from '../../../lib/results/findings.js';
 import { demoFleet } from '../../support/fleets.js';
@@ -193,6 +194,23 @@ describe('notifier: each vendor gets its documented payload', () => {
     expect(out.sent.map((s) => s.channel)).toEqual(['slack', 'teams', 'pagerduty', 'opsgenie']);
     expect(to('/v2/enqueue')[0]!.body.payload.summary).toContain('shipshape-demo-result-errors');
     expect(to('/slack/')[0]!.body.blocks.find((b: any) => b.type === 'actions').elements[0].url).toContain('region=eu-central-1#alarmsV2:alarm/shipshape-demo-result-errors');
+  });
+});
+
+describe('notifier: send-test-alert', () => {
+  it('delivers each test message to the receivers of its severity or level, and pagers close the test at once', async () => {
+    // Prepare: what the console publishes, as SNS hands it to the notifier
+    const published: any[] = [];
+    await sendTestAlerts({ send: async (c: any) => void published.push(c.input) } as never, { fleet, region: 'eu-central-1', topicArn: 'arn:aws:sns:eu-central-1:123456789012:alerts' }, { action: 'send-test-alert' }, T0);
+    const records = published.map((m, i) => ({ Sns: { MessageId: `t-${i}`, Subject: m.Subject, Message: JSON.parse(m.Message).lambda, MessageAttributes: Object.fromEntries(Object.entries(m.MessageAttributes).map(([k, v]: [string, any]) => [k, { Type: 'String', Value: v.StringValue }])) } }));
+    // Act
+    const out = await handleSnsEvent({ Records: records }, deps);
+    // Assess
+    expect(out.failed).toEqual([]);
+    expect(out.sent.map((s) => s.receiver)).toEqual(['recipients[1]', 'recipients[2]', 'recipients[3]', 'recipients[4]', 'recipients[1]', 'escalation[0].recipients[0]']);
+    expect(to('/v2/enqueue').map((s) => s.body.event_action)).toEqual(['trigger', 'resolve', 'trigger', 'resolve']);
+    expect(to('/v2/alerts').map((s) => s.path.split('?')[0]!.split('/').pop())).toEqual(['alerts', 'close']);
+    expect(to('/slack/')[0]!.body.text).toMatch(/^TEST CRITICAL: \[TEST CRITICAL\] demo: shipshape test alert, nothing is wrong$/);
   });
 });
 
