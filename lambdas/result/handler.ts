@@ -4,6 +4,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { BaseEnv, parseEnv } from '../shared/env.js';
 import { bundledFleet } from '../shared/fleet.js';
@@ -37,7 +38,9 @@ const emit: MetricSink = (name, unit, value, dimensions) => {
 };
 const pipeline = resultPipeline({ clients, ctx, persistence, emit });
 
-export const handler = lambdaHandler('event', async (event) => {
+export const handler = lambdaHandler('event', async (event, context: Context) => {
+  // In Lambda (not in local calls): in-progress idempotency records expire with this invocation.
+  if (context.getRemainingTimeInMillis() > 0) pipeline.registerLambdaContext(context);
   const result = await pipeline.handle(event);
   logger.info('event processed', { result });
   return result;

@@ -11,6 +11,7 @@
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { PublishCommandInput } from '@aws-sdk/client-sns';
+import type { Context as LambdaContext } from 'aws-lambda';
 import { parseOrThrow } from '../shared/errors.js';
 import { AlarmEvent, alarmMessage } from './alarms.js';
 import { publishAlert } from './notify.js';
@@ -105,18 +106,24 @@ export function resultPipeline(deps: PipelineDeps) {
     return { kind: 'alarm', alarm: e.detail.alarmName, state: e.detail.state.value, alerts: m ? 1 : 0 };
   };
 
+  const configs: IdempotencyConfig[] = [];
   const once = <T>(fn: (event: unknown) => Promise<T>, keyPrefix: keyof typeof IDEMPOTENCY_KEYS): ((event: unknown) => Promise<T>) => {
     if (!deps.persistence) return fn;
-    return makeIdempotent(fn, {
-      persistenceStore: deps.persistence,
-      keyPrefix,
-      config: new IdempotencyConfig({ eventKeyJmesPath: IDEMPOTENCY_KEYS[keyPrefix], throwOnNoIdempotencyKey: true, expiresAfterSeconds: deps.rememberSeconds ?? 2 * 86_400 }),
-    }) as (event: unknown) => Promise<T>;
+    const config = new IdempotencyConfig({ eventKeyJmesPath: IDEMPOTENCY_KEYS[keyPrefix], throwOnNoIdempotencyKey: true, expiresAfterSeconds: deps.rememberSeconds ?? 2 * 86_400 });
+    configs.push(config);
+    return makeIdempotent(fn, { persistenceStore: deps.persistence, keyPrefix, config }) as (event: unknown) => Promise<T>;
   };
   const handlers = { invocation: once(invocation, 'invocation'), command: once(command, 'command'), alarm: once(alarm, 'alarm') };
 
   return {
     handlers,
+    /**
+     * Gives the idempotency records of this invocation an in-progress expiry at its timeout, so
+     * that an invocation that timed out does not block its retry until the record expires.
+     */
+    registerLambdaContext(context: LambdaContext): void {
+      for (const c of configs) c.registerLambdaContext(context);
+    },
     /** Routes an event to its handler; one without the fields of its key is rejected as bad input, not retried. */
     handle(event: unknown): Promise<unknown> {
       const e = event as { source?: unknown; 'detail-type'?: unknown; detail?: Record<string, unknown> };
