@@ -29,8 +29,8 @@ export interface ScaleRow {
 const FIGURES = `
 import { readFileSync } from 'node:fs';
 import { App, NestedStack, Stack } from 'aws-cdk-lib';
-import { loadFleetFile } from './lib/config/load.js';
-import { FleetStack } from './lib/stacks/fleet-stack.js';
+import { loadFleetFile } from '../lib/config/load.js';
+import { FleetStack } from '../lib/stacks/fleet-stack.js';
 const { fleet: _d, ...flags } = JSON.parse(readFileSync('cdk.json', 'utf8')).context;
 const app = new App({ context: { ...flags, 'aws:cdk:bundling-stacks': [] } });
 const stack = new FleetStack(app, 'Scale', { fleet: loadFleetFile(process.argv[2]) });
@@ -71,7 +71,8 @@ function synthCli(dir: string, config: string, out: string): { seconds: number; 
 }
 
 function figures(dir: string, config: string): Omit<ScaleRow, 'design' | 'stacks' | 'synthSeconds'> {
-  const script = join(dir, '.bench-figures.ts');
+  mkdirSync(join(dir, '.cache'), { recursive: true });
+  const script = join(dir, '.cache', 'bench-figures.ts');
   writeFileSync(script, FIGURES);
   const r = spawnSync('npx', ['--no-install', 'tsx', script, config], { cwd: dir, encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 26 });
   if (r.status !== 0) return { figuresError: (r.stderr.trim().split('\n').find((l) => /Error/.test(l)) ?? r.stderr.slice(-200)).slice(0, 200) };
