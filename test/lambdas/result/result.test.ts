@@ -26,7 +26,7 @@ function event(status = 'Success', documentName = 'HealthDoc-123') {
   };
 }
 function invocation(stdout: string, extra: Record<string, unknown> = {}) {
-  ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: stdout, Comment: 'shipshape demo/web health-check run-7', ...extra });
+  ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: stdout, Comment: 'shipshape web health-check run-7', ...extra });
 }
 /** One host's invocation, then the end of its command, as SSM reports them. */
 async function finish(c: ResultContext, ev: ReturnType<typeof event>): Promise<ProcessOutcome> {
@@ -118,7 +118,7 @@ describe('processInvocationEvent', () => {
       ctx = { ...ctx, store: new MemoryStateStore() };
       ssm.reset();
       sns.resetHistory();
-      ssm.on(GetCommandInvocationCommand).resolves({ Status: status, StatusDetails: details, ResponseCode: -1, StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
+      ssm.on(GetCommandInvocationCommand).resolves({ Status: status, StatusDetails: details, ResponseCode: -1, StandardOutputContent: '', Comment: 'shipshape web health-check run-7' });
       const r = evaluated(await finish(ctx, event(status)));
       expect(r.outcome.findings).toEqual([expect.objectContaining({ check, severity: 'critical', observed: details })]);
       expect(published()[0]!.MessageAttributes!.severity!.StringValue).toBe('critical');
@@ -150,7 +150,7 @@ describe('processInvocationEvent', () => {
   it('waits for an invocation that is not readable yet', async () => {
     ssm.on(GetCommandInvocationCommand)
       .rejectsOnce(Object.assign(new Error('not yet'), { name: 'InvocationDoesNotExist' }))
-      .resolves({ Status: 'Success', StandardOutputContent: JSON.stringify(healthyWebResult()), Comment: 'shipshape demo/web health-check run-7' });
+      .resolves({ Status: 'Success', StandardOutputContent: JSON.stringify(healthyWebResult()), Comment: 'shipshape web health-check run-7' });
     evaluated(await finish(ctx, event()));
     expect(ssm.commandCalls(GetCommandInvocationCommand)).toHaveLength(2);
   });
@@ -196,7 +196,7 @@ describe('alert state across runs', () => {
     sns.resetHistory();
     ssm.reset();
     const id = commandId ?? `0b9c1a2e-1111-2222-3333-${String(++run).padStart(12, '0')}`;
-    if (result === 'unreachable') ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StatusDetails: 'Undeliverable', StandardOutputContent: '', Comment: 'shipshape demo/web health-check run-7' });
+    if (result === 'unreachable') ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StatusDetails: 'Undeliverable', StandardOutputContent: '', Comment: 'shipshape web health-check run-7' });
     else invocation(JSON.stringify(result));
     const ev = event(result === 'unreachable' ? 'Failed' : 'Success');
     ev.detail['command-id'] = id;
