@@ -54,6 +54,19 @@ describe('apply-secret evaluator', () => {
     expect(findings[0]!.message).toBe('applying AWSPENDING of jwt on i-0123456789abcdef0 failed: web-api-1 is not running after the restart; the previous value was written back');
   });
 
+  it('fails when a receiving container still holds another value: one critical secret.delivery per container, whatever else passed', () => {
+    // Prepare
+    const result = applied({ containers: [
+      { container: 'web-api-1', service: 'api', matches: true, state: 'running', health: 'healthy', problem: null },
+      { container: 'web-api-2', service: 'api', matches: false, state: 'running', health: 'healthy', problem: 'the env file is not mounted' },
+    ] });
+    // Act
+    const findings = evaluateApplySecret(result, fleet, stack);
+    // Assess
+    expect(findings).toEqual([expect.objectContaining({ check: 'secret.delivery', target: 'jwt (web-api-2)', severity: 'critical', threshold: 'AWSPENDING value' })]);
+    expect(findings[0]!.message).toContain('the env file is not mounted');
+  });
+
   it('fails when the host printed a malformed apply-secret result, and the finding does not echo extra fields', () => {
     // Prepare: a result that carries a value it must never print, and lacks `changed`.
     const { changed: _, ...rest } = applied();

@@ -11,7 +11,7 @@ const fleet = demoFleet();
 const stack = fleet.stacks[0]!;
 type Database = MaintenanceResult['sqlite'][number];
 
-const appDb = (change: Partial<Database> = {}): Database => ({ name: 'app-db', container: 'web-api-1', operations: 'vacuum,analyze,reindex', ok: true, stopped: true, integrity: 'ok', health: 'healthy', error: null, ...change });
+const appDb = (change: Partial<Database> = {}): Database => ({ name: 'app-db', container: 'web-api-1', operations: 'vacuum,analyze,reindex', ok: true, stopped: true, integrity: 'ok', health: 'healthy', error: null, rolledBack: null, ...change });
 
 function maintenance(change: Partial<MaintenanceResult> = {}): MaintenanceResult {
   return {
@@ -41,6 +41,18 @@ describe('maintenance evaluator', () => {
     // Assess
     expect(findings).toEqual([expect.objectContaining({ check: 'maintenance.sqlite', target: 'app-db', severity: 'critical', observed: 'VACUUM: database or disk is full' })]);
     expect(findings[0]!.message).toContain('A checked backup was taken first (backups/web/i-0123456789abcdef0/2026-11-22T02:00:00Z/)');
+  });
+
+  it('fails when a database operation fails after changing it: says whether the database was put back', () => {
+    // Prepare
+    const back = maintenance({ sqlite: [appDb({ ok: false, error: 'integrity_check after VACUUM: not ok', rolledBack: true })] });
+    const notBack = maintenance({ sqlite: [appDb({ ok: false, error: 'integrity_check after VACUUM: not ok', rolledBack: false })] });
+    // Act
+    const [restored] = failing(evaluateMaintenance(back, fleet, stack));
+    const [broken] = failing(evaluateMaintenance(notBack, fleet, stack));
+    // Assess
+    expect(restored).toMatchObject({ check: 'maintenance.sqlite', severity: 'critical', message: expect.stringContaining('The database was put back as it was before.') });
+    expect(broken).toMatchObject({ check: 'maintenance.sqlite', severity: 'critical', message: expect.stringContaining('Putting the database back FAILED: restore it from the backup.') });
   });
 
   it('fails when pruning fails: a warning only', () => {
