@@ -57,6 +57,15 @@ function prepareBaseline(root: string): string {
   return dir;
 }
 
+/** The one line that says why a synth failed. */
+function reason(text: string): string {
+  const line = /E2BIG|Argument list too long/.exec(text)?.[0]
+    ?? /[^\n]*(Number of resources|greater than allowed maximum|too large|exceeds?)[^\n]*/i.exec(text)?.[0]
+    ?? /^\s*\w*Error: [^\n]+/m.exec(text)?.[0]
+    ?? text.trim().split('\n').slice(-1)[0] ?? 'failed';
+  return line.replace(/\|/g, '/').replace(/\s+/g, ' ').trim().slice(0, 160);
+}
+
 function synthCli(dir: string, config: string, out: string): { seconds: number; error?: string } {
   rmSync(out, { recursive: true, force: true });
   const t0 = performance.now();
@@ -66,8 +75,7 @@ function synthCli(dir: string, config: string, out: string): { seconds: number; 
   const seconds = (performance.now() - t0) / 1000;
   if (r.status === 0) return { seconds };
   const text = `${r.stderr}\n${r.stdout}`;
-  const known = /E2BIG|Argument list too long/.exec(text)?.[0] ?? /[^\n]*(limit|too large|exceed)[^\n]*/i.exec(text)?.[0];
-  return { seconds, error: (known ?? text.trim().split('\n').slice(-2).join(' ')).slice(0, 200) };
+  return { seconds, error: reason(text) };
 }
 
 function figures(dir: string, config: string): Omit<ScaleRow, 'design' | 'stacks' | 'synthSeconds'> {
@@ -75,7 +83,7 @@ function figures(dir: string, config: string): Omit<ScaleRow, 'design' | 'stacks
   const script = join(dir, '.cache', 'bench-figures.ts');
   writeFileSync(script, FIGURES);
   const r = spawnSync('npx', ['--no-install', 'tsx', script, config], { cwd: dir, encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 26 });
-  if (r.status !== 0) return { figuresError: (r.stderr.trim().split('\n').find((l) => /Error/.test(l)) ?? r.stderr.slice(-200)).slice(0, 200) };
+  if (r.status !== 0) return { figuresError: reason(`${r.stderr}\n${r.stdout}`) };
   return JSON.parse(r.stdout) as Omit<ScaleRow, 'design' | 'stacks' | 'synthSeconds'>;
 }
 

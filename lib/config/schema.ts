@@ -280,6 +280,7 @@ const AppSecret = z
     previousVariable: EnvVar.optional().describe('Keeps the previous value here until the next rotation, so old tokens still verify.'),
     file: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('A file on the hosts that holds only the value (e.g. /opt/app/secrets/jwt_secret.key). Give envFile or file.'),
     previousFile: pattern(P.ABS_PATH, P.ABS_PATH_HINT).optional().describe('Keeps the previous value in this file until the next rotation (with file).'),
+    graceDays: z.number().int().min(0).max(365).optional().describe('How long the previous value stays valid after a rotation (previousVariable/previousFile); then it is removed from every host (recreate or restart as the delivery needs) and verified. Unset: until the next rotation.'),
     mode: z.string().regex(/^0?[0-7]{3}$/).default('0600'),
     restart: z.array(Name).default([]).describe('Services that receive the secret, in order. The host works out how each receives it: an env file (env_file:/environment:) needs the container recreated (docker compose up -d --no-deps --force-recreate), a bind-mounted file a restart (or nothing with reload "none"); it then checks that each container holds the new value (by hash).'),
     reload: z.enum(['restart', 'none']).default('restart').describe('File secrets: restart the services (default), or "none" when the app rereads the file. Env secrets are always applied by recreating the services.'),
@@ -293,6 +294,8 @@ const AppSecret = z
     if (s.envFile && (s.generator.json || s.generator.keyPair)) issue('generator', 'JSON values and key pairs cannot go into an env file: use "file" instead of envFile');
     if (s.variable && s.previousVariable === s.variable) issue('previousVariable', 'previousVariable must differ from variable');
     if (s.file && s.previousFile === s.file) issue('previousFile', 'previousFile must differ from file');
+    if (s.graceDays !== undefined && !s.previousVariable && !s.previousFile) issue('graceDays', 'needs previousVariable (envFile) or previousFile (file): without them no previous value is kept');
+    if (s.graceDays !== undefined && s.graceDays >= s.rotationDays) issue('graceDays', `must be shorter than rotationDays (${s.rotationDays}): the next rotation replaces the previous value anyway`);
   });
 export type AppSecret = z.infer<typeof AppSecret>;
 
@@ -495,7 +498,7 @@ export const FleetConfig = z
     console: z
       .strictObject({
         approvers: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:(user|role|assumed-role)\/[A-Za-z0-9+=,.@_\/-]+$/, { error: 'must be an IAM user or role ARN' })).default([]),
-        approve: z.array(z.enum(['restore', 'restart-service', 'rotate-secret-now', 'rollback-secret'])).default(['restore', 'restart-service', 'rollback-secret']).describe('Console runbooks that wait for an approver (when approvers are given).'),
+        approve: z.array(z.enum(['restore', 'restart-service', 'rotate-secret-now', 'rollback-secret', 'rotate-all-secrets'])).default(['restore', 'restart-service', 'rollback-secret', 'rotate-all-secrets']).describe('Console runbooks that wait for an approver (when approvers are given).'),
       })
       .prefault({}),
     backupStorage: z

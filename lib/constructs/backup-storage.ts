@@ -74,9 +74,9 @@ export class BackupStorage extends Construct {
   }
 
   /** What hosts may do here: add backups and read them for restores; never delete one. */
-  grantHostAccess(grantee: iam.IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteBackups', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [this.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)] }));
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)] }));
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${BACKUP_PREFIX}/*`] } } }));
+  grantHostAccess(grantee: iam.IGrantable): iam.Grant {
+    const objects = [this.bucket.arnForObjects(`${BACKUP_PREFIX}/*`)];
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject'], resourceArns: objects })
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${BACKUP_PREFIX}/*`] } } }));
   }
 }

@@ -2,6 +2,7 @@ import { Arn, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -26,6 +27,10 @@ export interface ConsoleRunbooksProps {
   readonly state: StateTable;
   /** The rotation function, when the fleet has secrets. @default - no secret runbooks */
   readonly rotation?: IFunction;
+  /** Where send-test-alert publishes host-style alerts. */
+  readonly alertTopic: ITopic;
+  /** Where send-test-alert publishes an alarm-style message (SelfMonitoring.topic). */
+  readonly alarmTopic: ITopic;
 }
 
 const pascal = (name: string) => name.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('');
@@ -55,9 +60,14 @@ export class ConsoleRunbooks extends Construct {
       logKey: props.key,
       deadLetterQueue: props.deadLetterQueue,
       logRetentionDays: fleet.defaults.logRetentionDays,
-      environment: { SHIPSHAPE_FLEET_NAME: fleet.fleet, SHIPSHAPE_DOCUMENTS: Stack.of(this).toJsonString(props.documents.names), SHIPSHAPE_STATE_TABLE: props.state.table.tableName },
+      environment: {
+        SHIPSHAPE_FLEET_NAME: fleet.fleet, SHIPSHAPE_DOCUMENTS: Stack.of(this).toJsonString(props.documents.names), SHIPSHAPE_STATE_TABLE: props.state.table.tableName,
+        SHIPSHAPE_ALERT_TOPIC_ARN: props.alertTopic.topicArn, SHIPSHAPE_ALARM_TOPIC_ARN: props.alarmTopic.topicArn,
+      },
     });
-    props.state.grantStateAccess(this.console.role, ['dynamodb:PutItem', 'dynamodb:Query']);
+    props.state.grantStateAccess(this.console.role, ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:BatchWriteItem']);
+    props.alertTopic.grantPublish(this.console.role);
+    props.alarmTopic.grantPublish(this.console.role);
     props.key.grantEncryptDecrypt(this.console.role);
     for (const a of ['kms:ReEncrypt*', 'kms:GenerateDataKey*']) acknowledgeWildcard(this.console.role, `Action::${a}`, 'CDK grantEncryptDecrypt on the fleet key, which encrypts the state table.');
 
@@ -96,6 +106,25 @@ export class ConsoleRunbooks extends Construct {
       parameters: { Stack: stackParam, Count: { description: 'How many runs (1 to 50).', allowedPattern: '^([1-9]|[1-4][0-9]|50)$', default: '20' } },
       action: { invoke: this.console.function, payload: { action: 'last-runs', stack: '{{ Stack }}', count: '{{ Count }}' } },
     });
+    this.byName.acknowledge = new AutomationRunbook(this, 'AcknowledgeRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: acknowledge an open alert, by its fingerprint (ss-..., in every message) or by stack, host and check. Reminders and escalation stop until it resolves or for the hours given (0: alerts.acknowledgeHours); the acknowledge is recorded in the run history.`,
+      parameters: {
+        Alert: { description: 'The fingerprint from the message (ss-...), or - to choose by stack, host and check.', allowedPattern: '^(-|ss-[0-9a-f]{24})$', default: '-' },
+        Stack: { description: 'Stack (with Alert -), or * for every stack.', allowedPattern: `^(\\*|${STACK_PARAMETER_PATTERN.slice(1, -1)})$`, default: '*' },
+        Host: { description: 'Instance or managed node ID, or *.', allowedPattern: SILENCE_HOST.source, default: '*' },
+        Check: { description: 'Check such as container.state, a family such as host.*, or *.', allowedPattern: SILENCE_CHECK.source, default: '*' },
+        Hours: { description: 'How long the acknowledge holds if the alert does not resolve (0: the config default).', allowedPattern: '^(0|[1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])$', default: '0' },
+        Reason: { description: 'Who is on it and why (shown in the history): letters, digits, spaces and . , : _ ( ) -.', allowedPattern: SILENCE_REASON.source },
+      },
+      action: { invoke: this.console.function, payload: { action: 'acknowledge', alert: '{{ Alert }}', stack: '{{ Stack }}', host: '{{ Host }}', check: '{{ Check }}', hours: '{{ Hours }}', reason: '{{ Reason }}', by: '{{ automation:EXECUTION_ID }}' } },
+    });
+    this.byName['send-test-alert'] = new AutomationRunbook(this, 'SendTestAlertRunbook', {
+      fleet: fleet.fleet,
+      description: `shipshape ${fleet.fleet}: send one test message of each severity (critical, warning, info, an escalation and an alarm) to every receiver, to prove after a deploy that each person gets what they should. Changes nothing else.`,
+      parameters: {},
+      action: { invoke: this.console.function, payload: { action: 'send-test-alert', by: '{{ automation:EXECUTION_ID }}' } },
+    });
     if (props.rotation) {
       const secretParameter = { Secret: { description: 'The secret, as <stack>/<name> (names from the config).', allowedPattern: SECRET_REF_PATTERN } };
       this.byName['rotate-secret-now'] = new AutomationRunbook(this, 'RotateSecretNowRunbook', {
@@ -109,8 +138,25 @@ export class ConsoleRunbooks extends Construct {
         fleet: fleet.fleet,
         description: `shipshape ${fleet.fleet}: put the previous value of one application secret back. Every host of the stack applies AWSPREVIOUS and restarts its services; only when all of them pass their health check does AWSCURRENT move back to that version. If any fails, the hosts keep the current value and a critical alert says where.`,
         parameters: secretParameter,
-        action: { invoke: props.rotation, payload: { action: 'rollback', secret: '{{ Secret }}' }, timeoutSeconds: 900 },
+        action: { invoke: props.rotation, payload: { action: 'rollback', secret: '{{ Secret }}', runId: '{{ automation:EXECUTION_ID }}' }, timeoutSeconds: 900 },
         approvers: approvers('rollback-secret'),
+      });
+      this.byName['adopt-secret'] = new AutomationRunbook(this, 'AdoptSecretRunbook', {
+        fleet: fleet.fleet,
+        description: `shipshape ${fleet.fleet}: the first step for a secret (or every secret of a stack, <stack>/*) after the first deploy, before its first rotation: every host of the stack applies the current value (AWSCURRENT) and every receiving container is checked by hash to hold it. Nothing changes in Secrets Manager. Run it once the hosts are tagged and their role has the HostSecretsPolicy; a failure names the hosts and why.`,
+        parameters: { Secret: { description: 'The secret as <stack>/<name>, or <stack>/* for every secret of the stack.', allowedPattern: '^[a-z][a-z0-9-]{0,39}/([a-z][a-z0-9-]{0,39}|[*])$' } },
+        action: { invoke: props.rotation, payload: { action: 'adopt', secret: '{{ Secret }}', runId: '{{ automation:EXECUTION_ID }}' }, timeoutSeconds: 900 },
+      });
+      // Emergency: every credential at once. Behind approval when approvers are configured, and always behind a typed confirmation.
+      this.byName['rotate-all-secrets'] = new AutomationRunbook(this, 'RotateAllSecretsRunbook', {
+        fleet: fleet.fleet,
+        description: `shipshape ${fleet.fleet}: EMERGENCY, after a security incident: rotate every secret of one stack, or of the whole fleet (*), now. Each secret goes through the usual four steps on every host of its stack (applied, every container verified, health-checked, then made current; rolled back with a critical alert otherwise). The result lists each secret: rotation started, or why not.`,
+        parameters: {
+          Stack: { description: 'The stack whose secrets to rotate, or * for every secret of the fleet.', allowedPattern: `^([*]|${STACK_PARAMETER_PATTERN.slice(1, -1)})$` },
+          Confirm: { description: 'Type ROTATE-ALL to confirm.', allowedValues: ['ROTATE-ALL'] },
+        },
+        action: { invoke: props.rotation, payload: { action: 'rotate-all', stack: '{{ Stack }}' }, timeoutSeconds: 600 },
+        approvers: approvers('rotate-all-secrets'),
       });
     }
   }

@@ -59,7 +59,7 @@ export class Foundation extends Construct {
     this.alerts = new AlertTopic(this, 'Alerts', {
       masterKey: this.key,
       recipients: fleet.alerts.recipients,
-      escalationRecipients: (fleet.alerts.escalation ?? []).flatMap((level) => level.recipients),
+      escalation: fleet.alerts.escalation ?? [],
       displayName: `shipshape ${fleet.fleet}`,
     });
     this.state = new StateTable(this, 'State', { encryptionKey: this.key });

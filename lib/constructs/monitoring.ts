@@ -1,8 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ShipshapeFunction } from './function.js';
@@ -12,8 +9,6 @@ export interface MonitoringProps {
   /** The functions whose errors and throttles are alarmed, by short name. */
   readonly functions: Readonly<Record<string, ShipshapeFunction>>;
   readonly deadLetterQueue: IQueue;
-  /** Receives alarm state changes (the result function turns them into alerts). */
-  readonly alarmTarget: IFunction;
   /** Log group of the result function, for the per-host table. */
   readonly resultLogGroup: string;
 }
@@ -23,9 +18,8 @@ const pascal = (name: string) => name.split('-').map((p) => p.charAt(0).toUpperC
 /** Alarms on shipshape itself and the dashboard. Both are bounded: nothing here is per stack or per host. */
 export class Monitoring extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
-  readonly alarmRule: events.Rule;
   readonly dashboard: cloudwatch.Dashboard;
-  /** Every alarm name starts with this; the alarm rule matches the prefix instead of listing ARNs. */
+  /** Every alarm name starts with this (SelfMonitoring sends them straight to people; no rule lists ARNs). */
   readonly alarmPrefix: string;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
@@ -45,16 +39,9 @@ export class Monitoring extends Construct {
       alarmName: `${this.alarmPrefix}dead-letters`, threshold: 1, evaluationPeriods: 1, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription: 'A schedule, rule or function could not deliver an event after its retries; read the messages in the dead-letter queue.',
     }));
-    // By name prefix, never an ARN list: the pattern stays one size (EventBridge allows 2,048 characters).
-    this.alarmRule = new events.Rule(this, 'AlarmChanges', {
-      description: `shipshape ${props.fleet}: state changes of the fleet's alarms`,
-      eventPattern: { source: ['aws.cloudwatch'], detailType: ['CloudWatch Alarm State Change'], detail: { alarmName: [{ prefix: this.alarmPrefix }] } },
-      targets: [new eventTargets.LambdaFunction(props.alarmTarget, { deadLetterQueue: props.deadLetterQueue, retryAttempts: 4, maxEventAge: Duration.hours(2) })],
-    });
-
     // Per stack without a metric per stack in the template: SEARCH finds whatever stacks report.
-    const search = (metric: string, stat: string, label: string, period = Duration.minutes(15)) => new cloudwatch.MathExpression({
-      expression: `SEARCH('{shipshape,runbook,service,stack} MetricName="${metric}" service="shipshape-result"', '${stat}', ${period.toSeconds()})`,
+    const search = (metric: string, stat: string, label: string, period = Duration.minutes(15), dims = 'runbook,service,stack') => new cloudwatch.MathExpression({
+      expression: `SEARCH('{shipshape,${dims}} MetricName="${metric}" service="shipshape-result"', '${stat}', ${period.toSeconds()})`,
       usingMetrics: {}, label, period,
     });
     const fns = Object.values(props.functions);
@@ -74,11 +61,15 @@ export class Monitoring extends Construct {
         ],
         [
           new cloudwatch.GraphWidget({ title: 'Critical and warning findings', left: [search('CriticalFindings', 'Sum', '')], right: [search('WarningFindings', 'Sum', '')], width: 12 }),
-          new cloudwatch.GraphWidget({ title: 'Alerts sent', left: [search('AlertsPublished', 'Sum', '')], width: 12 }),
+          new cloudwatch.GraphWidget({ title: 'Alerts sent, by stack', left: [search('AlertsSent', 'Sum', '', Duration.minutes(15), 'service,stack')], width: 12 }),
         ],
         [
           new cloudwatch.GraphWidget({ title: 'Verified backups, by stack', left: [search('BackupsVerified', 'Sum', '', Duration.days(1))], width: 12 }),
           new cloudwatch.GraphWidget({ title: 'Hosts evaluated, by stack and runbook', left: [search('HostsEvaluated', 'Sum', '')], width: 12 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Backup bytes (compressed), by stack', left: [search('BackupBytes', 'Sum', '', Duration.days(1), 'service,stack')], width: 12 }),
+          new cloudwatch.GraphWidget({ title: 'Backup duration (s, max per day), by stack', left: [search('BackupDuration', 'Maximum', '', Duration.days(1), 'service,stack')], width: 12 }),
         ],
         [
           new cloudwatch.GraphWidget({ title: 'Function errors', left: fns.map((f) => f.function.metricErrors({ period: Duration.minutes(5) })), width: 8 }),

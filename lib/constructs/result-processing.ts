@@ -58,7 +58,8 @@ export class ResultProcessing extends Construct {
       },
     });
     const role = this.processor.role;
-    props.state.grantStateAccess(role);
+    // GetItem/UpdateItem: idempotency records and conditional history appends.
+    props.state.grantStateAccess(role, ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem', 'dynamodb:DeleteItem']);
     // Automatic restarts, only where a service asks for them.
     if (fleet.stacks.some((st) => st.services.some((svc) => svc.remediation?.restart))) props.documents.grantSendCommand(role, [RESTART]);
     role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadCommandResults', actions: ['ssm:GetCommandInvocation', 'ssm:ListCommands'], resources: ['*'] }));

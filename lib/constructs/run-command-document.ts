@@ -52,23 +52,22 @@ export class RunCommandDocument extends Construct {
    * Allows SendCommand with this document, only on instances and managed nodes that carry
    * the fleet tag; plus reading the invocations back.
    */
-  grantSendCommand(grantee: iam.IGrantable): void {
+  grantSendCommand(grantee: iam.IGrantable): iam.Grant {
     const stack = Stack.of(this);
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
+    const toDocument = iam.Grant.addToPrincipal({ grantee, actions: ['ssm:SendCommand'], resourceArns: [this.documentArn] });
+    const toHosts = iam.Grant.addToPrincipal({
+      grantee,
       actions: ['ssm:SendCommand'],
-      resources: [this.documentArn],
-    }));
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ssm:SendCommand'],
-      resources: [
+      resourceArns: [
         Arn.format({ service: 'ec2', resource: 'instance', resourceName: '*' }, stack),
         Arn.format({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }, stack),
       ],
       conditions: { StringEquals: { [`ssm:resourceTag/${FLEET_TAG_KEY}`]: this.fleet } },
-    }));
+    });
     for (const kind of ['ec2:<AWS::Region>:<AWS::AccountId>:instance', 'ssm:<AWS::Region>:<AWS::AccountId>:managed-instance']) {
       acknowledgeWildcard(grantee.grantPrincipal as unknown as IConstruct, `Resource::arn:<AWS::Partition>:${kind}/*`,
         `Hosts are chosen by tag at run time; the condition ssm:resourceTag/${FLEET_TAG_KEY}=${this.fleet} limits SendCommand to this fleet's hosts.`);
     }
+    return toDocument.combine(toHosts);
   }
 }

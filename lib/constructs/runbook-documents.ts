@@ -52,7 +52,9 @@ export class RunbookDocuments extends Construct {
   }
 
   /** SendCommand with these documents (all by default), only to hosts with the fleet tag. */
-  grantSendCommand(grantee: iam.IGrantable, runbooks: readonly string[] = Object.keys(this.byRunbook)): void {
-    for (const rb of runbooks) this.byRunbook[rb]?.grantSendCommand(grantee);
+  grantSendCommand(grantee: iam.IGrantable, runbooks: readonly string[] = Object.keys(this.byRunbook)): iam.Grant {
+    const grants = runbooks.flatMap((rb) => (this.byRunbook[rb] ? [this.byRunbook[rb]!.grantSendCommand(grantee)] : []));
+    if (!grants.length) throw new Error(`RunbookDocuments.grantSendCommand: none of ${runbooks.join(', ')} is a document of this fleet`);
+    return grants.reduce((a, b) => a.combine(b));
   }
 }

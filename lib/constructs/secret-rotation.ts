@@ -7,7 +7,9 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AppSecret, Fleet, Stack as FleetStackConfig } from '../config/schema.js';
+import { SECRET_GRACE_END } from '../results/secret-grace.js';
 import { APPLY_SECRET, HEALTH_CHECK, secretName } from '../runbooks/names.js';
+import type { FleetSchedules } from './fleet-schedules.js';
 import { ShipshapeFunction } from './function.js';
 import { acknowledgeWildcard, nagArnRef } from './nag.js';
 import type { RunbookDocuments } from './runbook-documents.js';
@@ -25,7 +27,15 @@ export interface SecretRotationProps {
    * many each, so no template passes CloudFormation's 500 resources. @default 100
    */
   readonly secretsPerTemplate?: number;
+  /**
+   * The fleet's schedules: one hourly sweep (grace periods that ended, rotations abandoned half
+   * way) for the whole fleet, whatever the number of secrets. @default - no sweep
+   */
+  readonly schedules?: FleetSchedules;
 }
+
+/** How often the sweep runs: grace periods end at most this late. */
+export const SWEEP_RATE = '1 hour';
 
 /** Tag on secrets and host roles that ties a secret to its stack (ABAC). */
 export const STACK_TAG_KEY = 'shipshape:stack';
@@ -69,14 +79,14 @@ export class SecretRotation extends Construct {
       },
     });
     const role = this.rotation.role;
-    props.documents.grantSendCommand(role, [APPLY_SECRET, HEALTH_CHECK]);
-    role.addToPolicy(new iam.PolicyStatement({ sid: 'FollowCommands', actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'], resources: ['*'] }));
-    acknowledgeWildcard(role, 'Resource::*', 'Following the commands it sent (ListCommands, ListCommandInvocations, GetCommandInvocation) supports no resource-level permissions.');
+    props.documents.grantSendCommand(role, [APPLY_SECRET, HEALTH_CHECK, SECRET_GRACE_END]);
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'FollowCommands', actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:CancelCommand'], resources: ['*'] }));
+    acknowledgeWildcard(role, 'Resource::*', 'Following and, past their time, cancelling the commands it sent (ListCommands, ListCommandInvocations, GetCommandInvocation, CancelCommand) supports no resource-level permissions.');
     props.outputBucket.grantRead(role, 'command-output/*');
     props.topic.grantPublish(role);
     props.key.grantEncryptDecrypt(role);
     const created = `arn:${stack.partition}:secretsmanager:${stack.region}:${stack.account}:secret:shipshape/${fleet.fleet}/*`;
-    const manage = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage', 'secretsmanager:RotateSecret'];
+    const manage = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage', 'secretsmanager:RotateSecret', 'secretsmanager:ListSecretVersionIds'];
     role.addToPolicy(new iam.PolicyStatement({ sid: 'ManageCreatedSecrets', actions: manage, resources: [created] }));
     // Adopted secrets carry the tag shipshape:fleet=<fleet> (README): a tag, not an ARN list that grows with the fleet.
     role.addToPolicy(new iam.PolicyStatement({
@@ -93,6 +103,24 @@ export class SecretRotation extends Construct {
     }
     acknowledgeWildcard(role, `Resource::${nagArnRef(props.outputBucket)}/command-output/*`, 'SSM names output objects by command and instance at run time; the grant is limited to the command-output/ prefix.');
     this.rotation.function.addPermission('SecretsManagerInvoke', { principal: new iam.ServicePrincipal('secretsmanager.amazonaws.com'), sourceAccount: stack.account });
+    // Adopted secrets may be encrypted with a key of their own: GetSecretValue/PutSecretValue need it, through Secrets Manager only.
+    const adopted = fleet.stacks.some((st) => st.secrets.some((x) => x.secretArn));
+    const viaSecretsManager = { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } };
+    const accountKeys = `arn:${stack.partition}:kms:${stack.region}:${stack.account}:key/*`;
+    if (adopted) {
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'AdoptedSecretKeys', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [accountKeys], conditions: viaSecretsManager }));
+      acknowledgeWildcard(role, 'Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*', 'An adopted secret may use a key of its own; only through Secrets Manager (kms:ViaService), and the key policy must allow this account.');
+    }
+    if (props.schedules) {
+      props.schedules.add('SecretSweep', {
+        schedule: { rate: SWEEP_RATE, timezone: 'UTC', enabled: true },
+        target: this.rotation.function,
+        payload: { action: 'sweep' },
+        deadLetterQueue: props.deadLetterQueue,
+        description: `shipshape ${fleet.fleet}: hourly sweep of every secret: ends grace periods (previous values removed from every host and verified) and rolls back rotations abandoned half way`,
+      });
+      acknowledgeWildcard(stack, `Resource::${nagArnRef(this.rotation.function)}:*`, 'EventBridge Scheduler invokes the rotation function (sweep) and its versions; the grant names this one function.');
+    }
 
     const all: { stack: FleetStackConfig; secret: AppSecret }[] = fleet.stacks.flatMap((st) => st.secrets.map((secret) => ({ stack: st, secret })));
     this.refs = all.map((x) => `${x.stack.name}/${x.secret.name}`);
@@ -120,8 +148,10 @@ export class SecretRotation extends Construct {
           conditions: { StringEquals: { [`secretsmanager:ResourceTag/${FLEET_TAG}`]: fleet.fleet, [`secretsmanager:ResourceTag/${STACK_TAG_KEY}`]: `\${aws:PrincipalTag/${STACK_TAG_KEY}}` } },
         }),
         new iam.PolicyStatement({ sid: 'DecryptStackSecrets', actions: ['kms:Decrypt'], resources: [props.key.keyArn], conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } } }),
+        ...(adopted ? [new iam.PolicyStatement({ sid: 'DecryptAdoptedSecrets', actions: ['kms:Decrypt'], resources: [accountKeys], conditions: viaSecretsManager })] : []),
       ],
     });
+    if (adopted) acknowledgeWildcard(this.hostPolicy, 'Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*', 'An adopted secret may use a key of its own; decrypt only through Secrets Manager (kms:ViaService), for secrets the statements above allow.');
     acknowledgeWildcard(this.hostPolicy, `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:shipshape/${fleet.fleet}/<aws:PrincipalTag/${STACK_TAG_KEY}>/*`,
       `The host role's own tag ${STACK_TAG_KEY} picks the stack; one policy serves every stack.`);
     acknowledgeWildcard(this.hostPolicy, 'Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:*',

@@ -32,7 +32,7 @@ export class StateTable extends Construct {
   }
 
   /** The item operations the state store uses, and nothing else. */
-  grantStateAccess(grantee: iam.IGrantable, actions = ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:DeleteItem']): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: [this.table.tableArn] }));
+  grantStateAccess(grantee: iam.IGrantable, actions = ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:DeleteItem']): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.table.tableArn] });
   }
 }

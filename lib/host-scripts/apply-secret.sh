@@ -158,69 +158,111 @@ path_in_container() { # container host-path
   return 1
 }
 
+# How a container receives the secret: recreate (the env file reaches it through compose's
+# env_file:/environment:, fixed at creation), restart (a file, or an env file the app reads at
+# start, bind-mounted into it) or none (a mounted file the app rereads).
+declare -A delivery_of=() inner_of=()
+work_out_delivery() { # container
+  local c=$1 inner
+  if inner=$(path_in_container "$c" "$file"); then
+    inner_of["$c"]=$inner
+    if [ "$kind" = file ] && [ "$reload" = none ]; then delivery_of["$c"]=none; else delivery_of["$c"]=restart; fi
+  elif [ "$kind" = env ]; then
+    delivery_of["$c"]=recreate
+  else
+    delivery_of["$c"]=unmounted
+  fi
+}
+
 # The SHA-256 of the value as the container sees it, or a reason on stderr. Never prints a value.
 held_hash() { # container
-  local c=$1 inner
-  if [ "$kind" = env ]; then
-    # The environment the container was created with is what its processes received.
-    limit 20 docker inspect --format "${LB}range .Config.Env${RB}${LB}.${RB}${LB}println${RB}${LB}end${RB}" "$c" 2> /dev/null |
-      awk -v v="$variable" 'index($0, v "=") == 1 { found = 1; val = substr($0, length(v) + 2) } END { if (found) printf "%s", val; else exit 3 }' |
-      sha256sum | cut -c1-64
-    [ "${PIPESTATUS[1]}" = 0 ] || { echo "variable $variable is not in the environment of $c (does compose pass $file with env_file:?)" >&2; return 1; }
-  else
-    inner=$(path_in_container "$c" "$file") || { echo "$file is not mounted into $c" >&2; return 1; }
-    limit 20 docker exec "$c" cat -- "$inner" 2> /dev/null | sha256sum | cut -c1-64
-    [ "${PIPESTATUS[0]}" = 0 ] || { echo "cannot read $inner inside $c" >&2; return 1; }
-  fi
+  local c=$1
+  case "${delivery_of[$c]}" in
+    recreate)
+      # The environment the container was created with is what its processes received.
+      limit 20 docker inspect --format "${LB}range .Config.Env${RB}${LB}.${RB}${LB}println${RB}${LB}end${RB}" "$c" 2> /dev/null |
+        awk -v v="$variable" 'index($0, v "=") == 1 { found = 1; val = substr($0, length(v) + 2) } END { if (found) printf "%s", val; else exit 3 }' |
+        sha256sum | cut -c1-64
+      [ "${PIPESTATUS[1]}" = 0 ] || { echo "variable $variable is not in the environment of $c, and $file is not mounted into it (does compose pass $file with env_file:?)" >&2; return 1; } ;;
+    unmounted)
+      echo "$file is not mounted into $c" >&2; return 1 ;;
+    *)
+      if [ "$kind" = file ]; then
+        limit 20 docker exec "$c" cat -- "${inner_of[$c]}" 2> /dev/null | sha256sum | cut -c1-64
+        [ "${PIPESTATUS[0]}" = 0 ] || { echo "cannot read ${inner_of[$c]} inside $c" >&2; return 1; }
+      else
+        # An env file mounted into the container: the variable's last line in it, as dotenv reads it.
+        limit 20 docker exec "$c" cat -- "${inner_of[$c]}" 2> /dev/null |
+          awk -v v="$variable" 'index($0, v "=") == 1 { found = 1; val = substr($0, length(v) + 2) } END { if (found) printf "%s", val; else exit 3 }' |
+          sha256sum | cut -c1-64
+        local status=("${PIPESTATUS[@]}")
+        if [ "${status[0]}" != 0 ] || [ "${status[1]}" != 0 ]; then echo "cannot read $variable from ${inner_of[$c]} inside $c" >&2; return 1; fi
+      fi ;;
+  esac
 }
 
 # Every container of every receiving service, with the compose service and project it belongs to.
 declare -A svc_of=() proj_of=()
 targets=()
-for ref in ${refs//,/ }; do
-  if ! names=$(compose_containers "$project" "$ref" 2> "$work/resolve.err"); then
-    note_error "$(head -c 400 "$work/resolve.err")"
-    continue
-  fi
-  while IFS= read -r c; do
-    [ -n "$c" ] || continue
-    targets+=("$c")
-    labels=$(limit 20 docker inspect --format "${LB}index .Config.Labels \"com.docker.compose.project\"${RB}|${LB}index .Config.Labels \"com.docker.compose.service\"${RB}" "$c" 2>/dev/null) || labels="|"
-    proj_of["$c"]=${labels%%|*}
-    svc_of["$c"]=${labels#*|}
-  done <<< "$names"
-done
+resolve_targets() {
+  local ref names c labels
+  targets=()
+  for ref in ${refs//,/ }; do
+    if ! names=$(compose_containers "$project" "$ref" 2> "$work/resolve.err"); then
+      [ "${1:-}" = quiet ] || note_error "$(head -c 400 "$work/resolve.err")"
+      continue
+    fi
+    while IFS= read -r c; do
+      [ -n "$c" ] || continue
+      targets+=("$c")
+      labels=$(limit 20 docker inspect --format "${LB}index .Config.Labels \"com.docker.compose.project\"${RB}|${LB}index .Config.Labels \"com.docker.compose.service\"${RB}" "$c" 2>/dev/null) || labels="|"
+      proj_of["$c"]=${labels%%|*}
+      svc_of["$c"]=${labels#*|}
+      work_out_delivery "$c"
+    done <<< "$names"
+  done
+}
+resolve_targets
 [ "${#errors[@]}" = 0 ] || exit 0
-
-if [ "$kind" = env ]; then delivery=recreate
-elif [ "$reload" = none ]; then delivery=none
-else delivery=restart; fi
 
 # Which containers do not hold the value yet. A file seen through a directory bind mount is new at
 # once, but the process read the old one: after a change (or a run that stopped before the
 # restart) every container of a restart delivery counts as stale.
 stale=()
+recreate=()
+to_restart=()
 for c in "${targets[@]}"; do
   h=$(held_hash "$c" 2>/dev/null) || h=""
-  if [ "$h" != "$want_hash" ] || { [ "$delivery" = restart ] && { [ "$changed" = 1 ] || [ "$pending" = 1 ]; }; }; then stale+=("$c"); fi
+  d=${delivery_of[$c]}
+  if [ "$h" != "$want_hash" ] || { [ "$d" = restart ] && { [ "$changed" = 1 ] || [ "$pending" = 1 ]; }; }; then
+    stale+=("$c")
+    case "$d" in recreate) recreate+=("$c") ;; restart) to_restart+=("$c") ;; esac
+  fi
 done
+delivery=none
+for c in "${targets[@]}"; do [ "${delivery_of[$c]}" != restart ] || delivery=restart; done
+for c in "${targets[@]}"; do [ "${delivery_of[$c]}" != recreate ] || delivery=recreate; done
 
-if [ "${#stale[@]}" -gt 0 ] && [ "$delivery" = recreate ]; then
+if [ "${#recreate[@]}" -gt 0 ]; then
   stage "recreating services"
-  cli=$(compose_cli 2> "$work/cli.err") || { note_error "the secret is passed as an environment variable, which a container takes only when it is created, and $(cat "$work/cli.err"): recreate the services by hand (docker compose up -d --force-recreate)"; exit 0; }
-  declare -A done_svc=()
-  for c in "${stale[@]}"; do
-    p=${proj_of[$c]:-}; s=${svc_of[$c]:-}
-    if [ -z "$p" ] || [ -z "$s" ]; then note_error "container $c was not created by compose (no com.docker.compose labels): it cannot be recreated with the new environment; recreate it by hand"; continue; fi
-    [ -z "${done_svc[$p/$s]:-}" ] || continue
-    done_svc["$p/$s"]=1
-    ok=1
-    compose_run "$p" up -d --no-deps --force-recreate "$s" > "$work/compose.out" 2>&1 || { ok=0; note_error "$cli up --force-recreate $s (project $p) failed: $(tail -c 300 "$work/compose.out" | tr -cd '[:print:]\n' | tail -n 3 | tr '\n' ' ')"; }
-    restarts+=("{\"service\":$(json_str "$s"),\"container\":$(json_str "$c"),\"action\":\"recreate\",\"ok\":$(json_bool "$ok"),\"state\":null,\"health\":null}")
-  done
-elif [ "${#stale[@]}" -gt 0 ] && [ "$delivery" = restart ]; then
+  if ! cli=$(compose_cli 2> "$work/cli.err"); then
+    note_error "the secret is passed as an environment variable, which a container takes only when it is created, and $(cat "$work/cli.err"): recreate the services by hand (docker compose up -d --force-recreate)"
+  else
+    declare -A done_svc=()
+    for c in "${recreate[@]}"; do
+      p=${proj_of[$c]:-}; s=${svc_of[$c]:-}
+      if [ -z "$p" ] || [ -z "$s" ]; then note_error "container $c was not created by compose (no com.docker.compose labels): it cannot be recreated with the new environment; recreate it by hand"; continue; fi
+      [ -z "${done_svc[$p/$s]:-}" ] || continue
+      done_svc["$p/$s"]=1
+      ok=1
+      compose_run "$p" up -d --no-deps --force-recreate "$s" > "$work/compose.out" 2>&1 || { ok=0; note_error "$cli up --force-recreate $s (project $p) failed: $(tail -c 300 "$work/compose.out" | tr -cd '[:print:]\n' | tail -n 3 | tr '\n' ' ')"; }
+      restarts+=("{\"service\":$(json_str "$s"),\"container\":$(json_str "$c"),\"action\":\"recreate\",\"ok\":$(json_bool "$ok"),\"state\":null,\"health\":null}")
+    done
+  fi
+fi
+if [ "${#to_restart[@]}" -gt 0 ]; then
   stage "restarting containers"
-  for c in "${stale[@]}"; do
+  for c in "${to_restart[@]}"; do
     ok=1
     limit 120 docker restart -t 30 "$c" > /dev/null 2>&1 || ok=0
     restarts+=("{\"service\":$(json_str "${svc_of[$c]:-}"),\"container\":$(json_str "$c"),\"action\":\"restart\",\"ok\":$(json_bool "$ok"),\"state\":null,\"health\":null}")
@@ -231,17 +273,12 @@ fi
 # After: every container running and healthy, holding the applied value (by hash).
 stage "verifying"
 verified=1
-if [ "${#stale[@]}" -gt 0 ] && [ "$delivery" != none ]; then
-  # A recreate may rename nothing but replaces the containers: resolve them again.
-  targets=()
-  for ref in ${refs//,/ }; do
-    names=$(compose_containers "$project" "$ref" 2>/dev/null) || names=""
-    while IFS= read -r c; do [ -n "$c" ] && targets+=("$c"); done <<< "$names"
-  done
-fi
+acted=$(( ${#recreate[@]} + ${#to_restart[@]} ))
+# A recreate replaces the containers (same names, new IDs): resolve them again.
+[ "${#recreate[@]}" = 0 ] || resolve_targets quiet
 for c in "${targets[@]}"; do
   state=""; health=""
-  if [ "${#stale[@]}" -gt 0 ] && [ "$delivery" != none ]; then
+  if [ "$acted" -gt 0 ]; then
     out=$(wait_healthy "$c")
     state=${out%%|*}; rest=${out#*|}; health=${rest%%|*}
     if [ "$state" != running ] || { [ "$health" != healthy ] && [ "$health" != none ]; }; then
@@ -252,7 +289,7 @@ for c in "${targets[@]}"; do
   h=$(held_hash "$c" 2> "$work/why") || { h=""; why=$(head -c 200 "$work/why"); }
   if [ -n "$h" ] && [ "$h" = "$want_hash" ]; then match=1; else match=0; verified=0; fi
   [ "$match" = 1 ] || note_error "$c does not hold the $STAGE value${why:+: $why}"
-  verifications+=("{\"container\":$(json_str "$c"),\"service\":$(json_str "${svc_of[$c]:-}"),\"matches\":$(json_bool "$match"),\"state\":$(json_str_or_null "$state"),\"health\":$(json_str_or_null "$health"),\"problem\":$(json_str_or_null "$why")}")
+  verifications+=("{\"container\":$(json_str "$c"),\"service\":$(json_str "${svc_of[$c]:-}"),\"delivery\":$(json_str "${delivery_of[$c]}"),\"matches\":$(json_bool "$match"),\"state\":$(json_str_or_null "$state"),\"health\":$(json_str_or_null "$health"),\"problem\":$(json_str_or_null "$why")}")
 done
 want_hash=""
 [ "${#errors[@]}" != 0 ] || rm -f "$pending_mark" 2>/dev/null || true

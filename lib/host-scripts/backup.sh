@@ -162,14 +162,17 @@ upload_stream() { # key
   set -e
   rc_hash=$(cat "$work/hash.rc" 2>/dev/null || echo none)
   rc_len=$(cat "$work/len.rc" 2>/dev/null || echo none)
-  [ "${st[0]}" = 0 ] || why="tee failed (exit ${st[0]}): $(head -c 200 "$work/tee.err" 2>/dev/null)"
-  [ "$rc_hash" = 0 ] || why="${why:+$why; }the hash (${HASH[0]}) failed (exit $rc_hash): $(head -c 200 "$work/hash.err" 2>/dev/null)"
-  [ "$rc_len" = 0 ] || why="${why:+$why; }the byte count (wc) failed (exit $rc_len): $(head -c 200 "$work/len.err" 2>/dev/null)"
-  [ "${st[1]}" = 0 ] || why="${why:+$why; }upload failed (exit ${st[1]}): $(head -c 300 "$work/upload.err" 2>/dev/null)"
+  [ "${st[0]}" = 0 ] || why="tee failed ($(rc_text "${st[0]}")): $(head -c 200 "$work/tee.err" 2>/dev/null)"
+  [ "$rc_hash" = 0 ] || why="${why:+$why; }the hash (${HASH[0]}) failed ($(rc_text "$rc_hash")): $(head -c 200 "$work/hash.err" 2>/dev/null)"
+  [ "$rc_len" = 0 ] || why="${why:+$why; }the byte count (wc) failed ($(rc_text "$rc_len")): $(head -c 200 "$work/len.err" 2>/dev/null)"
+  [ "${st[1]}" = 0 ] || why="${why:+$why; }upload failed ($(rc_text "${st[1]}")): $(head -c 300 "$work/upload.err" 2>/dev/null)"
   [ -z "$why" ] && return 0
   printf '%s' "$why" > "$work/stream.why" 2>/dev/null || true
   return 1
 }
+
+# "exit N", or "timed out after N s" for the exit code of `timeout`.
+rc_text() { if [ "$1" = 124 ]; then printf 'timed out after %s s' "$STREAM_T"; else printf 'exit %s' "$1"; fi; }
 
 # "; <why>" when the temporary directory cannot be written (a full disk), else nothing.
 tmp_full_note() {
@@ -187,8 +190,8 @@ record_archive() {
   sha=$(cut -d' ' -f1 "$work/sum" 2>/dev/null || true)
   [[ "$bytes" =~ ^[0-9]+$ ]] || bytes=""
   [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || sha=""
-  if [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed (exit $p_rc): $(head -c 200 "$work/source.err" 2>/dev/null)"; fi
-  if [ "$ok" = 1 ] && [ "$c_rc" != 0 ]; then ok=0; error="compression (${COMPRESS[0]}) failed (exit $c_rc): $(head -c 200 "$work/compress.err" 2>/dev/null)"; fi
+  if [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed ($(rc_text "$p_rc")): $(head -c 200 "$work/source.err" 2>/dev/null)"; fi
+  if [ "$ok" = 1 ] && [ "$c_rc" != 0 ]; then ok=0; error="compression (${COMPRESS[0]}) failed ($(rc_text "$c_rc")): $(head -c 200 "$work/compress.err" 2>/dev/null)"; fi
   if [ "$ok" = 1 ] && [ "$u_rc" != 0 ]; then ok=0; error="$(cat "$work/stream.why" 2>/dev/null || echo "the stream failed (exit $u_rc); is the temporary directory ${TMPDIR:-/tmp} full?")"; fi
   if [ "$ok" = 1 ] && [ -z "$sha" ]; then ok=0; error="no SHA-256 was computed (is the temporary directory ${TMPDIR:-/tmp} full?)"; fi
   if [ "$ok" = 1 ] && { [ -z "$bytes" ] || [ "$bytes" = 0 ]; }; then ok=0; error="no bytes were counted (${bytes:-no count}); is the temporary directory ${TMPDIR:-/tmp} full?"; fi
@@ -327,8 +330,12 @@ if run_hooks pre; then
       note_error "container $c would not stop: $(head -c 200 "$work/stop.err"); its data was not copied"
     else
       # Exit code 137 after the full timeout: it ignored SIGTERM and was killed.
-      code=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.ExitCode${RB}" "$c" 2>/dev/null) || code=""
-      if [ "$code" = 137 ] || [ $(( $(now_ms) - t_stop )) -ge $(( stop_timeout * 1000 )) ]; then : > "$work/killed.$c"; fi
+      after=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}|${LB}.State.ExitCode${RB}" "$c" 2>/dev/null) || after=""
+      if [ "${after%%|*}" != exited ] && [ "${after%%|*}" != stopped ] && [ "${after%%|*}" != created ]; then
+        note_error "container $c is ${after%%|*} after docker stop (${after:-no answer from docker inspect}); its data was not copied"
+      elif [ "${after##*|}" = 137 ] || [ $(( $(now_ms) - t_stop )) -ge $(( stop_timeout * 1000 )) ]; then
+        : > "$work/killed.$c"
+      fi
     fi
   done
 

@@ -24,6 +24,8 @@ PREFIX="${SHIPSHAPE_PREFIX:-backups}"
 from_host="${SHIPSHAPE_FROM_HOST:-self}"
 [ "$from_host" = self ] && from_host=$host_id
 scratch_root="${SHIPSHAPE_SCRATCH_DIR:-/var/tmp}"
+STREAM_T="${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}"
+SQLITE_T="${SHIPSHAPE_SQLITE_TIMEOUT_SECONDS:-3600}"
 work=""
 scratch=""
 errors=()
@@ -74,7 +76,7 @@ drill_archive() {
   if ! s3_get "$key" > "$file" 2> "$work/get.err"; then
     ok=0; error="download failed: $(head -c 200 "$work/get.err")"
   else
-    got=$("${HASH[@]}" < "$file" 2>/dev/null | cut -d' ' -f1) || got=""
+    got=$(limit "$STREAM_T" "${HASH[@]}" < "$file" 2>/dev/null | cut -d' ' -f1) || got=""
     [ "$got" = "$sha" ] || { ok=0; error="checksum mismatch: got $got"; }
   fi
   if [ "$ok" = 1 ] && [ "$kind" = postgres ]; then
@@ -87,7 +89,7 @@ drill_archive() {
     if ! decompress "$compression" < "$file" > "$scratch/$name.db"; then
       ok=0; error="cannot decompress"
     elif have sqlite3; then
-      integrity=$(sqlite3 "file:$scratch/$name.db?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+      integrity=$(limit "$SQLITE_T" sqlite3 "file:$scratch/$name.db?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
       [ "$integrity" = ok ] || { ok=0; error="integrity_check: $integrity"; }
     else
       integrity="not checked: sqlite3 is not installed on the host"
@@ -95,7 +97,7 @@ drill_archive() {
   elif [ "$ok" = 1 ]; then
     mkdir -p "$scratch/$name"
     set +e
-    decompress "$compression" < "$file" | tar -C "$scratch/$name" --numeric-owner -xf - 2> "$work/tar.err"
+    decompress "$compression" < "$file" | limit "$STREAM_T" tar -C "$scratch/$name" --numeric-owner -xf - 2> "$work/tar.err"
     local st=("${PIPESTATUS[@]}")
     set -e
     if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ]; then

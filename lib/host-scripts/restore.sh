@@ -191,16 +191,21 @@ stop_for() { # container
   stage "stop $c"
   stopped+=("$c")
   limit $(( stop_timeout + DOCKER_T )) docker stop -t "$stop_timeout" "$c" > /dev/null 2>&1 || { note_error "container $c would not stop; nothing of its data was restored"; return 1; }
+  state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$c" 2>/dev/null) || state=""
+  case "$state" in
+    exited|stopped|created) ;;
+    *) note_error "container $c is ${state:-unknown} after docker stop; nothing of its data was restored"; return 1 ;;
+  esac
 }
 left_alone=()
 
-users_of_volume() { limit "$DOCKER_T" docker ps -a --filter "volume=$1" --format "${LB}.Names${RB}" 2>/dev/null || true; }
+users_of_volume() { limit "$DOCKER_T" docker ps -a --filter "volume=$1" --format "${LB}.Names${RB}" 2>/dev/null; }
 
 # Extracts a verified local archive into a directory that was emptied first.
 extract_into() { # file compression dir
   local st
   set +e
-  decompress "$2" < "$1" | tar -C "$3" --numeric-owner -xf - 2> "$work/tar.err"
+  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --numeric-owner -xf - 2> "$work/tar.err"
   st=("${PIPESTATUS[@]}")
   set -e
   [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ]
@@ -261,7 +266,10 @@ restore_all() { # list dir
   while IFS=$'\t' read -r name kind key sha compression; do
     case "$kind" in
       sqlite) while IFS=$'\t' read -r k i c _; do [ "$k" = sqlite ] && [ "$i" = "$name" ] && { stop_for "$c" || return 1; }; done <<< "$spec" ;;
-      volume) while read -r c; do [ -n "$c" ] && { stop_for "$c" || return 1; }; done < <(users_of_volume "$name") ;;
+      volume)
+        users_of_volume "$name" > "$work/users" || { note_error "$name: cannot list the containers that use volume $name (docker ps failed); nothing was restored"; return 1; }
+        while read -r c; do [ -n "$c" ] && { stop_for "$c" || return 1; }; done < "$work/users"
+        ;;
     esac
   done < "$list"
   while IFS=$'\t' read -r k c _; do [ "$k" = stop ] && { stop_for "$c" || return 1; }; done <<< "$spec"

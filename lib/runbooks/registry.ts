@@ -11,6 +11,7 @@ import { integrityRunbook } from './integrity.js';
 import { maintenanceRunbook } from './maintenance.js';
 import { restartRunbook } from './restart.js';
 import { applySecretRunbook } from './secrets.js';
+import { secretGraceRunbook } from './secret-grace.js';
 
 export const RUNBOOKS: readonly RunbookDeclaration[] = [
   healthCheckRunbook,
@@ -21,6 +22,7 @@ export const RUNBOOKS: readonly RunbookDeclaration[] = [
   maintenanceRunbook,
   restartRunbook,
   applySecretRunbook,
+  secretGraceRunbook,
 ];
 
 /** The runbooks at least one stack of the fleet uses. */

@@ -14,6 +14,8 @@ import { ResultProcessing } from '../constructs/result-processing.js';
 import { RunbookDocuments } from '../constructs/runbook-documents.js';
 import { SecretRotation } from '../constructs/secret-rotation.js';
 import { Watchdog } from '../constructs/watchdog.js';
+import { Notifier } from '../constructs/notifier.js';
+import { SelfMonitoring } from '../constructs/self-monitoring.js';
 import { Duration } from 'aws-cdk-lib';
 
 export interface FleetStackProps extends StackProps {
@@ -43,6 +45,8 @@ export class FleetStack extends Stack {
   readonly secrets?: SecretRotation;
   readonly consoleRunbooks: ConsoleRunbooks;
   readonly watchdog: Watchdog;
+  readonly notifier?: Notifier;
+  readonly selfMonitoring: SelfMonitoring;
   readonly hostAccess: HostAccess;
   readonly monitoring: Monitoring;
 
@@ -86,10 +90,21 @@ export class FleetStack extends Stack {
     });
     if (fleet.stacks.some((s) => s.backup)) this.backups.addRetention({ configFile, deadLetterQueue, logKey: key, schedules: this.schedules });
     if (fleet.stacks.some((s) => s.secrets.length)) {
-      this.secrets = new SecretRotation(this, 'Secrets', { fleet, configFile, key, deadLetterQueue, topic: alerts.topic, outputBucket: output.bucket, documents: this.documents });
+      this.secrets = new SecretRotation(this, 'Secrets', { fleet, configFile, key, deadLetterQueue, topic: alerts.topic, outputBucket: output.bucket, documents: this.documents, schedules: this.schedules });
     }
+    if (Notifier.needed(fleet)) {
+      this.notifier = new Notifier(this, 'Notifier', {
+        fleet, common: { configFile, logKey: key, deadLetterQueue, logRetentionDays: fleet.defaults.logRetentionDays }, alertTopic: alerts.topic, stateTable: state.table, key,
+      });
+    }
+    // shipshape's own alarms go straight to people, not through the functions they watch.
+    this.selfMonitoring = new SelfMonitoring(this, 'SelfMonitoring', {
+      alarms: [], key, recipients: fleet.alerts.recipients, displayName: `shipshape ${fleet.fleet} alarms`,
+      ...(this.notifier ? { notifier: this.notifier.fn.function } : {}), deadLetterQueue,
+    });
     this.consoleRunbooks = new ConsoleRunbooks(this, 'Console', {
       fleet, configFile, key, deadLetterQueue, documents: this.documents, dispatcher: this.dispatcher.function, outputBucket: output.bucket, state,
+      alertTopic: alerts.topic, alarmTopic: this.selfMonitoring.topic,
       ...(this.secrets ? { rotation: this.secrets.rotation.function } : {}),
     });
     this.results.processor.function.addEnvironment('SHIPSHAPE_RUNBOOKS', this.toJsonString(this.consoleRunbooks.names));
@@ -107,11 +122,12 @@ export class FleetStack extends Stack {
         ...(this.secrets ? { rotation: this.secrets.rotation } : {}),
       },
       deadLetterQueue,
-      alarmTarget: this.results.processor.function,
       resultLogGroup: this.results.processor.logGroup.logGroupName,
     });
+    for (const alarm of [...this.monitoring.alarms, ...(this.notifier?.alarms ?? [])]) this.selfMonitoring.watch(alarm);
 
     new CfnOutput(this, 'AlertTopicArn', { value: alerts.topic.topicArn, description: 'Subscribe more endpoints here (message attribute "severity")' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.selfMonitoring.topic.topicArn, description: "shipshape's own alarms (all critical); subscribe on-call here too" });
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName, description: 'Backups, under backups/<stack>/<host>/<time>/' });
     new CfnOutput(this, 'OutputBucketName', { value: output.bucket.bucketName, description: 'Full command output under command-output/, stack specs under specs/' });
     new CfnOutput(this, 'HostPolicyArn', { value: this.hostAccess.policy.managedPolicyArn, description: 'Attach to the instance role of every host' });

@@ -209,19 +209,22 @@ describe('FleetStack', () => {
     });
   });
 
-  it('alarms on function errors, throttles and dead letters, matched by name prefix, never by a list of ARNs', () => {
-    const names = resources('AWS::CloudWatch::Alarm').map((a) => a.Properties.AlarmName as string);
+  it('alarms on function errors, throttles and dead letters, acting directly on the alarms topic, never through a rule listing ARNs', () => {
+    const alarms = resources('AWS::CloudWatch::Alarm').map((a) => a.Properties);
+    const names = alarms.map((a) => a.AlarmName as string);
     expect(names).toEqual(expect.arrayContaining(['shipshape-demo-dispatcher-errors', 'shipshape-demo-result-errors', 'shipshape-demo-watchdog-errors', 'shipshape-demo-dispatcher-throttles', 'shipshape-demo-dead-letters']));
-    for (const n of names) expect(n.startsWith('shipshape-demo-')).toBe(true);
-    const rule = resources('AWS::Events::Rule').map((r) => r.Properties).find((r) => r.EventPattern.source[0] === 'aws.cloudwatch')!;
-    expect(rule.EventPattern).toEqual({ source: ['aws.cloudwatch'], 'detail-type': ['CloudWatch Alarm State Change'], detail: { alarmName: [{ prefix: 'shipshape-demo-' }] } });
-    expect(JSON.stringify(rule.Targets)).toMatch(/ResultsFunction/);
+    for (const a of alarms) {
+      expect(a.AlarmName.startsWith('shipshape-demo-')).toBe(true);
+      expect(JSON.stringify(a.AlarmActions)).toMatch(/SelfMonitoringAlarmsTopic/);
+      expect(JSON.stringify(a.OKActions)).toMatch(/SelfMonitoringAlarmsTopic/);
+    }
+    expect(resources('AWS::Events::Rule').map((r) => r.Properties.EventPattern.source[0])).toEqual(['aws.ssm']);
   });
 
   it('offers console runbooks whose every parameter is validated by a pattern that does not grow with the fleet', () => {
     const docs = resources('AWS::SSM::Document').map((d) => d.Properties).filter((d) => d.DocumentType === 'Automation');
-    // health-check-now, silence, last-runs, restart-service (no backups in this fleet)
-    expect(docs).toHaveLength(4);
+    // health-check-now, restart-service, silence, last-runs, acknowledge, send-test-alert (no backups in this fleet)
+    expect(docs).toHaveLength(6);
     for (const d of docs) {
       expect(d.Name).toBeUndefined();
       expect(d.Content.description.length).toBeGreaterThan(80);

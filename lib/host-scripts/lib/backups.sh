@@ -22,11 +22,12 @@ manifest_archives() { # manifest_file
     | sed -E 's/^\{"name":"([^"]*)","kind":"([^"]*)","source":"[^"]*","method":"[^"]*","key":"([^"]*)","ok":true,"bytes":[0-9]*,"sha256":"([0-9a-f]*)","compression":"([a-z]*)"$/\1\t\2\t\3\t\4\t\5/'
 }
 
-decompress() {
+# Decompresses stdin to stdout, under the stream time limit (SHIPSHAPE_STREAM_TIMEOUT_SECONDS).
+decompress() { # compression
   case "$1" in
-    gzip) gzip -dc ;;
+    gzip) limit "${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}" gzip -dc ;;
     none) cat ;;
-    *) zstd -dc ;;
+    *) limit "${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}" zstd -dc ;;
   esac
 }
 
