@@ -28,6 +28,8 @@ import { HEALTH_CHECK } from '../../lib/runbooks/names.js';
 import { evaluateBackup } from './evaluate-backup.js';
 import { evaluateHealth } from './evaluate-health.js';
 import { PreflightResult } from '../../lib/results/preflight.js';
+import { SECRET_GRACE_END, SecretGraceResult } from '../../lib/results/secret-grace.js';
+import { evaluateSecretGrace } from './evaluate-secret-grace.js';
 import { evaluatePreflight } from './evaluate-preflight.js';
 import { statusKey } from '../../lib/results/invocation-status.js';
 import { extractJson, type Invocation } from './invocation.js';
@@ -51,6 +53,7 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [APPLY_SECRET]: evaluator({ schema: ApplySecretResult, evaluate: evaluateApplySecret }),
   // PREFLIGHT in lib/runbooks/names.ts once the lead adds it there.
   preflight: evaluator({ schema: PreflightResult, evaluate: evaluatePreflight }),
+  [SECRET_GRACE_END]: evaluator({ schema: SecretGraceResult, evaluate: evaluateSecretGrace }),
 };
 
 /** Printable, single-line and short: host text goes into alerts and logs. */

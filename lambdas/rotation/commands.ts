@@ -1,44 +1,192 @@
 /**
- * Runs one of the fleet's documents on every host of a stack and waits for the outcome:
- * what the rotation steps need (apply the secret, then health-check), synchronously.
+ * Runs one of the fleet's documents on every host of a stack and collects every host's result,
+ * for the rotation steps. Built to survive scale and Lambda's 900 s:
+ *   - a run is named by its command Comment (`shipshape <stack> <runbook> <runId>`, the runId
+ *     derived from the secret version), so a later invocation of the same step finds the
+ *     commands it already sent (ListCommands by document and time, every page) and sends only
+ *     the missing ones: resuming is idempotent;
+ *   - it waits only while the invocation has time left; before it runs out it throws
+ *     StepNotFinished, which fails the step, and Secrets Manager retries the rotation, whose
+ *     next invocation resumes the wait;
+ *   - a command still not final long after SSM's own bounds (delivery timeout + execution
+ *     timeout) is cancelled and its unfinished hosts count as failed, so a step always ends;
+ *   - every page of ListCommandInvocations is read (50 per page), and a host's output is read
+ *     whole from the S3 copy when SSM cut the inline one (24,000 characters).
  */
-import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  CancelCommandCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, type Command, type SendCommandCommandInput, type SSMClient,
+} from '@aws-sdk/client-ssm';
 import type { Fleet } from '../../lib/config/schema.js';
 import { buildCommands } from '../dispatcher/dispatch.js';
+import { readInvocation } from '../result/invocation.js';
 
 export interface HostRun {
   readonly instanceId: string;
+  /** SSM's status details: Success, Failed, Undeliverable, Execution Timed Out, Cancelled ... */
   readonly status: string;
   readonly stdout: string;
+  /** The output came from S3 because SSM cut the inline copy. */
+  readonly fromS3: boolean;
 }
 
-const FINAL = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
+/** The step is still under way: its progress is in SSM, the next invocation of the step resumes it. */
+export class StepNotFinished extends Error {
+  override name = 'StepNotFinished';
+}
 
-export async function runOnStack(
-  ssm: Pick<SSMClient, 'send'>,
-  opts: { fleet: Fleet; documents: Record<string, string>; outputBucket: string; runbook: string; stack: string; runId: string; parameters?: Record<string, string>; waitSeconds: number; sleep: (ms: number) => Promise<void> },
-): Promise<HostRun[]> {
-  const commands = buildCommands({ fleet: opts.fleet, documents: opts.documents, outputBucket: opts.outputBucket }, { runbook: opts.runbook, stack: opts.stack }, opts.runId)
-    // One failing host is enough to roll back: stop sending at the first error.
-    .map((c) => ({ ...c, MaxErrors: '0', Parameters: { ...c.Parameters, ...Object.fromEntries(Object.entries(opts.parameters ?? {}).map(([k, v]) => [k, [v]])) } }));
-  const runs: HostRun[] = [];
-  for (const input of commands) {
-    const sent = await ssm.send(new SendCommandCommand(input));
-    const commandId = sent.Command!.CommandId!;
-    let waited = 0;
-    for (;;) {
-      const listed = await ssm.send(new ListCommandsCommand({ CommandId: commandId }));
-      if (FINAL.has(listed.Commands?.[0]?.Status ?? '')) break;
-      if (waited >= opts.waitSeconds * 1000) throw new Error(`${opts.runbook} on stack ${opts.stack} did not finish within ${opts.waitSeconds} s (command ${commandId})`);
-      await opts.sleep(5000);
-      waited += 5000;
+export interface RunClock {
+  /** Milliseconds left in this Lambda invocation (context.getRemainingTimeInMillis). */
+  remainingMs(): number;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface RunClients {
+  readonly ssm: Pick<SSMClient, 'send'>;
+  readonly s3: Pick<S3Client, 'send'>;
+}
+
+export interface StackRunOptions {
+  readonly fleet: Fleet;
+  readonly documents: Record<string, string>;
+  readonly outputBucket: string;
+  readonly runbook: string;
+  readonly stack: string;
+  /** ^[A-Za-z0-9][A-Za-z0-9-]{0,35}$, the same for every invocation of the same step. */
+  readonly runId: string;
+  readonly parameters?: Record<string, string>;
+  readonly clock: RunClock;
+  /** Stop waiting when less than this is left in the invocation. @default 45 s */
+  readonly reserveMs?: number;
+  /** Between status polls. @default 10 s */
+  readonly pollMs?: number;
+}
+
+/** Commands go on being delivered to hosts this long (waves of MaxConcurrency on a large stack). */
+export const ROTATION_DELIVERY_SECONDS = 3600;
+/** Past SSM's own bound (delivery + execution timeout) by this much, a command is cancelled. */
+export const GIVE_UP_SLACK_SECONDS = 600;
+/** How far back a resumed step looks for the commands it sent. */
+export const LOOKBACK_MS = 3 * 86_400_000;
+
+const FINAL = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
+const FINAL_INVOCATION = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled', 'Undeliverable', 'Terminated', 'DeliveryTimedOut', 'ExecutionTimedOut']);
+
+/** The commands a run consists of (one per target set), as rotation sends them. */
+export function rotationCommands(opts: Pick<StackRunOptions, 'fleet' | 'documents' | 'outputBucket' | 'runbook' | 'stack' | 'runId' | 'parameters'>): SendCommandCommandInput[] {
+  return buildCommands({ fleet: opts.fleet, documents: opts.documents, outputBucket: opts.outputBucket }, { runbook: opts.runbook, stack: opts.stack }, opts.runId)
+    .map((c) => ({
+      ...c,
+      // One failing host is enough to roll back: stop sending at the first error.
+      MaxErrors: '0',
+      TimeoutSeconds: Math.max(c.TimeoutSeconds ?? 0, ROTATION_DELIVERY_SECONDS),
+      Parameters: { ...c.Parameters, ...Object.fromEntries(Object.entries(opts.parameters ?? {}).map(([k, v]) => [k, [v]])) },
+    }));
+}
+
+const targetKey = (c: Pick<Command, 'InstanceIds' | 'Targets'>) => JSON.stringify({ ids: [...(c.InstanceIds ?? [])].sort(), targets: (c.Targets ?? []).map((t) => [t.Key, [...(t.Values ?? [])].sort()]) });
+
+/** Commands of this document sent with exactly this comment within the look-back, every page. */
+export async function findCommands(ssm: Pick<SSMClient, 'send'>, documentName: string, comment: string, after: Date): Promise<Command[]> {
+  const found: Command[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm.send(new ListCommandsCommand({
+      Filters: [{ key: 'DocumentName', value: documentName }, { key: 'InvokedAfter', value: after.toISOString() }], MaxResults: 50, ...(NextToken ? { NextToken } : {}),
+    }));
+    for (const c of page.Commands ?? []) if (c.Comment === comment && c.CommandId) found.push(c);
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return found;
+}
+
+/** Every invocation of a command, following NextToken (pages of at most 50). */
+export async function listInvocations(ssm: Pick<SSMClient, 'send'>, commandId: string): Promise<{ instanceId: string; status: string }[]> {
+  const out: { instanceId: string; status: string }[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm.send(new ListCommandInvocationsCommand({ CommandId: commandId, MaxResults: 50, ...(NextToken ? { NextToken } : {}) }));
+    for (const inv of page.CommandInvocations ?? []) if (inv.InstanceId) out.push({ instanceId: inv.InstanceId, status: inv.StatusDetails ?? inv.Status ?? 'Unknown' });
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return out;
+}
+
+async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...await Promise.all(items.slice(i, i + size).map(fn)));
+  return out;
+}
+
+interface Sent { readonly id: string; readonly requestedAt: number; readonly giveUpAt: number }
+
+/**
+ * The run's outcome on every host, sending what was not sent yet and waiting while there is
+ * time. Throws StepNotFinished when the invocation must end first (nothing is lost: call again).
+ */
+export async function runOnStack(clients: RunClients, opts: StackRunOptions): Promise<HostRun[]> {
+  const { clock } = opts;
+  const reserve = opts.reserveMs ?? 45_000;
+  const poll = opts.pollMs ?? 10_000;
+  const wanted = rotationCommands(opts);
+  const documentName = wanted[0]!.DocumentName!;
+  const comment = wanted[0]!.Comment!;
+  const existing = await findCommands(clients.ssm, documentName, comment, new Date(clock.now() - LOOKBACK_MS));
+  const bound = (input: SendCommandCommandInput) => ((input.TimeoutSeconds ?? ROTATION_DELIVERY_SECONDS) + Number(input.Parameters?.ExecutionTimeout?.[0] ?? 900) + GIVE_UP_SLACK_SECONDS) * 1000;
+  const sent: Sent[] = [];
+  for (const input of wanted) {
+    const same = existing.find((c) => targetKey(c) === targetKey(input));
+    if (same) {
+      const at = same.RequestedDateTime?.getTime() ?? clock.now();
+      sent.push({ id: same.CommandId!, requestedAt: at, giveUpAt: at + bound(input) });
+      continue;
     }
-    const invocations = await ssm.send(new ListCommandInvocationsCommand({ CommandId: commandId }));
-    for (const inv of invocations.CommandInvocations ?? []) {
-      const out = await ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: inv.InstanceId! }));
-      runs.push({ instanceId: inv.InstanceId!, status: out.StatusDetails ?? out.Status ?? 'Unknown', stdout: out.StandardOutputContent ?? '' });
-    }
+    if (clock.remainingMs() < reserve) throw new StepNotFinished(`${opts.runbook} on stack ${opts.stack}: ${sent.length} of ${wanted.length} commands sent before this invocation ran out of time; the next attempt sends the rest`);
+    const out = await clients.ssm.send(new SendCommandCommand(input));
+    const at = clock.now();
+    sent.push({ id: out.Command!.CommandId!, requestedAt: at, giveUpAt: at + bound(input) });
   }
-  if (runs.length === 0) throw new Error(`no host of stack ${opts.stack} answered ${opts.runbook}; refusing to rotate a secret nobody uses`);
+
+  const gaveUp = new Set<string>();
+  for (;;) {
+    const statuses = await Promise.all(sent.map(async (s) => {
+      if (gaveUp.has(s.id)) return 'Cancelled';
+      const listed = await clients.ssm.send(new ListCommandsCommand({ CommandId: s.id }));
+      return listed.Commands?.[0]?.Status ?? 'Pending';
+    }));
+    const open = sent.filter((_, i) => !FINAL.has(statuses[i]!));
+    if (open.length === 0) break;
+    // SSM ends every command by delivery + execution timeout; one that outlives that is cancelled.
+    const overdue = open.filter((s) => clock.now() >= s.giveUpAt);
+    for (const s of overdue) {
+      try {
+        await clients.ssm.send(new CancelCommandCommand({ CommandId: s.id }));
+      } catch {
+        // Already ended, or SSM refuses: its hosts count as failed either way.
+      }
+      gaveUp.add(s.id);
+    }
+    if (overdue.length === open.length) break;
+    if (clock.remainingMs() - poll < reserve) {
+      throw new StepNotFinished(`${opts.runbook} on stack ${opts.stack} (${comment}): ${sent.length - open.length} of ${sent.length} commands finished; waiting resumes when Secrets Manager retries the rotation`);
+    }
+    await clock.sleep(poll);
+  }
+
+  const runs: HostRun[] = [];
+  for (const s of sent) {
+    const invocations = await listInvocations(clients.ssm, s.id);
+    const read = await inBatches(invocations, 10, async (inv): Promise<HostRun> => {
+      if (!FINAL_INVOCATION.has(inv.status) && !FINAL.has(inv.status)) {
+        return { instanceId: inv.instanceId, status: gaveUp.has(s.id) ? `did not finish within ${Math.round((s.giveUpAt - s.requestedAt) / 1000)} s (cancelled)` : inv.status, stdout: '', fromS3: false };
+      }
+      const r = await readInvocation(clients, { 'command-id': s.id, 'instance-id': inv.instanceId, 'document-name': documentName, status: inv.status });
+      return { instanceId: inv.instanceId, status: r.statusDetails || r.status, stdout: r.stdout, fromS3: r.fromS3 };
+    });
+    runs.push(...read);
+    if (clock.remainingMs() < reserve / 3) throw new StepNotFinished(`${opts.runbook} on stack ${opts.stack}: ran out of time reading ${runs.length} host results; the next attempt reads them again`);
+  }
+  if (runs.length === 0) throw new Error(`no host of stack ${opts.stack} answered ${opts.runbook}; refusing to go on with a secret nobody uses`);
   return runs;
 }
