@@ -50,8 +50,15 @@ for entry in "${tools[@]}"; do
   case " ${packages[*]-} " in *" $package "*) ;; *) packages+=("$package") ;; esac
 done
 
+root_note() {
+  [ "$(id -u)" -eq 0 ] && return 0
+  echo "host-tools: note: some tests need root and fail without it (the container tier runs rootful podman;" >&2
+  echo "host-tools:   the full-disk backup tests mount a tmpfs): run the whole suite as root, e.g. sudo npm test" >&2
+}
+
 if [ "${#packages[@]}" -eq 0 ]; then
   echo "host-tools: all ${#tools[@]} tools the tests need are installed"
+  root_note
   exit 0
 fi
 
