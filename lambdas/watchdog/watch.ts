@@ -156,32 +156,34 @@ export function watch(fleet: Fleet, obs: Observations, now: number, options: Wat
       const base = { target: e.runbook, runbook: e.runbook, host: STACK_HOST };
 
       // missed
-      const counted = due !== undefined && due >= since;
-      const missed = counted && latest < due;
+      // A number from here on: `counted` says whether there was a due run at all.
+      const dueAt = due ?? -Infinity;
+      const counted = due !== undefined && dueAt >= since;
+      const missed = counted && latest < dueAt;
       emit({
         ...base, check: 'missed', severity: missed ? e.severity : 'ok',
         observed: latest === -Infinity ? 'no result yet' : `last result ${iso(latest)}`,
         threshold: `a result within ${duration(e.windowMs)} of each run`,
         message: missed
-          ? `${e.runbook} of stack ${stack.name} was due at ${iso(due)} (${describeSchedule(e.schedule)}) and no host reported it within ${duration(e.windowMs)}: the schedule, the dispatcher, SSM or every host of the stack is failing`
+          ? `${e.runbook} of stack ${stack.name} was due at ${iso(dueAt)} (${describeSchedule(e.schedule)}) and no host reported it within ${duration(e.windowMs)}: the schedule, the dispatcher, SSM or every host of the stack is failing`
           : `${e.runbook} of stack ${stack.name} reports on schedule`,
       });
 
       // host.silent
       if (counted) {
-        const responders = runs.filter((r) => r.at >= due);
-        const previous = previousFire(e.schedule, new Date(due - 1), anchor)?.getTime();
+        const responders = runs.filter((r) => r.at >= dueAt);
+        const previous = previousFire(e.schedule, new Date(dueAt - 1), anchor)?.getTime();
         const memberFloor = Math.min(previous ?? Infinity, now - horizon);
         for (const r of runs) {
           const key = { ...base, check: 'host.silent', host: r.host };
-          if (r.at >= due) {
-            emit({ ...key, severity: 'ok', observed: `last result ${iso(r.at)}`, threshold: `a result for the run due ${iso(due)}`, message: `${r.host} reports ${e.runbook}` });
+          if (r.at >= dueAt) {
+            emit({ ...key, severity: 'ok', observed: `last result ${iso(r.at)}`, threshold: `a result for the run due ${iso(dueAt)}`, message: `${r.host} reports ${e.runbook}` });
           } else if (responders.length === 0) {
             undetermined.add(watchKey(key)); // the whole stack is silent: "missed" says so
           } else if (r.at >= memberFloor) {
             emit({
-              ...key, severity: e.severity, observed: `last result ${iso(r.at)}`, threshold: `a result for the run due ${iso(due)}`,
-              message: `${r.host} did not report ${e.runbook} for the run due ${iso(due)} while ${responders.length} other host(s) of stack ${stack.name} did; its last result was at ${iso(r.at)}. Check that the instance runs and its SSM agent is online`,
+              ...key, severity: e.severity, observed: `last result ${iso(r.at)}`, threshold: `a result for the run due ${iso(dueAt)}`,
+              message: `${r.host} did not report ${e.runbook} for the run due ${iso(dueAt)} while ${responders.length} other host(s) of stack ${stack.name} did; its last result was at ${iso(r.at)}. Check that the instance runs and its SSM agent is online`,
             });
           }
         }
