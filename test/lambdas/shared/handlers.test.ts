@@ -27,8 +27,13 @@ afterAll(() => vi.unstubAllEnvs());
 describe('dispatcher handler', () => {
   it('dispatches a schedule payload and answers a malformed one without throwing', async () => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    dynamo.on(QueryCommand).resolves({ Items: [] });
+    dynamo.on(PutCommand).resolves({});
     const { handler } = await import('../../../lambdas/dispatcher/handler.js');
-    await expect(handler({ runbook: 'health-check', stack: 'web', trigger: 'schedule' })).resolves.toMatchObject({ commandIds: ['c-1'] });
+    // What EventBridge Scheduler sends: the schedule key and the scheduled time.
+    await expect(handler({ trigger: 'schedule', schedule: 'cron(*/15 * * * ? *)@UTC', scheduledTime: '2026-11-22T10:15:00Z' })).resolves.toMatchObject([{ runbook: 'health-check', stack: 'web', commandIds: ['c-1'] }]);
+    const recorded = dynamo.commandCalls(PutCommand).map((c) => c.args[0].input.Item!).find((i) => i.pk === 'DISPATCH#web')!;
+    expect(recorded).toMatchObject({ sk: 'health-check', commandIds: ['c-1'], targets: 'tag Role=web' });
     await expect(handler({ runbook: 'health-check', stack: '$(id)' })).resolves.toMatchObject({ rejected: expect.stringMatching(/invalid dispatch event/) });
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
   });
