@@ -469,6 +469,18 @@ describe('hourly sweep', () => {
   });
 });
 
+describe('graceDays in the config', () => {
+  it('fails when graceDays has no previous value to keep, or outlasts the next rotation', () => {
+    // Act
+    const without = () => demoFleet((f) => { f.stacks[0]!.secrets = [{ name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET', graceDays: 7 }]; });
+    const longer = () => demoFleet((f) => { f.stacks[0]!.secrets = [{ name: 'jwt', file: '/opt/web/k', previousFile: '/opt/web/k.old', graceDays: 30, rotationDays: 30 }]; });
+    // Assess
+    expect(without).toThrow(/graceDays.*needs previousVariable \(envFile\) or previousFile/);
+    expect(longer).toThrow(/graceDays.*must be shorter than rotationDays \(30\)/);
+    expect(fleet.stacks[0]!.secrets[0]!.graceDays).toBe(7);
+  });
+});
+
 describe('generators', () => {
   const secretWith = (generator: Record<string, unknown>) => demoFleet((f) => {
     f.stacks[0]!.secrets = [{ name: 'k', file: '/opt/web/k.json', generator }];
