@@ -14,7 +14,8 @@ import { rotate, StepNotFinished, type RotationContext } from './rotate.js';
 
 const env = parseEnv(BaseEnv.extend({ SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_OUTPUT_BUCKET: z.string().min(3) }));
 const fleet = bundledFleet();
-const clients = { sm: new SecretsManagerClient({}), ssm: new SSMClient({}), sns: new SNSClient({}), s3: new S3Client({}) };
+// A step reads every host's result (GetCommandInvocation per host): adaptive retries ride out SSM throttling on large stacks.
+const clients = { sm: new SecretsManagerClient({}), ssm: new SSMClient({ retryMode: 'adaptive', maxAttempts: 8 }), sns: new SNSClient({}), s3: new S3Client({}) };
 
 type RotationEvent = { SecretId?: string; Step?: string };
 type ConsoleEvent = { action?: string; secret?: string; stack?: string };
