@@ -9,7 +9,8 @@
  *     through Secrets Manager only for keys of adopted ones.
  *   - The fleet has ONE sweep schedule, whatever the number of secrets.
  */
-import type { Template } from 'aws-cdk-lib/assertions';
+import { NestedStack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { demoFleet } from '../support/fleets.js';
 import { synthFleet } from '../support/synth.js';
@@ -56,6 +57,20 @@ describe('secret rotation in the template', () => {
     for (const s of schedules) expect(s.Properties.RotateImmediatelyOnUpdate).toBe(false);
     for (const s of Object.values(three.findResources('AWS::SecretsManager::RotationSchedule'))) expect(s.Properties.RotateImmediatelyOnUpdate).toBe(false);
   });
+
+  it('never rotates at deploy in nested templates either (past 100 secrets)', () => {
+    // Prepare
+    const { stack } = synthFleet(demoFleet((f) => {
+      f.stacks[0]!.secrets = Array.from({ length: 101 }, (_, i) => ({ name: `s${i}`, envFile: '/opt/web/.env', variable: `S${i}` }));
+    }));
+    // Act
+    const nested = stack.node.findAll().filter((c): c is NestedStack => c instanceof NestedStack).map((n) => Template.fromStack(n));
+    // Assess
+    const schedules = nested.flatMap((tpl) => Object.values(tpl.findResources('AWS::SecretsManager::RotationSchedule')));
+    expect(nested).toHaveLength(2);
+    expect(schedules).toHaveLength(101);
+    for (const sch of schedules) expect(sch.Properties.RotateImmediatelyOnUpdate).toBe(false);
+  }, 300_000);
 
   it('lets the rotation function invoke itself, since it calls RotateSecret (rotate-now, rotate-all)', () => {
     const st = policiesOfRole(t, rotationRole);
