@@ -93,7 +93,7 @@ export async function findCommands(ssm: Pick<SSMClient, 'send'>, documentName: s
   let NextToken: string | undefined;
   do {
     const page = await ssm.send(new ListCommandsCommand({
-      Filters: [{ key: 'DocumentName', value: documentName }, { key: 'InvokedAfter', value: after.toISOString() }], MaxResults: 50, ...(NextToken ? { NextToken } : {}),
+      Filters: [{ key: 'DocumentName', value: documentName }, { key: 'InvokedAfter', value: after.toISOString().replace(/\.\d{3}Z$/, 'Z') }], MaxResults: 50, ...(NextToken ? { NextToken } : {}),
     }));
     for (const c of page.Commands ?? []) if (c.Comment === comment && c.CommandId) found.push(c);
     NextToken = page.NextToken;
