@@ -196,7 +196,8 @@ describe('scheduled health check, end to end', () => {
     const at = (minutes: number) => t0 + minutes * 60_000;
     const web1 = () => webHosts().slice(0, 1);
     const down = webContainers();
-    down['web-db-1'] = { State: { Status: 'exited' }, RestartCount: 2 };
+    // Exited without restarting: this test is about the state alert, not a crash loop.
+    down['web-db-1'] = { State: { Status: 'exited' }, RestartCount: 0 };
     const subjects = async () => (await receive('all')).map((m) => m.subject);
     // Act + Assess: the service goes down
     hosts['web-1']!.setContainers(down);
