@@ -15,7 +15,7 @@ export const ApplySecretResult = RunHeader.extend({
   restarts: z.array(z.object({ service: z.string().optional(), container: z.string(), action: z.enum(['recreate', 'restart']).optional(), ok: z.boolean(), state: z.string().nullable(), health: z.string().nullable() })),
   /** Every receiving container holds the applied version (hash comparison on the host). */
   verified: z.boolean().optional(),
-  containers: z.array(z.object({ container: z.string(), service: z.string(), matches: z.boolean(), state: z.string().nullable(), health: z.string().nullable(), problem: z.string().nullable() })).optional(),
+  containers: z.array(z.object({ container: z.string(), service: z.string(), delivery: z.enum(['recreate', 'restart', 'none', 'unmounted']).optional(), matches: z.boolean(), state: z.string().nullable(), health: z.string().nullable(), problem: z.string().nullable() })).optional(),
   errors: z.array(z.string()),
 });
 export type ApplySecretResult = z.infer<typeof ApplySecretResult>;

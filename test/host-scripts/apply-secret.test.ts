@@ -51,18 +51,27 @@ for (const c of Object.values(all)) {
 fs.writeFileSync(file, JSON.stringify(all, null, 2));
 `;
 
-function prepare(target: 'env' | 'file' = 'env', opts: { literal?: boolean } = {}) {
+function prepare(target: 'env' | 'file' = 'env', opts: { literal?: boolean; envMounted?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'apply-secret-'));
   const app = join(dir, 'app');
   mkdirSync(app);
   const envFile = join(app, '.env.production');
   writeFileSync(envFile, `NODE_ENV=production\nJWT_SECRET=${OLD}\nOTHER=keep\n`);
-  const keyFile = join(app, 'jwt_secret.key');
+  mkdirSync(join(app, 'secrets'));
+  const keyFile = join(app, 'secrets', 'jwt_secret.key');
   writeFileSync(keyFile, `${OLD}\n`, { mode: 0o640 });
   chmodSync(envFile, 0o640);
-  // Each container's file system: /run/secrets is the app directory, bind-mounted.
-  const root = (name: string) => { const r = join(dir, 'roots', name, 'run'); mkdirSync(r, { recursive: true }); symlinkSync(app, join(r, 'secrets')); return join(dir, 'roots', name); };
-  const container = (service: string): FakeContainer => running({ root: root(service), Mounts: [{ Source: app, Destination: '/run/secrets' }],
+  // Each container's file system: /run/secrets is the app's secrets directory, bind-mounted; the
+  // env file reaches it only through compose's env_file: (its environment).
+  // With envMounted, the app directory (env file included) is mounted at /app and read at start (dotenv).
+  const root = (name: string) => {
+    const r = join(dir, 'roots', name);
+    mkdirSync(join(r, 'run'), { recursive: true });
+    symlinkSync(join(app, 'secrets'), join(r, 'run', 'secrets'));
+    if (opts.envMounted) symlinkSync(app, join(r, 'app'));
+    return r;
+  };
+  const container = (service: string): FakeContainer => running({ root: root(service), Mounts: [{ Source: join(app, 'secrets'), Destination: '/run/secrets' }, ...(opts.envMounted ? [{ Source: app, Destination: '/app' }] : [])],
     Config: { Labels: opts.literal ? {} : composeLabels('web', service, 1, app), Env: ['PATH=/usr/bin', 'NODE_ENV=production', `JWT_SECRET=${OLD}`] } });
   host = new FakeHost({ 'web-api-1': container('api'), 'web-worker-1': container('worker'), 'web-db-1': container('db') });
   const secrets = join(host.dir, 'secrets');
@@ -259,5 +268,16 @@ describe('apply-secret.sh', () => {
     // Assess
     const calls = readFileSync(join(secrets, 'aws-calls.log'), 'utf8').trim().split('\n');
     expect(calls).toEqual(['ap-southeast-2 ap-southeast-2 secretsmanager get-secret-value']);
+  });
+
+  it('restarts a container that reads a bind-mounted env file at start, and checks the variable in the file it sees', async () => {
+    // Prepare: dotenv-style, the env file is mounted at /app; the environment keeps the old value
+    const { env } = prepare('env', { envMounted: true });
+    // Act
+    const r = await apply(env('AWSPENDING'));
+    // Assess
+    expect(r).toMatchObject({ delivery: 'restart', verified: true, errors: [] });
+    expect(restarts()).toEqual(['web-worker-1', 'web-api-1']);
+    expect(recreated()).toEqual([]);
   });
 });

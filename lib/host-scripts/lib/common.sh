@@ -93,10 +93,15 @@ have() { command -v "$1" >/dev/null 2>&1; }
 DOCKER_T="${SHIPSHAPE_DOCKER_TIMEOUT_SECONDS:-20}"
 
 # Runs a command with a time limit when `timeout` exists.
+# The child never inherits RESULT_FD: a daemon it starts (podman's conmon on `docker start`,
+# `restart`, `run`) would hold the real stdout open, and SSM (or a test) waits for it to close.
 limit() {
   local seconds=$1
   shift
-  if have timeout; then timeout "$seconds" "$@"; else "$@"; fi
+  if [ "$RESULT_FD" = 1 ]; then
+    if have timeout; then timeout "$seconds" "$@"; else "$@"; fi
+  elif have timeout; then timeout "$seconds" "$@" {RESULT_FD}>&-
+  else "$@" {RESULT_FD}>&-; fi
 }
 
 # The stack's spec (lib/runbooks/spec.ts): a file the SSM agent fetched before the script ran.

@@ -162,9 +162,10 @@ compose_run() { # project args...
   dir=$(compose_workdir "$project") || return 1
   local files=()
   while IFS= read -r f; do [ -n "$f" ] && [ -f "$f" ] && files+=(-f "$f"); done < <(compose_config_files "$project" 2>/dev/null || true)
+  # Containers compose starts must not inherit the result descriptor (see limit in common.sh).
   if [ "$cli" = "docker compose" ]; then
-    (cd "$dir" && docker compose -p "$project" "${files[@]}" "$@")
+    (cd "$dir" && limit 600 docker compose -p "$project" "${files[@]}" "$@")
   else
-    (cd "$dir" && docker-compose -p "$project" "${files[@]}" "$@")
+    (cd "$dir" && limit 600 docker-compose -p "$project" "${files[@]}" "$@")
   fi
 }
