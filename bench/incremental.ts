@@ -35,7 +35,7 @@ export interface IncrementalMethod {
 }
 export interface IncrementalBench {
   scale: number; cores: number; loadBefore: number[]; loadAfter: number[]; rounds: number;
-  volumeMB: number; files: number; changedFiles: number; inPlaceMB: number; methods: IncrementalMethod[]; available: Record<string, string>;
+  volumeMB: number; files: number; changedFiles: number; inPlaceMB: number; methods: IncrementalMethod[]; available: { tar: string; restic: string };
 }
 
 /** A volume of mixed files: 3 in 5 log-like text (~0.5 MB), 2 in 5 random (~1.5 MB), plus db.bin. */
@@ -71,7 +71,8 @@ function listFiles(dir: string, rel = ''): string[] {
   return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(dir, join(rel, e.name)) : [join(rel, e.name)])).sort();
 }
 
-/** 1 % of the files (not db.bin) change: every other one rewritten with new random bytes, the others appended to. */
+/** 1 % of the files (not db.bin) change: every other one rewritten with new random bytes, the others
+ * appended to; besides, one file is deleted and one created, so the restore must also remove and add. */
 function changeFiles(dir: string, round: number): number {
   const files = listFiles(dir).filter((f) => f !== 'db.bin');
   const n = Math.max(1, Math.round(files.length / 100));
@@ -81,6 +82,8 @@ function changeFiles(dir: string, round: number): number {
     if (k % 2) writeFileSync(f, randomBytes(statSync(f).size));
     else appendFileSync(f, `2026-11-22T00:00:00Z INFO appended line ${k} of round ${round}\n`.repeat(200));
   }
+  rmSync(join(dir, files[(round * 13 + 5) % files.length]!));
+  writeFileSync(join(dir, 'd0', `new-${round}.log`), `created before the second backup of round ${round}\n`.repeat(100));
   return n;
 }
 
@@ -115,7 +118,7 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
     if (r.status !== 0) throw new Error(`listing ${prefix} failed: ${r.stderr}`);
     return Number(r.stdout.trim()) || 0;
   };
-  const available: Record<string, string> = {
+  const available: { tar: string; restic: string } = {
     tar: execFileSync('tar', ['--version'], { encoding: 'utf8' }).split('\n')[0]!,
     restic: spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout?.trim() || 'not installed (apt-get install restic)',
   };

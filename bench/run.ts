@@ -4,7 +4,8 @@ import { benchBundles } from './bundles.js';
 import { benchDispatch } from './dispatch.js';
 import { benchBackup } from './backup.js';
 import { benchIncremental } from './incremental.js';
-import { backupMarkdown, bundlesMarkdown, incrementalMarkdown } from './support/report.js';
+import { backupMarkdown, bundlesMarkdown, incrementalMarkdown, stagesMarkdown } from './support/report.js';
+import { benchStages } from './support/stages.js';
 import { benchScale, BASELINE_COMMIT } from './scale.js';
 
 mkdirSync('bench/results', { recursive: true });
@@ -44,6 +45,13 @@ if (!only || only === 'backup') {
   const b = await benchBackup(scale, Number(process.env.BENCH_ROUNDS ?? '5'), (s) => console.log(s));
   out.backup = b;
   md.push(...backupMarkdown(b));
+}
+
+if (!only || only === 'stages') {
+  console.log('bench: backup pipeline stages one at a time (compressor, hash, tee, AWS CLI settings), paired...');
+  const st = await benchStages(Number(process.env.BENCH_SCALE ?? '1'), Number(process.env.BENCH_ROUNDS ?? '5'), (s) => console.log(s));
+  out.stages = st;
+  md.push(...stagesMarkdown(st));
 }
 
 if (!only || only === 'incremental') {

@@ -2,6 +2,7 @@
 import type { BackupBench } from '../backup.js';
 import type { BundleBench } from '../bundles.js';
 import type { IncrementalBench } from '../incremental.js';
+import type { StagesBench } from './stages.js';
 import { fmt, type Spread } from './paired.js';
 
 const x = (s: Spread) => fmt(s, 2, '×');
@@ -55,11 +56,11 @@ export function incrementalMarkdown(inc: IncrementalBench): string[] {
   return [
     `## Incremental backups (${inc.cores} cores; load average ${inc.loadBefore.map((l) => l.toFixed(2)).join(' ')} before; ${inc.rounds} rounds, methods interleaved per round)`,
     '',
-    `A ${inc.volumeMB.toFixed(0)} MB volume of ${inc.files} files (BENCH_SCALE=${inc.scale}); between the first and the second backup ${inc.changedFiles} files (1 %) change: half rewritten, half appended to. ` +
+    `A ${inc.volumeMB.toFixed(0)} MB volume of ${inc.files} files (BENCH_SCALE=${inc.scale}); between the first and the second backup ${inc.changedFiles} files (1 %) change, half rewritten, half appended to, and one file is deleted and one created. ` +
       `The volume holds a ${inc.inPlaceMB.toFixed(0)} MB database-like file (random bytes); before the third backup 1 % of its 4 KiB pages, at random places, are rewritten in place. Uploaded bytes: tar, the zstd -3 archives; restic, the bytes added to its S3 repository on s3rver. ` +
       'Restore of the second backup (tar: the full, then the level-1 archive; restic: restore of the second snapshot) is compared file by file (SHA-256, mode) with the volume.',
     '',
-    '| method | first backup: uploaded, time | second (1 % of files changed) | second / first | third (1 % of the pages of the database-like file) | peak memory (process tree, any run) | restore of the second | restored = volume |',
+    '| method | first backup: uploaded, time | second (1 % of files changed) | second / first | third (1 % of the pages of the database-like file) | peak memory (process tree), over all its runs | restore of the second | restored = volume |',
     '|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
@@ -77,5 +78,19 @@ export function bundlesMarkdown(b: BundleBench): string[] {
   ];
   for (const r of b.rows) out.push(`| ${r.fn} | ${r.variant} | ${(r.bytes / 1024).toFixed(1)} | ${fmt(r.processMs, 0, ' ms')} | ${fmt(r.emptyMs, 0, ' ms')} | ${fmt(r.excessMs, 0, ' ms')} | ${x(r.ratio)} |`);
   out.push('', `The empty handler's bundle is ${(b.emptyBytes / 1024).toFixed(1)} KiB.`, '');
+  return out;
+}
+
+export function stagesMarkdown(b: StagesBench): string[] {
+  const out = [
+    `## Backup pipeline stages (paired: ${b.rounds} rounds after a warm-up, interleaved within each group; ${b.cores} cores; load average ${b.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${b.loadAfter.map((l) => l.toFixed(2)).join(' ')} after)`,
+    '',
+    `Input: the backup bench's data as one ${b.tarMB.toFixed(0)} MB tar stream and its ${b.zstMB.toFixed(0)} MB zstd -3 archive (BENCH_SCALE=${b.scale}), from the page cache. Uploads go to the discarding sink, downloads come from s3rver. AWS CLI settings through AWS_CONFIG_FILE (s3: multipart_chunksize, max_concurrent_requests, max_queue_size, payload_signing_enabled).`,
+    '',
+    '| stage | variant | time | ratio to the group\'s first row (per round) | peak memory (process tree) |',
+    '|---|---|---|---|---|',
+  ];
+  for (const r of b.rows) out.push(`| ${r.group} | ${cell(r.variant)} | ${sec(r.seconds)} | ${x(r.vsBaseline)} | ${mb(r.peakRssMB)} |`);
+  out.push('');
   return out;
 }
