@@ -161,7 +161,12 @@ compose_run() { # project args...
   cli=$(compose_cli) || return 127
   dir=$(compose_workdir "$project") || return 1
   local files=()
-  while IFS= read -r f; do [ -n "$f" ] && [ -f "$f" ] && files+=(-f "$f"); done < <(compose_config_files "$project" 2>/dev/null || true)
+  # docker-compose v1 records the files relative to the working directory.
+  while IFS= read -r f; do
+    [ -n "$f" ] || continue
+    case "$f" in /*) ;; *) f="$dir/$f" ;; esac
+    [ -f "$f" ] && files+=(-f "$f")
+  done < <(compose_config_files "$project" 2>/dev/null || true)
   # Containers compose starts must not inherit the result descriptor (see limit in common.sh).
   if [ "$cli" = "docker compose" ]; then
     (cd "$dir" && limit 600 docker compose -p "$project" "${files[@]}" "$@")
