@@ -37,6 +37,8 @@ const MB = 1024 * 1024;
 const BUCKET = 'bench';
 
 export interface BackupBench {
+  /** Which host scripts ran: the commit, and whether the working tree's differed from it. */
+  scripts: string;
   scale: number; cores: number; loadBefore: number[]; loadAfter: number[]; rounds: number; warmup: number;
   inputMB: number; archiveMB: { shipshape: number; floor: number; seeds: number };
   backup: Record<string, { seconds: Spread; peakRssMB: Spread; samples: { seconds: number; peakRssMB: number }[] }>;
@@ -74,6 +76,24 @@ export function generate(dir: string, volumeMB: number, dbMB: number): { volume:
   const rows = Math.max(100, Math.round((dbMB * MB) / 600));
   execFileSync('sqlite3', [join(root, 'data', 'app.db'), `PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, b BLOB); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < ${rows}) INSERT INTO t(a, b) SELECT 'item ' || i || ' ' || hex(randomblob(40)), randomblob(400) FROM s;`]);
   return { volume, root };
+}
+
+/**
+ * The host scripts to run: the working tree's (default), or those of a commit when
+ * BENCH_SCRIPTS_REF is set (e.g. BENCH_SCRIPTS_REF=HEAD while someone edits them, or a
+ * before/after pair of a tuning step).
+ */
+function scripts(dir: string): { path: (name: string) => string; version: string } {
+  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+  const ref = process.env.BENCH_SCRIPTS_REF;
+  if (!ref) {
+    const dirty = git('status', '--porcelain', '--', 'lib/host-scripts');
+    return { path: hostScript, version: `working tree at ${git('rev-parse', '--short', 'HEAD')}${dirty ? ', with uncommitted changes to lib/host-scripts' : ''}` };
+  }
+  const out = join(dir, 'scripts');
+  mkdirSync(out);
+  execFileSync('bash', ['-c', `set -euo pipefail; git archive "$1" lib/host-scripts | tar -x -C "$2"`, 'bash', ref, out]);
+  return { path: (name) => join(out, 'lib', 'host-scripts', name), version: `${ref} (${git('rev-parse', '--short', ref)})` };
 }
 
 interface BackupResultLite { errors: string[]; complete: boolean; prefix: string; manifestKey: string | null; archives: { key: string; bytes: number }[] }
@@ -119,6 +139,8 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
   try {
     log(`  generating ${Math.round(1024 * scale)} MB of files and a ${Math.round(200 * scale)} MB SQLite database in ${dir}`);
     const { volume, root } = generate(dir, Math.round(1024 * scale), Math.round(200 * scale));
+    const script = scripts(dir);
+    log(`  host scripts: ${script.version}`);
     const inputMB = (sizeOf(volume) + sizeOf(join(root, 'data'))) / MB;
     const awsBin = join(dir, 'bin');
     mkdirSync(awsBin);
@@ -143,7 +165,7 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
       if (keys.length) await client.send(new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: keys } }));
     };
     const runBackup = async (endpoint: string, prefix: string) => {
-      const m = await measure('bash', [hostScript('backup.sh')], env(endpoint, { SHIPSHAPE_PREFIX: prefix }), { timeoutMs: 1_800_000 });
+      const m = await measure('bash', [script.path('backup.sh')], env(endpoint, { SHIPSHAPE_PREFIX: prefix }), { timeoutMs: 1_800_000 });
       const r = JSON.parse(m.stdout) as BackupResultLite;
       if (!r.complete) throw new Error(`backup.sh failed: ${r.errors.join('; ')}`);
       return { m, r };
@@ -193,7 +215,7 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
       {
         name: 'restore.sh (s3rver), end to end',
         run: async () => {
-          const m = await measure('bash', [hostScript('restore.sh')], env(s3.endpoint), { timeoutMs: 1_800_000 });
+          const m = await measure('bash', [script.path('restore.sh')], env(s3.endpoint), { timeoutMs: 1_800_000 });
           const r = JSON.parse(m.stdout) as RestoreResultLite;
           if (!r.ok) throw new Error(`restore.sh failed: ${r.errors.join('; ')}`);
           if (r.from !== base.r.prefix) throw new Error(`restore.sh restored ${r.from}, not ${base.r.prefix}`);
@@ -212,7 +234,7 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
     const [rFloor, rOurs, rSeeds] = Object.keys(restore.samples) as [string, string, string];
     const warm = (xs: Measured[]) => xs.slice(1); // the warm-up round's sample is not counted
     return {
-      scale, cores: cpus().length, loadBefore: backup.loadBefore, loadAfter: loadavg(), rounds, warmup: 1,
+      scripts: script.version, scale, cores: cpus().length, loadBefore: backup.loadBefore, loadAfter: loadavg(), rounds, warmup: 1,
       inputMB, archiveMB: { shipshape: archiveMB, floor: floorMB, seeds: seedsMB },
       backup: summary(backup), restore: summary(restore),
       ratios: {
