@@ -76,7 +76,7 @@ if (main && configPath && existsSync(configPath)) {
   if (outputs.includes('HostSecretsPolicyArn')) steps.push('Hosts of stacks with secrets: attach HostSecretsPolicyArn and tag the role shipshape:stack=<stack>.');
   steps.push('Confirm the subscription emails (and SMS sandbox numbers) of the alert recipients.');
   const runbook = (name: string) => outputs.find((o) => o === `${name}RunbookName`);
-  if (runbook('Preflight')) steps.push('Run the preflight runbook (Systems Manager > Automation, output PreflightRunbookName): it checks each host against the config before the first backup does.');
+  if (runbook('PreflightNow')) steps.push('Run preflight-now for each stack (Systems Manager > Automation, output PreflightNowRunbookName; it also runs by itself after this deploy and daily): it checks each host against the config before the first backup does.');
   if (runbook('SendTestAlert')) steps.push('Run send-test-alert (output SendTestAlertRunbookName): one message of each severity reaches every receiver.');
   if (runbook('AdoptSecrets')) steps.push('Run adopt-secrets (output AdoptSecretsRunbookName) once hosts are ready: deploys never rotate, this applies the current value everywhere and verifies it.');
   steps.push('Run health-check-now for one stack and look at the dashboard shipshape-' + fleet.fleet + '.');

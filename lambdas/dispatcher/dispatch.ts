@@ -41,7 +41,16 @@ export const ScheduleEvent = z.strictObject({
 });
 export type ScheduleEvent = z.infer<typeof ScheduleEvent>;
 
-export const DispatchEvent = z.union([ScheduleEvent, RunEvent]);
+/** Run one runbook on every stack it applies to (after a deploy: the preflight). */
+export const FleetEvent = z.strictObject({
+  trigger: z.literal('deploy'),
+  runbook: RunbookName,
+  /** Identifies the deploy (a hash of the config), so a redelivered event sends nothing twice. */
+  deployId: z.string().regex(/^[0-9a-f]{8,64}$/),
+});
+export type FleetEvent = z.infer<typeof FleetEvent>;
+
+export const DispatchEvent = z.union([ScheduleEvent, FleetEvent, RunEvent]);
 export type DispatchEvent = z.infer<typeof DispatchEvent>;
 
 export interface DispatchContext {
@@ -168,8 +177,29 @@ export async function dispatchSchedule(ssm: Pick<SSMClient, 'send'>, ctx: Dispat
   return results;
 }
 
+/** One runbook on every stack it applies to, with run IDs from the deploy ID. */
+export async function dispatchFleet(ssm: Pick<SSMClient, 'send'>, ctx: DispatchContext, event: FleetEvent): Promise<DispatchResult[]> {
+  if (!ctx.documents[event.runbook]) throw new InputError(`unknown runbook "${event.runbook}"`, [`known: ${Object.keys(ctx.documents).join(', ')}`]);
+  const results: DispatchResult[] = [];
+  for (const stack of ctx.fleet.stacks) {
+    const runId = `deploy-${event.deployId.slice(0, 12)}-${createHash('sha256').update(stack.name).digest('hex').slice(0, 4)}`;
+    if (ctx.store && (await ctx.store.lastDispatches(stack.name))[event.runbook]?.runId === runId) {
+      results.push({ runId, runbook: event.runbook, stack: stack.name, commandIds: [], calls: 0, skipped: true });
+      continue;
+    }
+    try {
+      results.push(await dispatchRun(ssm, ctx, { runbook: event.runbook, stack: stack.name }, runId));
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      results.push({ runId, runbook: event.runbook, stack: stack.name, commandIds: [], calls: 0, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    }
+  }
+  return results;
+}
+
 export async function dispatch(ssm: Pick<SSMClient, 'send'>, ctx: DispatchContext, event: DispatchEvent): Promise<DispatchResult[]> {
   if ('schedule' in event) return dispatchSchedule(ssm, ctx, event);
+  if ('deployId' in event) return dispatchFleet(ssm, ctx, event);
   const runId = event.runId ?? newRunId((ctx.now ?? (() => new Date()))(), ctx.random ?? Math.random);
   return [await dispatchRun(ssm, ctx, event, runId)];
 }

@@ -20,7 +20,7 @@ const ctx = { fleet, documents: env.SHIPSHAPE_DOCUMENTS, outputBucket: env.SHIPS
 
 export const handler = lambdaHandler('dispatch event', async (event) => {
   const request = parseOrThrow(DispatchEvent, event, 'dispatch event');
-  logger.appendKeys({ trigger: request.trigger, ...('schedule' in request ? { schedule: request.schedule } : { runbook: request.runbook, stack: request.stack }) });
+  logger.appendKeys({ trigger: request.trigger, ...('schedule' in request ? { schedule: request.schedule } : 'deployId' in request ? { runbook: request.runbook } : { runbook: request.runbook, stack: request.stack }) });
   const results = await dispatch(ssm, ctx, request);
   const failed = results.filter((r) => r.error);
   for (const r of results) {

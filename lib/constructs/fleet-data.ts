@@ -34,6 +34,8 @@ export interface FleetDataProps {
 export class FleetData extends Construct {
   /** The normalized fleet config as JSON, for ShipshapeFunction.configFile. */
   readonly configFile: string;
+  /** Hash of the config and specs (hex): changes exactly when they do. */
+  readonly configHash: string;
   /** Directory with <stack>.spec files, uploaded under specs/v1/. */
   readonly specDir: string;
   readonly deployment: s3deploy.BucketDeployment;
@@ -49,7 +51,8 @@ export class FleetData extends Construct {
     const hash = createHash('sha256');
     hash.update(config);
     for (const [k, v] of specs) hash.update(`\0${k}\0${v}`);
-    const root = join(tmpdir(), `shipshape-data-${hash.digest('hex').slice(0, 16)}`);
+    this.configHash = hash.digest('hex').slice(0, 16);
+    const root = join(tmpdir(), `shipshape-data-${this.configHash}`);
     this.configFile = join(root, 'config', FLEET_FILE);
     this.specDir = join(root, 'specs');
     if (!existsSync(join(root, 'done'))) {

@@ -10,8 +10,10 @@ export const INTEGRITY = 'integrity';
 export const MAINTENANCE = 'maintenance';
 export const RESTART = 'restart';
 export const APPLY_SECRET = 'apply-secret';
+export const PREFLIGHT = 'preflight';
+export const SECRET_GRACE = 'secret-grace';
 
-export const RUNBOOK_NAMES = [HEALTH_CHECK, BACKUP, RESTORE, DRILL, INTEGRITY, MAINTENANCE, RESTART, APPLY_SECRET] as const;
+export const RUNBOOK_NAMES = [HEALTH_CHECK, BACKUP, RESTORE, DRILL, INTEGRITY, MAINTENANCE, RESTART, APPLY_SECRET, PREFLIGHT, SECRET_GRACE] as const;
 export type RunbookName = (typeof RUNBOOK_NAMES)[number];
 
 /** Parameters every Command document has. */

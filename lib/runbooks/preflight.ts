@@ -3,23 +3,18 @@
  * run would find out (lib/host-scripts/preflight.sh). Read-only. It reads every section of the
  * stack's spec (compose, health-check, backup, integrity, maintenance, secrets) and needs no
  * section of its own; it uses the backup bucket (SHIPSHAPE_BUCKET) for the access check.
- *
- * Wiring for the lead: add PREFLIGHT = 'preflight' to RUNBOOK_NAMES in lib/runbooks/names.ts and
- * use it below and in lambdas/result/outcome.ts; add preflightRunbook to RUNBOOKS; a deploy-time
- * trigger (or a first run right after deploy) besides the daily schedule.
  */
 import type { Schedule } from '../config/schema.js';
 import type { RunbookDeclaration } from './document.js';
-import type { RunbookName } from './names.js';
+import { PREFLIGHT } from './names.js';
 
-export const PREFLIGHT = 'preflight';
+export { PREFLIGHT };
 
 /** Daily, in the morning UTC: after the nightly backups, before people start their day. */
 export const PREFLIGHT_SCHEDULE: Schedule = { cron: '30 6 * * ? *', timezone: 'UTC', enabled: true };
 
 export const preflightRunbook: RunbookDeclaration = {
-  // Until names.ts lists it (a file of the lead's): the cast keeps this declaration type-checked.
-  name: PREFLIGHT as string as RunbookName,
+  name: PREFLIGHT,
   script: 'preflight.sh',
   stepName: 'preflight',
   description: (fleet) => `shipshape ${fleet}: preflight of a Docker-compose stack: checks that the config matches the host (compose project, every service, container, volume, path, env file and database file), that every tool the stack's runbooks need is there with its version (AWS CLI and its checksums, zstd, sqlite3, pg_dump, openssl, curl), free space for backup temporary files, the region, how each secret reaches its containers, and access to the backup bucket. Read-only: it changes nothing.`,

@@ -12,6 +12,7 @@ import { maintenanceRunbook } from './maintenance.js';
 import { restartRunbook } from './restart.js';
 import { applySecretRunbook } from './secrets.js';
 import { secretGraceRunbook } from './secret-grace.js';
+import { preflightRunbook } from './preflight.js';
 
 export const RUNBOOKS: readonly RunbookDeclaration[] = [
   healthCheckRunbook,
@@ -23,6 +24,7 @@ export const RUNBOOKS: readonly RunbookDeclaration[] = [
   restartRunbook,
   applySecretRunbook,
   secretGraceRunbook,
+  preflightRunbook,
 ];
 
 /** The runbooks at least one stack of the fleet uses. */

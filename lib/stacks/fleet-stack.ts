@@ -14,6 +14,8 @@ import { ResultProcessing } from '../constructs/result-processing.js';
 import { RunbookDocuments } from '../constructs/runbook-documents.js';
 import { SecretRotation } from '../constructs/secret-rotation.js';
 import { Watchdog } from '../constructs/watchdog.js';
+import { DeployTrigger } from '../constructs/deploy-trigger.js';
+import { PREFLIGHT } from '../runbooks/names.js';
 import { Notifier } from '../constructs/notifier.js';
 import { SelfMonitoring } from '../constructs/self-monitoring.js';
 import { Duration } from 'aws-cdk-lib';
@@ -108,6 +110,10 @@ export class FleetStack extends Stack {
       ...(this.secrets ? { rotation: this.secrets.rotation.function } : {}),
     });
     this.results.processor.function.addEnvironment('SHIPSHAPE_RUNBOOKS', this.toJsonString(this.consoleRunbooks.names));
+    // After a deploy that changed the config: the preflight on every stack, before the first scheduled run finds out.
+    if (this.documents.byRunbook[PREFLIGHT]) {
+      new DeployTrigger(this, 'PreflightAfterDeploy', { dispatcher: this.dispatcher.function, runbook: PREFLIGHT, deployId: this.data.configHash, logKey: key, logRetentionDays: fleet.defaults.logRetentionDays });
+    }
     this.watchdog = new Watchdog(this, 'Watchdog', { fleet, configFile, key, deadLetterQueue, topic: alerts.topic, state, schedules: this.schedules });
     this.hostAccess = new HostAccess(this, 'HostAccess', { fleet: fleet.fleet, key, outputBucket: output.bucket, data: this.data, backups: this.backups });
 

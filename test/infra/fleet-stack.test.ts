@@ -70,7 +70,7 @@ describe('FleetStack', () => {
     })).template;
     const size = (t: Template) => JSON.stringify(Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content)).length;
     // Assess
-    expect(docs.map((d) => d.Properties.Content.mainSteps.at(-1).name).sort()).toEqual(['healthCheck', 'restart']);
+    expect(docs.map((d) => d.Properties.Content.mainSteps.at(-1).name).sort()).toEqual(['healthCheck', 'preflight', 'restart']);
     for (const d of docs) expect(d.Properties.Name).toBeUndefined();
     expect(size(grown)).toBe(size(template));
   });
@@ -130,8 +130,9 @@ describe('FleetStack', () => {
     const outdir = mkdtempSync(join(tmpdir(), 'shipshape-bundle-'));
     const { template: bundled } = synthFleet(demoFleet(), undefined, { bundle: true, outdir });
     // Assess
-    const fns = Object.values(bundled.findResources('AWS::Lambda::Function')).map((r) => r.Properties).filter((f) => f.Runtime === LAMBDA_RUNTIME.name);
+    const fns = Object.values(bundled.findResources('AWS::Lambda::Function')).map((r) => r.Properties).filter((f) => String(f.Description).startsWith('shipshape '));
     expect(fns.length).toBe(4); // dispatcher, result, console, watchdog
+    for (const f of fns) expect(f.Runtime).toBe(LAMBDA_RUNTIME.name);
     for (const f of fns) {
       expect(f).toMatchObject({ Architectures: ['arm64'], Handler: 'index.handler' });
       const dir = join(outdir, `asset.${String(f.Code.S3Key).replace(/\.zip$/, '')}`);
@@ -146,7 +147,7 @@ describe('FleetStack', () => {
     const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((s) => s.Properties);
     const dispatched = schedules.map((s) => JSON.parse(s.Target.Input)).filter((p) => p.trigger === 'schedule');
     // Assess
-    expect(dispatched.map((p) => p.schedule).sort()).toEqual(['cron(*/15 * * * ? *)@UTC', 'cron(0 9 * * ? *)@Europe/Berlin']);
+    expect(dispatched.map((p) => p.schedule).sort()).toEqual(['cron(*/15 * * * ? *)@UTC', 'cron(0 9 * * ? *)@Europe/Berlin', 'cron(30 6 * * ? *)@UTC']);
     for (const p of dispatched) expect(p.scheduledTime).toBe('<aws.scheduler.scheduled-time>');
     const berlin = schedules.find((s) => s.ScheduleExpressionTimezone === 'Europe/Berlin')!;
     expect(berlin.ScheduleExpression).toBe('cron(0 9 * * ? *)');
@@ -154,6 +155,18 @@ describe('FleetStack', () => {
       expect(s.Target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
       expect(s.Target.DeadLetterConfig.Arn).toBeDefined();
     }
+  });
+
+  it('runs the preflight daily, from the console, and once after each deploy that changes the config', () => {
+    const inputs = resources('AWS::Scheduler::Schedule').map((s) => [s.Properties.ScheduleExpression, JSON.parse(s.Properties.Target.Input).schedule]);
+    expect(inputs).toContainEqual(['cron(30 6 * * ? *)', 'cron(30 6 * * ? *)@UTC']);
+    const trigger = Object.values(template.findResources('Custom::AWS')).map((r) => JSON.stringify(r.Properties.Create))[0]!;
+    expect(trigger).toMatch(/trigger\W+deploy\W+runbook\W+preflight\W+deployId\W+[0-9a-f]{16}/);
+    const { stack } = synthFleet(demoFleet());
+    const { stack: changed } = synthFleet(demoFleet((f) => (f.stacks[0]!.services[0]!.critical = false)));
+    expect(changed.data.configHash).not.toBe(stack.data.configHash);
+    const automation = resources('AWS::SSM::Document').map((d) => d.Properties.Content).filter((c) => c.schemaVersion === '0.3');
+    expect(automation.some((c) => String(c.description).includes('run the preflight of one stack now'))).toBe(true);
   });
 
   it('runs the watchdog every five minutes instead of an alarm per stack', () => {
@@ -168,7 +181,7 @@ describe('FleetStack', () => {
       EventPattern: {
         source: ['aws.ssm'],
         'detail-type': ['EC2 Command Invocation Status-change Notification', 'EC2 Command Status-change Notification'],
-        detail: { 'document-name': [{ Ref: Match.stringLikeRegexp('HealthCheckDocument') }, { Ref: Match.stringLikeRegexp('RestartDocument') }], status: [{ 'anything-but': ['Pending', 'InProgress', 'Delayed', 'Cancelling'] }] },
+        detail: { 'document-name': [{ Ref: Match.stringLikeRegexp('HealthCheckDocument') }, { Ref: Match.stringLikeRegexp('RestartDocument') }, { Ref: Match.stringLikeRegexp('PreflightDocument') }], status: [{ 'anything-but': ['Pending', 'InProgress', 'Delayed', 'Cancelling'] }] },
       },
       Targets: [Match.objectLike({ RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 4 }, DeadLetterConfig: Match.anyValue() })],
     });
@@ -223,8 +236,8 @@ describe('FleetStack', () => {
 
   it('offers console runbooks whose every parameter is validated by a pattern that does not grow with the fleet', () => {
     const docs = resources('AWS::SSM::Document').map((d) => d.Properties).filter((d) => d.DocumentType === 'Automation');
-    // health-check-now, restart-service, silence, last-runs, acknowledge, send-test-alert (no backups in this fleet)
-    expect(docs).toHaveLength(6);
+    // health-check-now, preflight-now, restart-service, silence, last-runs, acknowledge, send-test-alert (no backups in this fleet)
+    expect(docs).toHaveLength(7);
     for (const d of docs) {
       expect(d.Name).toBeUndefined();
       expect(d.Content.description.length).toBeGreaterThan(80);
@@ -260,9 +273,9 @@ describe('FleetStack', () => {
       f.stacks[0]!.maintenance = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/db' }], prune: { images: true } };
     })).template;
     const steps = Object.values(t.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).filter((c) => c.schemaVersion === '2.2').map((c) => c.mainSteps.at(-1).name).sort();
-    expect(steps).toEqual(['applySecret', 'backup', 'drill', 'healthCheck', 'integrity', 'maintenance', 'restart', 'restore'].filter((n) => n !== 'applySecret'));
+    expect(steps).toEqual(['backup', 'drill', 'healthCheck', 'integrity', 'maintenance', 'preflight', 'restart', 'restore']);
     const inputs = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r) => JSON.parse(r.Properties.Target.Input));
-    expect(inputs.map((p) => p.schedule).filter(Boolean).sort()).toEqual(['cron(*/15 * * * ? *)@UTC', 'cron(0 2 * * ? *)@UTC', 'cron(0 2 ? * SUN *)@UTC', 'cron(0 3 ? * SUN *)@UTC', 'cron(0 5 ? * SUN *)@UTC', 'cron(0 9 * * ? *)@Europe/Berlin']);
+    expect(inputs.map((p) => p.schedule).filter(Boolean).sort()).toEqual(['cron(*/15 * * * ? *)@UTC', 'cron(0 2 * * ? *)@UTC', 'cron(0 2 ? * SUN *)@UTC', 'cron(0 3 ? * SUN *)@UTC', 'cron(0 5 ? * SUN *)@UTC', 'cron(0 9 * * ? *)@Europe/Berlin', 'cron(30 6 * * ? *)@UTC']);
   });
 
   describe('backups', () => {

@@ -141,3 +141,27 @@ describe('dispatch of a schedule', () => {
     expect(scheduledRunId('backup', 'web', t)).toMatch(RUN_ID);
   });
 });
+
+describe('dispatch after a deploy', () => {
+  it('runs the runbook on every stack once per deploy, and skips it on a redelivered event', async () => {
+    // Prepare
+    let n = 0;
+    ssm.on(SendCommandCommand).callsFake(async () => ({ Command: { CommandId: `cmd-${++n}` } }));
+    const store = new MemoryStateStore();
+    const ctx = { fleet: demoFleet(), documents: { preflight: 'PF' }, outputBucket: 'b', store };
+    const event = { trigger: 'deploy' as const, runbook: 'preflight', deployId: '0123456789abcdef' };
+    // Act
+    const first = await dispatch(new SSMClient({}), ctx, event);
+    const again = await dispatch(new SSMClient({}), ctx, event);
+    // Assess
+    expect(first.map((r) => [r.stack, r.commandIds.length])).toEqual([['web', 1], ['batch', 1]]);
+    for (const r of first) expect(r.runId).toMatch(RUN_ID);
+    expect(again.every((r) => r.skipped)).toBe(true);
+    expect(ssm.commandCalls(SendCommandCommand).map((c) => c.args[0].input.DocumentName)).toEqual(['PF', 'PF']);
+  });
+
+  it('fails when the runbook has no document in this fleet, and sends nothing', async () => {
+    await expect(dispatch(new SSMClient({}), { fleet: demoFleet(), documents: {}, outputBucket: 'b' }, { trigger: 'deploy', runbook: 'preflight', deployId: '0123456789abcdef' })).rejects.toThrow(/unknown runbook "preflight"/);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+});
