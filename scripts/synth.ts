@@ -78,9 +78,8 @@ if (main && configPath && existsSync(configPath)) {
   const runbook = (name: string) => outputs.find((o) => o === `${name}RunbookName`);
   if (runbook('PreflightNow')) steps.push('Run preflight-now for each stack (Systems Manager > Automation, output PreflightNowRunbookName; it also runs by itself after this deploy and daily): it checks each host against the config before the first backup does.');
   if (runbook('SendTestAlert')) steps.push('Run send-test-alert (output SendTestAlertRunbookName): one message of each severity reaches every receiver.');
-  if (runbook('AdoptSecrets')) steps.push('Run adopt-secrets (output AdoptSecretsRunbookName) once hosts are ready: deploys never rotate, this applies the current value everywhere and verifies it.');
+  if (runbook('AdoptSecret')) steps.push('Run adopt-secret for each secret (output AdoptSecretRunbookName) once its hosts are ready: deploys never rotate; this applies the current value on every host and verifies each container holds it.');
   steps.push('Run health-check-now for one stack and look at the dashboard shipshape-' + fleet.fleet + '.');
   console.log('\nAfter deploying:');
   steps.forEach((s, i) => console.log(`  ${i + 1}. ${s}`));
 }
-console.log('After the deploy: confirm the subscription e-mails (alert and alarms topics), then run the console runbook send-test-alert (Systems Manager > Automation) and check that every receiver got one message per severity.');
