@@ -61,6 +61,8 @@ export interface StackRunOptions {
   readonly reserveMs?: number;
   /** Between status polls. @default 10 s */
   readonly pollMs?: number;
+  /** Documents whose unfinished secret-operation commands on the same stack must end before this run is sent. @default none */
+  readonly exclusiveWith?: readonly string[];
 }
 
 /** Commands go on being delivered to hosts this long (waves of MaxConcurrency on a large stack). */
@@ -87,18 +89,44 @@ export function rotationCommands(opts: Pick<StackRunOptions, 'fleet' | 'document
 
 const targetKey = (c: Pick<Command, 'InstanceIds' | 'Targets'>) => JSON.stringify({ ids: [...(c.InstanceIds ?? [])].sort(), targets: (c.Targets ?? []).map((t) => [t.Key, [...(t.Values ?? [])].sort()]) });
 
-/** Commands of this document sent with exactly this comment within the look-back, every page. */
-export async function findCommands(ssm: Pick<SSMClient, 'send'>, documentName: string, comment: string, after: Date): Promise<Command[]> {
+/** Commands of this document sent since `after` whose comment passes `match`, every page. */
+export async function listCommandsOf(ssm: Pick<SSMClient, 'send'>, documentName: string, after: Date, match: (comment: string) => boolean): Promise<Command[]> {
   const found: Command[] = [];
   let NextToken: string | undefined;
   do {
     const page = await ssm.send(new ListCommandsCommand({
       Filters: [{ key: 'DocumentName', value: documentName }, { key: 'InvokedAfter', value: after.toISOString().replace(/\.\d{3}Z$/, 'Z') }], MaxResults: 50, ...(NextToken ? { NextToken } : {}),
     }));
-    for (const c of page.Commands ?? []) if (c.Comment === comment && c.CommandId) found.push(c);
+    for (const c of page.Commands ?? []) if (c.CommandId && match(c.Comment ?? '')) found.push(c);
     NextToken = page.NextToken;
   } while (NextToken);
   return found;
+}
+
+/** Commands of this document sent with exactly this comment within the look-back. */
+export function findCommands(ssm: Pick<SSMClient, 'send'>, documentName: string, comment: string, after: Date): Promise<Command[]> {
+  return listCommandsOf(ssm, documentName, after, (c) => c === comment);
+}
+
+/** runIds of the host runs the rotation function sends (lambdas/rotation/rotate.ts versionRunId). */
+export const ROTATION_RUN = /^(set|tst|chk|rbk|grc|adp|abn|rlb|rhc|rlc)-[A-Za-z0-9]{1,32}$/;
+
+/**
+ * Another secret operation's command on the same stack that has not finished: two of them at
+ * once would write the same env file and recreate the same services concurrently (rotate-all).
+ */
+async function busyWith(ssm: Pick<SSMClient, 'send'>, documents: readonly string[], stack: string, own: string, after: Date): Promise<Command | undefined> {
+  for (const doc of documents) {
+    // Runs of the same secret version (set-/rbk-<version>: a step and its rollback) never wait for each other.
+    const ownKey = own.split(' ')[3]?.slice(4);
+    const open = await listCommandsOf(ssm, doc, after, (c) => {
+      const [tag, st, , runId] = c.split(' ');
+      return tag === 'shipshape' && st === stack && ROTATION_RUN.test(runId ?? '') && runId!.slice(4) !== ownKey;
+    });
+    const running = open.find((c) => !FINAL.has(c.Status ?? '') && c.Status !== 'Cancelling');
+    if (running) return running;
+  }
+  return undefined;
 }
 
 /** Every invocation of a command, following NextToken (pages of at most 50). */
@@ -133,6 +161,15 @@ export async function runOnStack(clients: RunClients, opts: StackRunOptions): Pr
   const documentName = wanted[0]!.DocumentName!;
   const comment = wanted[0]!.Comment!;
   const existing = await findCommands(clients.ssm, documentName, comment, new Date(clock.now() - LOOKBACK_MS));
+  // One secret operation at a time per stack: wait for another one's command before sending ours.
+  if (opts.exclusiveWith?.length && wanted.some((input) => !existing.some((c) => targetKey(c) === targetKey(input)))) {
+    for (;;) {
+      const other = await busyWith(clients.ssm, opts.exclusiveWith, opts.stack, comment, new Date(clock.now() - 86_400_000));
+      if (!other) break;
+      if (clock.remainingMs() - poll < reserve) throw new StepNotFinished(`${opts.runbook} on stack ${opts.stack}: waiting for ${other.Comment} (command ${other.CommandId}) to end first; the next attempt goes on waiting`);
+      await clock.sleep(poll);
+    }
+  }
   const bound = (input: SendCommandCommandInput) => ((input.TimeoutSeconds ?? ROTATION_DELIVERY_SECONDS) + Number(input.Parameters?.ExecutionTimeout?.[0] ?? 900) + GIVE_UP_SLACK_SECONDS) * 1000;
   const sent: Sent[] = [];
   for (const input of wanted) {

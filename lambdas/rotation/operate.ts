@@ -37,6 +37,9 @@ export const OperatorEvent = z.discriminatedUnion('action', [
   z.object({ action: z.literal('sweep') }),
 ]);
 
+/** Between rounds of rotate-all (the second secret of each stack after the first ...). */
+export const ROTATE_ALL_PAUSE_MS = 15_000;
+
 /** A rotation whose AWSPENDING is older than this was abandoned by Secrets Manager (its window is at most a UTC day). */
 export const ABANDONED_AFTER_MS = 26 * 3_600_000;
 
@@ -79,8 +82,16 @@ export async function rotateAll(clients: RotationClients, ctx: RotationContext, 
   if (!stacks.length) throw new RotationError(`${scope} is not a stack of fleet ${ctx.fleet.fleet}`);
   const lines: string[] = [];
   let refused = 0;
-  for (const stack of stacks) {
-    for (const secret of stack.secrets) {
+  const clock = fullClock(ctx.clock);
+  // Round by round: the first secret of every stack, then the second ... Secrets of one stack share
+  // env files and services, so their host runs go one at a time (runOnStack's exclusiveWith); the
+  // pause lets each round's first step send before the next round's looks.
+  const rounds = Math.max(0, ...stacks.map((st) => st.secrets.length));
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0) await clock.sleep(ROTATE_ALL_PAUSE_MS);
+    for (const stack of stacks) {
+      const secret = stack.secrets[round];
+      if (!secret) continue;
       const ref = `${stack.name}/${secret.name}`;
       try {
         const out = await clients.sm.send(new RotateSecretCommand({ SecretId: secretId(ctx.fleet.fleet, stack.name, secret) }));

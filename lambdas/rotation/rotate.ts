@@ -25,6 +25,7 @@ import * as z from 'zod';
 import type { AppSecret, Fleet, Stack } from '../../lib/config/schema.js';
 import { HealthResult } from '../../lib/results/health.js';
 import { failing } from '../../lib/results/findings.js';
+import { SECRET_GRACE_END } from '../../lib/results/secret-grace.js';
 import { APPLY_SECRET, HEALTH_CHECK, secretName } from '../../lib/runbooks/names.js';
 import { evaluateHealth } from '../result/evaluate-health.js';
 import { extractJson } from '../result/invocation.js';
@@ -255,8 +256,10 @@ export interface Target { readonly stack: Stack; readonly secret: AppSecret }
 /** What rotation and the operator actions do to the hosts of one secret's stack. Host failures come back as [host, why]. */
 export function stackOperations(clients: RotationClients, ctx: RotationContext, target: Target) {
   const clock = fullClock(ctx.clock);
+  // Secret operations on one stack run one at a time (rotate-all starts several): they share env files and services.
+  const exclusiveWith = [APPLY_SECRET, HEALTH_CHECK, SECRET_GRACE_END].flatMap((rb) => (ctx.documents[rb] ? [ctx.documents[rb]] : []));
   const run = (runbook: string, runId: string, parameters: Record<string, string>) => runOnStack(clients, {
-    fleet: ctx.fleet, documents: ctx.documents, outputBucket: ctx.outputBucket, runbook, stack: target.stack.name, runId, parameters, clock,
+    fleet: ctx.fleet, documents: ctx.documents, outputBucket: ctx.outputBucket, runbook, stack: target.stack.name, runId, parameters, clock, exclusiveWith,
     ...(ctx.reserveMs !== undefined ? { reserveMs: ctx.reserveMs } : {}), ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
   });
   // Host problems and SSM errors become failures; running out of time does not: the step resumes.

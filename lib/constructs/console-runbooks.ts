@@ -155,7 +155,7 @@ export class ConsoleRunbooks extends Construct {
           Stack: { description: 'The stack whose secrets to rotate, or * for every secret of the fleet.', allowedPattern: `^([*]|${STACK_PARAMETER_PATTERN.slice(1, -1)})$` },
           Confirm: { description: 'Type ROTATE-ALL to confirm.', allowedValues: ['ROTATE-ALL'] },
         },
-        action: { invoke: props.rotation, payload: { action: 'rotate-all', stack: '{{ Stack }}' }, timeoutSeconds: 600 },
+        action: { invoke: props.rotation, payload: { action: 'rotate-all', stack: '{{ Stack }}' }, timeoutSeconds: 900 },
         approvers: approvers('rotate-all-secrets'),
       });
     }

@@ -241,6 +241,35 @@ describe('rotation', () => {
     expect(holds).toEqual(everyHost(OLD));
   });
 
+  it('waits for another secret operation on the same stack before sending (rotate-all starts several), then goes on', async () => {
+    // Prepare: jwt's setSecret is still running on the hosts when hmac's starts
+    const two = demoFleet((f) => {
+      f.stacks[0]!.secrets = [{ name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET', restart: ['api'] }, { name: 'hmac', envFile: '/opt/web/.env', variable: 'HMAC', restart: ['api'] }];
+    });
+    const HMAC = 'arn:aws:secretsmanager:eu-central-1:111122223333:secret:shipshape/demo/web/hmac-XyZabc';
+    const HMAC_TOKEN = 'v-hmac-2222-2222-2222-222222222222';
+    sm.add({ arn: HMAC, name: 'shipshape/demo/web/hmac', values: { h0: 'ef'.repeat(32) } });
+    sm.startRotation(HMAC, HMAC_TOKEN);
+    const both = { ...ctx, fleet: two };
+    await rotate(clients, both, ev('createSecret'));
+    sim.slowPolls = 20;
+    remaining = 40_000;
+    await expect(rotate(clients, both, ev('setSecret'))).rejects.toThrow(StepNotFinished);
+    await rotate(clients, both, { SecretId: HMAC, ClientRequestToken: HMAC_TOKEN, Step: 'createSecret' });
+    // Act
+    remaining = 40_000;
+    const blocked = rotate(clients, both, { SecretId: HMAC, ClientRequestToken: HMAC_TOKEN, Step: 'setSecret' });
+    // Assess
+    await expect(blocked).rejects.toThrow(`waiting for shipshape web apply-secret ${versionRunId('set', TOKEN)}`);
+    expect(sim.commands).toHaveLength(1);
+    // jwt's step ends (its own retry sees the hosts finish), then hmac's goes ahead.
+    remaining = Number.POSITIVE_INFINITY;
+    await rotate(clients, both, ev('setSecret'));
+    await rotate(clients, both, { SecretId: HMAC, ClientRequestToken: HMAC_TOKEN, Step: 'setSecret' });
+    expect(sim.commands.map((c) => c.input.Comment)).toEqual([`shipshape web apply-secret ${versionRunId('set', TOKEN)}`, `shipshape web apply-secret ${versionRunId('set', HMAC_TOKEN)}`]);
+    expect(sim.commands[0]!.status).toBe('Success');
+  });
+
   it('tolerates retries and duplicate invocations of every step', async () => {
     await rotateThrough(['createSecret', 'createSecret']);
     expect(sm.mock.commandCalls(PutSecretValueCommand)).toHaveLength(1);
@@ -351,8 +380,8 @@ describe('console actions', () => {
     expect(report.split('\n')).toEqual([
       'rotate-all *: 2 of 3 rotations started; each ends in a message (done) or a critical alert (rolled back).',
       expect.stringMatching(/^web\/jwt: NOT started: A previous rotation isn't complete/),
-      expect.stringMatching(/^web\/hmac: rotation started \(version v-rot-/),
       expect.stringMatching(new RegExp(`^${two.stacks[1]!.name}/key: rotation started`)),
+      expect.stringMatching(/^web\/hmac: rotation started \(version v-rot-/),
     ]);
     await expect(all).rejects.toThrow(RotationError);
   });
