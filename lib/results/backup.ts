@@ -28,7 +28,7 @@ export const Restart = z.object({
   health: z.string().nullable(),
   waitedMs: z.number().nullable(),
   /** The container ignored SIGTERM and was killed after stopTimeoutSeconds. */
-  killed: z.boolean().default(false),
+  killed: z.boolean().optional(),
 });
 
 export const BackupResult = RunHeader.extend({
@@ -40,7 +40,7 @@ export const BackupResult = RunHeader.extend({
   archives: z.array(Archive),
   restarts: z.array(Restart),
   /** Containers on the stop list that were already stopped: left stopped, never started. */
-  leftStopped: z.array(z.string()).default([]),
+  leftStopped: z.array(z.string()).optional(),
   missingTools: z.array(z.string()),
   errors: z.array(z.string()),
 });

@@ -22,7 +22,14 @@ host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
 # when set -e fired inside a function whose stdout was redirected into a file.
 RESULT_FD=1
 RESULT_EMITTED=0
-keep_stdout() { exec {RESULT_FD}>&1 1>&2; }
+keep_stdout() {
+  # A script run inside another (the safety backup) drops its parent's descriptor first.
+  if [ "$RESULT_FD" != 1 ]; then exec {RESULT_FD}>&-; fi
+  exec {RESULT_FD}>&1 1>&2
+}
+# Runs a command without the real stdout: a daemon it starts (podman's conmon) would keep it
+# open, and whoever reads the script's output would wait for the end of it forever.
+without_result_fd() { if [ "$RESULT_FD" = 1 ]; then "$@"; else "$@" {RESULT_FD}>&-; fi; }
 
 # emit_result <schema> <printer> [fallback fields]: runs <printer>, which prints the result
 # document on its stdout, and writes it to the real stdout when it is one line of the form
@@ -99,7 +106,7 @@ limit() {
   local seconds=$1
   shift
   if [ "$RESULT_FD" = 1 ]; then
-    if have timeout; then timeout "$seconds" "$@"; else "$@"; fi
+    if have timeout; then without_result_fd timeout "$seconds" "$@"; else without_result_fd "$@"; fi
   elif have timeout; then timeout "$seconds" "$@" {RESULT_FD}>&-
   else "$@" {RESULT_FD}>&-; fi
 }

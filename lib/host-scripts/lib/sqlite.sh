@@ -42,6 +42,9 @@ sqlite_reason() { # rc stderr_file timeout_s
   local rc=$1 err
   err=$(head -c 300 "$2" 2>/dev/null | tr '\n' ' ')
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then printf 'timed out after %s s' "$3"; return 0; fi
+  # sqlite3 exits with the SQLite result code: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 13 SQLITE_FULL.
+  if [ "$rc" = 13 ]; then printf 'disk full (SQLITE_FULL): %s' "${err:-no space left where the copy is written}"; return 0; fi
+  if [ "$rc" = 5 ] || [ "$rc" = 6 ]; then printf 'database locked (exit %s): %s' "$rc" "${err:-another connection holds the lock}"; return 0; fi
   case "$err" in
     *"database is locked"*|*"database table is locked"*|*SQLITE_BUSY*) printf 'database locked: %s' "$err" ;;
     *"disk is full"*|*"No space left"*|*SQLITE_FULL*) printf 'disk full: %s' "$err" ;;
