@@ -3,10 +3,11 @@
  * function, which sends it, and the result function, which evaluates it).
  */
 import * as z from 'zod';
+import { SECRET_GRACE } from '../runbooks/names.js';
 import { RunHeader } from './run.js';
 
 /** 12 characters: the longest stack (40), this name and a 36-character runId fit SendCommand's 100-character Comment. */
-export const SECRET_GRACE_END = 'secret-grace';
+export const SECRET_GRACE_END = SECRET_GRACE;
 
 export const SecretGraceResult = RunHeader.extend({
   schema: z.literal('shipshape.secret-grace/1'),

@@ -5,16 +5,14 @@
  * hold it. Sent by the rotation function's hourly sweep, never scheduled per stack. Reads the
  * spec's secrets and compose sections (lib/runbooks/secrets.ts).
  */
-import { SECRET_GRACE_END } from '../results/secret-grace.js';
 import type { RunbookDeclaration } from './document.js';
-import type { RunbookName } from './names.js';
+import { SECRET_GRACE } from './names.js';
 import { SECRET_PARAM_PATTERN } from './secrets.js';
 
-export { SECRET_GRACE_END };
+export { SECRET_GRACE };
 
 export const secretGraceRunbook: RunbookDeclaration = {
-  // Until lib/runbooks/names.ts lists it (the lead's file): the cast keeps the declaration type-checked.
-  name: SECRET_GRACE_END as string as RunbookName,
+  name: SECRET_GRACE,
   script: 'secret-grace.sh',
   stepName: 'secretGrace',
   description: (fleet) => `shipshape ${fleet}: end the grace period of a rotated application secret on a host: the previous value leaves the env file (its previous variable) or its previous file is deleted, the containers that still hold it are recreated (env file) or restarted (file), and each is checked not to hold it any more. Sent by the rotation function's hourly sweep when graceDays have passed.`,
