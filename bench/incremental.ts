@@ -12,7 +12,8 @@
  *            local cache as a host would keep; uploaded bytes = bytes added to the repository.
  *
  * Per round, a fresh copy of the generated volume; the methods run interleaved (A's full, B's
- * full, change, A's second, B's second, in-place change, A's third, B's third, restores).
+ * full, change, A's second, B's second, scattered page writes, A's third, B's third, a clustered
+ * change and growth of the database-like file, A's fourth, B's fourth, restores of the second).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -28,9 +29,11 @@ const BUCKET = 'incremental';
 
 export interface IncrementalMethod {
   method: string;
-  firstMB: number; secondMB: number; thirdMB: number;
+  firstMB: number; secondMB: number; thirdMB: number; fourthMB: number;
   secondShare: Spread; thirdShare: Spread;
   firstSeconds: Spread; secondSeconds: Spread; thirdSeconds: Spread; restoreSeconds: Spread;
+  /** The fourth backup: the database-like file changed in one place (contiguous pages) and grown at its end. */
+  fourthShare: Spread; fourthSeconds: Spread;
   peakRssMB: Spread; restoredSame: boolean;
 }
 export interface IncrementalBench {
@@ -94,6 +97,17 @@ function changeInPlace(dir: string): void {
   const fd = openSync(f, 'r+');
   for (let k = 0; k < Math.max(1, Math.round(pages / 100)); k++) writeSync(fd, randomBytes(4096), 0, 4096, Math.floor(Math.random() * pages) * 4096);
   closeSync(fd);
+}
+
+/** 1 % of db.bin's pages rewritten as one contiguous run, and 1 % of its size appended, as a database that mostly grows. */
+function changeClustered(dir: string): void {
+  const f = join(dir, 'db.bin');
+  const size = statSync(f).size;
+  const fd = openSync(f, 'r+');
+  const run = Math.max(4096, Math.floor(size / 100 / 4096) * 4096);
+  writeSync(fd, randomBytes(run), 0, run, Math.floor(size / 2 / 4096) * 4096);
+  closeSync(fd);
+  appendFileSync(f, randomBytes(Math.max(4096, Math.round(size / 100))));
 }
 
 /** path -> sha256 and mode of every file under dir. */
@@ -178,9 +192,10 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
       const order = r % 2 ? [...names].reverse() : names;
       const runs: Record<string, Run[]> = Object.fromEntries(names.map((k) => [k, []]));
       let afterSecond = new Map<string, string>();
-      for (let n = 0; n < 3; n++) {
+      for (let n = 0; n < 4; n++) {
         if (n === 1) { changedFiles = changeFiles(vol, r); afterSecond = tree(vol); }
         if (n === 2) changeInPlace(vol);
+        if (n === 3) changeClustered(vol);
         // tar decides by ctime/mtime: let the clock move past the previous run's second.
         await new Promise((ok) => setTimeout(ok, 1100));
         for (const k of order) {
@@ -208,9 +223,11 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
         const first = x.b.map((b) => b[0]!);
         const second = x.b.map((b) => b[1]!);
         const third = x.b.map((b) => b[2]!);
+        const fourth = x.b.map((b) => b[3]!);
         return {
           method: k,
-          firstMB: spread(first.map((b) => b.bytes / MB)).median, secondMB: spread(second.map((b) => b.bytes / MB)).median, thirdMB: spread(third.map((b) => b.bytes / MB)).median,
+          firstMB: spread(first.map((b) => b.bytes / MB)).median, secondMB: spread(second.map((b) => b.bytes / MB)).median, thirdMB: spread(third.map((b) => b.bytes / MB)).median, fourthMB: spread(fourth.map((b) => b.bytes / MB)).median,
+          fourthShare: spread(x.b.map((b) => b[3]!.bytes / b[0]!.bytes)), fourthSeconds: spread(fourth.map((b) => b.m.seconds)),
           secondShare: spread(x.b.map((b) => b[1]!.bytes / b[0]!.bytes)), thirdShare: spread(x.b.map((b) => b[2]!.bytes / b[0]!.bytes)),
           firstSeconds: spread(first.map((b) => b.m.seconds)), secondSeconds: spread(second.map((b) => b.m.seconds)), thirdSeconds: spread(third.map((b) => b.m.seconds)),
           restoreSeconds: spread(x.restore.map((m) => m.seconds)),
