@@ -40,7 +40,8 @@ describe.runIf(engine.ok)('health check against real containers', () => {
           http: [{ url: `http://127.0.0.1:${port}/health`, maxLatencyMs: 2000, timeoutSeconds: 2 }] },
         { name: 'sigul', container: proc(), process: [{ pattern: 'sigul_server' }] },
       ];
-      f.defaults = { thresholds: { diskPercent: { critical: 100 }, memoryPercent: { critical: 100 }, cpuPercent: { critical: 100 }, loadPerCpu: { critical: 1000 } } };
+      // No host thresholds at all: a saturated CI machine reaches any percentage.
+      f.defaults = { thresholds: { diskPercent: {}, memoryPercent: {}, cpuPercent: {}, loadPerCpu: {} } };
     });
     doc = Object.values(documentsOf(synthFleet(fleet).template.toJSON() as never))[0]!;
   });

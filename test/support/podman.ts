@@ -97,6 +97,10 @@ export interface ServiceDef {
   readonly healthCmd?: string;
   /** Bind mounts, as podman run -v takes them ("/host/file:/in/container:ro"). */
   readonly binds?: string[];
+  /** Environment variables of the container. */
+  readonly env?: Record<string, string>;
+  /** Command instead of the image's CMD. */
+  readonly command?: string[];
 }
 
 /** A compose-like project: containers named <project>-<service>-1, labelled as compose does. */
@@ -122,8 +126,9 @@ export class PodmanStack {
         args.push('-v', `${vol}:/data`);
       }
       for (const b of d.binds ?? []) args.push('-v', b);
+      for (const [k, v] of Object.entries(d.env ?? {})) args.push('-e', `${k}=${v}`);
       if (d.healthCmd) args.push('--health-cmd', d.healthCmd, '--health-interval', '0', '--health-retries', '1', '--health-timeout', '5s');
-      await podman(...args, d.image);
+      await podman(...args, d.image, ...(d.command ?? []));
       this.containers.push(name);
     }
   }

@@ -9,5 +9,5 @@ n=0
 while :; do
   n=$((n + 1))
   sqlite3 "$DB" ".timeout 5000" "BEGIN IMMEDIATE; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $BATCH) INSERT INTO t(batch, payload) SELECT $n, hex(randomblob(64)) FROM s; COMMIT;"
-  sleep 0.05
+  sleep "${WRITER_SLEEP:-0.05}"
 done
