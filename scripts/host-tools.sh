@@ -32,6 +32,8 @@ tools=(
   "slirp4netns:slirp4netns:container tier networking"
   "fuse-overlayfs:fuse-overlayfs:container tier storage"
   "debootstrap:debootstrap:container tier base image"
+  "docker-compose:docker-compose:container tier, compose v1 on podman's Docker API"
+  "pg_restore:postgresql-client:drills of PostgreSQL dumps (pg_restore --list)"
 )
 
 have() {
