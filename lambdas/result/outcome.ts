@@ -28,6 +28,7 @@ import { HEALTH_CHECK } from '../../lib/runbooks/names.js';
 import { evaluateBackup } from './evaluate-backup.js';
 import { evaluateHealth } from './evaluate-health.js';
 import { PreflightResult } from '../../lib/results/preflight.js';
+import { PREFLIGHT } from '../../lib/runbooks/names.js';
 import { SECRET_GRACE_END, SecretGraceResult } from '../../lib/results/secret-grace.js';
 import { evaluateSecretGrace } from './evaluate-secret-grace.js';
 import { evaluatePreflight } from './evaluate-preflight.js';
@@ -51,8 +52,7 @@ export const EVALUATORS: Readonly<Record<string, Evaluator<unknown>>> = {
   [INTEGRITY]: evaluator({ schema: IntegrityResult, evaluate: evaluateIntegrity }),
   [MAINTENANCE]: evaluator({ schema: MaintenanceResult, evaluate: evaluateMaintenance }),
   [APPLY_SECRET]: evaluator({ schema: ApplySecretResult, evaluate: evaluateApplySecret }),
-  // PREFLIGHT in lib/runbooks/names.ts once the lead adds it there.
-  preflight: evaluator({ schema: PreflightResult, evaluate: evaluatePreflight }),
+  [PREFLIGHT]: evaluator({ schema: PreflightResult, evaluate: evaluatePreflight }),
   [SECRET_GRACE_END]: evaluator({ schema: SecretGraceResult, evaluate: evaluateSecretGrace }),
 };
 
