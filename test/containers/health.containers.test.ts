@@ -13,6 +13,7 @@ import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN, waitFor } fr
 import { closedPort } from '../support/servers.js';
 import { synthFleet } from '../support/synth.js';
 import { requireEngine } from './engine.js';
+import { fleetSpecs } from '../../lib/runbooks/spec.js';
 
 const engine = engineStatus();
 requireEngine(engine);
@@ -52,7 +53,7 @@ describe.runIf(engine.ok)('health check against real containers', () => {
 
   async function check() {
     await stack.runHealthchecks();
-    const run = await runDocument(doc, { Stack: 'web', RunId: 'containers' }, { env: { PATH: `${SHIM_BIN}:${process.env.PATH}` } });
+    const run = await runDocument(doc, { Stack: 'web', RunId: 'containers' }, { env: { PATH: `${SHIM_BIN}:${process.env.PATH}` }, specs: fleetSpecs(fleet) });
     expect(run.status, run.stderr).toBe('Success');
     const result = HealthResult.parse(JSON.parse(run.stdout));
     return { result, bad: failing(evaluateHealth(result, fleet, fleet.stacks[0]!)).map((f) => [f.severity, f.check, f.target.split(' ')[0]]) };
