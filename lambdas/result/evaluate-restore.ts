@@ -23,6 +23,10 @@ export function evaluateRestore(r: RestoreResult, _fleet: Fleet, _stack: Stack):
   for (const c of [...last.values()].filter((x) => !x.started || x.state !== 'running')) {
     out.push({ check: 'restore.restart', target: c.container, severity: 'critical', observed: `${c.state}/${c.health}`, threshold: 'running', message: `${c.container} is not running after the restore: start it now` });
   }
+  for (const c of r.restarts.filter((x) => x.killed)) {
+    out.push({ check: 'restore.stop', target: c.container, severity: 'warning', observed: 'killed', threshold: 'stopped on SIGTERM',
+      message: `${c.container} did not stop on SIGTERM within stopTimeoutSeconds and was killed for the restore: raise backup.stopTimeoutSeconds or make it handle SIGTERM` });
+  }
   for (const c of [...last.values()].filter((x) => x.state === 'running' && x.health !== 'healthy' && x.health !== 'none')) {
     out.push({ check: 'restore.restart', target: c.container, severity: 'critical', observed: `${c.state}/${c.health}`, threshold: 'running and healthy', message: `${c.container} runs but is ${c.health} after the restore` });
   }

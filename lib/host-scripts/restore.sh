@@ -49,6 +49,8 @@ errors=()
 restored=()
 restarts=()
 stopped=()
+left_alone=()
+killed=()
 failed=0
 run_prefix=""
 safety_prefix=""
@@ -69,8 +71,10 @@ print_result() {
 # Starts what this script stopped, in order, and waits for each: running and healthy (or no
 # HEALTHCHECK) within HEALTH_WAIT, as the health check judges it. Anything else is an error.
 start_all() {
-  local c out ok state health rest
+  local c out ok state health rest k was_killed
   for c in "${stopped[@]}"; do
+    was_killed=0
+    for k in "${killed[@]}"; do [ "$k" = "$c" ] && was_killed=1; done
     stage "start $c"
     ok=1
     limit "$DOCKER_T" docker start "$c" > /dev/null 2>&1 || ok=0
@@ -82,7 +86,7 @@ start_all() {
     elif [ "$health" != healthy ] && [ "$health" != none ]; then
       note_error "container $c runs but is $health after ${HEALTH_WAIT}s"
     fi
-    restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str "$state"),\"health\":$(json_str "$health")}")
+    restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str "$state"),\"health\":$(json_str "$health"),\"killed\":$(json_bool "$was_killed")}")
   done
   stopped=()
 }
@@ -180,7 +184,7 @@ fi
 
 # --- 4. restore --------------------------------------------------------------------------
 stop_for() { # container
-  local c=$1 s state
+  local c=$1 s state t_stop
   for s in "${stopped[@]}" "${left_alone[@]}"; do [ "$s" = "$c" ] && return 0; done
   state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$c" 2>/dev/null) || state=""
   [ -n "$state" ] || { note_error "container $c cannot be inspected; nothing of its data was restored"; return 1; }
@@ -190,14 +194,16 @@ stop_for() { # container
   fi
   stage "stop $c"
   stopped+=("$c")
+  t_stop=$(now_ms)
   limit $(( stop_timeout + DOCKER_T )) docker stop -t "$stop_timeout" "$c" > /dev/null 2>&1 || { note_error "container $c would not stop; nothing of its data was restored"; return 1; }
-  state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$c" 2>/dev/null) || state=""
-  case "$state" in
+  state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}|${LB}.State.ExitCode${RB}" "$c" 2>/dev/null) || state=""
+  case "${state%%|*}" in
     exited|stopped|created) ;;
-    *) note_error "container $c is ${state:-unknown} after docker stop; nothing of its data was restored"; return 1 ;;
+    *) note_error "container $c is ${state%%|*} after docker stop; nothing of its data was restored"; return 1 ;;
   esac
+  # Killed at the end of stopTimeoutSeconds (exit 137): reported with its start.
+  if [ "${state##*|}" = 137 ] || [ $(( $(now_ms) - t_stop )) -ge $(( stop_timeout * 1000 )) ]; then killed+=("$c"); fi
 }
-left_alone=()
 
 users_of_volume() { limit "$DOCKER_T" docker ps -a --filter "volume=$1" --format "${LB}.Names${RB}" 2>/dev/null; }
 

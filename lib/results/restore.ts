@@ -11,7 +11,8 @@ export const RestoreResult = RunHeader.extend({
   ok: z.boolean(),
   rolledBack: z.boolean().nullable(),
   sources: z.array(z.object({ name: z.string(), kind: z.string(), key: z.string(), sha256: z.string(), ok: z.boolean() })),
-  restarts: z.array(z.object({ container: z.string(), started: z.boolean(), state: z.string(), health: z.string() })),
+  /** killed: the container ignored SIGTERM and was killed after stopTimeoutSeconds. */
+  restarts: z.array(z.object({ container: z.string(), started: z.boolean(), state: z.string(), health: z.string(), killed: z.boolean().optional() })),
   errors: z.array(z.string()),
 });
 export type RestoreResult = z.infer<typeof RestoreResult>;

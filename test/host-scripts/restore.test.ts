@@ -234,6 +234,25 @@ exit $rc
     const gets = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(' s3 cp s3://') && l.includes(backup.prefix));
     for (const a of backup.archives) expect(gets.filter((l) => l.includes(a.key)).length).toBe(1);
     expect(host.calls().filter((c) => c[0] === 'stop')).toEqual([['stop', '-t', '60', 'app']]);
+    expect(result.restarts).toEqual([{ container: 'app', started: true, state: 'running', health: 'healthy', killed: false }]);
+  });
+
+  it('reports a container it had to kill after stopTimeoutSeconds, and leaves a stopped one stopped', async () => {
+    // Prepare: app ignores SIGTERM; "other" uses the volume too but was stopped on purpose
+    prepare();
+    const instance = 'i-00000000000000b2';
+    await backupNow(instance);
+    const c = host.containers();
+    c.app!.ignoresSigterm = true;
+    c.other = { ...c.other!, State: { Status: 'exited' }, Mounts: [{ Destination: '/certs', Source: paths.vol, Name: 'certs' }] };
+    host.setContainers(c);
+    // Act
+    const result = await restore(instance, { SHIPSHAPE_SOURCES: 'certs' });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.restarts).toEqual([expect.objectContaining({ container: 'app', started: true, killed: true })]);
+    expect(host.containers().other!.State.Status).toBe('exited');
+    expect(host.calls().some((call) => call[0] === 'start' && call.includes('other'))).toBe(false);
   });
 
   it('fails when the run asked for was never verified, unless AllowUnverified is true', async () => {

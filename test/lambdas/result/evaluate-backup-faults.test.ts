@@ -66,6 +66,16 @@ describe('restore and maintenance evaluation under faults', () => {
     expect(findings[1]!.message).toMatch(/app runs but is unhealthy after the restore/);
   });
 
+  it('warns about a container the restore had to kill', () => {
+    // Prepare
+    const r = RestoreResult.parse({ schema: 'shipshape.restore/1', ...header, from: 'b/web/i/1', safetyPrefix: 'b/web/i/2', ok: true, rolledBack: null, sources: [],
+      restarts: [{ container: 'app', started: true, state: 'running', health: 'healthy', killed: true }], errors: [] });
+    // Act
+    const findings = evaluateRestore(r, fleet, stack);
+    // Assess
+    expect(findings.map((f) => [f.check, f.severity])).toEqual([['restore.result', 'ok'], ['restore.stop', 'warning']]);
+  });
+
   it('says the database was put back when maintenance rolled back', () => {
     // Prepare
     const r = MaintenanceResult.parse({ schema: 'shipshape.maintenance/1', ...header, backupPrefix: 'b/web/i/3', prune: [], errors: ['db: app is not back and healthy'],
