@@ -107,6 +107,8 @@ export function commandDocumentContent(decl: RunbookDeclaration, fleet: string, 
     'if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi',
     `export SHIPSHAPE_STACK='{{ ${STACK_PARAM} }}'`,
     `export SHIPSHAPE_RUN_ID='{{ ${RUN_ID_PARAM} }}'`,
+    // Scripts budget their own work (the health check's probes) within what SSM will allow.
+    `export SHIPSHAPE_EXECUTION_TIMEOUT='{{ ${TIMEOUT_PARAM} }}'`,
     // aws:downloadContent put the spec in <orchestration>/downloads/, beside this step's folder.
     `SHIPSHAPE_SPEC_FILE="$(cd "$(dirname "$0")" && pwd)/../downloads/${SPEC_DOWNLOAD_DIR}$SHIPSHAPE_STACK.spec"`,
     'export SHIPSHAPE_SPEC_FILE',

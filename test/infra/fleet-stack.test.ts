@@ -92,7 +92,7 @@ describe('FleetStack', () => {
     expect(script).toContain('set -euo pipefail');
     expect(script).toContain('/../downloads/shipshape-spec/$SHIPSHAPE_STACK.spec"');
     expect(script).toContain("export SHIPSHAPE_REGION='");
-    expect([...script.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1])).toEqual(['Stack', 'RunId']);
+    expect([...script.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1])).toEqual(['Stack', 'RunId', 'ExecutionTimeout']);
   });
 
   it('uploads one spec per stack under specs/v1/ and lets hosts read specs but never write them', () => {
