@@ -82,6 +82,16 @@ describe('restore evaluator', () => {
     ]);
   });
 
+  it('fails when a container had to be killed to stop for the restore: a restore.stop warning beside the result', () => {
+    // Prepare
+    const result = restored({ restarts: [{ container: 'web-db-1', started: true, state: 'running', health: 'healthy', killed: true }] });
+    // Act
+    const findings = failing(evaluateRestore(result, fleet, stack));
+    // Assess
+    expect(findings).toEqual([expect.objectContaining({ check: 'restore.stop', target: 'web-db-1', severity: 'warning', observed: 'killed' })]);
+    expect(findings[0]!.message).toContain('stopTimeoutSeconds');
+  });
+
   it('fails when the host printed a malformed restore result: one critical run.output naming the field', () => {
     // Prepare
     const bad = { ...restored(), rolledBack: 'maybe' };
