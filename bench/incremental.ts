@@ -39,6 +39,8 @@ export interface IncrementalMethod {
 export interface IncrementalBench {
   scale: number; cores: number; loadBefore: number[]; loadAfter: number[]; rounds: number;
   volumeMB: number; files: number; changedFiles: number; inPlaceMB: number; methods: IncrementalMethod[]; available: { tar: string; restic: string };
+  /** restic lock objects found under locks/ after its backups (0: it deleted every lock it made). */
+  resticLocksLeft: number;
 }
 
 /** A volume of mixed files: 3 in 5 log-like text (~0.5 MB), 2 in 5 random (~1.5 MB), plus db.bin. */
@@ -132,6 +134,13 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
     if (r.status !== 0) throw new Error(`listing ${prefix} failed: ${r.stderr}`);
     return Number(r.stdout.trim()) || 0;
   };
+  /** Objects under a prefix. */
+  const bucketCount = (prefix: string) => {
+    const r = spawnSync('/usr/bin/aws', ['--endpoint-url', s3.endpoint, 's3api', 'list-objects-v2', '--bucket', BUCKET, '--prefix', prefix, '--query', 'length(Contents || `[]`)', '--output', 'text'], { env: cliEnv, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`listing ${prefix} failed: ${r.stderr}`);
+    return Number(r.stdout.trim()) || 0;
+  };
+  let resticLocksLeft = 0;
   const available: { tar: string; restic: string } = {
     tar: execFileSync('tar', ['--version'], { encoding: 'utf8' }).split('\n')[0]!,
     restic: spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout?.trim() || 'not installed (apt-get install restic)',
@@ -171,6 +180,8 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
           const repo = `s3:${s3.endpoint}/${BUCKET}/restic-r${r}`;
           const before = await bucketBytes(`restic-r${r}/`);
           const m = await measureBash(`${n ? '' : `restic --cacert "${cert}" -r "${repo}" init -q\n`}cd "${vol}" && restic --cacert "${cert}" -r "${repo}" backup -q --host bench .`, env);
+          // Each run creates a lock object and deletes it at the end: what is left was not deleted.
+          resticLocksLeft += bucketCount(`restic-r${r}/locks/`);
           return { bytes: (await bucketBytes(`restic-r${r}/`)) - before, m };
         },
         // Snapshot 1 is the second backup; restic restores the paths as backed up (".").
@@ -217,7 +228,7 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
     }
     rmSync(out, { recursive: true, force: true });
     return {
-      scale, cores: cpus().length, loadBefore: loadavg(), loadAfter: loadavg(), rounds, volumeMB, files, changedFiles, inPlaceMB, available,
+      scale, cores: cpus().length, loadBefore: loadavg(), loadAfter: loadavg(), rounds, volumeMB, files, changedFiles, inPlaceMB, available, resticLocksLeft,
       methods: names.map((k) => {
         const x = res[k]!;
         const first = x.b.map((b) => b[0]!);

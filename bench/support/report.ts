@@ -64,6 +64,8 @@ export function incrementalMarkdown(inc: IncrementalBench): string[] {
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
+    `Tools: ${inc.available.tar}; ${inc.available.restic}. restic lock objects left under locks/ after its backups: ${inc.resticLocksLeft} (each backup creates one and deletes it: restic needs s3:DeleteObject on its locks/ prefix).`,
+    '',
     `Goal (issue 15): a second backup with 1 % of the files changed uploads ≤ 5 % of the first and restores to the same bytes as a full one.`,
     '',
   ];
