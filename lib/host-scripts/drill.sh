@@ -97,10 +97,11 @@ drill_archive() {
   elif [ "$ok" = 1 ]; then
     mkdir -p "$scratch/$name"
     set +e
-    decompress "$compression" < "$file" | limit "$STREAM_T" tar -C "$scratch/$name" --numeric-owner -xf - 2> "$work/tar.err"
+    decompress "$compression" < "$file" | limit "$STREAM_T" tar -C "$scratch/$name" --numeric-owner --totals -xf - 2> "$work/tar.err"
     local st=("${PIPESTATUS[@]}")
     set -e
-    if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ]; then
+    # GNU tar reports what it read: a tar that read nothing proved nothing.
+    if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] && grep -q 'Total bytes read: [1-9]' "$work/tar.err"; then
       entries=$(find "$scratch/$name" | wc -l)
     else
       ok=0; error="extraction failed (decompress exit ${st[0]}, tar exit ${st[1]}): $(head -c 200 "$work/tar.err")"

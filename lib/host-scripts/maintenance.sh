@@ -124,8 +124,11 @@ while IFS=$'\t' read -r kind name container path operations online; do
       held_down=$container
     else
       [ "$state" = running ] && { held_down=$container; was_stopped=1; }
+      now_state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$container" 2>/dev/null) || now_state=""
       # A copy to put back when anything fails: the container is stopped, so the file is whole.
-      if ! cp -p "$target" "$work/before.db" 2> "$work/cp.err"; then
+      if [ "$now_state" = running ] || [ "$now_state" = restarting ] || [ -z "$now_state" ]; then
+        ok=0; error="$container is ${now_state:-unknown} after docker stop; nothing was changed"
+      elif ! cp -p "$target" "$work/before.db" 2> "$work/cp.err"; then
         ok=0; error="cannot copy the database aside before changing it (is ${TMPDIR:-/tmp} full?): $(head -c 200 "$work/cp.err"); nothing was changed"
       else
         limit "$SQLITE_T" sqlite3 "$target" ".timeout $SQLITE_TIMEOUT" "$sql" > /dev/null 2> "$work/sql.err" || { rc=$?; ok=0; error="$(sqlite_reason "$rc" "$work/sql.err" "$SQLITE_T")"; }

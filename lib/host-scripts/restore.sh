@@ -211,10 +211,13 @@ users_of_volume() { limit "$DOCKER_T" docker ps -a --filter "volume=$1" --format
 extract_into() { # file compression dir
   local st
   set +e
-  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --numeric-owner -xf - 2> "$work/tar.err"
+  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --numeric-owner --totals -xf - 2> "$work/tar.err"
   st=("${PIPESTATUS[@]}")
   set -e
-  [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ]
+  # GNU tar reports what it read: a tar that read nothing restored nothing.
+  if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] && grep -q 'Total bytes read: [1-9]' "$work/tar.err"; then return 0; fi
+  printf ' (decompress exit %s, tar exit %s)' "${st[0]}" "${st[1]}" >> "$work/tar.err"
+  return 1
 }
 
 # restore_archive <name> <kind> <verified file> <compression>: 0 on success

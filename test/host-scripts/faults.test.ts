@@ -18,8 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { BackupManifest, BackupResult } from '../../lib/results/backup.js';
 import { DrillResult } from '../../lib/results/drill.js';
+import { MaintenanceResult } from '../../lib/results/maintenance.js';
 import { RestoreResult } from '../../lib/results/restore.js';
 import { backupSpecLines } from '../../lib/runbooks/backup.js';
+import { maintenanceSpecLines } from '../../lib/runbooks/maintenance.js';
 import { callCounts, type Fault, faultName, FaultLab, type FaultOutcome, hashTree, MODES, oneJson, writeReport } from '../support/fault-harness.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { runHostScript } from '../support/run-script.js';
@@ -35,6 +37,8 @@ const LIMITS = {
 const BACKUP_COMMANDS = ['sqlite3', 'tar', 'zstd', 'openssl', 'wc', 'tee', 'aws', 'docker exec', 'docker stop', 'docker start', 'docker inspect', 'docker volume'];
 const RESTORE_COMMANDS = [...BACKUP_COMMANDS, 'docker ps'];
 const DRILL_COMMANDS = ['aws', 'openssl', 'zstd', 'tar', 'sqlite3'];
+/** Maintenance runs a full backup first (covered above); these are the commands of its own part. */
+const MAINTENANCE_COMMANDS = ['sqlite3', 'docker stop', 'docker start', 'docker inspect'];
 const toFault = (command: string, mode: Fault['mode'], skip?: number, times?: number): Fault => {
   const [cmd, sub] = command.split(' ');
   return { cmd: cmd!, sub, mode, skip, times };
@@ -43,6 +47,7 @@ const toFault = (command: string, mode: Fault['mode'], skip?: number, times?: nu
 const lab = new FaultLab([BUCKET]);
 const outcomes: FaultOutcome[] = [];
 let spec: string;
+let maintenanceSpec: string;
 let seq = 0;
 afterAll(() => {
   writeReport(outcomes);
@@ -123,6 +128,10 @@ beforeAll(async () => {
     volumes: [{ name: 'app_files' }], stop: ['cron', 'idle'], stopTimeoutSeconds: 1, hooks: { pre: [{ container: 'app', command: ['sync'] }] },
   } }] });
   spec = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
+  const withMaintenance = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
+    backup: { sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'app_files' }], stopTimeoutSeconds: 1 },
+    maintenance: { sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db', operations: ['vacuum', 'analyze'] }] } }] });
+  maintenanceSpec = specFile({ backup: backupSpecLines(withMaintenance.stacks[0]!.backup!), maintenance: maintenanceSpecLines(withMaintenance.stacks[0]!.maintenance!) });
   // A verified backup of SOURCE_HOST that restores and drills start from.
   const p = prepareHost();
   const r = await run('backup.sh', p, undefined, { AWS_SSM_INSTANCE_ID: SOURCE_HOST });
@@ -199,7 +208,8 @@ describe('restore.sh under injected faults', () => {
 
   // Each command failing, hanging or silent throughout, then failing once at its last call of
   // a clean run (after the safety backup, while the restore changes data): that must roll back.
-  const cases = [...RESTORE_COMMANDS.flatMap((c) => MODES.map((m) => ({ command: c, mode: m, last: false }))), ...RESTORE_COMMANDS.map((c) => ({ command: c, mode: 'fail' as const, last: true }))];
+  const cases = [...RESTORE_COMMANDS.flatMap((c) => MODES.map((m) => ({ command: c, mode: m, last: false }))), ...RESTORE_COMMANDS.map((c) => ({ command: c, mode: 'fail' as const, last: true })),
+    ...['tar', 'zstd'].map((c) => ({ command: c, mode: 'nothing' as const, last: true }))];
   it.concurrent.each(cases.map((c) => [`${c.command} ${c.mode}${c.last ? ' at its last call' : ''}`, c] as const))('restore with %s: one true result, data restored or as it was', async (name, c) => {
     // Prepare
     const { p } = changedHost();
@@ -243,6 +253,43 @@ describe('drill.sh under injected faults', () => {
     if (passed) for (const a of result.archives) expect(a.kind === 'sqlite' ? a.integrity : a.entries).toBeTruthy();
     expect(lab.objects()).toEqual(priorObjects);
     expect(readdirSync(join(p.host.dir, 'scratch'))).toEqual([]);
+    p.host.dispose();
+  });
+});
+
+describe('maintenance.sh under injected faults', () => {
+  let baseline: Map<string, number>;
+  beforeAll(async () => {
+    const p = prepareHost();
+    const r = await run('maintenance.sh', p, undefined, { SHIPSHAPE_SPEC_FILE: maintenanceSpec });
+    const result = MaintenanceResult.parse(r.json);
+    expect(result.errors, r.stderr).toEqual([]);
+    baseline = callCounts(r.log);
+    p.host.dispose();
+  }, 60_000);
+
+  // Each command of its own part failing, hanging or silent throughout, then failing once at its last call.
+  const cases = [...MAINTENANCE_COMMANDS.flatMap((c) => MODES.map((m) => ({ command: c, mode: m, last: false }))), ...MAINTENANCE_COMMANDS.map((c) => ({ command: c, mode: 'fail' as const, last: true }))];
+  it.concurrent.each(cases.map((c) => [`${c.command} ${c.mode}${c.last ? ' at its last call' : ''}`, c] as const))('maintenance with %s: one true result, the database whole', async (name, c) => {
+    // Prepare
+    const p = prepareHost();
+    const fault = c.last ? toFault(c.command, c.mode, (baseline.get(c.command) ?? 1) - 1, 1) : toFault(c.command, c.mode);
+    const before = { data: liveData(p), containers: states(p.host) };
+    // Act
+    const r = await run('maintenance.sh', p, fault, { SHIPSHAPE_SPEC_FILE: maintenanceSpec, SHIPSHAPE_MAINTENANCE_TIMEOUT_SECONDS: '2' });
+    // Assess
+    const { doc, problem } = oneJson(r.stdout);
+    expect(problem, r.stderr).toBeUndefined();
+    const result = MaintenanceResult.parse(doc);
+    const db = result.sqlite[0];
+    outcomes.push({ script: 'maintenance.sh', fault: name, outcome: !db ? 'no database touched' : db.ok ? 'ok' : db.rolledBack === true ? 'failed, database put back' : db.rolledBack === false ? 'failed, put back failed (reported)' : 'failed',
+      detail: result.errors[0] ?? '' });
+    if (db?.ok) expect(db.integrity).toBe('ok');
+    else expect(result.errors.length).toBeGreaterThan(0);
+    // VACUUM and ANALYZE never change the rows; the file is whole whatever happened.
+    expect(sqlite(p.db, 'PRAGMA integrity_check;')).toBe('ok');
+    expect(liveData(p)).toEqual(before.data);
+    assertContainers(before.containers, states(p.host), result.errors);
     p.host.dispose();
   });
 });
