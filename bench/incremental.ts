@@ -121,6 +121,7 @@ function sameTree(a: Map<string, string>, b: Map<string, string>): boolean {
 }
 
 export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ?? '1'), rounds = Number(process.env.BENCH_ROUNDS ?? '3'), log: (s: string) => void = console.log): Promise<IncrementalBench> {
+  const loadBefore = loadavg();
   const dir = mkdtempSync(join(tmpdir(), 'bench-incremental-'));
   // HTTPS: restic's S3 client signs plain-HTTP uploads as aws-chunked streams, which s3rver stores undecoded.
   const cert = join(dir, 'cert.pem');
@@ -228,7 +229,7 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
     }
     rmSync(out, { recursive: true, force: true });
     return {
-      scale, cores: cpus().length, loadBefore: loadavg(), loadAfter: loadavg(), rounds, volumeMB, files, changedFiles, inPlaceMB, available, resticLocksLeft,
+      scale, cores: cpus().length, loadBefore, loadAfter: loadavg(), rounds, volumeMB, files, changedFiles, inPlaceMB, available, resticLocksLeft,
       methods: names.map((k) => {
         const x = res[k]!;
         const first = x.b.map((b) => b[0]!);

@@ -54,7 +54,7 @@ export function incrementalMarkdown(inc: IncrementalBench): string[] {
   const pct2 = (s: Spread) => fmt({ median: s.median * 100, min: s.min * 100, max: s.max * 100 }, 2, ' %');
   const rows = inc.methods.map((m) => `| ${cell(m.method)} | ${m.firstMB.toFixed(1)} MB in ${sec(m.firstSeconds)} | ${m.secondMB.toFixed(2)} MB in ${sec(m.secondSeconds)} | ${pct2(m.secondShare)} | ${m.thirdMB.toFixed(2)} MB in ${sec(m.thirdSeconds)} (${pct2(m.thirdShare)}) | ${m.fourthMB.toFixed(2)} MB in ${sec(m.fourthSeconds)} (${pct2(m.fourthShare)}) | ${mb(m.peakRssMB)} | ${sec(m.restoreSeconds)} | ${m.restoredSame ? 'yes' : '**no**'} |`);
   return [
-    `## Incremental backups (${inc.cores} cores; load average ${inc.loadBefore.map((l) => l.toFixed(2)).join(' ')} before; ${inc.rounds} rounds, methods interleaved per round)`,
+    `## Incremental backups (${inc.cores} cores; load average ${inc.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${inc.loadAfter.map((l) => l.toFixed(2)).join(' ')} after; ${inc.rounds} rounds, methods interleaved per round)`,
     '',
     `A ${inc.volumeMB.toFixed(0)} MB volume of ${inc.files} files (BENCH_SCALE=${inc.scale}); between the first and the second backup ${inc.changedFiles} files (1 %) change, half rewritten, half appended to, and one file is deleted and one created. ` +
       `The volume holds a ${inc.inPlaceMB.toFixed(0)} MB database-like file (random bytes); before the third backup 1 % of its 4 KiB pages, at random places, are rewritten in place; before the fourth, 1 % of its pages as one contiguous run, and 1 % of its size is appended (a database that mostly grows). Uploaded bytes: tar, the zstd -3 archives; restic, the bytes added to its S3 repository on s3rver. ` +
