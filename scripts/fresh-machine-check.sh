@@ -140,15 +140,21 @@ fi
 
 say "running the README's commands inside the clean root..."
 status=0
+# The root becomes the namespace's real root (pivot_root, not just chroot): runc resolves bind
+# mounts through /proc/self/mountinfo, which names paths outside a chroot by their host paths.
+mkdir -p "$root/.oldroot"
 # shellcheck disable=SC2016 # expanded by the inner shell
 unshare --mount --propagation private /bin/bash -euo pipefail -c '
   root=$1
-  mount --bind "$root" "$root"          # a mount point, so runc can pivot_root inside it
+  mount --bind "$root" "$root"
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
   mount -t tmpfs tmpfs "$root/run"
-  exec chroot "$root" /usr/bin/env -i FRESH_TEST_ARGS="$2" FRESH_EXTRA_CA="$3" TERM=dumb /fresh-run.sh
+  cd "$root"
+  pivot_root . .oldroot
+  umount -l /.oldroot
+  exec /usr/sbin/chroot / /usr/bin/env -i FRESH_TEST_ARGS="$2" FRESH_EXTRA_CA="$3" TERM=dumb /fresh-run.sh
 ' _ "$root" "${SHIPSHAPE_FRESH_TEST_ARGS:-}" "$extra_ca" 2>&1 | tee "$work/run.log" || status=$?
 
 if [ "$status" -ne 0 ]; then
