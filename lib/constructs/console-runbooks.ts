@@ -169,7 +169,11 @@ export class ConsoleRunbooks extends Construct {
   private addHostRunbook(decl: RunbookDeclaration, doc: RunCommandDocument, outputBucket: IBucket, stackParam: RunbookParameter, approvers: readonly string[]): void {
     const entry = decl.console!;
     const fleet = this.fleet;
-    const extra = Object.fromEntries(Object.entries(decl.parameters ?? {}).map(([k, p]) => [k, { description: p.description, ...(p.allowedPattern ? { allowedPattern: p.allowedPattern } : {}), ...(p.allowedValues ? { allowedValues: p.allowedValues } : {}), ...(p.default !== undefined ? { default: p.default } : {}) }]));
+    const extra = Object.fromEntries(Object.entries(decl.parameters ?? {}).map(([k, p]) => {
+      // Restoring unverified bytes is only offered behind an approver.
+      const values = k === 'AllowUnverified' && !approvers.length ? ['false'] : p.allowedValues;
+      return [k, { description: p.description, ...(p.allowedPattern ? { allowedPattern: p.allowedPattern } : {}), ...(values ? { allowedValues: [...values] } : {}), ...(p.default !== undefined ? { default: p.default } : {}) }];
+    }));
     const runbook = new AutomationRunbook(this, `${pascal(entry.name)}Runbook`, {
       fleet: fleet.fleet,
       description: entry.description(fleet.fleet),

@@ -35,6 +35,8 @@ keep_stdout
 . "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
 # shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
 . "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
+# shellcheck source-path=SCRIPTDIR source=lib/compose.sh
+. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
@@ -114,6 +116,13 @@ done
 spec_error=$(spec_problem)
 spec=""
 if [ -n "$spec_error" ]; then note_error "$spec_error"; else spec=$(read_spec backup); fi
+# Compose names (services, volume keys) become the Docker names compose gave them; a stack
+# without a compose project uses its names as Docker names.
+project=$(compose_spec_project)
+if [ -n "$spec" ] && [ -n "$project" ]; then
+  spec=$(compose_resolve_records "$project" <<< "$spec" 2> "$work/resolve.err") || true
+  while IFS= read -r unresolved; do [ -n "$unresolved" ] && note_error "$unresolved"; done < "$work/resolve.err"
+fi
 [ -n "$spec" ] || [ -n "$spec_error" ] || note_error "stack '$STACK' has no backup section in its spec"
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "$failed" = 0 ] || exit 0
@@ -343,10 +352,12 @@ if run_hooks pre; then
     while IFS=$'\t' read -r kind a b _; do
       case "$kind" in
         volume)
-          if mp=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$a" 2> "$work/source.err") && [ -n "$mp" ]; then
-            backup_dir "$a" volume "$mp" "volume $a"
+          # The archive keeps the configured name; the Docker volume may be <project>_<key>.
+          vol=$(compose_volume_or_key "$project" "$a")
+          if mp=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$vol" 2> "$work/source.err") && [ -n "$mp" ]; then
+            backup_dir "$a" volume "$mp" "volume $vol"
           else
-            record_failure "$a" volume "volume $a" tar "$prefix/$a.tar.$ext" "$(now_ms)" "docker volume $a does not exist ($(head -c 200 "$work/source.err"))"
+            record_failure "$a" volume "volume $vol" tar "$prefix/$a.tar.$ext" "$(now_ms)" "docker volume $vol does not exist ($(head -c 200 "$work/source.err"))"
           fi
           ;;
         path) backup_dir "$a" path "$b" "$b" ;;

@@ -22,6 +22,8 @@ keep_stdout
 . "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
 # shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
 . "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
+# shellcheck source-path=SCRIPTDIR source=lib/compose.sh
+. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
@@ -62,6 +64,12 @@ work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporar
 spec_error=$(spec_problem)
 [ -z "$spec_error" ] || { note_error "$spec_error"; exit 0; }
 mspec=$(read_spec maintenance)
+# Compose service names become the containers compose made for them.
+project=$(compose_spec_project)
+if [ -n "$project" ]; then
+  mspec=$(compose_resolve_records "$project" <<< "$mspec" 2> "$work/resolve.err") || true
+  while IFS= read -r unresolved; do [ -n "$unresolved" ] && note_error "$unresolved"; done < "$work/resolve.err"
+fi
 stop_timeout=60
 while IFS=$'\t' read -r kind _ _ c _; do [ "$kind" = conf ] && stop_timeout=${c:-60}; done <<< "$(read_spec backup)"
 

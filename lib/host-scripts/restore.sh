@@ -32,6 +32,8 @@ keep_stdout
 . "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
 # shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
 . "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
+# shellcheck source-path=SCRIPTDIR source=lib/compose.sh
+. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 PREFIX="${SHIPSHAPE_PREFIX:-backups}"
@@ -116,6 +118,13 @@ done
 spec_error=$(spec_problem)
 spec=""
 if [ -n "$spec_error" ]; then note_error "$spec_error"; else spec=$(read_spec backup); fi
+# Compose names (services, volume keys) become the Docker names compose gave them; a stack
+# without a compose project uses its names as Docker names.
+project=$(compose_spec_project)
+if [ -n "$spec" ] && [ -n "$project" ]; then
+  spec=$(compose_resolve_records "$project" <<< "$spec" 2> "$work/resolve.err") || true
+  while IFS= read -r unresolved; do [ -n "$unresolved" ] && note_error "$unresolved"; done < "$work/resolve.err"
+fi
 [ -n "$spec" ] || [ -n "$spec_error" ] || note_error "stack '$STACK' has no backup section in its spec"
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "$failed" = 0 ] || exit 0
@@ -226,7 +235,9 @@ restore_archive() {
   stage "restore $name"
   case "$kind" in
     volume)
-      dir=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$name" 2>/dev/null) || { note_error "$name: volume $name does not exist"; return 1; }
+      local vol
+      vol=$(compose_volume_or_key "$project" "$name")
+      dir=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$vol" 2>/dev/null) || { note_error "$name: volume $vol does not exist"; return 1; }
       touched=1
       if ! { find "$dir" -mindepth 1 -delete && extract_into "$file" "$compression" "$dir"; }; then
         note_error "$name: extracting into volume $name failed: $(head -c 200 "$work/tar.err")"
@@ -276,7 +287,7 @@ restore_all() { # list dir
     case "$kind" in
       sqlite) while IFS=$'\t' read -r k i c _; do [ "$k" = sqlite ] && [ "$i" = "$name" ] && { stop_for "$c" || return 1; }; done <<< "$spec" ;;
       volume)
-        users_of_volume "$name" > "$work/users" || { note_error "$name: cannot list the containers that use volume $name (docker ps failed); nothing was restored"; return 1; }
+        users_of_volume "$(compose_volume_or_key "$project" "$name")" > "$work/users" || { note_error "$name: cannot list the containers that use volume $name (docker ps failed); nothing was restored"; return 1; }
         while read -r c; do [ -n "$c" ] && { stop_for "$c" || return 1; }; done < "$work/users"
         ;;
     esac

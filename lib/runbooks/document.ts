@@ -82,8 +82,10 @@ const INLINE = /^\.\s.*#\s*shipshape:inline\s+(\S+)\s*$/;
  */
 export function readHostScript(script: string, seen: readonly string[] = []): string {
   if (seen.includes(script)) throw new Error(`host script ${script} inlines itself (${[...seen, script].join(' -> ')})`);
-  return readFileSync(hostScriptPath(script), 'utf8')
-    .split('\n')
+  const lines = readFileSync(hostScriptPath(script), 'utf8').split('\n');
+  // Inlined files lose their comment-only and blank lines (the repository keeps them): a document
+  // that inlines the same library twice (restore runs backup.sh for its safety copy) stays small.
+  return (seen.length ? lines.filter((l) => l.trim() !== '' && !/^\s*#/.test(l)) : lines)
     .map((line) => {
       const m = INLINE.exec(line);
       return m ? readHostScript(m[1]!, [...seen, script]).replace(/\n$/, '') : line;

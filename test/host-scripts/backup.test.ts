@@ -3,6 +3,7 @@
  * whose containers keep their files in host directories.
  */
 import { specFile } from '../support/spec-file.js';
+import { composeContainer, composeVolume } from '../support/compose.js';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -139,10 +140,37 @@ describe('backup.sh', () => {
     expect(readdirSync(join(host!.dir, 'locks'))).toEqual([]);
   });
 
+  it('resolves compose names: a service to the container compose made, a volume key to <project>_<key>', async () => {
+    // Prepare: compose named the containers shop-<service>-1 and the volume shop_certs
+    const { root, vol } = prepareHost();
+    host!.setContainers({ ...composeContainer('shop', 'app', 1, { root, Mounts: [{ Destination: '/data', Source: join(root, 'data') }] }), ...composeContainer('shop', 'worker') });
+    host!.setVolumes(composeVolume('shop', 'certs', vol));
+    const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app' }], backup: { sqlite: [{ name: 'db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'certs' }], stop: ['worker'] } }] });
+    // Act
+    const result = await runBackup(specFile({ compose: [['project', 'shop', '-']], backup: backupSpecLines(fleet.stacks[0]!.backup!) }));
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.complete).toBe(true);
+    expect(result.archives.map((a) => [a.name, a.source, a.ok])).toEqual([['db', 'shop-app-1:/data/app.db', true], ['certs', 'volume shop_certs', true]]);
+    expect(host!.calls().filter((c) => c[0] === 'stop').map((c) => c.at(-1))).toEqual(['shop-worker-1']);
+  });
+
+  it('fails when a compose name resolves to nothing, saying what it looked for and what exists', async () => {
+    // Prepare
+    prepareHost();
+    host!.setContainers(composeContainer('shop', 'app'));
+    // Act
+    const result = await runBackup(specFile({ compose: [['project', 'shop', '-']], backup: [['conf', 'zstd', 3, 10], ['postgres', 'pg', 'db', 'app', 'postgres']] }));
+    // Assess
+    expect(result.complete).toBe(false);
+    expect(result.errors.join('\n')).toMatch(/no container for 'db': looked for compose service 'db' of project 'shop'.*found services of project 'shop': app/);
+  });
+
   it('copies a database that is being written to, consistently', async () => {
     // Prepare: a writer commits batches of exactly 100 rows while the backup runs
     const { db } = prepareHost();
-    const writer = spawn('bash', ['-c', `for i in $(seq 1 400); do sqlite3 "${db}" ".timeout 5000" "BEGIN IMMEDIATE; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 100) INSERT INTO t(v) SELECT hex(randomblob(64)) FROM s; COMMIT;"; done`]);
+    const writer = spawn('bash', ['-c', `for i in $(seq 1 400); do sqlite3 "${db}" ".timeout 5000" "BEGIN IMMEDIATE; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 100) INSERT INTO t(v) SELECT hex(randomblob(64)) FROM s; COMMIT;"; done`], { detached: true });
+    const ended = new Promise((resolve) => writer.on('close', resolve));
     try {
       // Act
       const result = await runBackup(spec({ sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }] }));
@@ -153,7 +181,9 @@ describe('backup.sh', () => {
       expect(sqlite(restored, 'PRAGMA integrity_check;')).toBe('ok');
       expect(Number(sqlite(restored, 'SELECT COUNT(*) FROM t;')) % 100).toBe(0);
     } finally {
-      writer.kill();
+      // The whole group: a sqlite3 still writing would race the clean-up of the host directory.
+      try { process.kill(-writer.pid!, 'SIGKILL'); } catch { /* already gone */ }
+      await ended;
     }
   });
 

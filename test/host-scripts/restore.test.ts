@@ -18,6 +18,7 @@ import { backupSpecLines } from '../../lib/runbooks/backup.js';
 import { startS3 } from '../support/aws-local.js';
 import { FakeHost, running } from '../support/fake-host.js';
 import { runHostScript } from '../support/run-script.js';
+import { composeContainer, composeVolume } from '../support/compose.js';
 
 const BUCKET = 'restore-bucket';
 let s3: Awaited<ReturnType<typeof startS3>>;
@@ -124,6 +125,27 @@ describe('restore.sh', () => {
     expect((safety.Contents ?? []).map((c) => c.Key!.split('/').pop()).sort()).toEqual(['app-db.db.zst', 'certs.tar.zst', 'manifest.json', 'uploads.tar.zst']);
     expect(host.containers().app!.State.Status).toBe('running');
     expect(host.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => `${c[0]} ${c[c.length - 1]}`)).toEqual(['stop app', 'start app']);
+  });
+
+  it('round-trips compose names: the archive keeps the volume key, the data goes back into <project>_<key>', async () => {
+    // Prepare: compose named the container shop-app-1 and the volume shop_certs
+    prepare();
+    host.setContainers({ ...composeContainer('shop', 'app', 1, { root: paths.root, Mounts: [{ Destination: '/data', Source: join(paths.root, 'data') }, { Destination: '/certs', Source: paths.vol, Name: 'shop_certs' }] }) });
+    host.setVolumes(composeVolume('shop', 'certs', paths.vol));
+    const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app' }],
+      backup: { sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'certs' }] } }] });
+    specPath = specFile({ compose: [['project', 'shop', '-']], backup: backupSpecLines(fleet.stacks[0]!.backup!) });
+    const instance = 'i-00000000000000c1';
+    const backup = await backupNow(instance);
+    const before = tree(paths.vol);
+    writeFileSync(join(paths.vol, 'intruder'), 'x');
+    // Act
+    const result = await restore(instance);
+    // Assess
+    expect(backup.archives.map((a) => a.name)).toEqual(['app-db', 'certs']);
+    expect(result.errors).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(tree(paths.vol)).toEqual(before);
   });
 
   it('restores only the sources asked for', async () => {

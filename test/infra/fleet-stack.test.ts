@@ -308,6 +308,10 @@ describe('FleetStack', () => {
       const gated = Object.values(approved.findResources('AWS::SSM::Document')).map((d) => d.Properties.Content).find((c) => String(c.description).includes('restore a backup'))!;
       expect(gated.mainSteps.map((st: { action: string }) => st.action)).toEqual(['aws:approve', 'aws:runCommand']);
       expect(gated.mainSteps[0].inputs.Approvers).toEqual(['arn:aws:iam::111122223333:role/OnCallLead']);
+      // Unverified runs only behind an approver.
+      expect(gated.parameters.AllowUnverified.allowedValues).toEqual(['false', 'true']);
+      expect(restore.parameters.AllowUnverified.allowedValues).toEqual(['false']);
+      expect(gated.mainSteps[1].inputs.Parameters.AllowUnverified).toEqual(['{{ AllowUnverified }}']);
     });
 
     it('keeps backups versioned, encrypted, moving to cheaper storage, and locked only when asked', () => {

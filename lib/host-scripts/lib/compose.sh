@@ -174,3 +174,30 @@ compose_run() { # project args...
     (cd "$dir" && limit 600 docker-compose -p "$project" "${files[@]}" "$@")
   fi
 }
+
+# Spec records (stdin) with compose service names resolved to Docker container names, for the
+# backup family: the container of sqlite, postgres, stop, pre and post records (the first
+# container of a scaled service). Volume records keep their key, which names the archive; the
+# scripts find its Docker volume with compose_volume_or_key. A name that does not resolve is
+# kept as written, so the step that uses it fails on it; its "looked for X, found Y" goes to stderr.
+compose_resolve_records() { # project
+  local project=$1 line resolved
+  local -a f
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    IFS=$'\t' read -r -a f <<< "$line"
+    case "${f[0]}" in
+      sqlite|postgres)
+        if [ "${#f[@]}" -gt 2 ] && resolved=$(compose_container "$project" "${f[2]}"); then f[2]=$resolved; fi ;;
+      stop|pre|post)
+        if [ "${#f[@]}" -gt 1 ] && resolved=$(compose_container "$project" "${f[1]}"); then f[1]=$resolved; fi ;;
+    esac
+    (IFS=$'\t'; printf '%s\n' "${f[*]}")
+  done
+}
+
+# The Docker volume of a compose volume key, or the key itself (a literal volume name, or one
+# that does not exist: the caller's docker call then says so).
+compose_volume_or_key() { # project key
+  compose_volume "$1" "$2" 2>/dev/null || printf '%s\n' "$2"
+}
