@@ -34,6 +34,14 @@ describe.runIf(engine.ok)('PostgreSQL backup, drill and restore against a real d
   let s3: Awaited<ReturnType<typeof startS3>>;
   let awsBin: string;
   let writer: ChildProcess | undefined;
+  let writerDone: Promise<unknown> = Promise.resolve();
+  // Killing the podman exec client leaves the loop running inside the container (TOOLCHAIN.md):
+  // the loop stops itself when this file appears, after its current transaction.
+  const stopWriter = async () => {
+    await podman('exec', name, 'touch', '/tmp/stop-writer').catch(() => undefined);
+    await Promise.race([writerDone, new Promise((r) => setTimeout(r, 30_000))]);
+    writer?.kill();
+  };
   const psql = (q: string) => podman('exec', name, 'psql', '-U', 'postgres', '-d', 'app', '-Atq', '-c', q);
   const spec = () => {
     const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'db', container: name }],
@@ -61,13 +69,14 @@ describe.runIf(engine.ok)('PostgreSQL backup, drill and restore against a real d
     await psql('CREATE TABLE t (id bigserial PRIMARY KEY, batch int NOT NULL, payload text NOT NULL)');
     // The writer: 100-row transactions, back to back, until the test stops it.
     writer = spawn('podman', ['exec', name, 'sh', '-c',
-      'n=0; while :; do n=$((n+1)); psql -U postgres -d app -q -c "INSERT INTO t(batch, payload) SELECT $n, md5(random()::text) || repeat(\'x\', 200) FROM generate_series(1,100)" || exit 1; done'],
+      'n=0; while [ ! -e /tmp/stop-writer ]; do n=$((n+1)); psql -U postgres -d app -q -c "INSERT INTO t(batch, payload) SELECT $n, md5(random()::text) || repeat(\'x\', 200) FROM generate_series(1,100)" || exit 1; done'],
     { env: podmanEnv(), stdio: 'ignore' });
+    writerDone = new Promise((resolve) => writer!.on('close', resolve));
     await waitFor(async () => Number(await psql('SELECT count(*) FROM t')) >= 1000, 'the writer\'s first 10 batches', 60_000);
   }, 600_000);
 
   afterAll(async () => {
-    writer?.kill();
+    await stopWriter();
     await podman('rm', '-f', '-t', '0', name).catch(() => undefined);
     await podman('volume', 'rm', '-f', volume).catch(() => undefined);
     await s3?.stop();
@@ -94,8 +103,7 @@ describe.runIf(engine.ok)('PostgreSQL backup, drill and restore against a real d
     expect(drill.archives[0]!.entries).toBeGreaterThan(0);
 
     // Act 3: stop the writer, remember the live rows, restore
-    writer?.kill();
-    await new Promise((r) => setTimeout(r, 1_000));
+    await stopWriter();
     const live = await rows();
     const restoreRun = await runHostScript('restore.sh', hostEnv({ SHIPSHAPE_RUN_ID: 'pg-restore', SHIPSHAPE_SCRATCH_DIR: awsBin }), 600_000);
     const restore = RestoreResult.parse(restoreRun.json);
