@@ -149,10 +149,15 @@ describe('watchdog run: through the alert pipeline', () => {
 
 describe('watchdog handler', () => {
   const dynamo = mockClient(DynamoDBDocumentClient);
-  afterAll(() => vi.unstubAllEnvs());
+  afterAll(() => {
+    vi.unstubAllEnvs();
+    vi.useRealTimers();
+  });
 
   it('runs on the schedule\'s event with the environment, and answers a malformed event without throwing', async () => {
-    // Prepare
+    // Prepare: half past the hour, so only the run that asks reads secret ages (whenever the suite runs)
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-22T10:30:00Z'));
     vi.stubEnv('SHIPSHAPE_FLEET', JSON.stringify(fleet));
     vi.stubEnv('SHIPSHAPE_FLEET_FILE', '/nonexistent/fleet.json');
     vi.stubEnv('SHIPSHAPE_FLEET_NAME', 'demo');
