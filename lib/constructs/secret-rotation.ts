@@ -24,7 +24,7 @@ export interface SecretRotationProps {
   readonly documents: RunbookDocuments;
   /**
    * Secrets created in the parent template up to this count; more go to nested stacks of this
-   * many each, so no template passes CloudFormation's 500 resources. @default 100
+   * many each, so every template keeps 20 % headroom under CloudFormation's 500 resources. @default 50
    */
   readonly secretsPerTemplate?: number;
   /**
@@ -124,7 +124,7 @@ export class SecretRotation extends Construct {
 
     const all: { stack: FleetStackConfig; secret: AppSecret }[] = fleet.stacks.flatMap((st) => st.secrets.map((secret) => ({ stack: st, secret })));
     this.refs = all.map((x) => `${x.stack.name}/${x.secret.name}`);
-    const perTemplate = props.secretsPerTemplate ?? 100;
+    const perTemplate = props.secretsPerTemplate ?? 50;
     if (all.length <= perTemplate) {
       for (const x of all) this.addSecret(this, x.stack, x.secret, props.key);
     } else {
