@@ -1,6 +1,6 @@
 /** The backup, restore and drill runbooks: what each stack's hosts archive, and how it comes back. */
 import type { Backup } from '../config/schema.js';
-import type { RunbookDeclaration } from './document.js';
+import type { DocumentParameter, RunbookDeclaration } from './document.js';
 import { BACKUP, BACKUP_PREFIX, DRILL, RESTORE } from './names.js';
 
 export { BACKUP, BACKUP_PREFIX, DRILL, RESTORE };
@@ -35,12 +35,12 @@ export const backupRunbook: RunbookDeclaration = {
   },
 };
 
-export const RESTORE_PARAMETERS = {
+export const RESTORE_PARAMETERS: Readonly<Record<string, DocumentParameter>> = {
   Timestamp: { type: 'String', description: 'Which backup: "latest" (the newest verified) or its timestamp, e.g. 20261121T020000Z.', default: 'latest', allowedPattern: '^(latest|[0-9]{8}T[0-9]{6}Z)$' },
   Sources: { type: 'String', description: 'Which sources: "*" for all, or names separated by commas (e.g. app-db,uploads).', default: '*', allowedPattern: '^([*]|[a-z0-9][a-z0-9_.-]{0,62}(,[a-z0-9][a-z0-9_.-]{0,62}){0,19})$' },
   FromHost: { type: 'String', description: 'Whose backup: "self", or the instance ID of another host of the stack (e.g. the one this host replaces).', default: 'self', allowedPattern: '^(self|i-[0-9a-f]{8}|i-[0-9a-f]{17}|mi-[0-9a-f]{17})$' },
   AllowUnverified: { type: 'String', description: 'Restore a run that was never verified ("true"). Only offered in the console when restores wait for an approver.', default: 'false', allowedValues: ['false', 'true'] },
-} as const;
+};
 
 /** Restore: the backup spec again (sources, stop list), and which run and sources to put back. */
 export const restoreRunbook: RunbookDeclaration = {
