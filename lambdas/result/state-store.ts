@@ -240,15 +240,7 @@ export class DynamoStateStore implements StateStore {
       ...open.map((a) => ({ PutRequest: { Item: { pk, sk: a.key, state: a.state, commandId: a.commandId, finding: a.finding, updatedAt: Date.now() } } })),
       ...closed.map((sk) => ({ DeleteRequest: { Key: { pk, sk } } })),
     ];
-    for (let i = 0; i < writes.length; i += 25) {
-      let batch: Record<string, unknown[]> | undefined = { [this.table]: writes.slice(i, i + 25) };
-      for (let attempt = 0; batch && Object.keys(batch).length && attempt < 5; attempt++) {
-        const r = await this.doc.send(new BatchWriteCommand({ RequestItems: batch as never }));
-        batch = r.UnprocessedItems as Record<string, unknown[]> | undefined;
-        if (batch && Object.keys(batch).length) await new Promise((res) => setTimeout(res, 100 * 2 ** attempt));
-      }
-      if (batch && Object.keys(batch).length) throw new Error('DynamoDB left alert state writes unprocessed after 5 attempts');
-    }
+    await this.batchWrite(writes, 'alert state writes');
   }
 
   async activeSilences(now: number): Promise<Silence[]> {
@@ -340,6 +332,14 @@ export class DynamoStateStore implements StateStore {
       ...Object.entries(set).map(([sk, since]) => ({ PutRequest: { Item: { pk: 'WATCH', sk, since } } })),
       ...remove.map((sk) => ({ DeleteRequest: { Key: { pk: 'WATCH', sk } } })),
     ];
+    await this.batchWrite(writes, 'watch marks');
+  }
+
+  /**
+   * BatchWriteItem in groups of 25 (its limit), sending UnprocessedItems again with a doubling
+   * pause: the SDK retries errors, not items DynamoDB left unprocessed.
+   */
+  private async batchWrite(writes: readonly Record<string, unknown>[], what: string): Promise<void> {
     for (let i = 0; i < writes.length; i += 25) {
       let batch: Record<string, unknown[]> | undefined = { [this.table]: writes.slice(i, i + 25) };
       for (let attempt = 0; batch && Object.keys(batch).length && attempt < 5; attempt++) {
@@ -347,7 +347,7 @@ export class DynamoStateStore implements StateStore {
         batch = r.UnprocessedItems as Record<string, unknown[]> | undefined;
         if (batch && Object.keys(batch).length) await new Promise((res) => setTimeout(res, 100 * 2 ** attempt));
       }
-      if (batch && Object.keys(batch).length) throw new Error('DynamoDB left watch marks unprocessed after 5 attempts');
+      if (batch && Object.keys(batch).length) throw new Error(`DynamoDB left ${what} unprocessed after 5 attempts`);
     }
   }
 }
