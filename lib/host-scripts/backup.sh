@@ -113,17 +113,7 @@ have openssl && HASH=(openssl dgst -sha256 -r)
 for tool in docker tar aws "${HASH[0]}" tee wc mkfifo; do
   have "$tool" || { missing_tools+=("$(json_str "$tool")"); note_error "$tool is not installed on the host"; }
 done
-spec_error=$(spec_problem)
-spec=""
-if [ -n "$spec_error" ]; then note_error "$spec_error"; else spec=$(read_spec backup); fi
-# Compose names (services, volume keys) become the Docker names compose gave them; a stack
-# without a compose project uses its names as Docker names.
-project=$(compose_spec_project)
-if [ -n "$spec" ] && [ -n "$project" ]; then
-  spec=$(compose_resolve_records "$project" <<< "$spec" 2> "$work/resolve.err") || true
-  while IFS= read -r unresolved; do [ -n "$unresolved" ] && note_error "$unresolved"; done < "$work/resolve.err"
-fi
-[ -n "$spec" ] || [ -n "$spec_error" ] || note_error "stack '$STACK' has no backup section in its spec"
+load_backup_spec
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "$failed" = 0 ] || exit 0
 

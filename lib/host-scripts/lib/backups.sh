@@ -40,3 +40,20 @@ host_path() { # container path
   done < <(limit "${DOCKER_T:-20}" docker inspect --format "${LB}range .Mounts${RB}${LB}.Destination${RB}|${LB}.Source${RB}${LB}println${RB}${LB}end${RB}" "$1" 2>/dev/null)
   return 1
 }
+
+# Reads the stack's backup section into $spec, compose service names resolved to the containers
+# compose made, and the compose project into $project (empty: the names are Docker names).
+# Problems go to note_error; $spec stays empty when the spec cannot be used. Needs compose.sh.
+# shellcheck disable=SC2034,SC2154 # sets spec_error/spec/project for the caller; $work is the caller's temp dir
+load_backup_spec() {
+  spec_error=$(spec_problem)
+  spec=""
+  project=$(compose_spec_project)
+  if [ -n "$spec_error" ]; then note_error "$spec_error"; return 0; fi
+  spec=$(read_spec backup)
+  if [ -n "$spec" ] && [ -n "$project" ]; then
+    spec=$(compose_resolve_records "$project" <<< "$spec" 2> "$work/resolve.err") || true
+    while IFS= read -r unresolved; do [ -n "$unresolved" ] && note_error "$unresolved"; done < "$work/resolve.err"
+  fi
+  [ -n "$spec" ] || note_error "stack '$STACK' has no backup section in its spec"
+}
