@@ -162,7 +162,7 @@ describe.runIf(engine.ok)('compose as it really is (docker-compose v1 on podman\
       const rows = r.status === 0 ? Number(spawnSync('sqlite3', [dest, 'SELECT count(*) FROM t'], { encoding: 'utf8' }).stdout.trim()) : -1;
       snapshots.push({ ok: r.status === 0, rows, ms: Date.now() - t0, reason: r.stdout });
     }
-    const journal = (await podman('exec', `${project}_db_1`, 'sqlite3', '/data/app.db', 'PRAGMA journal_mode')).trim();
+    const journal = (await podman('exec', `${project}_db_1`, 'sqlite3', '-cmd', '.timeout 5000', '/data/app.db', 'PRAGMA journal_mode')).trim();
     // Assess
     expect(journal).toBe('wal');
     expect(integrity.checks.filter((c) => c.kind === 'sqlite')).toEqual([expect.objectContaining({ name: 'app-db', ok: true, detail: 'integrity_check ok' })]);
