@@ -175,6 +175,7 @@ const Backup = z
       })
       .prefault({}),
     exclude: z.array(pattern(P.EXCLUDE, P.EXCLUDE_HINT)).default([]).describe('tar --exclude patterns for volumes and paths.'),
+    fullEvery: z.number().int().min(1).max(90).default(7).describe('Volumes and paths: a full archive every N-th run, a differential (only what changed since that full, GNU tar --listed-incremental) in between; 1 = every run is a full. A full is also taken when the excludes change, the last differential grew past half the full, or the full is not verified.'),
     retention: z
       .strictObject({
         keepLast: z.number().int().min(1).max(1000).default(3),

@@ -18,6 +18,16 @@ export const Archive = z.object({
   integrity: z.string().nullable(),
   durationMs: z.number(),
   error: z.string().nullable(),
+  /**
+   * 0: a full (every SQLite and PostgreSQL archive); 1: a differential of a volume or path,
+   * GNU tar --listed-incremental against the newest full of the same source. Absent in
+   * manifests written before differentials existed (those are fulls).
+   */
+  level: z.union([z.literal(0), z.literal(1)]).optional(),
+  /** Level 1: the S3 key of the full it applies on top of (restore extracts that first). */
+  baseKey: z.string().nullable().optional(),
+  /** Level 1: the SHA-256 of that full, from its own run's manifest. */
+  baseSha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
 });
 export type Archive = z.infer<typeof Archive>;
 

@@ -7,7 +7,7 @@ export { BACKUP, BACKUP_PREFIX, DRILL, RESTORE };
 
 export function backupSpecLines(backup: Backup): (string | number)[][] {
   return [
-    ['conf', backup.compression, backup.level, backup.stopTimeoutSeconds],
+    ['conf', backup.compression, backup.level, backup.stopTimeoutSeconds, backup.fullEvery],
     ...backup.exclude.map((e) => ['exclude', e]),
     ...backup.hooks.pre.map((h) => ['pre', h.container, ...h.command]),
     ...backup.hooks.post.map((h) => ['post', h.container, ...h.command]),
