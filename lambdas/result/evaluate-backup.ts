@@ -1,8 +1,10 @@
 /**
  * Backup evaluator: what the host reported (pure), then what S3 holds (verifyBackup): the
  * manifest must be there, every archive must have the reported size and, up to a size
- * limit, the reported SHA-256. A verified run gets a verified.json marker next to its
- * manifest; retention trusts only runs that have one.
+ * limit, the reported SHA-256. A differential (level 1) counts only when its base, the full
+ * it applies on top of, is in S3 with the size and (up to the same limit) the SHA-256 its own
+ * run's manifest gives, and that run is verified: a restore needs both. A verified run gets a
+ * verified.json marker next to its manifest; retention trusts only runs that have one.
  */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
@@ -61,6 +63,42 @@ export interface VerifyOptions {
   readonly now: number;
 }
 
+async function sha256Of(s3: Pick<S3Client, 'send'>, bucket: string, key: string): Promise<string> {
+  const obj = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash('sha256');
+  for await (const chunk of obj.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+const runOf = (key: string) => key.slice(0, key.lastIndexOf('/'));
+
+/**
+ * Why the base of a level-1 archive cannot carry a restore, or undefined when it can: the
+ * base's run has a manifest naming it as a full with the SHA-256 the differential names, the
+ * object is in S3 with that manifest's size (and SHA-256, up to the size limit), and the run
+ * is verified.
+ */
+async function baseProblem(s3: Pick<S3Client, 'send'>, bucket: string, a: BackupManifest['archives'][number], checksumMaxBytes: number): Promise<string | undefined> {
+  if (!a.baseKey || !a.baseSha256) return `${a.key} is a differential without a base (baseKey and baseSha256)`;
+  const run = runOf(a.baseKey);
+  const head = (Key: string) => s3.send(new HeadObjectCommand({ Bucket: bucket, Key })).catch(() => undefined);
+  let base: BackupManifest['archives'][number] | undefined;
+  try {
+    const obj = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${run}/manifest.json` }));
+    base = BackupManifest.parse(JSON.parse(await obj.Body!.transformToString())).archives.find((x) => x.key === a.baseKey);
+  } catch {
+    return `the base of ${a.key}, ${a.baseKey}, has no readable manifest at ${run}/manifest.json`;
+  }
+  if (!base || !base.ok || (base.level ?? 0) !== 0 || base.bytes === null) return `the base of ${a.key}, ${a.baseKey}, is not a full archive in its run's manifest`;
+  if (base.sha256 !== a.baseSha256) return `the base of ${a.key}, ${a.baseKey}, has SHA-256 ${base.sha256 ?? 'none'} in its manifest, not the ${a.baseSha256} the differential was made on`;
+  const object = await head(a.baseKey);
+  if (!object) return `the base of ${a.key}, ${a.baseKey}, is missing from S3`;
+  if (object.ContentLength !== base.bytes) return `the base of ${a.key}, ${a.baseKey}, is ${object.ContentLength} bytes in S3 but ${base.bytes} in its manifest`;
+  if (!(await head(`${run}/verified.json`))) return `the base of ${a.key}, ${a.baseKey}, belongs to a run that is not verified (${run}/verified.json is missing)`;
+  if (base.bytes <= checksumMaxBytes && (await sha256Of(s3, bucket, a.baseKey)) !== base.sha256) return `the base of ${a.key}, ${a.baseKey}, does not match its SHA-256: the copy in S3 is damaged`;
+  return undefined;
+}
+
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2 : 0; };
 
 /** Checks S3 against the host's report; marks the run verified when everything matches. */
@@ -75,6 +113,7 @@ export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore
     return [crit('backup.verify', result.manifestKey, (err as Error).name ?? 'unreadable', 'readable manifest', `the manifest ${result.manifestKey} cannot be read or does not match its schema`)];
   }
   const checked: { key: string; bytes: number; sha256: string; checksumVerified: boolean }[] = [];
+  const bases = new Map<string, string | undefined>();
   for (const a of manifest.archives) {
     const head = await s3.send(new HeadObjectCommand({ Bucket: result.bucket, Key: a.key })).catch(() => undefined);
     if (!head) { out.push(crit('backup.verify', a.name, 'missing', 'present', `${a.key} is listed in the manifest but not in S3`)); continue; }
@@ -82,12 +121,14 @@ export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore
     if (head.ContentLength !== a.bytes) { out.push(crit('backup.verify', a.name, head.ContentLength ?? null, a.bytes, `${a.key} is ${head.ContentLength} bytes in S3 but ${a.bytes} on the host`)); continue; }
     let checksumVerified = false;
     if ((a.bytes ?? 0) <= opts.checksumMaxBytes) {
-      const obj = await s3.send(new GetObjectCommand({ Bucket: result.bucket, Key: a.key }));
-      const hash = createHash('sha256');
-      for await (const chunk of obj.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
-      const sha = hash.digest('hex');
+      const sha = await sha256Of(s3, result.bucket, a.key);
       if (sha !== a.sha256) { out.push(crit('backup.verify', a.name, sha, a.sha256, `${a.key} does not match its SHA-256 from the host: the copy in S3 is damaged`)); continue; }
       checksumVerified = true;
+    }
+    if (a.level === 1) {
+      if (!bases.has(a.baseKey ?? '')) bases.set(a.baseKey ?? '', await baseProblem(s3, result.bucket, a, opts.checksumMaxBytes));
+      const problem = bases.get(a.baseKey ?? '');
+      if (problem) { out.push(crit('backup.verify', a.name, 'base unusable', 'base full verified', `${problem}: this differential cannot be restored, so the run is not verified (the next run makes a full)`)); continue; }
     }
     checked.push({ key: a.key, bytes: a.bytes ?? 0, sha256: a.sha256 ?? '', checksumVerified });
     out.push({ check: 'backup.verify', target: a.name, severity: 'ok', observed: checksumVerified ? 'size and sha256 match' : 'size matches', threshold: null, message: `${a.key} verified` });
@@ -98,6 +139,11 @@ export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore
   const history = await store.backupSizes(result.stack, result.host);
   const dropPercent = stack.backup?.sizeDropPercent ?? 50;
   for (const a of manifest.archives) {
+    // A differential holds what changed since its full: its size says nothing about lost data.
+    if (a.level === 1) {
+      out.push({ check: 'backup.size', target: a.name, severity: 'ok', observed: a.bytes, threshold: null, message: `${a.name} is a differential (${a.bytes ?? '?'} bytes on top of ${a.baseKey ?? '?'}); its size is not compared` });
+      continue;
+    }
     const past = history[a.name] ?? [];
     const m = median(past);
     if (past.length >= 3 && m > 0 && (a.bytes ?? 0) < m * (1 - dropPercent / 100)) {
@@ -107,7 +153,8 @@ export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore
       out.push({ check: 'backup.size', target: a.name, severity: 'ok', observed: a.bytes, threshold: null, message: `${a.name} size is in line with recent backups` });
     }
   }
-  const fresh = await store.recordBackupSizes(result.stack, result.host, Object.fromEntries(manifest.archives.map((a) => [a.name, a.bytes ?? 0])), result.runId);
+  // Differentials are recorded apart (<name>@1), so the history of fulls stays comparable.
+  const fresh = await store.recordBackupSizes(result.stack, result.host, Object.fromEntries(manifest.archives.map((a) => [a.level === 1 ? `${a.name}@1` : a.name, a.bytes ?? 0])), result.runId);
   // A redelivered event: this run's sizes and marker are already there.
   if (!fresh && manifest.archives.length) return out;
   const marker = result.manifestKey.replace(/manifest\.json$/, 'verified.json');

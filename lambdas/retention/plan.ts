@@ -8,6 +8,11 @@
  *   weeks and `monthly` months that have one.
  * - Runs that are incomplete (no manifest) or unverified never count as backups; they are
  *   removed once older than `staleDays` and older than a verified run.
+ * - Differentials: a run whose differential archives build on an earlier run's fulls names
+ *   that run in `dependsOn` (its depends-on/<stamp> markers). A kept run keeps every run it
+ *   depends on (and theirs), so a base goes only together with, or after, every run that
+ *   needs it; and nothing is deleted unless the newest run's chain is whole: every run it
+ *   depends on is there, complete and verified.
  */
 export interface BackupRun {
   /** S3 prefix of the run, ending in its UTC timestamp (e.g. backups/web/i-1/20261121T020000Z). */
@@ -15,6 +20,8 @@ export interface BackupRun {
   readonly at: number;
   readonly complete: boolean;
   readonly verified: boolean;
+  /** Prefixes of the runs this run's differentials apply on top of (same form as `prefix`). */
+  readonly dependsOn?: readonly string[];
 }
 
 export interface RetentionRules {
@@ -71,9 +78,12 @@ export function planRetention(runs: readonly BackupRun[], rules: RetentionRules,
   }
   const staleBefore = now - (rules.staleDays ?? 14) * DAY;
   const newestGood = good[0]?.at ?? -Infinity;
-  return byNewest.map((r) => {
+  const byPrefix = new Map(byNewest.map((r) => [r.prefix, r]));
+  const broken = newest && !guarded ? brokenLink(newest, byPrefix) : undefined;
+  const decisions = byNewest.map((r): Decision => {
     const why = reasons.get(r.prefix)!;
     if (guarded) return { prefix: r.prefix, action: 'keep', reasons: [...why, 'the newest run is not complete and verified: nothing is deleted'] };
+    if (broken) return { prefix: r.prefix, action: 'keep', reasons: [...why, `the newest run's chain is not whole (${broken}): nothing is deleted`] };
     if (why.length) return { prefix: r.prefix, action: 'keep', reasons: why };
     if (!(r.complete && r.verified)) {
       const stale = r.at < staleBefore && r.at < newestGood;
@@ -81,4 +91,55 @@ export function planRetention(runs: readonly BackupRun[], rules: RetentionRules,
     }
     return { prefix: r.prefix, action: 'delete', reasons: ['outside every retention rule'] };
   });
+  // A kept run keeps the runs it builds on, and theirs.
+  const decided = new Map(decisions.map((d) => [d.prefix, d]));
+  const todo = decisions.filter((d) => d.action === 'keep').map((d) => d.prefix);
+  while (todo.length) {
+    const kept = todo.pop()!;
+    for (const base of byPrefix.get(kept)?.dependsOn ?? []) {
+      const d = decided.get(base);
+      if (!d) continue;
+      if (d.action === 'delete') {
+        d.reasons.length = 0;
+        Object.assign(d, { action: 'keep' });
+        todo.push(base);
+      }
+      if (!d.reasons.includes(`base of ${kept}`)) d.reasons.push(`base of ${kept}`);
+    }
+  }
+  return decisions;
+}
+
+/** Why the chain of <run> is not whole (a run it depends on is missing, incomplete or unverified), or undefined. */
+function brokenLink(run: BackupRun, byPrefix: ReadonlyMap<string, BackupRun>): string | undefined {
+  const seen = new Set<string>([run.prefix]);
+  const todo = [run];
+  while (todo.length) {
+    for (const p of todo.pop()!.dependsOn ?? []) {
+      if (seen.has(p)) continue;
+      seen.add(p);
+      const base = byPrefix.get(p);
+      if (!base) return `${p} is missing`;
+      if (!(base.complete && base.verified)) return `${p} is ${base.complete ? 'unverified' : 'incomplete'}`;
+      todo.push(base);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The order to delete runs in: waves, each wave holding only runs that no run still there
+ * depends on, so a base is deleted after every run that needs it.
+ */
+export function deletionWaves(runs: readonly BackupRun[], doomed: readonly string[]): string[][] {
+  const left = new Set(doomed);
+  const waves: string[][] = [];
+  while (left.size) {
+    const needed = new Set(runs.filter((r) => left.has(r.prefix)).flatMap((r) => r.dependsOn ?? []));
+    let wave = [...left].filter((p) => !needed.has(p));
+    if (!wave.length) wave = [...left]; // a cycle of markers (never written by backup.sh): all at once
+    wave.forEach((p) => left.delete(p));
+    waves.push(wave);
+  }
+  return waves;
 }

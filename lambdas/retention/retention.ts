@@ -6,7 +6,7 @@
 import { DeleteObjectsCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import type { Fleet } from '../../lib/config/schema.js';
 import { BACKUP_PREFIX } from '../../lib/runbooks/names.js';
-import { planRetention, runTime, type BackupRun, type Decision } from './plan.js';
+import { deletionWaves, planRetention, runTime, type BackupRun, type Decision } from './plan.js';
 
 export interface HostReport {
   readonly stack: string;
@@ -46,17 +46,22 @@ export async function applyRetention(
       for (const [prefix, files] of byRun) {
         const at = runTime(prefix);
         if (at === undefined) continue;
-        runs.push({ prefix, at, complete: files.some((f) => f.endsWith('/manifest.json')), verified: files.some((f) => f.endsWith('/verified.json')) });
+        // <run>/depends-on/<stamp>: this run's differentials build on the run <stamp> of the same host.
+        const dependsOn = files.map((f) => /^[^/]+\/[^/]+\/[^/]+\/[^/]+\/depends-on\/(\d{8}T\d{6}Z)$/.exec(f)?.[1]).filter((x) => x !== undefined).map((st) => `${hostPrefix}${st}/`);
+        runs.push({ prefix, at, complete: files.some((f) => f.endsWith('/manifest.json')), verified: files.some((f) => f.endsWith('/verified.json')), dependsOn });
       }
       const decisions = planRetention(runs, stack.backup!.retention, opts.now);
       let deletedObjects = 0;
       if (!opts.dryRun) {
-        const doomed = decisions.filter((d) => d.action === 'delete').flatMap((d) => byRun.get(d.prefix) ?? []);
-        for (let i = 0; i < doomed.length; i += 1000) {
-          const batch = doomed.slice(i, i + 1000);
-          const r = await s3.send(new DeleteObjectsCommand({ Bucket: opts.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
-          if (r.Errors?.length) throw new Error(`could not delete ${r.Errors.length} object(s), e.g. ${r.Errors[0]!.Key}: ${r.Errors[0]!.Message}`);
-          deletedObjects += batch.length;
+        // Runs that others build on go in a later wave than those others (a failed wave stops the rest).
+        for (const wave of deletionWaves(runs, decisions.filter((d) => d.action === 'delete').map((d) => d.prefix))) {
+          const doomed = wave.flatMap((p) => byRun.get(p) ?? []);
+          for (let i = 0; i < doomed.length; i += 1000) {
+            const batch = doomed.slice(i, i + 1000);
+            const r = await s3.send(new DeleteObjectsCommand({ Bucket: opts.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+            if (r.Errors?.length) throw new Error(`could not delete ${r.Errors.length} object(s), e.g. ${r.Errors[0]!.Key}: ${r.Errors[0]!.Message}`);
+            deletedObjects += batch.length;
+          }
         }
       }
       reports.push({ stack: stack.name, hostPrefix, decisions, deletedObjects });

@@ -5,7 +5,17 @@
 #   SQLite   VACUUM INTO (one read transaction: it finishes under any write load), by the
 #            host's sqlite3 on the mounted file (runIn: host) or inside the container with the
 #            time limit enforced there (runIn: container); integrity_check on the copy.
-#   volumes  tar of the volume's mountpoint; paths: tar of the host path.
+#   volumes  tar of the volume's mountpoint; paths: tar of the host path. Both with GNU tar
+#            --listed-incremental: a full (level 0, from an empty snapshot file) every
+#            fullEvery-th run, and in between a differential (level 1: what changed since the
+#            newest full, from a copy of that full's snapshot file, which is never modified).
+#            A restore needs at most the full and one differential. Host state per source in
+#            $SHIPSHAPE_STATE_DIR/<stack>/backup/<source>/ (default /var/lib/shipshape): the
+#            full's snapshot file and what the next run needs to know about that full. A full
+#            also when there is no state, the excludes, source, compression or bucket changed,
+#            the last differential was over half the full, or the full's run is not verified
+#            in S3 (one listing of its verified.json). The state moves only after the manifest
+#            is written: a failed run never becomes a base.
 #   stop     running containers on the stop list are stopped for the copy (docker stop -t
 #            stopTimeoutSeconds; those it had to kill are reported) and started again in
 #            order, whatever happens (EXIT trap), and waited for until healthy. Containers
@@ -15,12 +25,16 @@
 #            with a size above zero, a SHA-256 and a successful upload.
 #   check    one listing of the run's prefix: every archive is in S3 with the size the host
 #            counted.
+#   depends  one empty object <run prefix>/depends-on/<base stamp> per full the run's
+#            differentials build on (retention reads dependencies from its listing), written
+#            before the check below, which covers them too.
 #   manifest written last, only when all of the above held: a run without a manifest is
-#            incomplete by definition.
+#            incomplete by definition. Archives carry level, baseKey and baseSha256.
 #
 # Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section backup) (from the document),
 # SHIPSHAPE_BUCKET and SHIPSHAPE_PREFIX (document preamble), SHIPSHAPE_S3_ENDPOINT for
-# S3-compatible stores, SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120). Time limits (tests shorten
+# S3-compatible stores, SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120), SHIPSHAPE_STATE_DIR
+# (default /var/lib/shipshape; the backup keeps its state in <it>/<stack>/backup). Time limits (tests shorten
 # them): SHIPSHAPE_SQLITE_TIMEOUT_SECONDS (600), SHIPSHAPE_STREAM_TIMEOUT_SECONDS (21600, each
 # element of an archive's stream), SHIPSHAPE_DOCKER_TIMEOUT_SECONDS (20), SHIPSHAPE_HOOK_TIMEOUT_SECONDS (300).
 # Credentials come from the host's instance role; none travel in parameters or output.
@@ -43,7 +57,9 @@ HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
 STREAM_T="${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}"
 HOOK_T="${SHIPSHAPE_HOOK_TIMEOUT_SECONDS:-300}"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-prefix="${SHIPSHAPE_PREFIX:-backups}/${STACK}/${host_id}/${stamp}"
+host_prefix="${SHIPSHAPE_PREFIX:-backups}/${STACK}/${host_id}/"
+prefix="${host_prefix}${stamp}"
+state_dir="${SHIPSHAPE_STATE_DIR:-/var/lib/shipshape}/${STACK:-unknown}/backup"
 work=""
 errors=()
 missing_tools=()
@@ -54,6 +70,14 @@ restarts=()
 restarted=0
 failed=0
 manifest_key=""
+full_every=7
+commits=()            # name<TAB>level<TAB>key<TAB>sha256<TAB>bytes<TAB>source: state to keep once the manifest is written
+declare -A depends=() # base stamp -> 1: the fulls this run's differentials build on
+declare -A verified_runs=() # run prefix -> yes|no: one listing each
+# The level fields of the next archive recorded (record_archive/record_failure reset them).
+a_level=0
+a_base_key=""
+a_base_sha=""
 
 note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
@@ -121,9 +145,9 @@ compression=zstd
 level=3
 stop_timeout=60
 excludes=()
-while IFS=$'\t' read -r kind a b c _; do
+while IFS=$'\t' read -r kind a b c d _; do
   case "$kind" in
-    conf) compression=$a; level=$b; stop_timeout=${c:-60} ;;
+    conf) compression=$a; level=$b; stop_timeout=${c:-60}; full_every=${d:-7} ;;
     exclude) excludes+=("--exclude=$a") ;;
   esac
 done <<< "$spec"
@@ -132,6 +156,9 @@ if [ "$compression" = zstd ] && ! have zstd; then
   note_error "zstd is not installed; install it or set backup.compression: gzip"
   exit 0
 fi
+[[ "$full_every" =~ ^[1-9][0-9]?$ ]] || full_every=7
+# What a differential's full must have been made with: the same excludes.
+excludes_fp=$(printf '%q ' "${excludes[@]}")
 ext=zst
 COMPRESS=(zstd -q -T0 "-$level" -c)
 if [ "$compression" = gzip ]; then
@@ -196,16 +223,26 @@ record_archive() {
   if [ "$ok" = 1 ] && { [ -z "$bytes" ] || [ "$bytes" = 0 ]; }; then ok=0; error="no bytes were counted (${bytes:-no count}); is the temporary directory ${TMPDIR:-/tmp} full?"; fi
   if [ "$ok" = 1 ]; then printf '%s\t%s\n' "$key" "$bytes" >> "$work/uploaded" || { ok=0; error="cannot write to ${TMPDIR:-/tmp}"; }; fi
   [ "$ok" = 1 ] || { error+=$(tmp_full_note); note_error "$name: $error"; }
+  last_ok=$ok last_sha=$sha last_bytes=$bytes
   archives+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"source\":$(json_str "$source"),\"method\":$(json_str "$method"),\
 \"key\":$(json_str "$key"),\"ok\":$(json_bool "$ok"),\"bytes\":$(json_num "$bytes"),\"sha256\":$(json_str_or_null "$sha"),\
-\"compression\":\"${archive_compression:-$compression}\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
+\"compression\":\"${archive_compression:-$compression}\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")$(level_fields)}")
+  reset_level
 }
+
+# ,"level":N,"baseKey":...,"baseSha256":... of the archive being recorded (appended after "error",
+# see lib/results/backup.ts); resets them to a full's for the next archive.
+level_fields() {
+  printf ',"level":%s,"baseKey":%s,"baseSha256":%s' "$a_level" "$(json_str_or_null "$a_base_key")" "$(json_str_or_null "$a_base_sha")"
+}
+reset_level() { a_level=0; a_base_key=""; a_base_sha=""; }
 
 # A failed archive that produced no stream.
 record_failure() { # name kind source method key started_ms error
   note_error "$1: $7"
   archives+=("{\"name\":$(json_str "$1"),\"kind\":\"$2\",\"source\":$(json_str "$3"),\"method\":$(json_str "$4"),\
-\"key\":$(json_str "$5"),\"ok\":false,\"bytes\":null,\"sha256\":null,\"compression\":\"$compression\",\"integrity\":null,\"durationMs\":$(( $(now_ms) - $6 )),\"error\":$(json_str "$7" 500)}")
+\"key\":$(json_str "$5"),\"ok\":false,\"bytes\":null,\"sha256\":null,\"compression\":\"$compression\",\"integrity\":null,\"durationMs\":$(( $(now_ms) - $6 )),\"error\":$(json_str "$7" 500)$(level_fields)}")
+  reset_level
 }
 
 run_hooks() { # pre|post
@@ -258,17 +295,116 @@ backup_postgres() { # name container database user
   archive_compression=none record_archive "$name" postgres "$c:$db" "pg_dump -Fc" "$key" "$t0" "${st[0]}" 0 "${st[1]}"
 }
 
+# --- differentials ---------------------------------------------------------------
+# Whether <run prefix> has its verified.json marker in S3: one listing per run, remembered.
+run_verified() { # run_prefix
+  local p=$1
+  if [ -z "${verified_runs[$p]:-}" ]; then
+    verified_runs[$p]=no
+    if s3_keys "$p/verified.json" > "$work/verified.keys" 2> "$work/verified.err" && grep -qxF "$p/verified.json" "$work/verified.keys"; then
+      verified_runs[$p]=yes
+    fi
+  fi
+  [ "${verified_runs[$p]}" = yes ]
+}
+
+# Decides the level of source <name>'s archive from its state on this host. Sets plan_level
+# (0 or 1); for 1 the full it builds on: plan_stamp, plan_key, plan_sha, plan_snar; for 0 the
+# reason in plan_why.
+plan_source() { # name source_fingerprint
+  local d="$state_dir/$1" k v s_prefix="" s_key="" s_sha="" s_bytes="" s_since="" s_last="" s_bucket="" s_comp="" s_source="" s_excl="" s_snar=""
+  plan_level=0 plan_why="" plan_stamp="" plan_key="" plan_sha="" plan_snar=""
+  if [ "$full_every" = 1 ]; then plan_why="fullEvery is 1"; return 0; fi
+  if [ ! -f "$d/state" ]; then plan_why="no earlier full on this host"; return 0; fi
+  while IFS=$'\t' read -r k v; do
+    case "$k" in
+      prefix) s_prefix=$v ;; key) s_key=$v ;; sha256) s_sha=$v ;; bytes) s_bytes=$v ;; since) s_since=$v ;; last) s_last=$v ;;
+      bucket) s_bucket=$v ;; compression) s_comp=$v ;; source) s_source=$v ;; excludes) s_excl=$v ;; snar) s_snar=$v ;;
+    esac
+  done < "$d/state" 2> /dev/null || true
+  plan_stamp=${s_prefix##*/}
+  if [[ ! "$plan_stamp" =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || [ "$s_prefix" != "$host_prefix$plan_stamp" ] || [[ "$s_key" != "$s_prefix/"* ]] \
+    || [[ ! "$s_sha" =~ ^[0-9a-f]{64}$ ]] || [[ ! "$s_bytes" =~ ^[1-9][0-9]{0,17}$ ]] || [[ ! "$s_since" =~ ^[0-9]{1,9}$ ]] \
+    || [[ ! "$s_last" =~ ^[0-9]{1,18}$ ]] || [ "$s_snar" != "$plan_stamp.snar" ]; then
+    plan_why="the state on this host is unreadable or belongs to another prefix"; return 0
+  fi
+  if [ "$s_bucket" != "$BUCKET" ] || [ "$s_comp" != "$compression" ] || [ "$s_source" != "$2" ]; then
+    plan_why="the bucket, compression or source changed since the full"; return 0
+  fi
+  if [ "$s_excl" != "$excludes_fp" ]; then plan_why="the excludes changed since the full"; return 0; fi
+  if [[ ! "$plan_stamp" < "$stamp" ]]; then plan_why="the full ($plan_stamp) is not older than this run"; return 0; fi
+  if [ $(( s_since + 1 )) -ge "$full_every" ]; then plan_why="fullEvery ($full_every) reached"; return 0; fi
+  if [ $(( s_last * 2 )) -gt "$s_bytes" ]; then plan_why="the last differential ($s_last bytes) was over half the full ($s_bytes bytes)"; return 0; fi
+  if [ ! -s "$d/$s_snar" ]; then plan_why="the full's snapshot file is missing"; return 0; fi
+  if ! run_verified "$s_prefix"; then plan_why="the full's run $s_prefix is not verified in S3"; return 0; fi
+  plan_level=1 plan_key=$s_key plan_sha=$s_sha plan_snar=$s_snar
+}
+
+# After the manifest: a full becomes the base of the next runs (its snapshot file kept under
+# its stamp, then the state file replaced by a rename, then older snapshot files removed); a
+# differential counts one more run since its full. A state that cannot be written costs a
+# full next time, never a wrong base.
+commit_state() {
+  local entry name lvl key sha bytes fp d old
+  for entry in "${commits[@]}"; do
+    IFS=$'\t' read -r name lvl key sha bytes fp <<< "$entry"
+    d="$state_dir/$name"
+    if [ "$lvl" = 0 ]; then
+      if { mkdir -p "$d" && cp "$work/snar.$name" "$d/$stamp.snar.tmp" && mv -f "$d/$stamp.snar.tmp" "$d/$stamp.snar" \
+        && printf 'prefix\t%s\nkey\t%s\nsha256\t%s\nbytes\t%s\nsince\t0\nlast\t0\nbucket\t%s\ncompression\t%s\nsource\t%s\nexcludes\t%s\nsnar\t%s\n' \
+          "$prefix" "$key" "$sha" "$bytes" "$BUCKET" "$compression" "$fp" "$excludes_fp" "$stamp.snar" > "$d/state.tmp" \
+        && mv -f "$d/state.tmp" "$d/state"; } 2> "$work/state.err"; then
+        for old in "$d"/*.snar; do [ "$old" = "$d/$stamp.snar" ] || rm -f "$old"; done
+      else
+        printf 'shipshape: cannot keep the state of %s in %s (the next run is a full): %s\n' "$name" "$d" "$(head -c 200 "$work/state.err")" >&2
+      fi
+    else
+      { awk -F '\t' -v OFS='\t' -v b="$bytes" '$1 == "since" { $2 = $2 + 1 } $1 == "last" { $2 = b } { print }' "$d/state" > "$d/state.tmp" \
+        && mv -f "$d/state.tmp" "$d/state"; } 2> "$work/state.err" \
+        || printf 'shipshape: cannot count the differential of %s in %s: %s\n' "$name" "$d" "$(head -c 200 "$work/state.err")" >&2
+    fi
+  done
+}
+
+# One empty object per full this run's differentials build on, so retention sees the
+# dependency in its listing; checked with the archives by check_uploads.
+write_depends() {
+  local st
+  for st in "${!depends[@]}"; do
+    stage "depends-on $st"
+    if printf '' | S3_LIMIT=$S3_SHORT_T s3_put "$prefix/depends-on/$st" 2> "$work/upload.err"; then
+      printf '%s\t0\n' "$prefix/depends-on/$st" >> "$work/uploaded" || note_error "cannot write to ${TMPDIR:-/tmp}"
+    else
+      note_error "the marker $prefix/depends-on/$st (this run builds on $st) could not be written: $(head -c 300 "$work/upload.err")"
+    fi
+  done
+}
+
+# A volume or path: a full or a differential (plan_source), tar --listed-incremental.
 backup_dir() { # name kind dir source
-  local name=$1 kind=$2 dir=$3 source=$4 t0 key p_rc
+  local name=$1 kind=$2 dir=$3 source=$4 t0 key p_rc lvl fp snar="$work/snar.$1"
   t0=$(now_ms)
   key="$prefix/$name.tar.$ext"
   if [ ! -d "$dir" ]; then
     record_failure "$name" "$kind" "$source" tar "$key" "$t0" "$source does not exist"
     return 0
   fi
-  stage "archive $name"
+  fp=$(printf '%q' "$kind $source")
+  plan_source "$name" "$fp"
+  rm -f "$snar"
+  if [ "$plan_level" = 1 ] && ! cp "$state_dir/$name/$plan_snar" "$snar" 2> /dev/null; then
+    plan_level=0 plan_why="the full's snapshot file cannot be copied to ${TMPDIR:-/tmp}"
+    rm -f "$snar" 2> /dev/null || true
+  fi
+  lvl=$plan_level
+  if [ "$lvl" = 1 ]; then
+    stage "archive $name (differential on $plan_stamp)"
+    a_level=1 a_base_key=$plan_key a_base_sha=$plan_sha
+  else
+    stage "archive $name (full: $plan_why)"
+  fi
   set +e
-  limit "$STREAM_T" tar -C "$dir" "${excludes[@]}" --numeric-owner --totals -cf - . 2> "$work/source.err" \
+  limit "$STREAM_T" tar -C "$dir" "${excludes[@]}" --numeric-owner --totals --listed-incremental="$snar" --no-check-device -cf - . 2> "$work/source.err" \
     | limit "$STREAM_T" "${COMPRESS[@]}" 2> "$work/compress.err" | upload_stream "$key"
   local st=("${PIPESTATUS[@]}")
   set -e
@@ -278,6 +414,10 @@ backup_dir() { # name kind dir source
     p_rc="0, but it reported writing nothing"
   fi
   record_archive "$name" "$kind" "$source" tar "$key" "$t0" "$p_rc" "${st[1]}" "${st[2]}"
+  if [ "$last_ok" = 1 ]; then
+    commits+=("$name"$'\t'"$lvl"$'\t'"$key"$'\t'"$last_sha"$'\t'"$last_bytes"$'\t'"$fp")
+    [ "$lvl" = 0 ] || depends[$plan_stamp]=1
+  fi
 }
 
 # Every archive that counts is in S3 with the size the host counted: one listing.
@@ -359,6 +499,7 @@ fi
 run_hooks post || true
 
 # --- manifest, last -----------------------------------------------------------------
+[ "$failed" = 0 ] && write_depends
 [ "$failed" = 0 ] && check_uploads
 if [ "$failed" = 0 ]; then
   stage "manifest"
@@ -367,6 +508,8 @@ if [ "$failed" = 0 ]; then
 \"startedAt\":\"$started_at\",\"finishedAt\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"archives\":[$(join_by_comma "${archives[@]}")],\"tools\":{$tools}}"
   if printf '%s\n' "$manifest" | S3_LIMIT=$S3_SHORT_T s3_put "$prefix/manifest.json" 2> "$work/upload.err"; then
     manifest_key="$prefix/manifest.json"
+    stage "state"
+    commit_state
   else
     note_error "manifest upload failed: $(head -c 300 "$work/upload.err")"
   fi

@@ -4,11 +4,11 @@
  */
 import { specFile } from '../support/spec-file.js';
 import { composeContainer, composeVolume } from '../support/compose.js';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -371,5 +371,165 @@ describe('backup.sh', () => {
     } finally {
       execFileSync('umount', ['-l', full]);
     }
+  });
+});
+
+/** Every entry under dir: "d <mode>" for directories, "f <mode> <sha256>" for files. */
+function tree(dir: string, rel = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    const mode = (statSync(join(dir, p)).mode & 0o7777).toString(8);
+    if (e.isDirectory()) Object.assign(out, { [p]: `d ${mode}` }, tree(dir, p));
+    else out[p] = `f ${mode} ${createHash('sha256').update(readFileSync(join(dir, p))).digest('hex')}`;
+  }
+  return out;
+}
+/** Run stamps have one-second resolution: the next run starts in the next second. */
+const nextSecond = () => new Promise((r) => setTimeout(r, 1010 - (Date.now() % 1000)));
+const markVerified = (r: BackupResult) => s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${r.prefix}/verified.json`, Body: '{}' }));
+const listing = async (key: string) => execFileSync('tar', ['-tf', '-'], { input: unpack(await getObject(key), 'zst'), encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+
+/** A volume of 40 files of 32 KiB of random bytes, in two directories, one of them private. */
+function volumeHost() {
+  const { vol } = prepareHost();
+  mkdirSync(join(vol, 'a'));
+  mkdirSync(join(vol, 'b'), { mode: 0o700 });
+  for (let i = 0; i < 40; i++) writeFileSync(join(vol, i % 2 ? 'a' : 'b', `f${i}.bin`), randomBytes(32 * 1024), { mode: 0o640 });
+  return vol;
+}
+
+describe('backup.sh differentials (tar --listed-incremental against the newest full)', () => {
+  const VOL = (extra: Partial<BackupInput> = {}): string => spec({ volumes: [{ name: 'app_certs' }], sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], ...extra });
+
+  it('makes a full first, then a differential of only what changed, with its base named and a depends-on marker before the manifest', async () => {
+    // Prepare
+    const vol = volumeHost();
+    const specPath = VOL();
+    const full = await runBackup(specPath);
+    await markVerified(full);
+    writeFileSync(join(vol, 'a', 'f1.bin'), randomBytes(1000));
+    appendFileSync(join(vol, 'b', 'f2.bin'), 'more');
+    writeFileSync(join(vol, 'a', 'new.txt'), 'new');
+    await nextSecond();
+    // Act
+    const diff = await runBackup(specPath);
+    // Assess
+    expect(full.errors).toEqual([]);
+    expect(diff.errors).toEqual([]);
+    expect(full.archives.map((a) => [a.name, a.level, a.baseKey, a.baseSha256])).toEqual([['app-db', 0, null, null], ['app_certs', 0, null, null]]);
+    const [fullVol, diffVol] = [full.archives[1]!, diff.archives[1]!];
+    expect(diff.archives.map((a) => [a.name, a.level])).toEqual([['app-db', 0], ['app_certs', 1]]);
+    expect(diffVol).toMatchObject({ baseKey: fullVol.key, baseSha256: fullVol.sha256 });
+    // Only the changed and new files (and the directories, which carry the listing) are in it.
+    expect((await listing(diffVol.key)).filter((e) => !e.endsWith('/'))).toEqual(['./a/f1.bin', './a/new.txt', './b/f2.bin']);
+    expect((await listing(fullVol.key)).length).toBeGreaterThan(40);
+    expect(diffVol.bytes!).toBeLessThan(fullVol.bytes! / 10);
+    const marker = `${diff.prefix}/depends-on/${full.prefix.split('/').at(-1)}`;
+    expect(await keys(diff.prefix)).toEqual([...diff.archives.map((a) => a.key), marker, diff.manifestKey!].sort());
+    const listed = (await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: diff.prefix }))).Contents ?? [];
+    expect(listed.find((o) => o.Key === marker)!.LastModified!.getTime()).toBeLessThanOrEqual(listed.find((o) => o.Key === diff.manifestKey)!.LastModified!.getTime());
+    expect(BackupManifest.parse(JSON.parse((await getObject(diff.manifestKey!)).toString())).archives).toEqual(diff.archives);
+  });
+
+  it('restores the volume exactly from the full and the differential (deleted file gone, new file there, modes kept)', async () => {
+    // Prepare
+    const vol = volumeHost();
+    const specPath = VOL();
+    const full = await runBackup(specPath);
+    await markVerified(full);
+    rmSync(join(vol, 'a', 'f3.bin'));
+    writeFileSync(join(vol, 'b', 'created.txt'), 'created after the full', { mode: 0o600 });
+    writeFileSync(join(vol, 'b', 'f4.bin'), randomBytes(500));
+    chmodSync(join(vol, 'a', 'f5.bin'), 0o755);
+    mkdirSync(join(vol, 'c'));
+    writeFileSync(join(vol, 'c', 'deep.txt'), 'deep');
+    await nextSecond();
+    const diff = await runBackup(specPath);
+    expect(diff.archives[1]!.level).toBe(1);
+    // Act: extract the full, then the differential, as restore does
+    const out = join(host!.dir, 'restored');
+    mkdirSync(out);
+    for (const a of [full.archives[1]!, diff.archives[1]!]) {
+      execFileSync('tar', ['--listed-incremental=/dev/null', '--numeric-owner', '-C', out, '-xf', '-'], { input: unpack(await getObject(a.key), 'zst') });
+    }
+    // Assess
+    const restored = tree(out);
+    expect(restored['a/f3.bin']).toBeUndefined();
+    expect(restored['b/created.txt']).toMatch(/^f 600 /);
+    expect(restored['a/f5.bin']).toMatch(/^f 755 /);
+    expect(restored).toEqual(tree(vol));
+  });
+
+  it('makes a full every fullEvery runs, and every run with fullEvery 1', async () => {
+    // Prepare
+    const vol = volumeHost();
+    const levels: (number | undefined)[] = [];
+    // Act: fullEvery 3, four runs, each verified; then fullEvery 1
+    for (let i = 0; i < 4; i++) {
+      const r = await runBackup(VOL({ fullEvery: 3 }));
+      levels.push(r.archives[1]!.level);
+      await markVerified(r);
+      writeFileSync(join(vol, 'a', `run${i}.txt`), String(i));
+      await nextSecond();
+    }
+    const every = await runBackup(VOL({ fullEvery: 1 }));
+    // Assess
+    expect(levels).toEqual([0, 1, 1, 0]);
+    expect(every.archives[1]!.level).toBe(0);
+  });
+
+  it('makes a full when the excludes change', async () => {
+    // Prepare
+    volumeHost();
+    const first = await runBackup(VOL());
+    await markVerified(first);
+    await nextSecond();
+    // Act
+    const second = await runBackup(VOL({ exclude: ['*.log'] }));
+    // Assess
+    expect(second.archives[1]).toMatchObject({ ok: true, level: 0, baseKey: null });
+    expect(await listing(second.archives[1]!.key)).not.toContain('./noise.log');
+    expect(await keys(`${second.prefix}/depends-on/`)).toEqual([]);
+  });
+
+  it('makes a full when the full is not verified, or the last differential was over half of it', async () => {
+    // Prepare
+    const vol = volumeHost();
+    const unverified = await runBackup(VOL());
+    await nextSecond();
+    // Act: the full is not verified
+    const second = await runBackup(VOL());
+    await markVerified(second);
+    await nextSecond();
+    // Act: more than half of the volume rewritten, then the next run
+    for (let i = 0; i < 30; i++) writeFileSync(join(vol, i % 2 ? 'a' : 'b', `f${i}.bin`), randomBytes(32 * 1024));
+    const big = await runBackup(VOL());
+    await markVerified(big);
+    await nextSecond();
+    const after = await runBackup(VOL());
+    // Assess
+    expect([unverified, second, big, after].map((r) => r.archives[1]!.level)).toEqual([0, 0, 1, 0]);
+    expect(big.archives[1]!.baseKey).toBe(second.archives[1]!.key);
+  });
+
+  it('fails when the upload fails without moving the base: the next run is a differential on the same full, with the change', async () => {
+    // Prepare
+    const vol = volumeHost();
+    const full = await runBackup(VOL());
+    await markVerified(full);
+    writeFileSync(join(vol, 'a', 'changed.txt'), 'changed');
+    await nextSecond();
+    // Act: a run whose upload fails, then a good one
+    const failed = await runBackup(VOL(), { SHIPSHAPE_S3_ENDPOINT: 'http://127.0.0.1:9' });
+    await nextSecond();
+    const next = await runBackup(VOL());
+    // Assess
+    expect(failed.complete).toBe(false);
+    expect(next.errors).toEqual([]);
+    expect(next.archives[1]).toMatchObject({ level: 1, baseKey: full.archives[1]!.key });
+    expect(await listing(next.archives[1]!.key)).toContain('./a/changed.txt');
+    // The state still counts one differential since the full (the failed run did not count).
+    expect(readFileSync(join(host!.dir, 'state', 'web', 'backup', 'app_certs', 'state'), 'utf8')).toMatch(/^since\t1$/m);
   });
 });

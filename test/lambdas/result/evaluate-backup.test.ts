@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateBackup, verifyBackup } from '../../../lambdas/result/evaluate-backup.js';
@@ -95,5 +95,95 @@ describe('verifyBackup against S3', () => {
     const findings = failing(await verifyBackup(s3.client, store, r, stack, opts));
     expect(findings.map((f) => [f.severity, f.check, f.target])).toEqual([['warning', 'backup.size', 'db']]);
     expect(findings[0]!.message).toMatch(/71% smaller than the median of its last 3 backups/);
+  });
+});
+
+describe('verifyBackup of differentials (level 1 on top of a full)', () => {
+  const opts = { checksumMaxBytes: 1024 * 1024, now: Date.parse('2026-11-22T02:10:00Z') };
+  let day = 10;
+  const put = (Key: string, Body: Buffer | string) => s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body }));
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const entry = (key: string, body: Buffer, extra: Record<string, unknown> = {}) => ({ name: 'certs', kind: 'volume' as const, source: 'volume certs', method: 'tar', key, ok: true, bytes: body.length,
+    sha256: sha(body), compression: 'zstd' as const, integrity: null, durationMs: 5, error: null, ...extra });
+  const manifest = (archives: unknown[]) => JSON.stringify({ schema: 'shipshape.backup-manifest/1', stack: 'web', host: 'i-2', runId: 'r', startedAt: 'x', finishedAt: 'y', archives, tools: {} });
+
+  /** A verified full of "certs", and a run whose "certs" is a differential on it. */
+  async function fullAndDifferential(opts2: { verifyFull?: boolean } = {}) {
+    const fullPrefix = `backups/web/i-2/202611${day++}T020000Z`;
+    const diffPrefix = `backups/web/i-2/202611${day++}T020000Z`;
+    const fullBody = data(2000, 'f');
+    const diffBody = data(30, 'd');
+    const fullKey = `${fullPrefix}/certs.tar.zst`;
+    await put(fullKey, fullBody);
+    await put(`${fullPrefix}/manifest.json`, manifest([entry(fullKey, fullBody, { level: 0, baseKey: null, baseSha256: null })]));
+    if (opts2.verifyFull !== false) await put(`${fullPrefix}/verified.json`, '{}');
+    const diff = entry(`${diffPrefix}/certs.tar.zst`, diffBody, { level: 1, baseKey: fullKey, baseSha256: sha(fullBody) });
+    await put(diff.key, diffBody);
+    await put(`${diffPrefix}/manifest.json`, manifest([diff]));
+    const result: BackupResult = { schema: 'shipshape.backup/1', stack: 'web', runId: `r${day}`, hostname: 'web-2', host: 'i-2', startedAt: 'x', durationMs: 10, bucket: BUCKET, prefix: diffPrefix,
+      manifestKey: `${diffPrefix}/manifest.json`, complete: true, archives: [diff], restarts: [], missingTools: [], errors: [] };
+    return { result, fullKey, diffPrefix };
+  }
+  const marked = (prefix: string) => s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}/verified.json` })).then(() => true, () => false);
+
+  it('verifies a differential whose full is in S3 whole and verified, without comparing its size to the fulls', async () => {
+    // Prepare
+    const store = new MemoryStateStore();
+    for (const bytes of [2000, 2100, 1900]) await store.recordBackupSizes('web', 'i-2', { certs: bytes });
+    const { result, diffPrefix } = await fullAndDifferential();
+    // Act
+    const findings = await verifyBackup(s3.client, store, result, stack, opts);
+    // Assess
+    expect(failing(findings)).toEqual([]);
+    expect(await marked(diffPrefix)).toBe(true);
+    expect((await store.backupSizes('web', 'i-2'))['certs@1']).toEqual([30]);
+  });
+
+  it('fails when the full is missing from S3, naming it, and marks nothing verified', async () => {
+    // Prepare
+    const { result, fullKey, diffPrefix } = await fullAndDifferential();
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: fullKey }));
+    // Act
+    const findings = failing(await verifyBackup(s3.client, new MemoryStateStore(), result, stack, opts));
+    // Assess
+    expect(findings.map((f) => [f.severity, f.check, f.target])).toEqual([['critical', 'backup.verify', 'certs']]);
+    expect(findings[0]!.message).toContain(`${fullKey}, is missing from S3`);
+    expect(await marked(diffPrefix)).toBe(false);
+  });
+
+  it('fails when the full\'s run is not verified', async () => {
+    // Prepare
+    const { result, diffPrefix } = await fullAndDifferential({ verifyFull: false });
+    // Act
+    const findings = failing(await verifyBackup(s3.client, new MemoryStateStore(), result, stack, opts));
+    // Assess
+    expect(findings.map((f) => f.message)).toEqual([expect.stringMatching(/belongs to a run that is not verified/)]);
+    expect(await marked(diffPrefix)).toBe(false);
+  });
+
+  it('fails when the full in S3 has another size, or other bytes than its SHA-256', async () => {
+    // Prepare
+    const resized = await fullAndDifferential();
+    await put(resized.fullKey, data(2001, 'f'));
+    const damaged = await fullAndDifferential();
+    await put(damaged.fullKey, data(2000, 'g'));
+    // Act
+    const a = failing(await verifyBackup(s3.client, new MemoryStateStore(), resized.result, stack, opts));
+    const b = failing(await verifyBackup(s3.client, new MemoryStateStore(), damaged.result, stack, opts));
+    // Assess
+    expect(a.map((f) => f.message)).toEqual([expect.stringMatching(/is 2001 bytes in S3 but 2000 in its manifest/)]);
+    expect(b.map((f) => f.message)).toEqual([expect.stringMatching(/does not match its SHA-256/)]);
+  });
+
+  it('fails when a differential names no base', async () => {
+    // Prepare
+    const { result } = await fullAndDifferential();
+    const m = JSON.parse((await (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: result.manifestKey! }))).Body!.transformToString()));
+    m.archives[0].baseKey = null;
+    await put(result.manifestKey!, JSON.stringify(m));
+    // Act
+    const findings = failing(await verifyBackup(s3.client, new MemoryStateStore(), result, stack, opts));
+    // Assess
+    expect(findings.map((f) => f.message)).toEqual([expect.stringMatching(/is a differential without a base/)]);
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planRetention, runTime, type BackupRun } from '../../../lambdas/retention/plan.js';
+import { deletionWaves, planRetention, runTime, type BackupRun } from '../../../lambdas/retention/plan.js';
 
 const DAY = 86_400_000;
 const now = Date.parse('2026-11-22T03:00:00Z');
@@ -90,6 +90,88 @@ describe('planRetention', () => {
         const actual = planRetention(runs, r, now).filter((d) => d.action === 'delete' && runs.find((x) => x.prefix === d.prefix)!.verified).map((d) => d.prefix).sort();
         expect(actual).toEqual(expected);
       }), { numRuns: 300 });
+    });
+  });
+
+  describe('differentials: runs that build on an earlier run', () => {
+    const on = (r: BackupRun, ...bases: BackupRun[]): BackupRun => ({ ...r, dependsOn: bases.map((b) => b.prefix) });
+    const decision = (runs: BackupRun[], prefix: string, rules = { keepLast: 2, daily: 0, weekly: 0, monthly: 0 }) => planRetention(runs, rules, now).find((d) => d.prefix === prefix)!;
+
+    it('keeps the full that kept differentials build on, however old, and deletes an older full with its differentials', () => {
+      // Prepare: full A (day 6), differential on A (5), full B (4), differentials on B (3, 2, 1, 0)
+      const a = run(6);
+      const b = run(4);
+      const runs = [a, on(run(5), a), b, ...[3, 2, 1, 0].map((d) => on(run(d), b))];
+      // Act
+      const gone = deleted(runs, { keepLast: 2, daily: 0, weekly: 0, monthly: 0 });
+      // Assess
+      expect(gone.sort()).toEqual([runs[0]!.prefix, runs[1]!.prefix, runs[3]!.prefix, runs[4]!.prefix].sort());
+      expect(decision(runs, b.prefix).reasons.sort()).toEqual([`base of ${runs[5]!.prefix}`, `base of ${runs[6]!.prefix}`].sort());
+    });
+
+    it('deletes nothing when a run the newest run builds on is missing, incomplete or unverified', () => {
+      const base = run(3);
+      const rest = [run(5), run(6), run(7)];
+      expect(deleted([on(run(0), base), ...rest])).toEqual([]);
+      expect(decision([on(run(0), base), ...rest], rest[0]!.prefix).reasons.join()).toMatch(/chain is not whole \(.* is missing\)/);
+      expect(deleted([on(run(0), run(3, true, false)), run(3, true, false), ...rest])).toEqual([]);
+      expect(deleted([on(run(0), run(3, false, false)), run(3, false, false), ...rest])).toEqual([]);
+    });
+
+    it('deletes a base only in a wave after every run that builds on it', () => {
+      const a = run(9);
+      const d1 = on(run(8), a);
+      const d2 = on(run(7), a);
+      expect(deletionWaves([a, d1, d2], [a.prefix, d1.prefix, d2.prefix]).map((w) => w.sort())).toEqual([[d1.prefix, d2.prefix].sort(), [a.prefix]]);
+    });
+
+    // Histories with links from newer runs to older ones (some to runs that are gone).
+    const chained = fc.tuple(
+      fc.array(fc.record({ daysAgo: fc.float({ min: 0, max: 200, noNaN: true }), complete: fc.boolean(), verified: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+      fc.array(fc.tuple(fc.nat(), fc.nat(), fc.boolean()), { maxLength: 60 }),
+    ).map(([xs, links]) => {
+      const seen = new Set<string>();
+      const runs = xs.map((x) => run(x.daysAgo, x.complete, x.complete && x.verified)).filter((r) => !seen.has(r.prefix) && seen.add(r.prefix)).sort((p, q) => q.at - p.at);
+      const deps = new Map<string, Set<string>>();
+      for (const [i, j, gone] of links) {
+        const from = runs[i % runs.length]!;
+        const to = runs[j % runs.length]!;
+        if (to.at >= from.at) continue;
+        const set = deps.get(from.prefix) ?? new Set<string>();
+        set.add(gone ? `${to.prefix}-gone` : to.prefix);
+        deps.set(from.prefix, set);
+      }
+      return runs.map((r) => ({ ...r, dependsOn: [...(deps.get(r.prefix) ?? [])] }));
+    });
+    const rules = fc.record({ keepLast: fc.integer({ min: 1, max: 10 }), daily: fc.integer({ min: 0, max: 14 }), weekly: fc.integer({ min: 0, max: 8 }), monthly: fc.integer({ min: 0, max: 12 }) });
+
+    it('for any runs and rules: every kept run keeps the runs it builds on, and the other guarantees hold', () => {
+      fc.assert(fc.property(chained, rules, (runs, r) => {
+        // Act
+        const plan = planRetention(runs, r, now);
+        // Assess
+        const byPrefix = new Map(runs.map((x) => [x.prefix, x]));
+        const action = new Map(plan.map((d) => [d.prefix, d.action]));
+        expect([...action.keys()].sort()).toEqual(runs.map((x) => x.prefix).sort());
+        for (const d of plan.filter((x) => x.action === 'keep')) {
+          for (const base of byPrefix.get(d.prefix)!.dependsOn ?? []) if (byPrefix.has(base)) expect(action.get(base), `${base}, base of kept ${d.prefix}`).toBe('keep');
+        }
+        const good = runs.filter((x) => x.complete && x.verified);
+        for (const g of good.slice(0, r.keepLast)) expect(action.get(g.prefix)).toBe('keep');
+        // Nothing is deleted unless the newest run is verified and everything it builds on is there, complete and verified.
+        const newest = runs[0]!;
+        const chainWhole = (x: BackupRun, seen = new Set<string>()): boolean => (x.dependsOn ?? []).every((p) => {
+          if (seen.has(p)) return true;
+          seen.add(p);
+          const b = byPrefix.get(p);
+          return !!b && b.complete && b.verified && chainWhole(b, seen);
+        });
+        if (!(newest.complete && newest.verified && chainWhole(newest))) expect(plan.filter((d) => d.action === 'delete')).toEqual([]);
+        // Deletion order: a deleted base goes in a later wave than every deleted run built on it.
+        const waves = deletionWaves(runs, plan.filter((d) => d.action === 'delete').map((d) => d.prefix));
+        const waveOf = new Map(waves.flatMap((w, i) => w.map((p) => [p, i] as const)));
+        for (const [p, i] of waveOf) for (const base of byPrefix.get(p)!.dependsOn ?? []) if (waveOf.has(base)) expect(waveOf.get(base)!).toBeGreaterThan(i);
+      }), { numRuns: 500 });
     });
   });
 });
