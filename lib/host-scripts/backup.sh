@@ -5,17 +5,10 @@
 #   SQLite   VACUUM INTO (one read transaction: it finishes under any write load), by the
 #            host's sqlite3 on the mounted file (runIn: host) or inside the container with the
 #            time limit enforced there (runIn: container); integrity_check on the copy.
-#   volumes  tar of the volume's mountpoint; paths: tar of the host path. Both with GNU tar
-#            --listed-incremental: a full (level 0, from an empty snapshot file) every
-#            fullEvery-th run, and in between a differential (level 1: what changed since the
-#            newest full, from a copy of that full's snapshot file, which is never modified).
-#            A restore needs at most the full and one differential. Host state per source in
-#            $SHIPSHAPE_STATE_DIR/<stack>/backup/<source>/ (default /var/lib/shipshape): the
-#            full's snapshot file and what the next run needs to know about that full. A full
-#            also when there is no state, the excludes, source, compression or bucket changed,
-#            the last differential was over half the full, or the full's run is not verified
-#            in S3 (one listing of its verified.json). The state moves only after the manifest
-#            is written: a failed run never becomes a base.
+#   volumes  tar of the volume's mountpoint; paths: tar of the host path. tar --listed-incremental:
+#            a full (level 0) every fullEvery-th run, else a differential (level 1) against the
+#            newest verified full (docs/decisions/incremental-backups.md). State per source in
+#            $SHIPSHAPE_STATE_DIR/<stack>/backup/<source>/, moved only after the manifest.
 #   stop     running containers on the stop list are stopped for the copy (docker stop -t
 #            stopTimeoutSeconds; those it had to kill are reported) and started again in
 #            order, whatever happens (EXIT trap), and waited for until healthy. Containers
@@ -25,9 +18,7 @@
 #            with a size above zero, a SHA-256 and a successful upload.
 #   check    one listing of the run's prefix: every archive is in S3 with the size the host
 #            counted.
-#   depends  one empty object <run prefix>/depends-on/<base stamp> per full the run's
-#            differentials build on (retention reads dependencies from its listing), written
-#            before the check below, which covers them too.
+#   depends  an empty <run prefix>/depends-on/<full's stamp> per full built on (for retention).
 #   manifest written last, only when all of the above held: a run without a manifest is
 #            incomplete by definition. Archives carry level, baseKey and baseSha256.
 #
@@ -308,9 +299,7 @@ run_verified() { # run_prefix
   [ "${verified_runs[$p]}" = yes ]
 }
 
-# Decides the level of source <name>'s archive from its state on this host. Sets plan_level
-# (0 or 1); for 1 the full it builds on: plan_stamp, plan_key, plan_sha, plan_snar; for 0 the
-# reason in plan_why.
+# Level of <name>'s archive: plan_level 1 with the full (plan_stamp/key/sha/snar), or 0 and plan_why.
 plan_source() { # name source_fingerprint
   local d="$state_dir/$1" k v s_prefix="" s_key="" s_sha="" s_bytes="" s_since="" s_last="" s_bucket="" s_comp="" s_source="" s_excl="" s_snar=""
   plan_level=0 plan_why="" plan_stamp="" plan_key="" plan_sha="" plan_snar=""
@@ -340,10 +329,8 @@ plan_source() { # name source_fingerprint
   plan_level=1 plan_key=$s_key plan_sha=$s_sha plan_snar=$s_snar
 }
 
-# After the manifest: a full becomes the base of the next runs (its snapshot file kept under
-# its stamp, then the state file replaced by a rename, then older snapshot files removed); a
-# differential counts one more run since its full. A state that cannot be written costs a
-# full next time, never a wrong base.
+# After the manifest: a full becomes the base (new .snar first, then the state renamed over the
+# old one); a differential counts one more run. A failed write costs a full, never a wrong base.
 commit_state() {
   local entry name lvl key sha bytes fp d old
   for entry in "${commits[@]}"; do
@@ -366,8 +353,7 @@ commit_state() {
   done
 }
 
-# One empty object per full this run's differentials build on, so retention sees the
-# dependency in its listing; checked with the archives by check_uploads.
+# The depends-on markers, checked with the archives by check_uploads.
 write_depends() {
   local st
   for st in "${!depends[@]}"; do

@@ -12,7 +12,7 @@
  * The scripts' own time limits are shortened to 2-3 s so that hangs end quickly.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
@@ -49,6 +49,8 @@ const outcomes: FaultOutcome[] = [];
 let spec: string;
 let maintenanceSpec: string;
 let seq = 0;
+/** SOURCE_HOST's verified run, and its backup state (the full that differentials build on). */
+let sourceRun = '';
 afterAll(() => {
   writeReport(outcomes);
   lab.dispose();
@@ -138,6 +140,8 @@ beforeAll(async () => {
   const result = BackupResult.parse(r.json);
   expect(result.errors, r.stderr).toEqual([]);
   writeFileSync(join(lab.s3, BUCKET, result.manifestKey!.replace('manifest.json', 'verified.json')), '{}');
+  sourceRun = result.prefix;
+  cpSync(join(p.host.dir, 'state'), join(lab.dir, 'source-state'), { recursive: true });
   p.host.dispose();
 }, 60_000);
 
@@ -174,6 +178,57 @@ describe('backup.sh under injected faults', () => {
     const after = lab.objects();
     for (const [k, sha] of Object.entries(priorObjects)) expect(after[k], `prior object ${k}`).toBe(sha);
     expect(liveData(p)).toEqual(before.data);
+    p.host.dispose();
+  });
+});
+
+describe('backup.sh differential under injected faults', () => {
+  /** A host whose state holds a verified full (SOURCE_HOST's run, copied to its own prefix): its next run is a differential. */
+  function hostWithFull() {
+    const p = prepareHost();
+    const instance = `i-0d${String(++seq).padStart(15, '0')}`;
+    const run = sourceRun.replace(SOURCE_HOST, instance);
+    cpSync(join(lab.s3, BUCKET, sourceRun), join(lab.s3, BUCKET, run), { recursive: true });
+    cpSync(join(lab.dir, 'source-state'), join(p.host.dir, 'state'), { recursive: true });
+    const state = join(p.host.dir, 'state', 'web', 'backup', 'app_files', 'state');
+    writeFileSync(state, readFileSync(state, 'utf8').replaceAll(SOURCE_HOST, instance));
+    return { p, instance, state };
+  }
+
+  it('makes a differential of the volume on the full without a fault', async () => {
+    // Prepare
+    const { p, instance, state } = hostWithFull();
+    // Act
+    const r = await run('backup.sh', p, undefined, { AWS_SSM_INSTANCE_ID: instance });
+    // Assess
+    const result = BackupResult.parse(r.json);
+    expect(result.errors, r.stderr).toEqual([]);
+    expect(result.archives.map((a) => [a.name, a.level])).toEqual([['app-db', 0], ['other-db', 0], ['app_files', 1]]);
+    expect(readFileSync(state, 'utf8')).toMatch(/^since\t1$/m);
+    p.host.dispose();
+  });
+
+  const cases = ['tar', 'zstd', 'openssl', 'wc', 'tee', 'aws'].flatMap((c) => MODES.map((m) => toFault(c, m)));
+  it.concurrent.each(cases.map((f) => [faultName(f), f] as const))('differential with %s: one true result, no manifest and no moved base after a fault', async (_name, fault) => {
+    // Prepare
+    const { p, instance, state } = hostWithFull();
+    const priorObjects = lab.objects();
+    const stateBefore = readFileSync(state, 'utf8');
+    // Act
+    const r = await run('backup.sh', p, fault, { AWS_SSM_INSTANCE_ID: instance });
+    // Assess
+    const { doc, problem } = oneJson(r.stdout);
+    expect(problem, r.stderr).toBeUndefined();
+    const result = BackupResult.parse(doc);
+    outcomes.push({ script: 'backup.sh (differential)', fault: faultName(fault), outcome: result.complete ? `complete, volume level ${result.archives.at(-1)?.level}` : 'incomplete, no manifest', detail: result.errors[0] ?? '' });
+    if (result.complete) assertRestorable(result);
+    else {
+      expect(lab.read(BUCKET, `${result.prefix}/manifest.json`), 'a manifest after a failed stage').toBeUndefined();
+      expect(result.errors.length).toBeGreaterThan(0);
+      expect(readFileSync(state, 'utf8'), 'the base moved after a failed run').toBe(stateBefore);
+    }
+    const after = lab.objects();
+    for (const [k, sha] of Object.entries(priorObjects)) expect(after[k], `prior object ${k}`).toBe(sha);
     p.host.dispose();
   });
 });
