@@ -73,7 +73,7 @@ describe.runIf(engine.ok)('backups and restores under faults, against real conta
     return {
       PATH: `${awsBin}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), AWS_SSM_INSTANCE_ID: `i-0c0c0c0c0c0c0c0${String(++instance).padStart(2, '0')}`,
       SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: `containers-${instance}`, SHIPSHAPE_SPEC_FILE: specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) }),
-      SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '20', SHIPSHAPE_SCRATCH_DIR: work, SHIPSHAPE_LOCK_DIR: join(work, 'locks'),
+      SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '20', SHIPSHAPE_SCRATCH_DIR: work, SHIPSHAPE_LOCK_DIR: join(work, 'locks'), SHIPSHAPE_STATE_DIR: join(work, 'state'),
       AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', CONTAINERS_CONF: podmanEnv().CONTAINERS_CONF!, ...extra,
     };
   };
