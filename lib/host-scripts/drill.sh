@@ -2,9 +2,11 @@
 # shipshape restore drill: proves the newest verified backup of this host can be restored,
 # without touching live data, and prints ONE JSON result (schema shipshape.drill/1).
 #
-#   1. Downloads each archive of the newest VERIFIED run once into a scratch directory and
-#      checks its SHA-256; everything after reads only that checked file.
-#   2. Extracts each archive there; SQLite copies must pass integrity_check.
+#   1. Downloads each archive of the newest VERIFIED run once into a scratch directory, hashing
+#      it in the same pass, and checks its SHA-256; everything after reads only that checked file.
+#      A differential (level 1) needs its base too: from a verified run, checksum checked.
+#   2. Extracts each archive there (a differential over its base, as restore.sh does); SQLite
+#      copies must pass integrity_check.
 #   3. Removes the scratch directory, whatever happens.
 #
 # Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX,
@@ -57,9 +59,10 @@ work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporar
 
 HASH=(sha256sum)
 have openssl && HASH=(openssl dgst -sha256 -r)
-for tool in tar aws "${HASH[0]}"; do
+for tool in tar tee "${HASH[0]}"; do
   have "$tool" || note_error "$tool is not installed on the host"
 done
+have aws || have curl || note_error "neither curl nor the AWS CLI is installed on the host"
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "${#errors[@]}" = 0 ] || exit 0
 
@@ -68,16 +71,43 @@ run_prefix=$(find_run "$PREFIX/$STACK/$from_host/" latest "$work/keys" 2> "$work
 s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json: $(head -c 200 "$work/get.err")"; exit 0; }
 scratch=$(mktemp -d "$scratch_root/shipshape-drill.XXXXXX") || { note_error "cannot create a scratch directory in $scratch_root"; exit 0; }
 
-# drill_archive name kind key sha compression
+# Extracts a verified local archive into <dir> as restore.sh does (tar --listed-incremental=/dev/null:
+# a differential over its base deletes what was deleted since the full). 0 when tar read bytes.
+extract_checked() { # file compression dir
+  local st
+  : > "$work/tar.why"
+  set +e
+  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --listed-incremental=/dev/null --numeric-owner --totals -xf - 2> "$work/tar.err"
+  st=("${PIPESTATUS[@]}")
+  set -e
+  # GNU tar reports what it read: a tar that read nothing proved nothing.
+  [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] && grep -q 'Total bytes read: [1-9]' "$work/tar.err" && return 0
+  printf ' (decompress exit %s, tar exit %s)' "${st[0]}" "${st[1]}" > "$work/tar.why"
+  return 1
+}
+
+# drill_archive name kind key sha compression level baseKey baseSha256
 drill_archive() {
-  local name=$1 kind=$2 key=$3 sha=$4 compression=$5 t0 file="$scratch/$1.archive" got ok=1 integrity="" entries="" error=""
+  local name=$1 kind=$2 key=$3 sha=$4 compression=$5 level=$6 bkey=$7 bsha=$8 t0 file="$scratch/$1.archive" ok=1 integrity="" entries="" error="" base_run
+  [ "$bkey" != - ] || bkey=""
+  [ "$bsha" != - ] || bsha=""
   t0=$(now_ms)
   stage "drill $name"
-  if ! s3_get "$key" > "$file" 2> "$work/get.err"; then
-    ok=0; error="download failed: $(head -c 200 "$work/get.err")"
-  else
-    got=$(limit "$STREAM_T" "${HASH[@]}" < "$file" 2>/dev/null | cut -d' ' -f1) || got=""
-    [ "$got" = "$sha" ] || { ok=0; error="checksum mismatch: got $got"; }
+  # A differential (chain-format): its base must be there, verified, and match its checksum too.
+  if [ "$level" = 1 ]; then
+    base_run=$(run_of_key "$bkey")
+    if [ -z "$bkey" ] || [ -z "$bsha" ]; then
+      ok=0; error="a differential without its base in the manifest"
+    elif ! run_verified "$base_run" "$work/keys"; then
+      ok=0; error="its base $bkey is from $base_run, which was never verified"
+    elif ! download_verified "$bkey" "$bsha" "$file.base" 2> "$work/dl.err"; then
+      ok=0; error="base: $(head -c 300 "$work/dl.err")"
+      grep -q 'does not match its checksum' "$work/dl.err" && error="base checksum mismatch: $(head -c 300 "$work/dl.err")"
+    fi
+  fi
+  if [ "$ok" = 1 ] && ! download_verified "$key" "$sha" "$file" 2> "$work/dl.err"; then
+    ok=0; error="$(head -c 300 "$work/dl.err")"
+    grep -q 'does not match its checksum' "$work/dl.err" && error="checksum mismatch: $error"
   fi
   if [ "$ok" = 1 ] && [ "$kind" = postgres ]; then
     if have pg_restore; then
@@ -96,25 +126,23 @@ drill_archive() {
     fi
   elif [ "$ok" = 1 ]; then
     mkdir -p "$scratch/$name"
-    set +e
-    decompress "$compression" < "$file" | limit "$STREAM_T" tar -C "$scratch/$name" --numeric-owner --totals -xf - 2> "$work/tar.err"
-    local st=("${PIPESTATUS[@]}")
-    set -e
-    # GNU tar reports what it read: a tar that read nothing proved nothing.
-    if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] && grep -q 'Total bytes read: [1-9]' "$work/tar.err"; then
+    # As restore.sh extracts: the base first, then the differential, incremental-aware.
+    if [ "$level" = 1 ] && ! extract_checked "$file.base" "$compression" "$scratch/$name"; then
+      ok=0; error="extraction of the base $bkey failed$(cat "$work/tar.why"): $(head -c 200 "$work/tar.err")"
+    elif extract_checked "$file" "$compression" "$scratch/$name"; then
       entries=$(find "$scratch/$name" | wc -l)
     else
-      ok=0; error="extraction failed (decompress exit ${st[0]}, tar exit ${st[1]}): $(head -c 200 "$work/tar.err")"
+      ok=0; error="extraction failed$(cat "$work/tar.why"): $(head -c 200 "$work/tar.err")"
     fi
   fi
-  rm -rf "${scratch:?}/$name" "$scratch/$name.db" "$file"
+  rm -rf "${scratch:?}/$name" "$scratch/$name.db" "$file" "$file.base"
   [ "$ok" = 1 ] || note_error "$name: $error"
   results+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"key\":$(json_str "$key"),\"ok\":$(json_bool "$ok"),\"integrity\":$(json_str_or_null "$integrity"),\
-\"entries\":$(json_num "$entries"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")}")
+\"entries\":$(json_num "$entries"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error"),\"level\":$(json_num "$level"),\"baseKey\":$(json_str_or_null "$bkey")}")
 }
 
-while IFS=$'\t' read -r name kind key sha compression; do
-  drill_archive "$name" "$kind" "$key" "$sha" "$compression"
+while IFS=$'\t' read -r name kind key sha compression level bkey bsha; do
+  drill_archive "$name" "$kind" "$key" "$sha" "$compression" "$level" "$bkey" "$bsha"
 done < <(manifest_archives "$work/manifest.json")
 [ "${#results[@]}" -gt 0 ] || note_error "the manifest of $run_prefix lists no archive"
 exit 0

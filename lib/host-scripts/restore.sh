@@ -4,22 +4,33 @@
 #
 #   1. Finds the run: the newest verified one, or the timestamp asked for, which must be
 #      verified too unless SHIPSHAPE_ALLOW_UNVERIFIED=true (a console parameter behind approval).
-#   2. Downloads every archive ONCE into a staging directory and checks its SHA-256 against
-#      the manifest, before anything on the host is touched. The restore reads exactly these
-#      verified files, never S3 again.
-#   3. Takes a safety backup of the current state (the backup runbook, in full).
-#   4. Stops the running containers that use the data (docker stop -t stopTimeoutSeconds),
-#      restores, starts exactly those again in order, and waits for each to run and be
-#      healthy (or have no HEALTHCHECK) within its wait; SQLite copies must pass
-#      integrity_check. Anything short of that is a failure.
-#   5. On any failure after the first file changed, restores the safety backup the same way
-#      (downloaded once and verified too).
+#      A differential archive (level 1, chain-format) needs its base: the base run must be
+#      verified as well, or the restore refuses and names the missing link.
+#   2. Downloads every archive (and base) ONCE into a staging directory, hashing the bytes in
+#      the same pass (s3_get | tee | sha256), and compares with the manifest, before anything on
+#      the host is touched. The restore reads exactly these verified files, never S3 again.
+#   3. Optionally (SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP=true) uploads a safety backup of the
+#      current state first (the backup runbook, in full).
+#   4. Stops the running containers that use the data (docker stop -t stopTimeoutSeconds) and
+#      sets the current data aside on the same filesystem: a volume's or path's directory is
+#      renamed to <dir>.shipshape-before-<runId> (O(1)) and a fresh directory with the same
+#      owner and mode takes its place; a SQLite file (and -wal/-shm/-journal) is renamed the
+#      same way. When a rename cannot work (a mount point, a directory a running container
+#      bind-mounts), the data is copied aside (cp -a --reflink=auto) and restored in place.
+#      PostgreSQL is dumped aside (pg_dump -Fc). If no safety copy can be made, nothing changes.
+#   5. Restores (tar --listed-incremental=/dev/null: a differential is extracted over its base,
+#      and files deleted since the full are deleted), starts exactly the containers it stopped,
+#      in order, and waits for each to run and be healthy (or have no HEALTHCHECK) within its
+#      wait; SQLite copies must pass integrity_check. Anything short of that is a failure.
+#   6. On success the set-aside copies are removed; on any failure the fresh data is removed
+#      and the set-aside copies are put back (renamed back), and the containers started again.
+#      An aside copy that remains (a crash, a failed rollback) is named in the result and on stderr.
 #
 # Inputs (document preamble): SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section backup) (the
 # stack's backup spec), SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX, SHIPSHAPE_TIMESTAMP ("latest"
 # or 20261121T020000Z), SHIPSHAPE_SOURCES ("*" or a comma list), SHIPSHAPE_FROM_HOST
 # ("self" or the instance whose backup to use), SHIPSHAPE_ALLOW_UNVERIFIED ("false"/"true"),
-# SHIPSHAPE_SCRATCH_DIR (staging, default /var/tmp).
+# SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP ("false"/"true"), SHIPSHAPE_SCRATCH_DIR (staging, default /var/tmp).
 # shellcheck disable=SC2031 # the safety backup runs backup.sh in a subshell on purpose
 set -euo pipefail
 export LC_ALL=C
@@ -40,34 +51,53 @@ PREFIX="${SHIPSHAPE_PREFIX:-backups}"
 WANTED="${SHIPSHAPE_TIMESTAMP:-latest}"
 SOURCES="${SHIPSHAPE_SOURCES:-*}"
 ALLOW_UNVERIFIED="${SHIPSHAPE_ALLOW_UNVERIFIED:-false}"
+UPLOAD_SAFETY="${SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP:-false}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
 STREAM_T="${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}"
 scratch_root="${SHIPSHAPE_SCRATCH_DIR:-/var/tmp}"
 from_host="${SHIPSHAPE_FROM_HOST:-self}"
 [ "$from_host" = self ] && from_host=$host_id
+# The suffix of set-aside copies: <dir>.shipshape-before-<runId>.
+ASIDE=".shipshape-before-$(printf '%s' "$RUN_ID" | tr -c 'A-Za-z0-9._-' '_' | head -c 80)"
 work=""
 staging=""
 errors=()
-restored=()
 restarts=()
 stopped=()
+ours=()
 left_alone=()
 killed=()
 failed=0
 run_prefix=""
 safety_prefix=""
 rolled_back=null
-touched=0
+# changing: 1 from the first set-aside until the result is settled (committed or rolled back);
+# the EXIT trap rolls back when the script ends in between.
+changing=0
 stop_timeout=60
+
+# One entry per selected source, by index.
+s_name=(); s_kind=(); s_key=(); s_sha=(); s_comp=(); s_level=(); s_bkey=(); s_bsha=()
+s_state=()  # "" untouched, aside, ok, failed
+s_net=()    # rename, copy, dump, none (nothing there before)
+s_live=()   # the live directory or file
+s_aside=()  # the set-aside copy (while it exists)
+s_parts=()  # sqlite: the suffixes renamed aside ("main -wal -shm -journal")
 
 note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
 # shellcheck disable=SC2317 # runs from the EXIT trap
 print_result() {
+  local i sources=()
+  for i in "${!s_name[@]}"; do
+    [ -n "${s_state[$i]}" ] || continue
+    sources+=("{\"name\":$(json_str "${s_name[$i]}"),\"kind\":\"${s_kind[$i]}\",\"key\":$(json_str "${s_key[$i]}"),\"sha256\":\"${s_sha[$i]}\",\"ok\":$(json_bool "$([ "${s_state[$i]}" = ok ] && echo 1)"),\
+\"level\":${s_level[$i]},\"baseKey\":$(json_str_or_null "${s_bkey[$i]}"),\"safetyNet\":$(json_str_or_null "${s_net[$i]}"),\"aside\":$(json_str_or_null "${s_aside[$i]}")}")
+  done
   result_header shipshape.restore/1
   printf '"from":%s,"safetyPrefix":%s,"ok":%s,"rolledBack":%s,"sources":[%s],"restarts":[%s],"errors":[%s]}\n' \
     "$(json_str_or_null "$run_prefix")" "$(json_str_or_null "$safety_prefix")" "$(json_bool "$([ "$failed" = 0 ] && echo 1)")" "$rolled_back" \
-    "$(join_by_comma "${restored[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+    "$(join_by_comma "${sources[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
 }
 
 # Starts what this script stopped, in order, and waits for each: running and healthy (or no
@@ -93,11 +123,22 @@ start_all() {
   stopped=()
 }
 
+# Names every copy still set aside, on stderr (the result names them too).
+# shellcheck disable=SC2317 # runs from the EXIT trap
+remaining_asides() {
+  local i
+  for i in "${!s_name[@]}"; do
+    [ -z "${s_aside[$i]}" ] || printf 'shipshape-restore: the data of %s from before the restore is still at %s\n' "${s_name[$i]}" "${s_aside[$i]}" >&2
+  done
+}
+
 # shellcheck disable=SC2317
 on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && [ "$RESULT_EMITTED" = 0 ] && note_error "restore aborted with exit code $rc; see the command's standard error"
+  if [ "$changing" = 1 ]; then changing=0; rollback || true; fi
   [ "${#stopped[@]}" -gt 0 ] && start_all
+  remaining_asides
   clear_busy
   emit_result shipshape.restore/1 print_result '"from":null,"safetyPrefix":null,"ok":false,"rolledBack":null,"sources":[],"restarts":[]'
   [ -z "$staging" ] || rm -rf "$staging"
@@ -112,9 +153,12 @@ work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporar
 
 HASH=(sha256sum)
 have openssl && HASH=(openssl dgst -sha256 -r)
-for tool in docker tar aws "${HASH[0]}"; do
+for tool in docker tar tee "${HASH[0]}"; do
   have "$tool" || note_error "$tool is not installed on the host"
 done
+have aws || have curl || note_error "neither curl nor the AWS CLI is installed on the host"
+case "$ALLOW_UNVERIFIED" in true|false) ;; *) note_error "SHIPSHAPE_ALLOW_UNVERIFIED must be true or false" ;; esac
+case "$UPLOAD_SAFETY" in true|false) ;; *) note_error "SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP must be true or false" ;; esac
 load_backup_spec
 [ -n "$BUCKET" ] || note_error "SHIPSHAPE_BUCKET is not set"
 [ "$failed" = 0 ] || exit 0
@@ -136,63 +180,79 @@ s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" ||
 
 selected() { [ "$SOURCES" = '*' ] || [[ ",$SOURCES," == *",$1,"* ]]; }
 manifest_archives "$work/manifest.json" > "$work/archives" || true
-: > "$work/selected"
-while IFS=$'\t' read -r name kind key sha compression; do
-  selected "$name" && printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$key" "$sha" "$compression" >> "$work/selected"
+while IFS=$'\t' read -r name kind key sha compression level bkey bsha; do
+  selected "$name" || continue
+  [ "$bkey" != - ] || bkey=""
+  [ "$bsha" != - ] || bsha=""
+  s_name+=("$name"); s_kind+=("$kind"); s_key+=("$key"); s_sha+=("$sha"); s_comp+=("$compression"); s_level+=("$level"); s_bkey+=("$bkey"); s_bsha+=("$bsha")
+  s_state+=(""); s_net+=(""); s_live+=(""); s_aside+=(""); s_parts+=("")
 done < "$work/archives"
-[ -s "$work/selected" ] || { note_error "none of the sources '$SOURCES' is in $run_prefix"; exit 0; }
+[ "${#s_name[@]}" -gt 0 ] || { note_error "none of the sources '$SOURCES' is in $run_prefix"; exit 0; }
 
-# --- 2. download once, verify before touching anything ----------------------------------
-staging=$(mktemp -d "$scratch_root/shipshape-restore.XXXXXX" 2>/dev/null) || { staging=""; note_error "cannot create a staging directory in $scratch_root"; exit 0; }
-
-# Downloads every archive of <list> into <dir> (one file each, named by its line number) and
-# checks its SHA-256; the restore reads only these files. 0 when all match.
-fetch_verified() { # list dir
-  local list=$1 dir=$2 n=0 name key sha got rc
-  mkdir -p "$dir" || return 1
-  while IFS=$'\t' read -r name _ key sha _; do
-    n=$((n + 1))
-    stage "download $name"
-    rc=0
-    s3_get "$key" > "$dir/$n" 2> "$work/get.err" || rc=$?
-    if [ "$rc" != 0 ]; then
-      note_error "$name: downloading $key failed (exit $rc): $(head -c 200 "$work/get.err")$( [ -s "$dir/$n" ] || df -Ph "$dir" 2>/dev/null | awk 'NR == 2 { printf "; %s free in the staging directory", $4 }')"
-      continue
+# A differential needs its base, from a verified run too.
+for i in "${!s_name[@]}"; do
+  [ "${s_level[$i]}" = 1 ] || continue
+  if [ -z "${s_bkey[$i]}" ] || [ -z "${s_bsha[$i]}" ]; then
+    note_error "${s_name[$i]}: ${s_key[$i]} is a differential without its base in the manifest; nothing was changed"
+    continue
+  fi
+  base_run=$(run_of_key "${s_bkey[$i]}")
+  if ! run_verified "$base_run" "$work/keys"; then
+    if [ "$ALLOW_UNVERIFIED" = true ]; then
+      stage "base run $base_run of ${s_name[$i]} is not verified; restoring it because AllowUnverified=true"
+    else
+      note_error "${s_name[$i]}: the base of ${s_key[$i]}, ${s_bkey[$i]}, is from $base_run, which was never verified, so nothing was restored; to restore it anyway, run again with AllowUnverified=true (needs approval)"
     fi
-    got=$(limit "$STREAM_T" "${HASH[@]}" < "$dir/$n" 2> "$work/hash.err" | cut -d' ' -f1) || got=""
-    [ "$got" = "$sha" ] || note_error "$name: $key does not match its checksum (got ${got:-nothing}: $(head -c 100 "$work/hash.err")); nothing was changed"
-  done < "$list"
-  [ "$failed" = 0 ]
-}
-fetch_verified "$work/selected" "$staging/run" || exit 0
+  fi
+done
+[ "$failed" = 0 ] || exit 0
 
-# --- 3. safety backup of the current state ----------------------------------------------
-stage "safety backup"
-safety_backup() (
-  export SHIPSHAPE_RUN_ID="$RUN_ID-safety"
-  # shellcheck source-path=SCRIPTDIR source=backup.sh
-  . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
-)
-safety_backup > "$work/safety.json" 2> "$work/safety.err" || true
-mark_busy restore
-safety_prefix=$(grep -o '"manifestKey":"[^"]*"' "$work/safety.json" | sed 's/"manifestKey":"\(.*\)\/manifest.json"/\1/' || true)
-if [ -z "$safety_prefix" ]; then
-  note_error "the safety backup did not complete, so nothing was restored: $(grep -o '"errors":\[[^]]*\]' "$work/safety.json" | head -c 400)"
-  exit 0
+# --- 2. download once, hash in the same pass, verify before touching anything -----------------
+staging=$(mktemp -d "$scratch_root/shipshape-restore.XXXXXX" 2>/dev/null) || { staging=""; note_error "cannot create a staging directory in $scratch_root"; exit 0; }
+for i in "${!s_name[@]}"; do
+  if [ "${s_level[$i]}" = 1 ]; then
+    stage "download ${s_name[$i]} (base)"
+    download_verified "${s_bkey[$i]}" "${s_bsha[$i]}" "$staging/$i.base" 2> "$work/dl.err" || note_error "${s_name[$i]}: base $(head -c 400 "$work/dl.err"); nothing was changed"
+  fi
+  stage "download ${s_name[$i]}"
+  download_verified "${s_key[$i]}" "${s_sha[$i]}" "$staging/$i" 2> "$work/dl.err" || note_error "${s_name[$i]}: $(head -c 400 "$work/dl.err"); nothing was changed"
+done
+[ "$failed" = 0 ] || exit 0
+
+# --- 3. the optional safety backup in S3 ---------------------------------------------------
+if [ "$UPLOAD_SAFETY" = true ]; then
+  stage "safety backup"
+  safety_backup() (
+    export SHIPSHAPE_RUN_ID="$RUN_ID-safety"
+    # A host state of its own: the safety backup is a full and never becomes the base of a differential.
+    export SHIPSHAPE_STATE_DIR="$work/safety-state"
+    # shellcheck source-path=SCRIPTDIR source=backup.sh
+    . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
+  )
+  safety_backup > "$work/safety.json" 2> "$work/safety.err" || true
+  mark_busy restore
+  safety_prefix=$(grep -o '"manifestKey":"[^"]*"' "$work/safety.json" | sed 's/"manifestKey":"\(.*\)\/manifest.json"/\1/' || true)
+  if [ -z "$safety_prefix" ]; then
+    note_error "the safety backup did not complete, so nothing was restored: $(grep -o '"errors":\[[^]]*\]' "$work/safety.json" | head -c 400)"
+    exit 0
+  fi
 fi
 
-# --- 4. restore --------------------------------------------------------------------------
+# --- 4. stop, set aside ----------------------------------------------------------------------
+is_ours() { local o; for o in "${ours[@]}"; do [ "$o" = "$1" ] && return 0; done; return 1; }
 stop_for() { # container
   local c=$1 s state t_stop
   for s in "${stopped[@]}" "${left_alone[@]}"; do [ "$s" = "$c" ] && return 0; done
   state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$c" 2>/dev/null) || state=""
   [ -n "$state" ] || { note_error "container $c cannot be inspected; nothing of its data was restored"; return 1; }
   if [ "$state" != running ] && [ "$state" != restarting ] && [ "$state" != paused ]; then
-    left_alone+=("$c")
+    # One this script stopped and could not start (a rollback starts it again), or one that was already stopped.
+    if is_ours "$c"; then stopped+=("$c"); else left_alone+=("$c"); fi
     return 0
   fi
   stage "stop $c"
   stopped+=("$c")
+  is_ours "$c" || ours+=("$c")
   t_stop=$(now_ms)
   limit $(( stop_timeout + DOCKER_T )) docker stop -t "$stop_timeout" "$c" > /dev/null 2>&1 || { note_error "container $c would not stop; nothing of its data was restored"; return 1; }
   state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}|${LB}.State.ExitCode${RB}" "$c" 2>/dev/null) || state=""
@@ -206,11 +266,199 @@ stop_for() { # container
 
 users_of_volume() { limit "$DOCKER_T" docker ps -a --filter "volume=$1" --format "${LB}.Names${RB}" 2>/dev/null; }
 
-# Extracts a verified local archive into a directory that was emptied first.
+# Stops every container whose data is restored (SQLite owners, volume users, the stop list).
+stop_users() {
+  local i c k n
+  for i in "${!s_name[@]}"; do
+    case "${s_kind[$i]}" in
+      sqlite) while IFS=$'\t' read -r k n c _; do [ "$k" = sqlite ] && [ "$n" = "${s_name[$i]}" ] && { stop_for "$c" || return 1; }; done <<< "$spec" ;;
+      volume)
+        users_of_volume "$(compose_volume_or_key "$project" "${s_name[$i]}")" > "$work/users" || { note_error "${s_name[$i]}: cannot list the containers that use volume ${s_name[$i]} (docker ps failed); nothing was restored"; return 1; }
+        while read -r c; do [ -n "$c" ] && { stop_for "$c" || return 1; }; done < "$work/users"
+        ;;
+    esac
+  done
+  while IFS=$'\t' read -r k c _; do [ "$k" = stop ] && { stop_for "$c" || return 1; }; done <<< "$spec"
+  return 0
+}
+
+# 0 when a running container bind-mounts <dir> or something inside it: renaming <dir> would leave
+# that container on the old copy, so the data is restored in place instead.
+pinned_by_running() { # dir
+  local names=() line
+  mapfile -t names < <(limit "$DOCKER_T" docker ps --format "${LB}.Names${RB}" 2>/dev/null || true)
+  [ "${#names[@]}" -gt 0 ] || return 1
+  while IFS= read -r line; do
+    [ "${line%%|*}" = running ] || continue
+    line="${line#*|};"
+    [[ "$line" == *";$1;"* || "$line" == *";$1/"* ]] && return 0
+  done < <(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}|${LB}range .Mounts${RB};${LB}.Source${RB}${LB}end${RB}" "${names[@]}" 2>/dev/null || true)
+  return 1
+}
+
+# Fresh directory <dir> with the owner, mode (and SELinux label) of <like>.
+fresh_dir_like() { # dir like
+  mkdir "$1" && chown --reference="$2" "$1" && chmod --reference="$2" "$1" || return 1
+  if have chcon && [ -e /sys/fs/selinux/enforce ]; then chcon --reference="$2" "$1" 2>/dev/null || true; fi
+}
+
+# Sets the data of source <i> aside; 0 when a safety copy exists (or there was nothing to save).
+set_aside() { # i
+  local i=$1 name=${s_name[$1]} live aside target vol k n p c m part moved why container
+  case "${s_kind[$i]}" in
+    volume|path)
+      if [ "${s_kind[$i]}" = volume ]; then
+        vol=$(compose_volume_or_key "$project" "$name")
+        live=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$vol" 2>/dev/null) || { note_error "$name: volume $vol does not exist; nothing was restored"; return 1; }
+      else
+        live=""
+        while IFS=$'\t' read -r k n p _; do [ "$k" = path ] && [ "$n" = "$name" ] && live=$p; done <<< "$spec"
+        [ -n "$live" ] || { note_error "$name: not a path of this stack's backup; nothing was restored"; return 1; }
+      fi
+      live=${live%/}
+      s_live[i]=$live
+      aside="$live$ASIDE"
+      if [ ! -e "$live" ] && [ "${s_kind[$i]}" = path ]; then
+        mkdir -p "$live" || { note_error "$name: cannot create $live; nothing was restored"; return 1; }
+        s_net[i]=none; s_state[i]=aside
+        return 0
+      fi
+      [ -d "$live" ] || { note_error "$name: $live is not a directory; nothing was restored"; return 1; }
+      [ ! -e "$aside" ] || { note_error "$name: $aside already exists (a copy set aside by an earlier restore?); move it away first; nothing was restored"; return 1; }
+      stage "set aside $live"
+      why=""
+      if mountpoint -q "$live" 2>/dev/null || [ "$(stat -c %d "$live")" != "$(stat -c %d "$live/..")" ]; then why="it is a mount point"
+      elif [ "${s_kind[$i]}" = path ] && pinned_by_running "$live"; then why="a running container bind-mounts it"
+      elif ! mv -T "$live" "$aside" 2> "$work/mv.err"; then why="mv: $(head -c 150 "$work/mv.err")"
+      else
+        s_aside[i]=$aside; s_net[i]=rename; s_state[i]=aside
+        printf 'shipshape-restore: %s set aside as %s (renamed)\n' "$live" "$aside" >&2
+        if ! fresh_dir_like "$live" "$aside" 2> "$work/mkdir.err"; then
+          { [ ! -e "$live" ] || rmdir "$live"; } && mv -T "$aside" "$live" && { s_aside[i]=""; s_state[i]=""; }
+          note_error "$name: cannot create a fresh $live ($(head -c 150 "$work/mkdir.err")); nothing was restored"
+          return 1
+        fi
+        return 0
+      fi
+      # A mount point, or data a running container holds: copy aside, restore in place.
+      stage "copy aside $live ($why)"
+      if cp -a --reflink=auto "$live" "$aside" 2> "$work/cp.err"; then
+        s_aside[i]=$aside; s_net[i]=copy; s_state[i]=aside
+        printf 'shipshape-restore: %s copied aside to %s (%s)\n' "$live" "$aside" "$why" >&2
+        return 0
+      fi
+      rm -rf "$aside"
+      note_error "$name: $live cannot be renamed ($why) nor copied aside ($(head -c 150 "$work/cp.err")), so there would be no safety copy; nothing was restored"
+      return 1
+      ;;
+    sqlite)
+      target=""
+      while IFS=$'\t' read -r k n c p m _; do [ "$k" = sqlite ] && [ "$n" = "$name" ] && { target=$(host_path "$c" "$p") || target="-"; }; done <<< "$spec"
+      [ -n "$target" ] || { note_error "$name: not a database of this stack's backup; nothing was restored"; return 1; }
+      [ "$target" != - ] || { note_error "$name: the database is not on a volume or bind mount of its container, so it cannot be restored from the host; nothing was restored"; return 1; }
+      s_live[i]=$target
+      for part in "" -wal -shm -journal; do
+        [ ! -e "$target$part$ASIDE" ] || { note_error "$name: $target$part$ASIDE already exists (a copy set aside by an earlier restore?); move it away first; nothing was restored"; return 1; }
+      done
+      if [ ! -e "$target" ]; then s_net[i]=none; s_state[i]=aside; return 0; fi
+      stage "set aside $target"
+      moved=""
+      s_net[i]=rename
+      for part in "" -wal -shm -journal; do
+        [ -e "$target$part" ] || continue
+        if mv -T "$target$part" "$target$part$ASIDE" 2> "$work/mv.err"; then moved="$moved ${part:-main}"; continue; fi
+        # A file bind-mounted on its own cannot be renamed: copy it instead, and write in place.
+        if cp -a --reflink=auto "$target$part" "$target$part$ASIDE" 2> "$work/cp.err"; then moved="$moved ${part:-main}"; s_net[i]=copy; continue; fi
+        rm -f "$target$part$ASIDE"
+        s_parts[i]=$moved; s_aside[i]="$target$ASIDE"; s_state[i]=aside
+        unset_aside "$i" || true
+        s_state[i]=""
+        note_error "$name: $target$part can be neither renamed nor copied aside ($(head -c 150 "$work/cp.err")), so there would be no safety copy; nothing was restored"
+        return 1
+      done
+      s_parts[i]=$moved; s_aside[i]="$target$ASIDE"; s_state[i]=aside
+      printf 'shipshape-restore: %s set aside as %s (%s)\n' "$target" "$target$ASIDE" "${s_net[$i]}" >&2
+      return 0
+      ;;
+    postgres)
+      local database user
+      while IFS=$'\t' read -r k n c p m _; do [ "$k" = postgres ] && [ "$n" = "$name" ] && container=$c && database=$p && user=$m; done <<< "$spec"
+      [ -n "${database:-}" ] || { note_error "$name: not a database of this stack's backup; nothing was restored"; return 1; }
+      aside="$scratch_root/shipshape-before-${ASIDE#.shipshape-before-}-$name.pgdump"
+      stage "dump aside $name"
+      if limit "$STREAM_T" docker exec "$container" pg_dump -Fc -U "$user" -d "$database" > "$aside" 2> "$work/pg.err" && [ -s "$aside" ]; then
+        s_live[i]="$container/$database"; s_aside[i]=$aside; s_net[i]=dump; s_state[i]=aside
+        printf 'shipshape-restore: %s dumped aside to %s\n' "$name" "$aside" >&2
+        return 0
+      fi
+      rm -f "$aside"
+      note_error "$name: pg_dump of $database in $container failed ($(head -c 150 "$work/pg.err")), so there would be no safety copy; nothing was restored"
+      return 1
+      ;;
+  esac
+}
+
+# Puts the set-aside copy of source <i> back in place of whatever is there now; 0 on success.
+unset_aside() { # i
+  local i=$1 live=${s_live[$1]} aside=${s_aside[$1]} part failed_dir
+  case "${s_net[$i]}" in
+    none)
+      case "${s_kind[$i]}" in
+        path) rm -rf "$live" ;;
+        sqlite) rm -f "$live" "$live-wal" "$live-shm" "$live-journal" ;;
+        *) true ;;
+      esac
+      ;;
+    rename|copy)
+      case "${s_kind[$i]}" in
+        volume|path)
+          if [ "${s_net[$i]}" = rename ]; then
+            failed_dir="$live.shipshape-failed-${ASIDE#.shipshape-before-}"
+            { [ ! -e "$live" ] || mv -T "$live" "$failed_dir"; } && mv -T "$aside" "$live" || return 1
+            rm -rf "$failed_dir" || true
+          else
+            find "$live" -mindepth 1 -delete && cp -a --reflink=auto "$aside/." "$live/" && rm -rf "$aside" || return 1
+          fi
+          ;;
+        sqlite)
+          rm -f "$live-wal" "$live-shm" "$live-journal" "$live.shipshape-restore" || return 1
+          [[ " ${s_parts[$i]} " == *" main "* ]] || rm -f "$live" || return 1
+          for part in ${s_parts[$i]}; do
+            [ "$part" = main ] && part=""
+            if [ "${s_net[$i]}" = rename ]; then mv -f -T "$live$part$ASIDE" "$live$part" || return 1
+            else cp -a --reflink=auto "$live$part$ASIDE" "$live$part" && rm -f "$live$part$ASIDE" || return 1; fi
+          done
+          ;;
+      esac
+      ;;
+    dump)
+      local container=${live%%/*} database=${live#*/} user k n c p m
+      while IFS=$'\t' read -r k n c p m _; do [ "$k" = postgres ] && [ "$n" = "${s_name[$i]}" ] && user=$m; done <<< "$spec"
+      limit "$STREAM_T" docker exec -i "$container" pg_restore --clean --if-exists --no-owner -U "$user" -d "$database" < "$aside" 2> "$work/pg.err" || return 1
+      rm -f "$aside"
+      ;;
+  esac
+  s_aside[i]=""
+}
+
+# Removes the set-aside copy of source <i> after a successful restore.
+drop_aside() { # i
+  local i=$1 part
+  [ -n "${s_aside[$i]}" ] || return 0
+  case "${s_kind[$i]}" in
+    sqlite) for part in ${s_parts[$i]}; do [ "$part" = main ] && part=""; rm -f "${s_live[$i]}$part$ASIDE" || return 1; done ;;
+    *) rm -rf "${s_aside[$i]}" || return 1 ;;
+  esac
+  s_aside[i]=""
+}
+
+# --- 5. restore ---------------------------------------------------------------------------------
+# Extracts a verified local archive into <dir> (an incremental-aware extraction: a differential
+# over its base deletes what was deleted since the full).
 extract_into() { # file compression dir
   local st
   set +e
-  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --numeric-owner --totals -xf - 2> "$work/tar.err"
+  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --listed-incremental=/dev/null --numeric-owner --totals -xf - 2> "$work/tar.err"
   st=("${PIPESTATUS[@]}")
   set -e
   # GNU tar reports what it read: a tar that read nothing restored nothing.
@@ -219,118 +467,105 @@ extract_into() { # file compression dir
   return 1
 }
 
-# restore_archive <name> <kind> <verified file> <compression>: 0 on success
-restore_archive() {
-  local name=$1 kind=$2 file=$3 compression=$4 dir target db container mode k n c p m d u
+# restore_source <i>: 0 on success
+restore_source() {
+  local i=$1 name=${s_name[$1]} live=${s_live[$1]} file="$staging/$1" container k n c p m database user
   stage "restore $name"
-  case "$kind" in
-    volume)
-      local vol
-      vol=$(compose_volume_or_key "$project" "$name")
-      dir=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$vol" 2>/dev/null) || { note_error "$name: volume $vol does not exist"; return 1; }
-      touched=1
-      if ! { find "$dir" -mindepth 1 -delete && extract_into "$file" "$compression" "$dir"; }; then
-        note_error "$name: extracting into volume $name failed: $(head -c 200 "$work/tar.err")"
+  case "${s_kind[$i]}" in
+    volume|path)
+      if [ "${s_net[$i]}" != rename ]; then find "$live" -mindepth 1 -delete 2> "$work/tar.err" || { note_error "$name: emptying $live failed: $(head -c 200 "$work/tar.err")"; return 1; }; fi
+      if [ "${s_level[$i]}" = 1 ] && ! extract_into "$staging/$i.base" "${s_comp[$i]}" "$live"; then
+        note_error "$name: extracting the base ${s_bkey[$i]} into $live failed: $(head -c 200 "$work/tar.err")"
         return 1
       fi
-      ;;
-    path)
-      while IFS=$'\t' read -r k n p _; do [ "$k" = path ] && [ "$n" = "$name" ] && target=$p; done <<< "$spec"
-      [ -n "${target:-}" ] || { note_error "$name: not a path of this stack's backup"; return 1; }
-      mkdir -p "$target"
-      touched=1
-      if ! { find "$target" -mindepth 1 -delete && extract_into "$file" "$compression" "$target"; }; then
-        note_error "$name: extracting into $target failed: $(head -c 200 "$work/tar.err")"
+      if ! extract_into "$file" "${s_comp[$i]}" "$live"; then
+        note_error "$name: extracting into ${s_kind[$i]} $name failed: $(head -c 200 "$work/tar.err")"
         return 1
       fi
       ;;
     postgres)
-      local database user
-      while IFS=$'\t' read -r k n c d u _; do [ "$k" = postgres ] && [ "$n" = "$name" ] && container=$c && database=$d && user=$u; done <<< "$spec"
-      [ -n "${database:-}" ] || { note_error "$name: not a database of this stack's backup"; return 1; }
-      touched=1
+      while IFS=$'\t' read -r k n c p m _; do [ "$k" = postgres ] && [ "$n" = "$name" ] && container=$c && database=$p && user=$m; done <<< "$spec"
       if ! limit "$STREAM_T" docker exec -i "$container" pg_restore --clean --if-exists --no-owner -U "$user" -d "$database" < "$file" 2> "$work/pg.err"; then
         note_error "$name: pg_restore into $database in $container failed: $(head -c 200 "$work/pg.err")"
         return 1
       fi
       ;;
     sqlite)
-      while IFS=$'\t' read -r k n c p m _; do [ "$k" = sqlite ] && [ "$n" = "$name" ] && container=$c && db=$p && mode=${m:-host}; done <<< "$spec"
-      [ -n "${db:-}" ] || { note_error "$name: not a database of this stack's backup"; return 1; }
-      target=$(host_path "$container" "$db") || { note_error "$name: $db is not on a volume or bind mount of $container, so it cannot be restored from the host"; return 1; }
-      touched=1
-      rm -f "$target-wal" "$target-shm" "$target-journal"
-      if ! { decompress "$compression" < "$file" > "$target.shipshape-restore" && mv -f "$target.shipshape-restore" "$target"; }; then
-        rm -f "$target.shipshape-restore"
-        note_error "$name: writing $target failed"
-        return 1
+      if [ "${s_net[$i]}" = copy ]; then
+        # In place: the file may be a bind mount of its own.
+        rm -f "$live-wal" "$live-shm" "$live-journal"
+        if ! decompress "${s_comp[$i]}" < "$file" > "$live" 2> "$work/dec.err"; then note_error "$name: writing $live failed: $(head -c 200 "$work/dec.err")"; return 1; fi
+      else
+        if ! { decompress "${s_comp[$i]}" < "$file" > "$live.shipshape-restore" 2> "$work/dec.err" \
+          && { [ ! -e "$live$ASIDE" ] || { chown --reference="$live$ASIDE" "$live.shipshape-restore" && chmod --reference="$live$ASIDE" "$live.shipshape-restore"; }; } \
+          && mv -f -T "$live.shipshape-restore" "$live"; }; then
+          rm -f "$live.shipshape-restore"
+          note_error "$name: writing $live failed: $(head -c 200 "$work/dec.err")"
+          return 1
+        fi
       fi
       ;;
   esac
 }
 
-# Restores every line of <list> from the verified files in <dir>, with the right containers
-# stopped, and starts them again.
-restore_all() { # list dir
-  local list=$1 dir=$2 name kind key sha compression c ok n i k
-  while IFS=$'\t' read -r name kind key sha compression; do
-    case "$kind" in
-      sqlite) while IFS=$'\t' read -r k i c _; do [ "$k" = sqlite ] && [ "$i" = "$name" ] && { stop_for "$c" || return 1; }; done <<< "$spec" ;;
-      volume)
-        users_of_volume "$(compose_volume_or_key "$project" "$name")" > "$work/users" || { note_error "$name: cannot list the containers that use volume $name (docker ps failed); nothing was restored"; return 1; }
-        while read -r c; do [ -n "$c" ] && { stop_for "$c" || return 1; }; done < "$work/users"
-        ;;
-    esac
-  done < "$list"
-  while IFS=$'\t' read -r k c _; do [ "$k" = stop ] && { stop_for "$c" || return 1; }; done <<< "$spec"
-  ok=0
-  n=0
-  while IFS=$'\t' read -r name kind key sha compression; do
-    n=$((n + 1))
-    if restore_archive "$name" "$kind" "$dir/$n" "$compression"; then
-      restored+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"key\":$(json_str "$key"),\"sha256\":\"$sha\",\"ok\":true}")
-    else
-      restored+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"key\":$(json_str "$key"),\"sha256\":\"$sha\",\"ok\":false}")
-      ok=1
-    fi
-  done < "$list"
-  start_all
-  return "$ok"
-}
-
 check_sqlite() {
-  local k n c p m result rc
+  local k n c p m result
   while IFS=$'\t' read -r k n c p m _; do
     { [ "$k" = sqlite ] && selected "$n"; } || continue
     stage "integrity_check $n"
-    rc=0
-    result=$(sqlite_exec "${m:-host}" "$c" "$p" "$SQLITE_TIMEOUT_S" "PRAGMA integrity_check;" 2>&1) || rc=$?
+    result=$(sqlite_exec "${m:-host}" "$c" "$p" "$SQLITE_TIMEOUT_S" "PRAGMA integrity_check;" 2>&1) || true
     [ "$(printf '%s' "$result" | head -c 200)" = ok ] || note_error "$n: restored database fails integrity_check: $(printf '%s' "$result" | head -c 200)"
   done <<< "$spec"
 }
 
-if restore_all "$work/selected" "$staging/run"; then check_sqlite; fi
-start_all
-if [ "$failed" = 1 ] && [ "$touched" = 1 ]; then
-  # --- 5. put the safety backup back ----------------------------------------------------------
-  stage "roll back to $safety_prefix"
+# Puts every set-aside copy back, with the containers stopped again, and starts them.
+# shellcheck disable=SC2317 # also runs from the EXIT trap
+rollback() {
+  local i c errors_before=${#errors[@]} saved_failed=$failed
+  stage "roll back"
   rolled_back=false
-  errors_before=${#errors[@]}
-  : > "$work/rollback"
-  if s3_get "$safety_prefix/manifest.json" > "$work/safety-manifest.json" 2> "$work/get.err"; then
-    while IFS=$'\t' read -r name kind key sha compression; do
-      selected "$name" && printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$key" "$sha" "$compression" >> "$work/rollback"
-    done < <(manifest_archives "$work/safety-manifest.json")
-  else
-    note_error "cannot read the safety backup's manifest: $(head -c 200 "$work/get.err")"
-  fi
-  restored=()
-  saved_failed=$failed
   failed=0
-  if [ -s "$work/rollback" ] && fetch_verified "$work/rollback" "$staging/safety" && restore_all "$work/rollback" "$staging/safety" \
-    && [ "${#errors[@]}" = "$errors_before" ]; then rolled_back=true; fi
-  failed=$saved_failed
+  for c in "${ours[@]}"; do stop_for "$c" || true; done
+  for i in "${!s_name[@]}"; do
+    [ "${s_state[$i]}" != "" ] || continue
+    if unset_aside "$i"; then
+      [ "${s_state[$i]}" = ok ] && s_state[i]=failed
+    else
+      note_error "${s_name[$i]}: putting the data from before the restore back failed; it is still at ${s_aside[$i]:-?}"
+    fi
+  done
   start_all
+  [ "${#errors[@]}" = "$errors_before" ] && rolled_back=true
+  failed=$saved_failed
+  [ "$rolled_back" = true ]
+}
+
+stop_users || { start_all; exit 0; }
+changing=1
+for i in "${!s_name[@]}"; do
+  set_aside "$i" && continue
+  # No safety copy for this source: put back those already set aside, change nothing.
+  changing=0
+  for j in "${!s_name[@]}"; do
+    [ -n "${s_state[$j]}" ] || continue
+    unset_aside "$j" || note_error "${s_name[$j]}: putting it back after a refused restore failed; it is at ${s_aside[$j]:-?}"
+    s_state[j]=""
+  done
+  start_all
+  exit 0
+done
+for i in "${!s_name[@]}"; do
+  if restore_source "$i"; then s_state[i]=ok; else s_state[i]=failed; fi
+done
+start_all
+[ "$failed" = 1 ] || check_sqlite
+if [ "$failed" = 1 ]; then
+  changing=0
+  rollback || true
+else
+  changing=0
+  stage "drop the copies set aside"
+  for i in "${!s_name[@]}"; do drop_aside "$i" || printf 'shipshape-restore: could not remove %s\n' "${s_aside[$i]}" >&2; done
 fi
 stage "done"
 exit 0

@@ -40,6 +40,7 @@ export const RESTORE_PARAMETERS: Readonly<Record<string, DocumentParameter>> = {
   Sources: { type: 'String', description: 'Which sources: "*" for all, or names separated by commas (e.g. app-db,uploads).', default: '*', allowedPattern: '^([*]|[a-z0-9][a-z0-9_.-]{0,62}(,[a-z0-9][a-z0-9_.-]{0,62}){0,19})$' },
   FromHost: { type: 'String', description: 'Whose backup: "self", or the instance ID of another host of the stack (e.g. the one this host replaces).', default: 'self', allowedPattern: '^(self|i-[0-9a-f]{8}|i-[0-9a-f]{17}|mi-[0-9a-f]{17})$' },
   AllowUnverified: { type: 'String', description: 'Restore a run that was never verified ("true"). Only offered in the console when restores wait for an approver.', default: 'false', allowedValues: ['false', 'true'] },
+  UploadPreRestoreBackup: { type: 'String', description: 'Also upload a full backup of the current data to S3 before the restore ("true"; slower). By default the current data is only set aside on the host (renamed, O(1)) and put back if the restore fails.', default: 'false', allowedValues: ['false', 'true'] },
 };
 
 /** Restore: the backup spec again (sources, stop list), and which run and sources to put back. */
@@ -47,7 +48,7 @@ export const restoreRunbook: RunbookDeclaration = {
   name: RESTORE,
   script: 'restore.sh',
   stepName: 'restore',
-  description: (fleet) => `shipshape ${fleet}: restore a verified backup onto a host. Checks every archive's SHA-256 before touching anything, takes a safety backup of the current state, stops the containers that use the data, restores, starts them and waits for health. If anything fails after the first file was changed, the safety backup is put back.`,
+  description: (fleet) => `shipshape ${fleet}: restore a verified backup onto a host. Downloads every archive once and checks its SHA-256 before touching anything, stops the containers that use the data, sets the current data aside on the host (renamed, or copied when it is a mount point), restores, starts them and waits for health. If anything fails, the data set aside is put back; on success it is removed. UploadPreRestoreBackup=true also uploads a safety backup first.`,
   executionTimeoutSeconds: 6 * 3600,
   appliesTo: (stack) => !!stack.backup,
   usesBackupBucket: true,
@@ -55,7 +56,7 @@ export const restoreRunbook: RunbookDeclaration = {
   console: {
     name: 'restore',
     kind: 'host',
-    description: (fleet) => `shipshape ${fleet}: restore a backup onto one host. Destructive: it replaces the chosen data. It first checks every archive's checksum and takes a safety backup; if the restore fails, the safety backup is put back. Choose the stack, the host, and which backup (latest verified by default).`,
+    description: (fleet) => `shipshape ${fleet}: restore a backup onto one host. Destructive: it replaces the chosen data. It first checks every archive's checksum and sets the current data aside on the host; if the restore fails, that data is put back. Choose the stack, the host, which backup (latest verified by default), and whether to also upload a safety backup of the current data first.`,
   },
 };
 

@@ -2,7 +2,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,13 +28,15 @@ afterAll(async () => { host.dispose(); await s3.stop(); });
 
 const zstd = (b: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: b });
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-async function publishRun(instance: string, stamp: string, archives: { name: string; kind: string; body: Buffer }[], verified = true) {
+async function publishRun(instance: string, stamp: string, archives: { name: string; kind: string; body: Buffer; base?: { key: string; sha256: string } }[], verified = true) {
   const prefix = `backups/web/${instance}/${stamp}`;
   const entries = [];
   for (const a of archives) {
     const key = `${prefix}/${a.name}.${a.kind === 'sqlite' ? 'db' : 'tar'}.zst`;
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: a.body }));
-    entries.push({ name: a.name, kind: a.kind, source: a.name, method: 'x', key, ok: true, bytes: a.body.length, sha256: sha(a.body), compression: 'zstd', integrity: null, durationMs: 1, error: null });
+    // chain-format: a differential names its base at the end of its entry.
+    const chain = a.base ? { level: 1, baseKey: a.base.key, baseSha256: a.base.sha256 } : {};
+    entries.push({ name: a.name, kind: a.kind, source: a.name, method: 'x', key, ok: true, bytes: a.body.length, sha256: sha(a.body), compression: 'zstd', integrity: null, durationMs: 1, error: null, ...chain });
   }
   await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/manifest.json`, Body: JSON.stringify({ schema: 'shipshape.backup-manifest/1', archives: entries }) }));
   if (verified) await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/verified.json`, Body: '{}' }));
@@ -42,7 +44,7 @@ async function publishRun(instance: string, stamp: string, archives: { name: str
 }
 async function drill(instance: string) {
   const run = await runHostScript('drill.sh', host.env({
-    PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'd', SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint,
+    PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'd', SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint, 
     SHIPSHAPE_SCRATCH_DIR: scratch, AWS_SSM_INSTANCE_ID: instance,
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir,
   }), 120_000);
@@ -86,6 +88,45 @@ describe('drill.sh', () => {
     expect(r.archives.map((a) => [a.name, a.ok])).toEqual([['db', false], ['files', false]]);
     expect(r.archives[0]!.error).toMatch(/integrity_check|file is not a database/);
     expect(r.archives[1]!.error).toMatch(/checksum mismatch/);
+    expect(readdirSync(scratch)).toEqual([]);
+  });
+
+  it('drills the newest chain: the base and the differential, both verified, extracted in order', async () => {
+    // Prepare: a full made with tar -g, then a differential after a file was deleted and one added
+    const dir = mkdtempSync(join(tmpdir(), 'chain-'));
+    const snar = join(dir, '..', `${dir.split('/').pop()}.snar`);
+    writeFileSync(join(dir, 'a'), '1');
+    writeFileSync(join(dir, 'gone'), 'deleted later');
+    const full = zstd(execFileSync('tar', ['-C', dir, `--listed-incremental=${snar}`, '-cf', '-', '.']));
+    rmSync(join(dir, 'gone'));
+    writeFileSync(join(dir, 'b'), '2');
+    const diff = zstd(execFileSync('tar', ['-C', dir, `--listed-incremental=${snar}`, '-cf', '-', '.']));
+    const base = `backups/web/i-00000000000000d4/20261120T020000Z/files.tar.zst`;
+    await publishRun('i-00000000000000d4', '20261120T020000Z', [{ name: 'files', kind: 'volume', body: full }]);
+    await publishRun('i-00000000000000d4', '20261121T020000Z', [{ name: 'files', kind: 'volume', body: diff, base: { key: base, sha256: sha(full) } }]);
+    // Act
+    const r = await drill('i-00000000000000d4');
+    // Assess: ".", a, b (gone was deleted by the differential)
+    expect(r.errors).toEqual([]);
+    expect(r.archives).toEqual([expect.objectContaining({ name: 'files', ok: true, entries: 3, level: 1, baseKey: base })]);
+    expect(readdirSync(scratch)).toEqual([]);
+  });
+
+  it('fails when the base of the newest differential is not verified or does not match its checksum', async () => {
+    // Prepare
+    const full = zstd(tarOf({ a: '1' }));
+    const diff = zstd(tarOf({ b: '2' }));
+    const unverifiedBase = await publishRun('i-00000000000000d5', '20261120T020000Z', [{ name: 'files', kind: 'volume', body: full }], false);
+    await publishRun('i-00000000000000d5', '20261121T020000Z', [{ name: 'files', kind: 'volume', body: diff, base: { key: `${unverifiedBase}/files.tar.zst`, sha256: sha(full) } }]);
+    await publishRun('i-00000000000000d6', '20261120T020000Z', [{ name: 'files', kind: 'volume', body: full }]);
+    await publishRun('i-00000000000000d6', '20261121T020000Z', [{ name: 'files', kind: 'volume', body: diff, base: { key: 'backups/web/i-00000000000000d6/20261120T020000Z/files.tar.zst', sha256: 'f'.repeat(64) } }]);
+    // Act
+    const unverified = await drill('i-00000000000000d5');
+    const mismatch = await drill('i-00000000000000d6');
+    // Assess
+    expect(unverified.archives.map((a) => [a.name, a.ok])).toEqual([['files', false]]);
+    expect(unverified.archives[0]!.error).toBe(`its base ${unverifiedBase}/files.tar.zst is from ${unverifiedBase}, which was never verified`);
+    expect(mismatch.archives[0]!.error).toMatch(/^base checksum mismatch: .*files\.tar\.zst does not match its checksum/);
     expect(readdirSync(scratch)).toEqual([]);
   });
 

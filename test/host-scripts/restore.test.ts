@@ -100,7 +100,7 @@ async function restore(instance: string, extra: Record<string, string> = {}): Pr
 }
 
 describe('restore.sh', () => {
-  it('round-trips: data changed after a backup comes back byte for byte, after a safety backup', async () => {
+  it('round-trips: data changed after a backup comes back byte for byte, the old data renamed aside and removed after the success', async () => {
     // Prepare
     prepare();
     const instance = 'i-00000000000000a1';
@@ -120,9 +120,11 @@ describe('restore.sh', () => {
     expect(tree(paths.uploads)).toEqual(before.uploads);
     expect(sqlite(paths.db, 'PRAGMA integrity_check;')).toBe('ok');
     expect(sqlite(paths.db, 'SELECT COUNT(*) FROM t;')).toBe('1000');
-    // The safety backup holds the state just before the restore.
-    const safety = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${result.safetyPrefix}/` }));
-    expect((safety.Contents ?? []).map((c) => c.Key!.split('/').pop()).sort()).toEqual(['app-db.db.zst', 'certs.tar.zst', 'manifest.json', 'uploads.tar.zst']);
+    // The data was set aside by renames on the host (no upload) and removed after the success.
+    expect(result.safetyPrefix).toBeNull();
+    expect(result.sources.map((s) => [s.name, s.safetyNet, s.aside])).toEqual([['app-db', 'rename', null], ['certs', 'rename', null], ['uploads', 'rename', null]]);
+    expect(readdirSync(host.dir).filter((f) => f.includes('shipshape-'))).toEqual([]);
+    expect(readdirSync(join(paths.root, 'data')).filter((f) => f.includes('shipshape-'))).toEqual([]);
     expect(host.containers().app!.State.Status).toBe('running');
     expect(host.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => `${c[0]} ${c[c.length - 1]}`)).toEqual(['stop app', 'start app']);
   });
@@ -160,6 +162,32 @@ describe('restore.sh', () => {
     expect(sqlite(paths.db, 'SELECT COUNT(*) FROM t;')).toBe('0');
   });
 
+  it('uploads a safety backup of the state before the restore only when UploadPreRestoreBackup is true', async () => {
+    // Prepare
+    prepare();
+    const instance = 'i-00000000000000b3';
+    await backupNow(instance);
+    writeFileSync(join(paths.uploads, 'u1'), 'changed');
+    // Act
+    const result = await restore(instance, { SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP: 'true' });
+    // Assess: the safety backup holds the state just before the restore
+    expect(result.errors).toEqual([]);
+    expect(result.safetyPrefix).toMatch(new RegExp(`^backups/web/${instance}/`));
+    const safety = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${result.safetyPrefix}/` }));
+    expect((safety.Contents ?? []).map((c) => c.Key!.split('/').pop()).sort()).toEqual(['app-db.db.zst', 'certs.tar.zst', 'manifest.json', 'uploads.tar.zst']);
+    const uploads = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${result.safetyPrefix}/uploads.tar.zst` }));
+    const listing = execFileSync('tar', ['-xOf', '-', './u1'], { input: execFileSync('zstd', ['-dc'], { input: Buffer.from(await uploads.Body!.transformToByteArray()) }) }).toString();
+    expect(listing).toBe('changed');
+    expect(readFileSync(join(paths.uploads, 'u1'), 'utf8')).toBe('upload one');
+  });
+
+  it('fails when UploadPreRestoreBackup is neither true nor false, before changing anything', async () => {
+    prepare();
+    const result = await restore('i-00000000000000b4', { SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP: 'yes' });
+    expect(result.ok).toBe(false);
+    expect(result.errors).toEqual(['SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP must be true or false']);
+  });
+
   it('refuses an archive whose checksum does not match, before changing anything', async () => {
     prepare();
     const instance = 'i-00000000000000a3';
@@ -174,7 +202,7 @@ describe('restore.sh', () => {
     expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
   });
 
-  it('puts the safety backup back when the restore fails half way', async () => {
+  it('renames the data from before the restore back when the restore fails half way', async () => {
     // Prepare: the newest verified run has an archive that matches its checksum but is not zstd
     prepare();
     const instance = 'i-00000000000000a4';
@@ -200,7 +228,9 @@ describe('restore.sh', () => {
     expect(result.from).toBe(broken);
     expect(result.errors[0]).toMatch(/certs: extracting into volume certs failed/);
     expect(result.rolledBack).toBe(true);
+    expect(result.sources).toEqual([expect.objectContaining({ name: 'certs', ok: false, safetyNet: 'rename', aside: null })]);
     expect(tree(paths.vol)).toEqual(before);
+    expect(readdirSync(host.dir).filter((f) => f.includes('shipshape-'))).toEqual([]);
     expect(host.containers().app!.State.Status).toBe('running');
   });
 
@@ -229,7 +259,7 @@ describe('restore.sh', () => {
   });
 
   it('reads each archive once and restores the verified bytes, even when the archive is swapped after its check', async () => {
-    // Prepare: an AWS CLI that replaces the certs archive in S3 right after downloading it
+    // Prepare: an AWS CLI (the transport this test picks) that replaces the certs archive in S3 right after downloading it
     prepare();
     const instance = 'i-00000000000000a7';
     const backup = await backupNow(instance);
@@ -246,7 +276,7 @@ if [[ "$*" == *"s3 cp s3://${BUCKET}/${certs} -"* ]]; then printf 'swapped' | /u
 exit $rc
 `, { mode: 0o755 });
     // Act
-    const result = await restore(instance, { PATH: `${bin}:${host.env().PATH}` });
+    const result = await restore(instance, { PATH: `${bin}:${host.env().PATH}`, SHIPSHAPE_S3_TRANSPORT: 'cli' });
     // Assess
     expect(result.errors).toEqual([]);
     expect(result.ok).toBe(true);

@@ -16,10 +16,55 @@ find_run() { # host_prefix wanted(latest|stamp) keys_file
   printf '%s' "$run"
 }
 
-# The archives of a manifest, one a line: name<TAB>kind<TAB>key<TAB>sha256<TAB>compression.
+# The archives of a manifest, one a line: name<TAB>kind<TAB>key<TAB>sha256<TAB>compression<TAB>
+# level<TAB>baseKey<TAB>baseSha256 (chain-format: level 0 or 1; "-" for no base). Only archives
+# with ok:true; a field missing from an older manifest reads as level 0 without a base.
 manifest_archives() { # manifest_file
-  tr -d '\n' < "$1" | grep -o '{"name":"[^"]*","kind":"[^"]*","source":"[^"]*","method":"[^"]*","key":"[^"]*","ok":true,"bytes":[0-9]*,"sha256":"[0-9a-f]*","compression":"[a-z]*"' \
-    | sed -E 's/^\{"name":"([^"]*)","kind":"([^"]*)","source":"[^"]*","method":"[^"]*","key":"([^"]*)","ok":true,"bytes":[0-9]*,"sha256":"([0-9a-f]*)","compression":"([a-z]*)"$/\1\t\2\t\3\t\4\t\5/'
+  tr -d '\n' < "$1" | sed 's/{"name":/\n&/g' | awk '
+    function str(s, name) { if (!match(s, "\"" name "\":\"[^\"]*\"")) return ""; s = substr(s, RSTART + length(name) + 4, RLENGTH - length(name) - 5); return s }
+    /^\{"name":"[^"]*","kind":"[^"]*","source":"[^"]*","method":"[^"]*","key":"[^"]*","ok":true,"bytes":[0-9]*,"sha256":"[0-9a-f]+","compression":"[a-z]+"/ {
+      sub(/\}.*/, "")
+      level = match($0, /"level":1[,}]?/) ? 1 : 0
+      bk = str($0, "baseKey"); bs = str($0, "baseSha256")
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", str($0, "name"), str($0, "kind"), str($0, "key"), str($0, "sha256"), str($0, "compression"), level, (bk == "" ? "-" : bk), (bs == "" ? "-" : bs)
+    }'
+}
+
+# Downloads <key> into <file> and hashes the bytes in the same pass (s3_get | tee | hash, every
+# element's exit status checked): one read of the bytes, which must match <sha256>. Prints why
+# not on stderr. Needs HASH (the hash command, e.g. openssl dgst -sha256 -r) and STREAM_T.
+download_verified() { # key sha256 file
+  local key=$1 sha=$2 file=$3 got st tmp
+  tmp=$(mktemp -d) || { echo "cannot create a temporary directory" >&2; return 1; }
+  set +e
+  s3_get "$key" 2> "$tmp/get.err" | limit "${STREAM_T:-21600}" tee "$file" 2> "$tmp/tee.err" | limit "${STREAM_T:-21600}" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"
+  st=("${PIPESTATUS[@]}")
+  set -e
+  got=$(cut -d' ' -f1 < "$tmp/hash")
+  if [ "${st[0]}" != 0 ]; then
+    printf 'downloading %s failed (exit %s): %s' "$key" "${st[0]}" "$(head -c 200 "$tmp/get.err")" >&2
+  elif [ "${st[1]}" != 0 ]; then
+    printf 'writing %s failed (tee exit %s): %s%s' "$file" "${st[1]}" "$(head -c 150 "$tmp/tee.err")" "$(df -Ph "$(dirname "$file")" 2>/dev/null | awk 'NR == 2 { printf "; %s free in the staging directory", $4 }')" >&2
+  elif [ "${st[2]}" != 0 ] || [ -z "$got" ]; then
+    printf 'hashing %s failed (exit %s): %s' "$key" "${st[2]}" "$(head -c 150 "$tmp/hash.err")" >&2
+  elif [ "$got" != "$sha" ]; then
+    printf '%s does not match its checksum (got %s)' "$key" "$got" >&2
+  else
+    rm -rf "$tmp"
+    return 0
+  fi
+  rm -rf "$tmp"
+  return 1
+}
+
+# The run a key belongs to: <prefix>/<stack>/<host>/<stamp>/<file> -> <prefix>/<stack>/<host>/<stamp>.
+run_of_key() { printf '%s' "${1%/*}"; }
+
+# 0 when the run <run prefix> has its verified.json marker; <keys file> is a listing that may
+# already hold it (the listing of the host's prefix), else the run's own prefix is listed.
+run_verified() { # run_prefix keys_file
+  grep -qx "$1/verified.json" "$2" 2>/dev/null && return 0
+  s3_keys "$1/" 2>/dev/null | grep -qx "$1/verified.json"
 }
 
 # Decompresses stdin to stdout, under the stream time limit (SHIPSHAPE_STREAM_TIMEOUT_SECONDS).

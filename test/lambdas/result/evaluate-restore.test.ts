@@ -41,7 +41,7 @@ describe('restore evaluator', () => {
     const findings = evaluateRestore(result, fleet, stack);
     // Assess
     expect(findings).toEqual([expect.objectContaining({ check: 'restore.result', severity: 'critical', observed: 'rolled back', threshold: 'restored' })]);
-    expect(findings[0]!.message).toContain('safety backup backups/web/i-0123456789abcdef0/safety-1/ was put back');
+    expect(findings[0]!.message).toContain('the data from before the restore was put back; the host is as it was before. A safety backup of the state before the restore is in backups/web/i-0123456789abcdef0/safety-1/.');
     expect(findings[0]!.message).toContain('uploads: sha256 mismatch; second; third');
     expect(findings[0]!.message).not.toContain('fourth');
   });
@@ -53,7 +53,29 @@ describe('restore evaluator', () => {
     const findings = evaluateRestore(result, fleet, stack);
     // Assess
     expect(findings).toEqual([expect.objectContaining({ check: 'restore.rollback', severity: 'critical', observed: 'rollback failed' })]);
-    expect(findings[0]!.message).toMatch(/data may be partly restored\. Restore by hand from backups\/web\/i-0123456789abcdef0\/safety-1\//);
+    expect(findings[0]!.message).toMatch(/data may be partly restored\. Restore by hand: from backups\/web\/i-0123456789abcdef0\/safety-1\//);
+  });
+
+  it('fails when the rollback failed with the old data still set aside on the host: the message names where it is', () => {
+    // Prepare
+    const [db, uploads] = restored().sources;
+    const result = restored({ ok: false, rolledBack: false, safetyPrefix: null, errors: ['uploads: putting the data from before the restore back failed'],
+      sources: [{ ...db!, safetyNet: 'rename', aside: null }, { ...uploads!, ok: false, safetyNet: 'rename', aside: '/srv/uploads.shipshape-before-run-1' }] });
+    // Act
+    const findings = evaluateRestore(result, fleet, stack);
+    // Assess
+    expect(findings).toEqual([expect.objectContaining({ check: 'restore.rollback', severity: 'critical' })]);
+    expect(findings[0]!.message).toContain('Restore by hand: the data from before the restore is still on the host at uploads: /srv/uploads.shipshape-before-run-1.');
+  });
+
+  it('fails when a successful restore could not remove the copy set aside: a restore.aside warning naming it', () => {
+    // Prepare
+    const [db, uploads] = restored().sources;
+    const result = restored({ sources: [{ ...db!, safetyNet: 'rename', aside: null }, { ...uploads!, safetyNet: 'copy', aside: '/srv/uploads.shipshape-before-run-1' }] });
+    // Act
+    const findings = failing(evaluateRestore(result, fleet, stack));
+    // Assess
+    expect(findings).toEqual([expect.objectContaining({ check: 'restore.aside', severity: 'warning', observed: 'uploads: /srv/uploads.shipshape-before-run-1' })]);
   });
 
   it('fails when the restore did not start: nothing changed, and says why', () => {

@@ -1,0 +1,331 @@
+/**
+ * restore.sh's safety net and chains, against s3rver with archives made in the test:
+ *   - a differential (chain-format level 1) restores over its base: deleted files are deleted;
+ *     its base must be verified and match its checksum, or nothing changes;
+ *   - the data is renamed aside and a fresh directory takes its place; the aside copy is removed
+ *     only after success and renamed back on failure;
+ *   - mv, mkdir and cp failing (PATH shims), a mount point (copy aside, restore in place), a
+ *     failure after one source was extracted, and a crash mid-restore (the aside copy is left and named).
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseFleet } from '../../lib/config/load.js';
+import { RestoreResult } from '../../lib/results/restore.js';
+import { backupSpecLines } from '../../lib/runbooks/backup.js';
+import { startS3 } from '../support/aws-local.js';
+import { FakeHost, running } from '../support/fake-host.js';
+import { hostScript, runHostScript } from '../support/run-script.js';
+import { specFile } from '../support/spec-file.js';
+
+const BUCKET = 'restore-safety';
+let s3: Awaited<ReturnType<typeof startS3>>;
+let bin: string;
+let host: FakeHost;
+let n = 0;
+
+/** PATH shims that break one step of the safety net when their variable is set. */
+const SHIMS: Record<string, string> = {
+  mv: 'if [ -n "${BREAK_MV:-}" ] && [[ "$*" == *shipshape-before-* ]]; then echo "mv: injected failure" >&2; exit 1; fi',
+  mkdir: 'if [ -n "${BREAK_MKDIR:-}" ] && [ "${1:-}" != -p ]; then echo "mkdir: injected failure" >&2; exit 1; fi',
+  cp: 'if [ -n "${BREAK_CP:-}" ] && [[ "$*" == *shipshape-before-* ]]; then echo "cp: injected failure" >&2; exit 1; fi',
+  mountpoint: 'if [ -n "${MOUNT_POINT:-}" ] && [ "${!#}" = "$MOUNT_POINT" ]; then exit 0; fi',
+  tar: 'if [ -n "${HANG_TAR:-}" ] && [[ "$*" == *-xf* ]]; then exec sleep 300; fi',
+};
+
+beforeAll(async () => {
+  s3 = await startS3([BUCKET]);
+  bin = mkdtempSync(join(tmpdir(), 'restore-safety-bin-'));
+  symlinkSync('/usr/bin/aws', join(bin, 'aws'));
+  for (const [cmd, test] of Object.entries(SHIMS)) {
+    const real = execFileSync('bash', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, cmd), `#!/bin/bash\n${test}\nexec ${real} "$@"\n`);
+    chmodSync(join(bin, cmd), 0o755);
+  }
+});
+afterAll(async () => {
+  await s3.stop();
+  rmSync(bin, { recursive: true, force: true });
+});
+afterEach(() => host?.dispose());
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const zstd = (b: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: b, maxBuffer: 1 << 26 });
+/** Every file and directory under a directory: files with their SHA-256, directories with "dir". */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) { out[`${rel}${e.name}/`] = 'dir'; walk(join(d, e.name), `${rel}${e.name}/`); } else out[`${rel}${e.name}`] = sha(readFileSync(join(d, e.name)));
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+const asides = () => readdirSync(host.dir).filter((f) => f.includes('shipshape-'));
+
+interface Archive { name: string; kind: string; body: Buffer; level?: 0 | 1; base?: { key: string; sha256: string } }
+
+/** A run in S3 as backup.sh writes it (chain-format fields appended to each archive). */
+async function publish(instance: string, stamp: string, archives: Archive[], verified = true) {
+  const prefix = `backups/web/${instance}/${stamp}`;
+  const entries = [];
+  for (const a of archives) {
+    const key = `${prefix}/${a.name}.${a.kind === 'sqlite' ? 'db' : 'tar'}.zst`;
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: a.body }));
+    entries.push({ name: a.name, kind: a.kind, source: a.name, method: 'tar', key, ok: true, bytes: a.body.length, sha256: sha(a.body), compression: 'zstd', integrity: null, durationMs: 1, error: null,
+      level: a.level ?? 0, baseKey: a.base?.key ?? null, baseSha256: a.base?.sha256 ?? null });
+  }
+  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/manifest.json`, Body: JSON.stringify({ schema: 'shipshape.backup-manifest/1', stack: 'web', host: instance, runId: 'x', startedAt: 'x', finishedAt: 'x', archives: entries, tools: {} }) }));
+  if (verified) await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/verified.json`, Body: '{}' }));
+  return Object.fromEntries(entries.map((e) => [e.name, { key: e.key, sha256: e.sha256 }]));
+}
+
+/** A host with one volume "certs" (used by the running container app) and one path "uploads". */
+function prepare() {
+  host = new FakeHost();
+  const vol = join(host.dir, 'vol');
+  mkdirSync(join(vol, 'sub'), { recursive: true });
+  writeFileSync(join(vol, 'sub', 'a.txt'), 'alpha');
+  writeFileSync(join(vol, 'b.txt'), 'beta');
+  writeFileSync(join(vol, 'gone.txt'), 'deleted before the differential');
+  const uploads = join(host.dir, 'uploads');
+  mkdirSync(uploads);
+  writeFileSync(join(uploads, 'u1'), 'upload one');
+  host.setContainers({ app: running({ Mounts: [{ Destination: '/certs', Source: vol, Name: 'certs' }] }) });
+  host.setVolumes({ certs: vol });
+  const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
+    backup: { volumes: [{ name: 'certs' }], paths: [{ name: 'uploads', path: uploads }] } }] });
+  const spec = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
+  return { vol, uploads, spec };
+}
+
+/** A full of the volume (tar -g, as backup.sh makes level 0), then a differential after changes. */
+function chain(vol: string) {
+  const work = mkdtempSync(join(host.dir, 'chain-'));
+  const full = zstd(execFileSync('tar', ['-C', vol, `--listed-incremental=${join(work, 'snar')}`, '-cf', '-', '.']));
+  execFileSync('cp', [join(work, 'snar'), join(work, 'snar1')]);
+  rmSync(join(vol, 'gone.txt'));
+  writeFileSync(join(vol, 'sub', 'new.txt'), 'added after the full');
+  writeFileSync(join(vol, 'b.txt'), 'beta, changed');
+  const diff = zstd(execFileSync('tar', ['-C', vol, `--listed-incremental=${join(work, 'snar1')}`, '-cf', '-', '.']));
+  rmSync(work, { recursive: true });
+  return { full, diff };
+}
+
+function env(spec: string, extra: Record<string, string> = {}) {
+  return host.env({
+    // The CLI transport: these cases are about the safety net, not the transport (lib/s3.sh has its own tests).
+    PATH: `${bin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: `safety-${++n}`, SHIPSHAPE_SPEC_FILE: spec, SHIPSHAPE_BUCKET: BUCKET,
+    SHIPSHAPE_S3_TRANSPORT: 'cli', SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', SHIPSHAPE_SCRATCH_DIR: host.dir, SHIPSHAPE_LOCK_DIR: join(host.dir, 'locks'),
+    AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir, ...extra,
+  });
+}
+async function restore(instance: string, spec: string, extra: Record<string, string> = {}) {
+  const run = await runHostScript('restore.sh', env(spec, { AWS_SSM_INSTANCE_ID: instance, ...extra }), 120_000);
+  expect(run.status, run.stderr).toBe(0);
+  const parsed = RestoreResult.safeParse(run.json);
+  expect(parsed.success, `${run.stdout}\n${run.stderr}`).toBe(true);
+  return { result: parsed.data!, stderr: run.stderr };
+}
+const tarOf = (dir: string) => zstd(execFileSync('tar', ['-C', dir, '-cf', '-', '.']));
+
+describe('restore.sh: chains', () => {
+  it('restores a differential over its base: changed and new files come back, files deleted since the full are deleted', async () => {
+    // Prepare
+    const p = prepare();
+    const instance = 'i-0000000000000c01';
+    const { full, diff } = chain(p.vol);
+    const expected = tree(p.vol);
+    const base = await publish(instance, '20261120T020000Z', [{ name: 'certs', kind: 'volume', body: full }]);
+    await publish(instance, '20261121T020000Z', [{ name: 'certs', kind: 'volume', body: diff, level: 1, base: base.certs }]);
+    writeFileSync(join(p.vol, 'gone.txt'), 'came back by mistake');
+    writeFileSync(join(p.vol, 'b.txt'), 'changed on the host');
+    // Act
+    const { result } = await restore(instance, p.spec);
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources).toEqual([expect.objectContaining({ name: 'certs', ok: true, level: 1, baseKey: base.certs!.key, safetyNet: 'rename', aside: null })]);
+    expect(tree(p.vol)).toEqual(expected);
+    expect(existsSync(join(p.vol, 'gone.txt'))).toBe(false);
+    expect(asides()).toEqual([]);
+  });
+
+  it('fails when the base of a differential was never verified, naming the missing link, unless AllowUnverified is true', async () => {
+    // Prepare
+    const p = prepare();
+    const instance = 'i-0000000000000c02';
+    const { full, diff } = chain(p.vol);
+    const expected = tree(p.vol);
+    const base = await publish(instance, '20261120T020000Z', [{ name: 'certs', kind: 'volume', body: full }], false);
+    await publish(instance, '20261121T020000Z', [{ name: 'certs', kind: 'volume', body: diff, level: 1, base: base.certs }]);
+    writeFileSync(join(p.vol, 'intruder'), 'x');
+    const before = tree(p.vol);
+    // Act
+    const refused = await restore(instance, p.spec);
+    const afterRefusal = tree(p.vol);
+    const allowed = await restore(instance, p.spec, { SHIPSHAPE_ALLOW_UNVERIFIED: 'true' });
+    // Assess
+    expect(refused.result.ok).toBe(false);
+    expect(refused.result.errors[0]).toMatch(/certs: the base of .*, backups\/web\/i-0000000000000c02\/20261120T020000Z\/certs\.tar\.zst, is from .*20261120T020000Z, which was never verified/);
+    expect(afterRefusal).toEqual(before);
+    expect(host.calls().filter((c) => c[0] === 'stop')).toHaveLength(1);
+    expect(allowed.result.errors).toEqual([]);
+    expect(tree(p.vol)).toEqual(expected);
+  });
+
+  it('fails when the base does not match its checksum, before changing anything', async () => {
+    // Prepare
+    const p = prepare();
+    const instance = 'i-0000000000000c03';
+    const { full, diff } = chain(p.vol);
+    const base = await publish(instance, '20261120T020000Z', [{ name: 'certs', kind: 'volume', body: full }]);
+    await publish(instance, '20261121T020000Z', [{ name: 'certs', kind: 'volume', body: diff, level: 1, base: base.certs }]);
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: base.certs!.key, Body: 'tampered' }));
+    const before = tree(p.vol);
+    // Act
+    const { result } = await restore(instance, p.spec);
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.errors[0]).toMatch(/certs: base .*certs\.tar\.zst does not match its checksum .*; nothing was changed/);
+    expect(tree(p.vol)).toEqual(before);
+    expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
+  });
+});
+
+describe('restore.sh: the safety net', () => {
+  /** A verified full of both sources, then changes on the host that a restore must undo. */
+  async function backedUp(instance: string) {
+    const p = prepare();
+    const wanted = { vol: tree(p.vol), uploads: tree(p.uploads) };
+    await publish(instance, '20261121T020000Z', [{ name: 'certs', kind: 'volume', body: tarOf(p.vol) }, { name: 'uploads', kind: 'path', body: tarOf(p.uploads) }]);
+    writeFileSync(join(p.vol, 'intruder'), 'written after the backup');
+    writeFileSync(join(p.uploads, 'u1'), 'changed');
+    chmodSync(p.vol, 0o750);
+    return { p, wanted, before: { vol: tree(p.vol), uploads: tree(p.uploads) } };
+  }
+
+  it('renames the data aside, restores into a fresh directory, and removes the aside copy only after success', async () => {
+    // Prepare: a docker that lists the host directory whenever it starts a container
+    const { p, wanted } = await backedUp('i-0000000000000c10');
+    const seen = join(host.dir, 'seen-at-start');
+    const dockerBin = join(host.dir, 'docker-bin');
+    mkdirSync(dockerBin);
+    writeFileSync(join(dockerBin, 'docker'), `#!/bin/bash\n[ "$1" = start ] && ls "${host.dir}" >> "${seen}"\nexec "${join(host.env().PATH!.split(':')[0]!, 'docker')}" "$@"\n`, { mode: 0o755 });
+    // Act
+    const { result } = await restore('i-0000000000000c10', p.spec, { PATH: `${dockerBin}:${bin}:${host.env().PATH}` });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.safetyNet, s.aside])).toEqual([['certs', 'rename', null], ['uploads', 'rename', null]]);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
+    expect(readFileSync(seen, 'utf8')).toContain(`vol.shipshape-before-safety-${n}`);
+    expect(asides()).toEqual([]);
+  });
+
+  it('fails when a later source cannot be extracted: every source, the one already restored too, is renamed back', async () => {
+    // Prepare: uploads is not a zstd stream but matches its checksum
+    const p = prepare();
+    const before0 = { vol: tree(p.vol), uploads: tree(p.uploads) };
+    await publish('i-0000000000000c11', '20261121T020000Z', [{ name: 'certs', kind: 'volume', body: tarOf(p.vol) }, { name: 'uploads', kind: 'path', body: Buffer.from('not zstd') }]);
+    writeFileSync(join(p.vol, 'intruder'), 'x');
+    const before = { vol: tree(p.vol), uploads: tree(p.uploads) };
+    // Act
+    const { result } = await restore('i-0000000000000c11', p.spec);
+    // Assess
+    expect(before).not.toEqual(before0);
+    expect(result.ok).toBe(false);
+    expect(result.rolledBack).toBe(true);
+    expect(result.errors[0]).toMatch(/uploads: extracting into path uploads failed/);
+    expect(result.sources.map((s) => [s.name, s.ok, s.aside])).toEqual([['certs', false, null], ['uploads', false, null]]);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(before);
+    expect(asides()).toEqual([]);
+    expect(host.containers().app!.State.Status).toBe('running');
+  });
+
+  it('copies aside and restores in place when the rename fails (mv)', async () => {
+    // Prepare
+    const { p, wanted } = await backedUp('i-0000000000000c12');
+    // Act
+    const { result } = await restore('i-0000000000000c12', p.spec, { BREAK_MV: '1' });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.safetyNet])).toEqual([['certs', 'copy'], ['uploads', 'copy']]);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
+    expect(asides()).toEqual([]);
+  });
+
+  it('fails when neither a rename nor a copy can set the data aside (mv and cp fail), before changing anything', async () => {
+    // Prepare
+    const { p, before } = await backedUp('i-0000000000000c13');
+    // Act
+    const { result } = await restore('i-0000000000000c13', p.spec, { BREAK_MV: '1', BREAK_CP: '1' });
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.rolledBack).toBeNull();
+    expect(result.errors[0]).toMatch(/certs: .* cannot be renamed \(mv: mv: injected failure\) nor copied aside \(cp: injected failure\), so there would be no safety copy; nothing was restored/);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(before);
+    expect(asides()).toEqual([]);
+    expect(host.containers().app!.State.Status).toBe('running');
+  });
+
+  it('fails when the fresh directory cannot be made (mkdir): the data is renamed back, nothing changed', async () => {
+    // Prepare
+    const { p, before } = await backedUp('i-0000000000000c14');
+    // Act
+    const { result } = await restore('i-0000000000000c14', p.spec, { BREAK_MKDIR: '1' });
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.rolledBack).toBeNull();
+    expect(result.errors[0]).toMatch(/certs: cannot create a fresh .*vol \(mkdir: injected failure\); nothing was restored/);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(before);
+    expect(statSync(p.vol).mode & 0o777).toBe(0o750);
+    expect(asides()).toEqual([]);
+  });
+
+  it('copies a mount point aside and restores in place; a failure puts the copy back', async () => {
+    // Prepare: the volume's directory is a mount point (mountpoint says so); uploads cannot be extracted the second time
+    const { p, wanted } = await backedUp('i-0000000000000c15');
+    // Act
+    const { result } = await restore('i-0000000000000c15', p.spec, { MOUNT_POINT: p.vol });
+    const restored = tree(p.vol);
+    writeFileSync(join(p.vol, 'intruder'), 'again');
+    const before = { vol: tree(p.vol), uploads: tree(p.uploads) };
+    await publish('i-0000000000000c15', '20261122T020000Z', [{ name: 'certs', kind: 'volume', body: tarOf(p.vol) }, { name: 'uploads', kind: 'path', body: Buffer.from('not zstd') }]);
+    const failed = await restore('i-0000000000000c15', p.spec, { MOUNT_POINT: p.vol });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.safetyNet])).toEqual([['certs', 'copy'], ['uploads', 'rename']]);
+    expect(restored).toEqual(wanted.vol);
+    expect(failed.result.rolledBack).toBe(true);
+    expect(failed.result.sources.map((s) => [s.name, s.safetyNet, s.aside])).toEqual([['certs', 'copy', null], ['uploads', 'rename', null]]);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(before);
+    expect(asides()).toEqual([]);
+  });
+
+  it('leaves the aside copy whole and names it on stderr when the restore is killed half way', async () => {
+    // Prepare: tar hangs while extracting; the script is killed (SIGKILL: no trap runs)
+    const { p, before } = await backedUp('i-0000000000000c16');
+    const child = spawn('bash', [hostScript('restore.sh')], { env: env(p.spec, { AWS_SSM_INSTANCE_ID: 'i-0000000000000c16', HANG_TAR: '1' }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Act
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`never reached the extraction: ${stderr}`)), 60_000);
+      const poll = setInterval(() => {
+        if (!stderr.includes('shipshape-stage: restore certs')) return;
+        clearInterval(poll);
+        clearTimeout(timer);
+        process.kill(-child.pid!, 'SIGKILL');
+        resolve();
+      }, 100);
+    });
+    // Assess
+    const aside = `${p.vol}.shipshape-before-safety-${n}`;
+    expect(stderr).toContain(`${p.vol} set aside as ${aside} (renamed)`);
+    expect(tree(aside)).toEqual(before.vol);
+  });
+});
