@@ -5,14 +5,14 @@
  *     transactions only;
  *   - a full temporary directory: no manifest, and a reason;
  *   - an archive swapped in S3 during a restore: the verified bytes are restored;
- *   - a service unhealthy after a restore: rolled back to the safety backup;
+ *   - a service unhealthy after a restore: the volume's data renamed aside is renamed back;
  *   - a SIGTERM-ignoring container on the stop list next to one already stopped.
  */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { BackupResult } from '../../lib/results/backup.js';
@@ -149,7 +149,7 @@ describe.runIf(engine.ok)('backups and restores under faults, against real conta
     expect(taken.errors).toEqual([]);
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: taken.manifestKey!.replace('manifest.json', 'verified.json'), Body: '{}' }));
     await inContainer(web(), 'sh', '-c', 'echo changed > /data/page.html');
-    // An AWS CLI that replaces the archive right after the restore downloaded it.
+    // An AWS CLI (the transport this case picks) that replaces the archive right after the restore downloaded it.
     const archive = taken.archives[0]!.key;
     const swapBin = join(work, 'swap-bin');
     mkdirSync(swapBin, { recursive: true });
@@ -161,7 +161,8 @@ exit $rc
     const health = spawn('sh', ['-c', `while :; do podman healthcheck run ${web()} >/dev/null 2>&1; sleep 1; done`], { env: podmanEnv(), stdio: 'ignore' });
     try {
       // Act
-      const run = await runHostScript('restore.sh', { ...env(config), AWS_SSM_INSTANCE_ID: taken.host, PATH: `${swapBin}:${SHIM_BIN}:${process.env.PATH}`, SHIPSHAPE_RUN_ID: 'restore-swap' }, 300_000);
+      // The CLI transport: the swapping wrapper is an AWS CLI.
+      const run = await runHostScript('restore.sh', { ...env(config), AWS_SSM_INSTANCE_ID: taken.host, PATH: `${swapBin}:${SHIM_BIN}:${process.env.PATH}`, SHIPSHAPE_RUN_ID: 'restore-swap', SHIPSHAPE_S3_TRANSPORT: 'cli' }, 300_000);
       // Assess
       const result = RestoreResult.parse(run.json);
       expect(result.errors, run.stderr).toEqual([]);
@@ -173,7 +174,7 @@ exit $rc
     }
   }, 400_000);
 
-  it('rolls back to the safety backup when the service is unhealthy after the restore', async () => {
+  it('renames the data from before the restore back when the service is unhealthy after the restore', async () => {
     // Prepare: a verified backup taken while the site held the marker that makes it unhealthy
     const config = { volumes: [{ name: volume('site') }], exclude: ['app.db*'] };
     await inContainer(web(), 'sh', '-c', 'echo bad > /data/page.html && touch /data/unhealthy');
@@ -190,6 +191,11 @@ exit $rc
       expect(result.ok).toBe(false);
       expect(result.errors[0]).toMatch(/container .*web-1 runs but is unhealthy/);
       expect(result.rolledBack).toBe(true);
+      // The volume's _data was renamed aside, then renamed back: nothing left beside it.
+      expect(result.sources).toEqual([expect.objectContaining({ name: volume('site'), ok: false, safetyNet: 'rename', aside: null })]);
+      expect(result.safetyPrefix).toBeNull();
+      const mountpoint = await podman('volume', 'inspect', '--format', '{{.Mountpoint}}', volume('site'));
+      expect(readdirSync(dirname(mountpoint)).filter((f) => f.includes('shipshape-'))).toEqual([]);
       expect(await inContainer(web(), 'cat', '/data/page.html')).toBe('good');
       expect(await state(web())).toBe('running');
     } finally {

@@ -6,9 +6,9 @@
 import { specFile } from '../support/spec-file.js';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { BackupResult } from '../../lib/results/backup.js';
@@ -91,7 +91,7 @@ describe.runIf(engine.ok)('backup against real containers', () => {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 'the app to answer again');
   }, 180_000);
 
-  it('restores the volume from a backup: the service comes back healthy with the restored data', async () => {
+  it('restores the volume from a backup with its data renamed aside: the service comes back healthy with the restored data', async () => {
     // Prepare: a marker before the backup, a backup with the app stopped, a marker after it
     const config = { volumes: [{ name: `${stack.project}_data` }], stop: [app()], stopTimeoutSeconds: 10 };
     await sql("CREATE TABLE IF NOT EXISTS markers(v TEXT); INSERT INTO markers VALUES ('before');");
@@ -105,7 +105,12 @@ describe.runIf(engine.ok)('backup against real containers', () => {
     // Assess
     const result = RestoreResult.parse(run.json);
     expect(result.errors).toEqual([]);
-    expect(result).toMatchObject({ ok: true, from: taken.prefix });
+    expect(result).toMatchObject({ ok: true, from: taken.prefix, safetyPrefix: null });
+    // The volume's _data was renamed aside (O(1)) and the copy removed after the success.
+    expect(result.sources).toEqual([expect.objectContaining({ name: `${stack.project}_data`, safetyNet: 'rename', aside: null })]);
+    const mountpoint = await podman('volume', 'inspect', '--format', '{{.Mountpoint}}', `${stack.project}_data`);
+    expect(readdirSync(dirname(mountpoint)).filter((f) => f.includes('shipshape-'))).toEqual([]);
+    expect(run.stderr).toContain(`${mountpoint} set aside as ${mountpoint}.shipshape-before-restore-1 (renamed)`);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 'the app after the restore');
     expect(await sql('SELECT group_concat(v) FROM markers;')).toBe('before');
     expect(await sql('PRAGMA integrity_check;')).toBe('ok');
