@@ -1,13 +1,53 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Files that need a fresh process each: they spawn host scripts and servers, start containers,
+ * stub the environment before importing a handler module (which reads it once, at import), or
+ * depend on Powertools' cold-start state. Every other file shares a worker process with others
+ * (isolate: false), so aws-cdk-lib, cdk-nag, zod and the SDK are loaded once per worker instead
+ * of once per file: that import time was most of the unit tiers' time.
+ */
+const OWN_PROCESS = [
+  'test/host-scripts/**/*.test.ts',
+  'test/containers/**/*.test.ts',
+  'test/e2e/**/*.test.ts',
+  'test/lambdas/shared/handler.test.ts',
+  'test/lambdas/shared/handlers.test.ts',
+  'test/lambdas/rotation/handler.test.ts',
+  'test/lambdas/notifier/handler.test.ts',
+  'test/lambdas/watchdog/run.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // The container tier's images, built once before any suite (test/containers/global-setup.ts).
-    globalSetup: ['./test/containers/global-setup.ts'],
+    // Vitest's default is one worker fewer than the cores (1 on 2 cores: every file in turn). Most
+    // files wait on child processes, servers and sleeps, so three at a time keep 2 cores busy.
+    maxWorkers: Number(process.env.SHIPSHAPE_TEST_WORKERS ?? 3),
     reporters: ['default', './test/support/summary-reporter.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'isolated',
+          include: OWN_PROCESS,
+          // The container tier's images, built once before any suite (test/containers/global-setup.ts).
+          globalSetup: ['./test/containers/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'shared',
+          include: ['test/**/*.test.ts'],
+          exclude: OWN_PROCESS,
+          isolate: false,
+          // SDK clients a file left mocked are restored before the next file runs in the same process.
+          setupFiles: ['./test/support/shared-worker-setup.ts'],
+        },
+      },
+    ],
   },
 });
