@@ -18,7 +18,10 @@ const env = parseEnv(BaseEnv.extend({
   SHIPSHAPE_ALERT_TOPIC_ARN: z.string().startsWith('arn:'), SHIPSHAPE_STATE_TABLE: z.string().min(3), SHIPSHAPE_OUTPUT_BUCKET: z.string().min(3).optional(),
 }));
 const fleet = bundledFleet();
-const clients = { ssm: new SSMClient({}), s3: new S3Client({}), sns: new SNSClient({}) };
+// Every host of a stack finishing at once means a burst of GetCommandInvocation: the SDK's adaptive
+// retries (client-side rate limiting) ride out SSM throttling; only InvocationDoesNotExist, which the
+// SDK does not retry, keeps a short wait of its own (readInvocation).
+const clients = { ssm: new SSMClient({ retryMode: 'adaptive', maxAttempts: 8 }), s3: new S3Client({}), sns: new SNSClient({}) };
 const dynamo = new DynamoDBClient({});
 const store = new DynamoStateStore(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), env.SHIPSHAPE_STATE_TABLE);
 const ctx = {

@@ -12,7 +12,7 @@
  *   DISPATCH#<stack>       <runbook>                     last dispatch of a runbook to the stack
  *   WATCH                  <stack>#<runbook>             since when the watchdog expects a scheduled runbook
  */
-import { BatchWriteCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, paginateQuery, PutCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '../../lib/results/findings.js';
 import type { AlertState, Notice } from './alert-state.js';
 import type { HostOutcome } from './outcome.js';
@@ -254,11 +254,15 @@ export class DynamoStateStore implements StateStore {
     }));
   }
 
+  /** The newest `limit` runs; a page can end at 1 MB before `limit` items, so the paginator reads on until there are enough. */
   async recentRuns(stack: string, limit: number): Promise<RunRecord[]> {
-    const r = await this.doc.send(new QueryCommand({
-      TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `RUN#${stack}` }, ScanIndexForward: false, Limit: limit,
-    }));
-    return (r.Items ?? []).map(({ pk: _pk, sk: _sk, expiresAt: _e, ...run }) => run as RunRecord);
+    const items: Record<string, unknown>[] = [];
+    const input: QueryCommandInput = { TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `RUN#${stack}` }, ScanIndexForward: false };
+    for await (const page of paginateQuery({ client: this.doc, pageSize: limit }, input)) {
+      items.push(...(page.Items ?? []));
+      if (items.length >= limit) break;
+    }
+    return items.slice(0, limit).map(({ pk: _pk, sk: _sk, expiresAt: _e, ...run }) => run as unknown as RunRecord);
   }
 
   async recordRun(run: RunRecord): Promise<void> {

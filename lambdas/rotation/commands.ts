@@ -15,7 +15,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  CancelCommandCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, type Command, type SendCommandCommandInput, type SSMClient,
+  CancelCommandCommand, ListCommandsCommand, paginateListCommandInvocations, paginateListCommands, SendCommandCommand, type Command, type CommandFilter, type SendCommandCommandInput, type SSMClient,
 } from '@aws-sdk/client-ssm';
 import type { Fleet } from '../../lib/config/schema.js';
 import { buildCommands } from '../dispatcher/dispatch.js';
@@ -43,7 +43,8 @@ export interface RunClock {
 }
 
 export interface RunClients {
-  readonly ssm: Pick<SSMClient, 'send'>;
+  /** A client instance (the SDK's paginators take nothing else). */
+  readonly ssm: SSMClient;
   readonly s3: Pick<S3Client, 'send'>;
 }
 
@@ -89,22 +90,21 @@ export function rotationCommands(opts: Pick<StackRunOptions, 'fleet' | 'document
 
 const targetKey = (c: Pick<Command, 'InstanceIds' | 'Targets'>) => JSON.stringify({ ids: [...(c.InstanceIds ?? [])].sort(), targets: (c.Targets ?? []).map((t) => [t.Key, [...(t.Values ?? [])].sort()]) });
 
-/** Commands of this document sent since `after` whose comment passes `match`, every page. */
-export async function listCommandsOf(ssm: Pick<SSMClient, 'send'>, documentName: string, after: Date, match: (comment: string) => boolean): Promise<Command[]> {
+/** SSM's largest page of ListCommands and ListCommandInvocations. */
+const PAGE = 50;
+
+/** Commands of this document sent since `after` whose comment passes `match`, every page (the SDK's paginator). */
+export async function listCommandsOf(ssm: SSMClient, documentName: string, after: Date, match: (comment: string) => boolean): Promise<Command[]> {
   const found: Command[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm.send(new ListCommandsCommand({
-      Filters: [{ key: 'DocumentName', value: documentName }, { key: 'InvokedAfter', value: after.toISOString().replace(/\.\d{3}Z$/, 'Z') }], MaxResults: 50, ...(NextToken ? { NextToken } : {}),
-    }));
+  const filters: CommandFilter[] = [{ key: 'DocumentName', value: documentName }, { key: 'InvokedAfter', value: after.toISOString().replace(/\.\d{3}Z$/, 'Z') }];
+  for await (const page of paginateListCommands({ client: ssm, pageSize: PAGE }, { Filters: filters })) {
     for (const c of page.Commands ?? []) if (c.CommandId && match(c.Comment ?? '')) found.push(c);
-    NextToken = page.NextToken;
-  } while (NextToken);
+  }
   return found;
 }
 
 /** Commands of this document sent with exactly this comment within the look-back. */
-export function findCommands(ssm: Pick<SSMClient, 'send'>, documentName: string, comment: string, after: Date): Promise<Command[]> {
+export function findCommands(ssm: SSMClient, documentName: string, comment: string, after: Date): Promise<Command[]> {
   return listCommandsOf(ssm, documentName, after, (c) => c === comment);
 }
 
@@ -115,7 +115,7 @@ export const ROTATION_RUN = /^(set|tst|chk|rbk|grc|adp|abn|rlb|rhc|rlc)-[A-Za-z0
  * Another secret operation's command on the same stack that has not finished: two of them at
  * once would write the same env file and recreate the same services concurrently (rotate-all).
  */
-async function busyWith(ssm: Pick<SSMClient, 'send'>, documents: readonly string[], stack: string, own: string, after: Date): Promise<Command | undefined> {
+async function busyWith(ssm: SSMClient, documents: readonly string[], stack: string, own: string, after: Date): Promise<Command | undefined> {
   for (const doc of documents) {
     // Runs of the same secret version (set-/rbk-<version>: a step and its rollback) never wait for each other.
     const ownKey = own.split(' ')[3]?.slice(4);
@@ -129,15 +129,12 @@ async function busyWith(ssm: Pick<SSMClient, 'send'>, documents: readonly string
   return undefined;
 }
 
-/** Every invocation of a command, following NextToken (pages of at most 50). */
-export async function listInvocations(ssm: Pick<SSMClient, 'send'>, commandId: string): Promise<{ instanceId: string; status: string }[]> {
+/** Every invocation of a command, every page (the SDK's paginator, pages of at most 50). */
+export async function listInvocations(ssm: SSMClient, commandId: string): Promise<{ instanceId: string; status: string }[]> {
   const out: { instanceId: string; status: string }[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm.send(new ListCommandInvocationsCommand({ CommandId: commandId, MaxResults: 50, ...(NextToken ? { NextToken } : {}) }));
+  for await (const page of paginateListCommandInvocations({ client: ssm, pageSize: PAGE }, { CommandId: commandId })) {
     for (const inv of page.CommandInvocations ?? []) if (inv.InstanceId) out.push({ instanceId: inv.InstanceId, status: inv.StatusDetails ?? inv.Status ?? 'Unknown' });
-    NextToken = page.NextToken;
-  } while (NextToken);
+  }
   return out;
 }
 

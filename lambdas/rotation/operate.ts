@@ -16,7 +16,7 @@
  * stopped (StepNotFinished) without sending anything twice.
  */
 import {
-  DescribeSecretCommand, ListSecretVersionIdsCommand, RotateSecretCommand, UpdateSecretVersionStageCommand, type DescribeSecretCommandOutput,
+  DescribeSecretCommand, paginateListSecretVersionIds, RotateSecretCommand, UpdateSecretVersionStageCommand, type DescribeSecretCommandOutput, type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import { SECRET_GRACE_END, type SecretGraceResult } from '../../lib/results/secret-grace.js';
@@ -53,6 +53,15 @@ export function operatorTarget(ctx: RotationContext, ref: string): Target & { se
     throw new RotationError(`${ref} is not a secret of fleet ${ctx.fleet.fleet}; known: ${known.join(', ') || 'none'}`);
   }
   return { stack, secret, secretId: secretId(ctx.fleet.fleet, stack.name, secret) };
+}
+
+/** When a version was created: ListSecretVersionIds pages through a secret's versions (the SDK's paginator). */
+export async function createdDate(sm: SecretsManagerClient, secretId: string, versionId: string): Promise<Date | undefined> {
+  for await (const page of paginateListSecretVersionIds({ client: sm }, { SecretId: secretId, IncludeDeprecated: false })) {
+    const found = page.Versions?.find((v) => v.VersionId === versionId);
+    if (found) return found.CreatedDate;
+  }
+  return undefined;
 }
 
 const labelled = (desc: DescribeSecretCommandOutput, label: string) => Object.entries(desc.VersionIdsToStages ?? {}).find(([, s]) => s.includes(label))?.[0];
@@ -196,8 +205,7 @@ export async function sweep(clients: RotationClients, ctx: RotationContext): Pro
         const pending = labelled(desc, 'AWSPENDING');
         const ops = stackOperations(clients, ctx, target);
         if (pending && pending !== current && !(desc.VersionIdsToStages?.[pending] ?? []).includes(ROLLED_BACK_LABEL)) {
-          const listed = await clients.sm.send(new ListSecretVersionIdsCommand({ SecretId: id, IncludeDeprecated: false }));
-          const created = listed.Versions?.find((v) => v.VersionId === pending)?.CreatedDate;
+          const created = await createdDate(clients.sm, id, pending);
           if (created && now - created.getTime() > ABANDONED_AFTER_MS) {
             const restored = await ops.reapply('AWSCURRENT', versionRunId('abn', pending));
             await ops.alert(`rotation of ${secret.name} abandoned`, [

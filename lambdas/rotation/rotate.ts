@@ -42,8 +42,9 @@ export const RotationEvent = z.object({
 });
 
 export interface RotationClients {
-  readonly sm: Pick<SecretsManagerClient, 'send'>;
-  readonly ssm: Pick<SSMClient, 'send'>;
+  /** Client instances for Secrets Manager and SSM: the SDK's paginators take nothing else. */
+  readonly sm: SecretsManagerClient;
+  readonly ssm: SSMClient;
   readonly sns: Pick<SNSClient, 'send'>;
   /** Reads host output from the output bucket when SSM cut it. */
   readonly s3: Pick<S3Client, 'send'>;

@@ -38,7 +38,8 @@ export const WatchdogEvent = z.object({ checkSecrets: z.boolean().optional() }).
 
 const env = parseOrThrow(WatchdogEnv, process.env, 'environment');
 const fleet = bundledFleet();
-const clients = { ssm: new SSMClient({}), sm: new SecretsManagerClient({}), sns: new SNSClient({}) };
+// Up to 100 ListCommands a run: adaptive retries ride out SSM throttling.
+const clients = { ssm: new SSMClient({ retryMode: 'adaptive', maxAttempts: 8 }), sm: new SecretsManagerClient({}), sns: new SNSClient({}) };
 const store = new DynamoStateStore(DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), env.SHIPSHAPE_STATE_TABLE);
 
 export const handler = lambdaHandler('watchdog event', async (event) => {

@@ -22,6 +22,26 @@ describe('DynamoStateStore', () => {
     expect(doc.commandCalls(QueryCommand)[1]!.args[0].input.ExclusiveStartKey).toEqual({ pk: 'x', sk: 'a' });
   });
 
+  it('reads the newest runs on as many pages as it takes (a page ends at 1 MB), and no page past the limit', async () => {
+    // Prepare: the first page ends early with one run; the second has two more
+    const run = (host: string) => ({ pk: 'RUN#web', sk: `2026-11-21T09:00:00.000Z#health-check#${host}`, expiresAt: 1, stack: 'web', host });
+    const asked: { Limit?: number; ExclusiveStartKey?: unknown; ScanIndexForward?: boolean }[] = [];
+    doc.on(QueryCommand).callsFake((input) => {
+      asked.push({ ...input });
+      if (asked.length === 1) return { Items: [run('i-3')], LastEvaluatedKey: { pk: 'RUN#web', sk: 'x' } };
+      if (asked.length === 2) return { Items: [run('i-2'), run('i-1')], LastEvaluatedKey: { pk: 'RUN#web', sk: 'y' } };
+      throw new Error('a page past the limit was read');
+    });
+    // Act
+    const runs = await store.recentRuns('web', 2);
+    // Assess
+    expect(runs).toEqual([{ stack: 'web', host: 'i-3' }, { stack: 'web', host: 'i-2' }]);
+    expect(asked).toEqual([
+      expect.objectContaining({ Limit: 2, ScanIndexForward: false, ExclusiveStartKey: undefined }),
+      expect.objectContaining({ Limit: 2, ScanIndexForward: false, ExclusiveStartKey: { pk: 'RUN#web', sk: 'x' } }),
+    ]);
+  });
+
   it('writes in batches of 25 and retries unprocessed items', async () => {
     doc.on(BatchWriteCommand)
       .resolvesOnce({ UnprocessedItems: { T: [{ DeleteRequest: { Key: { pk: 'ALERT#web#i-1', sk: 'gone' } } }] } })

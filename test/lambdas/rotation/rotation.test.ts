@@ -7,7 +7,7 @@
 import { PutSecretValueCommand, RotateSecretCommand, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { CancelCommandCommand, GetCommandInvocationCommand, ListCommandInvocationsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CancelCommandCommand, GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
@@ -135,8 +135,8 @@ describe('rotation', () => {
     const set = rotate(clients, ctx, ev('setSecret'));
     // Assess
     await expect(set).rejects.toThrow(`setSecret failed on ${sim.hosts[119]}`);
-    const pages = sim.ssm.commandCalls(ListCommandInvocationsCommand).filter((c) => c.args[0].input.CommandId === sim.commands[0]!.id);
-    expect(pages.map((c) => c.args[0].input.NextToken)).toEqual([undefined, '50', '100']);
+    const pages = sim.invocationPages.filter((p) => p.CommandId === sim.commands[0]!.id);
+    expect(pages.map((p) => p.NextToken)).toEqual([undefined, '50', '100']);
     expect(new Set(sim.ssm.commandCalls(GetCommandInvocationCommand).filter((c) => c.args[0].input.CommandId === sim.commands[0]!.id).map((c) => c.args[0].input.InstanceId)).size).toBe(120);
     expect(holds).toEqual(everyHost(OLD));
     expect(current()).toBe(OLD);

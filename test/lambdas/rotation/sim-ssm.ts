@@ -29,6 +29,8 @@ export class SimSsm {
   readonly ssm = mockClient(SSMClient);
   readonly s3 = mockClient(S3Client);
   readonly commands: SimCommand[] = [];
+  /** Every page of ListCommandInvocations asked for, as it was asked (the SDK's paginator reuses one input object). */
+  readonly invocationPages: { CommandId: string; NextToken: string | undefined }[] = [];
   /** Polls of ListCommands(CommandId) a new command stays InProgress; Infinity: it never ends by itself. */
   slowPolls = 0;
   now: () => Date = () => new Date();
@@ -42,6 +44,7 @@ export class SimSsm {
     this.ssm.reset();
     this.s3.reset();
     this.commands.length = 0;
+    this.invocationPages.length = 0;
     this.slowPolls = 0;
     this.install();
   }
@@ -76,6 +79,7 @@ export class SimSsm {
       return { Commands: all.slice(start, start + size).map(view), ...(start + size < all.length ? { NextToken: String(start + size) } : {}) };
     });
     this.ssm.on(ListCommandInvocationsCommand).callsFake(({ CommandId, NextToken, MaxResults }) => {
+      this.invocationPages.push({ CommandId: CommandId!, NextToken });
       const c = this.commands.find((x) => x.id === CommandId)!;
       const size = Math.min(MaxResults ?? 50, 50);
       const start = Number(NextToken ?? 0);
