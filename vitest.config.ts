@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/support/sequencer.js';
 
 /**
  * Files that need a fresh process each: they spawn host scripts and servers, start containers,
@@ -7,9 +8,9 @@ import { defineConfig } from 'vitest/config';
  * (isolate: false), so aws-cdk-lib, cdk-nag, zod and the SDK are loaded once per worker instead
  * of once per file: that import time was most of the unit tiers' time.
  */
+const CONTAINERS = ['test/containers/**/*.test.ts'];
 const OWN_PROCESS = [
   'test/host-scripts/**/*.test.ts',
-  'test/containers/**/*.test.ts',
   'test/e2e/**/*.test.ts',
   'test/lambdas/shared/handler.test.ts',
   'test/lambdas/shared/handlers.test.ts',
@@ -27,14 +28,25 @@ export default defineConfig({
     // files wait on child processes, servers and sleeps, so three at a time keep 2 cores busy.
     maxWorkers: Number(process.env.SHIPSHAPE_TEST_WORKERS ?? 3),
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // Longest first across projects; container suites last while their images are being built.
+    sequence: { sequencer: LongestFirst },
     projects: [
+      {
+        extends: true,
+        test: {
+          name: 'containers',
+          include: CONTAINERS,
+          // The container tier's images, built once in the background from the start of the run
+          // (test/containers/global-setup.ts); a suite's beforeAll may wait for that build.
+          globalSetup: ['./test/containers/global-setup.ts'],
+          hookTimeout: 20 * 60_000,
+        },
+      },
       {
         extends: true,
         test: {
           name: 'isolated',
           include: OWN_PROCESS,
-          // The container tier's images, built once before any suite (test/containers/global-setup.ts).
-          globalSetup: ['./test/containers/global-setup.ts'],
         },
       },
       {
@@ -42,7 +54,7 @@ export default defineConfig({
         test: {
           name: 'shared',
           include: ['test/**/*.test.ts'],
-          exclude: OWN_PROCESS,
+          exclude: [...CONTAINERS, ...OWN_PROCESS],
           isolate: false,
           // SDK clients a file left mocked are restored before the next file runs in the same process.
           setupFiles: ['./test/support/shared-worker-setup.ts'],

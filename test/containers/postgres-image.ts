@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { podmanEnv } from '../support/podman.js';
+import { buildOnce, podmanEnv } from '../support/podman.js';
 
 const run = promisify(execFile);
 const MIRROR = process.env.SHIPSHAPE_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
@@ -27,13 +27,15 @@ export const POSTGRES_START = [
 
 export async function ensurePostgresImage(): Promise<string> {
   if (spawnSync('podman', ['image', 'exists', POSTGRES_IMAGE], { env: podmanEnv() }).status === 0) return POSTGRES_IMAGE;
-  const rootfs = mkdtempSync(join(tmpdir(), 'shipshape-pg-rootfs-'));
-  try {
-    process.stderr.write(`containers: building ${POSTGRES_IMAGE} with debootstrap (a few minutes, once per machine)...\n`);
-    await run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
-    execFileSync('sh', ['-c', `tar -C "${rootfs}" -c . | podman import - "${POSTGRES_IMAGE}"`], { env: podmanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-  } finally {
-    rmSync(rootfs, { recursive: true, force: true });
-  }
-  return POSTGRES_IMAGE;
+  // Once across processes: the global setup may be building it right now.
+  return buildOnce(POSTGRES_IMAGE, async () => {
+    const rootfs = mkdtempSync(join(tmpdir(), 'shipshape-pg-rootfs-'));
+    try {
+      process.stderr.write(`containers: building ${POSTGRES_IMAGE} with debootstrap (a few minutes, once per machine)...\n`);
+      await run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
+      execFileSync('sh', ['-c', `tar -C "${rootfs}" -c . | podman import - "${POSTGRES_IMAGE}"`], { env: podmanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
 }

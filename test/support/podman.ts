@@ -5,7 +5,7 @@
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,34 +52,90 @@ async function imageExists(tag: string): Promise<boolean> {
   return spawnSync('podman', ['image', 'exists', tag], { env: podmanEnv() }).status === 0;
 }
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Builds an image once across processes: the global setup starts the builds in the background
+ * while the other tiers run, and a container suite that starts first waits here for that build
+ * instead of starting a second one. A lock directory per tag holds the builder's pid (a lock whose
+ * builder is gone is taken over) and, when the build failed, its error, which waiters throw.
+ */
+export async function buildOnce(tag: string, build: () => Promise<void>): Promise<string> {
+  const lock = join(WORK, 'locks', tag.replace(/[^A-Za-z0-9.-]/g, '_'));
+  mkdirSync(join(WORK, 'locks'), { recursive: true });
+  for (;;) {
+    if (await imageExists(tag)) return tag;
+    try {
+      mkdirSync(lock);
+    } catch {
+      const error = join(lock, 'error');
+      if (existsSync(error)) throw new Error(`building ${tag} failed in another process: ${readFileSync(error, 'utf8')}`);
+      const pid = Number(readFileSync(join(lock, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0);
+      if (pid && !alive(pid)) rmSync(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    writeFileSync(join(lock, 'pid'), String(process.pid));
+    try {
+      if (!(await imageExists(tag))) await build();
+    } catch (err) {
+      writeFileSync(join(lock, 'error'), (err as Error).message.slice(0, 2000));
+      throw err;
+    }
+    rmSync(lock, { recursive: true, force: true });
+    return tag;
+  }
+}
+
+/** Locks left by builds of an earlier run (a failed build leaves its error for that run's waiters). */
+export function clearBuildLocks(): void {
+  rmSync(join(WORK, 'locks'), { recursive: true, force: true });
+}
+
 function progress(message: string): void {
   process.stderr.write(`containers: ${message}\n`);
 }
 
 async function baseImage(): Promise<string> {
   const tag = `localhost/shipshape-test-base:${hashOf(['bookworm', 'minbase', ...BASE_PACKAGES])}`;
-  if (await imageExists(tag)) return tag;
-  const rootfs = mkdtempSync(join(tmpdir(), 'shipshape-rootfs-'));
-  try {
-    progress(`building ${tag} with debootstrap (about a minute, once per machine)...`);
-    const t0 = Date.now();
-    await run('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
-    execFileSync('sh', ['-c', `tar -C "${rootfs}" -c . | podman import - "${tag}"`], { env: podmanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-    progress(`base image ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  } finally {
-    rmSync(rootfs, { recursive: true, force: true });
-  }
-  return tag;
+  return buildOnce(tag, async () => {
+    const rootfs = mkdtempSync(join(tmpdir(), 'shipshape-rootfs-'));
+    try {
+      progress(`building ${tag} with debootstrap (about a minute, once per machine)...`);
+      const t0 = Date.now();
+      await run('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
+      execFileSync('sh', ['-c', `tar -C "${rootfs}" -c . | podman import - "${tag}"`], { env: podmanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+      progress(`base image ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
 }
 
 async function buildImage(name: 'app' | 'proc', base: string): Promise<string> {
   const containerfile = `Containerfile.${name}`;
   const files = ['server.py', 'writer.sh', 'app-start.sh', 'sigul_server', 'proc-start.sh', containerfile];
   const tag = `localhost/shipshape-test-${name}:${hashOf([base, ...files.map((f) => readFileSync(join(IMAGES_DIR, f), 'utf8'))])}`;
-  if (await imageExists(tag)) return tag;
-  progress(`building ${tag}...`);
-  await podman('build', '--quiet', '--build-arg', `BASE=${base}`, '-f', join(IMAGES_DIR, containerfile), '-t', tag, IMAGES_DIR);
-  return tag;
+  return buildOnce(tag, async () => {
+    progress(`building ${tag}...`);
+    await podman('build', '--quiet', '--build-arg', `BASE=${base}`, '-f', join(IMAGES_DIR, containerfile), '-t', tag, IMAGES_DIR);
+  });
+}
+
+/** Whether the container tier's images are all built already (a warm machine). */
+export async function imagesReady(extra: string[] = []): Promise<boolean> {
+  const base = `localhost/shipshape-test-base:${hashOf(['bookworm', 'minbase', ...BASE_PACKAGES])}`;
+  if (!(await imageExists(base))) return false;
+  for (const tag of extra) if (!(await imageExists(tag))) return false;
+  const tags = spawnSync('podman', ['images', '--format', '{{.Repository}}', '--filter', 'reference=localhost/shipshape-test-*'], { env: podmanEnv(), encoding: 'utf8' }).stdout ?? '';
+  return ['app', 'proc'].every((n) => tags.includes(`localhost/shipshape-test-${n}`));
 }
 
 export async function ensureImages(): Promise<{ app: string; proc: string }> {
