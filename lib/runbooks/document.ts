@@ -2,11 +2,17 @@
  * One generic SSM Command document (schema 2.2) per runbook, built from its declaration and
  * its host script in lib/host-scripts/. Two steps: the agent fetches the stack's spec
  * (aws:downloadContent, from specs/v1/<stack>.spec in the output bucket: data, never shell),
- * then runs the script, inlined line by line so the console shows what runs. The content does
- * not depend on the stacks, so it stays one size however large the fleet grows. Build-time
- * only: Lambdas import lib/runbooks/names.ts instead.
+ * then runs the script. The script and the libraries it sources travel in the document itself,
+ * gzip-compressed and base64-encoded with their SHA-256: SSM allows 64 KB per document and the
+ * backup and restore scripts are larger than that as text (issue 15: the S3 client and
+ * differential backups). The host unpacks the script beside SSM's own copy of the step, checks
+ * the SHA-256 and runs it. `unpackedScript` gives the text back (tests, `npm run synth` readers).
+ * The content does not depend on the stacks, so it stays one size however large the fleet grows.
+ * Build-time only: Lambdas import lib/runbooks/names.ts instead.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { NAME, RUN_ID } from '../config/patterns.js';
 import type { Fleet, Schedule, Stack } from '../config/schema.js';
 import { RUN_ID_PARAM, STACK_PARAM, TIMEOUT_PARAM, type RunbookName } from './names.js';
@@ -94,6 +100,36 @@ export function readHostScript(script: string, seen: readonly string[] = []): st
 }
 
 const SAFE_ENV_VALUE = /^[A-Za-z0-9._\/-]*$/;
+const PACK_END = 'SHIPSHAPE_PACKED_SCRIPT_END';
+
+/**
+ * Lines that write the script, packed, beside the step's own file, check its SHA-256 and run it
+ * with bash. A failed unpack says so on stderr and exits 1 (the result function reports a run
+ * without a result).
+ */
+export function packScript(script: string, name: string): string[] {
+  const sha = createHash('sha256').update(script).digest('hex');
+  const packed = gzipSync(script, { level: 9 }).toString('base64').match(/.{1,76}/g) ?? [];
+  return [
+    `shipshape_main="$(cd "$(dirname "$0")" && pwd)/shipshape-${name}"`,
+    `base64 -d <<'${PACK_END}' | gzip -dc > "$shipshape_main"`,
+    ...packed,
+    PACK_END,
+    `if [ "$(sha256sum < "$shipshape_main" 2>/dev/null | cut -c1-64)" != "${sha}" ]; then`,
+    `  echo "shipshape: the ${name} script could not be unpacked into $shipshape_main (base64, gzip and sha256sum are needed; is the disk full?)" >&2`,
+    '  exit 1',
+    'fi',
+    'exec bash "$shipshape_main"',
+  ];
+}
+
+/** The script text a document's run step carries (the inverse of packScript), for tests and readers. */
+export function unpackedScript(runCommand: readonly string[]): string {
+  const start = runCommand.findIndex((l) => l.startsWith('base64 -d <<'));
+  const end = runCommand.indexOf(PACK_END);
+  if (start < 0 || end < start) throw new Error('no packed script in this run step');
+  return gunzipSync(Buffer.from(runCommand.slice(start + 1, end).join(''), 'base64')).toString('utf8');
+}
 
 export function commandDocumentContent(decl: RunbookDeclaration, fleet: string, env: DocumentEnvironment): Record<string, unknown> {
   const script = readHostScript(decl.script);
@@ -165,7 +201,7 @@ export function commandDocumentContent(decl: RunbookDeclaration, fleet: string, 
         precondition: { StringEquals: ['platformType', 'Linux'] },
         inputs: {
           timeoutSeconds: `{{ ${TIMEOUT_PARAM} }}`,
-          runCommand: [...preamble, ...script.split('\n')],
+          runCommand: [...preamble, ...packScript(script, decl.script)],
         },
       },
     ],

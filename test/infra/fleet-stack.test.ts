@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetConfig } from '../../lib/config/schema.js';
 import { specKey } from '../../lib/runbooks/spec.js';
+import { unpackedScript } from '../../lib/runbooks/document.js';
 import { forSnapshot, synthFleet } from '../support/synth.js';
 
 let template: Template;
@@ -89,7 +90,8 @@ describe('FleetStack', () => {
     for (const p of Object.values<any>(content.parameters)) expect(p.allowedValues ?? p.allowedPattern).toBeDefined();
     const script = content.mainSteps[1].inputs.runCommand.join('\n');
     expect(script).toContain('if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi');
-    expect(script).toContain('set -euo pipefail');
+    expect(unpackedScript(content.mainSteps[1].inputs.runCommand)).toContain('set -euo pipefail');
+    expect(script).toContain('exec bash "$shipshape_main"');
     expect(script).toContain('/../downloads/shipshape-spec/$SHIPSHAPE_STACK.spec"');
     expect(script).toContain("export SHIPSHAPE_REGION='");
     expect([...script.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1])).toEqual(['Stack', 'RunId', 'ExecutionTimeout']);
