@@ -34,10 +34,10 @@ const LIMITS = {
   SHIPSHAPE_S3_TIMEOUT_SECONDS: '3', SHIPSHAPE_S3_SHORT_TIMEOUT_SECONDS: '3', SHIPSHAPE_HEALTH_WAIT_SECONDS: '1',
 };
 /** The external commands each script calls (a clean run checks these lists are complete). */
-const BACKUP_COMMANDS = ['sqlite3', 'tar', 'zstd', 'openssl', 'wc', 'tee', 'aws', 'docker exec', 'docker stop', 'docker start', 'docker inspect', 'docker volume'];
+const BACKUP_COMMANDS = ['sqlite3', 'tar', 'zstd', 'openssl', 'wc', 'tee', 'curl', 'docker exec', 'docker stop', 'docker start', 'docker inspect', 'docker volume'];
 // A restore counts no bytes (wc): it hashes each download in the same pass (tee) and sets data aside on the host.
 const RESTORE_COMMANDS = [...BACKUP_COMMANDS.filter((c) => c !== 'wc'), 'docker ps'];
-const DRILL_COMMANDS = ['aws', 'openssl', 'zstd', 'tar', 'sqlite3'];
+const DRILL_COMMANDS = ['curl', 'openssl', 'zstd', 'tar', 'sqlite3'];
 /** Maintenance runs a full backup first (covered above); these are the commands of its own part. */
 const MAINTENANCE_COMMANDS = ['sqlite3', 'docker stop', 'docker start', 'docker inspect'];
 const toFault = (command: string, mode: Fault['mode'], skip?: number, times?: number): Fault => {
@@ -209,7 +209,7 @@ describe('backup.sh differential under injected faults', () => {
     p.host.dispose();
   });
 
-  const cases = ['tar', 'zstd', 'openssl', 'wc', 'tee', 'aws'].flatMap((c) => MODES.map((m) => toFault(c, m)));
+  const cases = ['tar', 'zstd', 'openssl', 'wc', 'tee', 'curl'].flatMap((c) => MODES.map((m) => toFault(c, m)));
   it.concurrent.each(cases.map((f) => [faultName(f), f] as const))('differential with %s: one true result, no manifest and no moved base after a fault', async (_name, fault) => {
     // Prepare
     const { p, instance, state } = hostWithFull();
@@ -346,6 +346,59 @@ describe('maintenance.sh under injected faults', () => {
     expect(sqlite(p.db, 'PRAGMA integrity_check;')).toBe('ok');
     expect(liveData(p)).toEqual(before.data);
     assertContainers(before.containers, states(p.host), result.errors);
+    p.host.dispose();
+  });
+});
+
+describe('the AWS CLI transport (SHIPSHAPE_S3_TRANSPORT=cli) under injected faults', () => {
+  const CLI = { SHIPSHAPE_S3_TRANSPORT: 'cli' };
+  it('backs up through the CLI alone, without a fault', async () => {
+    // Act
+    const p = prepareHost();
+    const r = await run('backup.sh', p, undefined, CLI);
+    // Assess
+    const result = BackupResult.parse(r.json);
+    expect(result.complete, r.stderr).toBe(true);
+    assertRestorable(result);
+    expect(callCounts(r.log).has('aws')).toBe(true);
+    expect(callCounts(r.log).has('curl')).toBe(false);
+    p.host.dispose();
+  });
+
+  it.concurrent.each(MODES.map((m) => [m] as const))('backup with aws %s: incomplete with a reason, no manifest', async (mode) => {
+    // Prepare
+    const p = prepareHost();
+    const priorObjects = lab.objects();
+    // Act
+    const r = await run('backup.sh', p, toFault('aws', mode), CLI);
+    // Assess
+    const { doc, problem } = oneJson(r.stdout);
+    expect(problem, r.stderr).toBeUndefined();
+    const result = BackupResult.parse(doc);
+    outcomes.push({ script: 'backup.sh (CLI)', fault: `aws ${mode}`, outcome: result.complete ? 'complete' : 'incomplete, no manifest', detail: result.errors[0] ?? '' });
+    expect(result.complete).toBe(false);
+    expect(result.errors.length).toBeGreaterThan(0);
+    expect(lab.read(BUCKET, `${result.prefix}/manifest.json`)).toBeUndefined();
+    const after = lab.objects();
+    for (const [k, sha] of Object.entries(priorObjects)) expect(after[k], `prior object ${k}`).toBe(sha);
+    p.host.dispose();
+  });
+
+  it.concurrent.each([['restore.sh'], ['drill.sh']] as const)('%s with aws failing: fails with a reason, data and backups as they were', async (script) => {
+    // Prepare
+    const p = prepareHost();
+    const priorObjects = lab.objects();
+    const before = liveData(p);
+    // Act
+    const r = await run(script, p, toFault('aws', 'fail'), { ...CLI, SHIPSHAPE_FROM_HOST: SOURCE_HOST });
+    // Assess
+    const { doc, problem } = oneJson(r.stdout);
+    expect(problem, r.stderr).toBeUndefined();
+    const errors = script === 'restore.sh' ? RestoreResult.parse(doc).errors : DrillResult.parse(doc).errors;
+    outcomes.push({ script: `${script} (CLI)`, fault: 'aws fail', outcome: 'failed', detail: errors[0] ?? '' });
+    expect(errors.join('\n')).toContain('injected fault: aws');
+    expect(liveData(p)).toEqual(before);
+    expect(lab.objects()).toEqual(priorObjects);
     p.host.dispose();
   });
 });

@@ -1,10 +1,13 @@
 /**
  * Fault injection for the host scripts (issue 11): PATH shims in front of every external
- * command a script runs, each able to fail, hang or write nothing, and a fake AWS CLI over a
- * directory so that hundreds of runs stay cheap (the real CLI costs ~0.5 s of CPU per call;
- * the real CLI against s3rver is covered by the backup and restore suites).
+ * command a script runs, each able to fail, hang or write nothing, and one S3 server per test
+ * file over a directory ($dir/s3/<bucket>/<key>, so a test reads and plants objects as files):
+ * the scripts reach it through curl (s3.sh's default transport) with credentials in the
+ * environment. A fake AWS CLI over the same directory serves the runs that choose the CLI
+ * transport (SHIPSHAPE_S3_TRANSPORT=cli); the real CLI and SigV4 signing are covered by the
+ * backup, restore and s3 suites.
  *
- *   FAULT_CMD    the command to break (its basename: tar, zstd, openssl, wc, tee, aws, sqlite3, docker)
+ *   FAULT_CMD    the command to break (its basename: tar, zstd, openssl, wc, tee, curl, aws, sqlite3, docker)
  *   FAULT_SUB    for docker: only this subcommand (stop, start, exec, inspect)
  *   FAULT_MODE   fail (exit 1 with a message), hang (sleep until killed), nothing (exit 0, no output, reads nothing)
  *   FAULT_SKIP   let this many matching calls through first (counted in FAULT_COUNTER)
@@ -14,12 +17,15 @@
  * commands a script calls and how often.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
 /** Commands the harness can break, with docker split by subcommand. */
-export const SHIMMED = ['sqlite3', 'tar', 'zstd', 'openssl', 'sha256sum', 'wc', 'tee', 'aws', 'docker'] as const;
+export const SHIMMED = ['sqlite3', 'tar', 'zstd', 'openssl', 'sha256sum', 'wc', 'tee', 'curl', 'aws', 'docker'] as const;
 export type FaultMode = 'fail' | 'hang' | 'nothing';
 export const MODES: readonly FaultMode[] = ['fail', 'hang', 'nothing'];
 
@@ -58,7 +64,7 @@ set -u
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --endpoint-url|--region) shift 2 ;;
+    --endpoint-url|--region|--expected-size) shift 2 ;;
     --only-show-errors|--no-progress) shift ;;
     *) args+=("$1"); shift ;;
   esac
@@ -94,11 +100,112 @@ echo "fake aws: $* is not emulated" >&2
 exit 252
 `;
 
+const xml = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
+const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const md5Of = (file: string) => createHash('md5').update(readFileSync(file)).digest('hex');
+
+/**
+ * An S3 endpoint over a directory (path style): PutObject, the multipart calls, GetObject (and a
+ * Range for one byte), ListObjectsV2 in pages of 1000. Objects land by rename, so a reader never
+ * sees half of one. Signatures are not checked here (test/support/sigv4-proxy.ts does that).
+ */
+function startDirectoryS3(root: string, uploads: string): Server {
+  let next = 0;
+  const fail = (res: ServerResponse, status: number, code: string, message: string) => {
+    res.writeHead(status, { 'content-type': 'application/xml' });
+    res.end(xml(`<Error><Code>${code}</Code><Message>${esc(message)}</Message></Error>`));
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://s3');
+    const [bucket = '', ...rest] = url.pathname.slice(1).split('/').map(decodeURIComponent);
+    const key = rest.join('/');
+    const q = url.searchParams;
+    const bucketDir = join(root, bucket);
+    if (!bucket || !existsSync(bucketDir)) {
+      req.resume();
+      return fail(res, 404, 'NoSuchBucket', `no bucket ${bucket}`);
+    }
+    const file = join(bucketDir, key);
+    if (req.method === 'PUT') {
+      const uploadId = q.get('uploadId');
+      const target = uploadId ? join(uploads, uploadId, String(Number(q.get('partNumber')))) : `${file}.part.${++next}`;
+      if (uploadId && !existsSync(join(uploads, uploadId))) {
+        req.resume();
+        return fail(res, 404, 'NoSuchUpload', 'no such upload');
+      }
+      mkdirSync(dirname(target), { recursive: true });
+      await pipeline(req, createWriteStream(target));
+      if (!uploadId) renameSync(target, file);
+      res.writeHead(200, { etag: `"${md5Of(uploadId ? target : file)}"` });
+      return res.end();
+    }
+    if (req.method === 'POST' && q.has('uploads')) {
+      req.resume();
+      const id = `upload-${++next}`;
+      mkdirSync(join(uploads, id), { recursive: true });
+      writeFileSync(join(uploads, id, 'key'), `${bucket}/${key}`);
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      return res.end(xml(`<InitiateMultipartUploadResult><Bucket>${esc(bucket)}</Bucket><Key>${esc(key)}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`));
+    }
+    if (req.method === 'POST' && q.has('uploadId')) {
+      req.resume();
+      const dir = join(uploads, q.get('uploadId')!);
+      if (!existsSync(dir)) return fail(res, 404, 'NoSuchUpload', 'no such upload');
+      const parts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+      const tmp = `${file}.part.${++next}`;
+      mkdirSync(dirname(tmp), { recursive: true });
+      writeFileSync(tmp, Buffer.concat(parts.map((n) => readFileSync(join(dir, String(n))))));
+      renameSync(tmp, file);
+      rmSync(dir, { recursive: true, force: true });
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      return res.end(xml(`<CompleteMultipartUploadResult><Bucket>${esc(bucket)}</Bucket><Key>${esc(key)}</Key><ETag>"${md5Of(file)}-${parts.length}"</ETag></CompleteMultipartUploadResult>`));
+    }
+    if (req.method === 'DELETE' && q.has('uploadId')) {
+      req.resume();
+      rmSync(join(uploads, q.get('uploadId')!), { recursive: true, force: true });
+      res.writeHead(204);
+      return res.end();
+    }
+    if (req.method === 'GET' && !key) {
+      const prefix = q.get('prefix') ?? '';
+      const after = q.get('continuation-token') ? Buffer.from(q.get('continuation-token')!, 'base64url').toString('utf8') : '';
+      const keys = Object.keys(hashTree(bucketDir, false)).filter((k) => !/\.part\.\d+$/.test(k) && k.startsWith(prefix) && k > after).sort();
+      const page = keys.slice(0, 1000);
+      const truncated = keys.length > page.length;
+      const contents = page.map((k) => `<Contents><Key>${esc(k)}</Key><Size>${statSync(join(bucketDir, k)).size}</Size></Contents>`).join('');
+      const token = truncated ? `<NextContinuationToken>${Buffer.from(page.at(-1)!).toString('base64url')}</NextContinuationToken>` : '';
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      return res.end(xml(`<ListBucketResult><Name>${esc(bucket)}</Name><Prefix>${esc(prefix)}</Prefix><KeyCount>${page.length}</KeyCount><IsTruncated>${truncated}</IsTruncated>${token}${contents}</ListBucketResult>`));
+    }
+    if (req.method === 'GET') {
+      if (!existsSync(file) || !statSync(file).isFile()) return fail(res, 404, 'NoSuchKey', 'The specified key does not exist.');
+      if (req.headers.range === 'bytes=0-0') {
+        res.writeHead(206);
+        return res.end(readFileSync(file).subarray(0, 1));
+      }
+      res.writeHead(200, { 'content-length': String(statSync(file).size) });
+      return void (await pipeline(createReadStream(file), res));
+    }
+    req.resume();
+    fail(res, 501, 'NotImplemented', `${req.method} ${req.url}`);
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (!res.headersSent) fail(res, 500, 'InternalError', String(e));
+      else res.destroy();
+    });
+  });
+  // Bound a few ticks later (the address is looked up first), long before any test runs.
+  server.listen(0, '127.0.0.1');
+  return server;
+}
+
 export class FaultLab {
   readonly dir = mkdtempSync(join(tmpdir(), 'faults-'));
   readonly bin = join(this.dir, 'bin');
   readonly awsBin = join(this.dir, 'aws-bin');
   readonly s3 = join(this.dir, 's3');
+  private readonly server: Server;
   private runs = 0;
 
   constructor(buckets: string[]) {
@@ -111,11 +218,21 @@ export class FaultLab {
     }
     writeFileSync(join(this.awsBin, 'aws'), FAKE_AWS);
     chmodSync(join(this.awsBin, 'aws'), 0o755);
+    this.server = startDirectoryS3(this.s3, join(this.dir, 'uploads'));
+  }
+
+  /** The S3 endpoint over `s3` (path style), for the curl transport. */
+  get endpoint(): string {
+    const address = this.server.address() as AddressInfo | null;
+    if (!address) throw new Error('the lab\'s S3 server is not listening yet: call env() from a hook or a test');
+    return `http://127.0.0.1:${address.port}`;
   }
 
   /**
    * The environment of one run: shims first, then the fake AWS CLI, then `path` (the fake
-   * docker and the system). Returns the environment and the file the shims log calls to.
+   * docker and the system); S3 through curl to the lab's server (a run passes
+   * SHIPSHAPE_S3_TRANSPORT=cli for the fake CLI). Returns the environment and the file the
+   * shims log calls to.
    */
   env(path: string, fault: Fault | undefined): { env: Record<string, string>; log: string } {
     const run = join(this.dir, `run-${++this.runs}`);
@@ -123,6 +240,8 @@ export class FaultLab {
     const realPath = `${this.awsBin}:${path}`;
     const env: Record<string, string> = {
       PATH: `${this.bin}:${realPath}`, FAULT_REAL_PATH: realPath, FAULT_LOG: join(run, 'calls.log'), FAULT_COUNTER: join(run, 'counter'), FAKE_S3_DIR: this.s3,
+      SHIPSHAPE_S3_TRANSPORT: 'curl', SHIPSHAPE_S3_ENDPOINT: this.endpoint, AWS_ACCESS_KEY_ID: 'AKIAFAULTLABFAULTLAB', AWS_SECRET_ACCESS_KEY: 'fault-lab-secret',
+      AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true',
     };
     if (fault) Object.assign(env, { FAULT_CMD: fault.cmd, FAULT_SUB: fault.sub ?? '', FAULT_MODE: fault.mode, FAULT_SKIP: String(fault.skip ?? 0), FAULT_TIMES: fault.times ? String(fault.times) : '' });
     return { env, log: env.FAULT_LOG! };
@@ -139,6 +258,8 @@ export class FaultLab {
   }
 
   dispose(): void {
+    this.server.closeAllConnections();
+    this.server.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -155,8 +276,8 @@ export function callCounts(log: string): Map<string, number> {
   return counts;
 }
 
-/** Every file under a directory (relative path -> SHA-256). */
-export function hashTree(dir: string): Record<string, string> {
+/** Every file under a directory (relative path -> SHA-256, or '' when `hash` is false). */
+export function hashTree(dir: string, hash = true): Record<string, string> {
   const out: Record<string, string> = {};
   if (!existsSync(dir)) return out;
   const walk = (d: string) => {
@@ -166,7 +287,7 @@ export function hashTree(dir: string): Record<string, string> {
       else {
         // Another run's upload may be renamed away between the listing and the read.
         try {
-          if (statSync(p).isFile()) out[relative(dir, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+          if (statSync(p).isFile()) out[relative(dir, p)] = hash ? createHash('sha256').update(readFileSync(p)).digest('hex') : '';
         } catch {
           continue;
         }

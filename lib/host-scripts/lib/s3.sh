@@ -80,7 +80,7 @@ s3__fresh() {
 s3__curl_signs() {
   local v re='^curl ([0-9]+)\.([0-9]+)'
   have curl || { S3_WHY="curl is not installed"; return 1; }
-  v=$(limit 10 curl --version 2>/dev/null) || v=""
+  v=$(limit "$((S3_SHORT_T < 10 ? S3_SHORT_T : 10))" curl --version 2>/dev/null) || v=""
   [[ $v =~ $re ]] || { S3_WHY="cannot read curl's version"; return 1; }
   if [ "${BASH_REMATCH[1]}" -gt 7 ] || { [ "${BASH_REMATCH[1]}" = 7 ] && [ "${BASH_REMATCH[2]}" -ge 75 ]; }; then return 0; fi
   S3_WHY="curl ${BASH_REMATCH[1]}.${BASH_REMATCH[2]} cannot sign for S3 (--aws-sigv4 needs 7.75)"
@@ -93,6 +93,9 @@ case "${SHIPSHAPE_S3_TRANSPORT:-auto}" in
   curl) S3_TRANSPORT=curl; if s3__curl_signs; then s3__resolve || true; fi ;;
   *) if [ -n "$S3_REGION" ] && s3__curl_signs && s3__resolve; then S3_TRANSPORT=curl; fi ;;
 esac
+# The command the transport runs, for the scripts' tool checks.
+# shellcheck disable=SC2034
+if [ "$S3_TRANSPORT" = cli ]; then S3_TOOL=aws; else S3_TOOL=curl; fi
 
 # --- curl transport -------------------------------------------------------------------------------
 s3__ready() {
@@ -167,7 +170,7 @@ S3_HASH=(sha256sum)
 have openssl && S3_HASH=(openssl dgst -sha256 -r)
 s3__sums() {
   local n i t=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/ out=""
-  S3_HEX=$("${S3_HASH[@]}" < "$1" 2>/dev/null) || S3_HEX=""
+  S3_HEX=$(limit "$(s3__left)" "${S3_HASH[@]}" < "$1" 2>/dev/null) || S3_HEX=""
   S3_HEX=${S3_HEX%% *}
   [[ $S3_HEX =~ ^[0-9a-f]{64}$ ]] || { echo "cannot hash the upload (${S3_HASH[0]})" >&2; return 1; }
   for ((i = 0; i < 60; i += 6)); do
