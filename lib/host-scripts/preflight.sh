@@ -101,8 +101,28 @@ tool docker 1 "every runbook"
 tool timeout 1 "time limits of every runbook"
 has_http=0; grep -q $'^http\t' <<< "$health" && has_http=1
 tool curl "$has_http" "HTTP probes of the health check"
+# S3 transport, chosen as lib/s3.sh chooses: curl's own SigV4 (curl >= 7.75), else the AWS CLI.
+# The CLI stays needed for secrets (apply-secret.sh), and for S3 when curl cannot sign.
+needs_s3=0
+s3_curl=0
+if [ -n "$backup" ] || [ -n "$maintenance" ]; then needs_s3=1; fi
+if [ "$needs_s3" = 1 ]; then
+  cv=""
+  if have curl; then cv=$(limit 10 curl --version 2>&1 | first_line) || cv=""; fi
+  if [[ $cv =~ ^curl\ ([0-9]+)\.([0-9]+) ]] && { [ "${BASH_REMATCH[1]}" -gt 7 ] || { [ "${BASH_REMATCH[1]}" = 7 ] && [ "${BASH_REMATCH[2]}" -ge 75 ]; }; }; then
+    s3_curl=1
+    add_check tool s3-transport 1 1 "S3 through curl's SigV4 (--aws-sigv4): uploads carry x-amz-checksum-sha256" "$cv"
+  elif have aws; then
+    add_check tool s3-transport 1 1 "S3 through the AWS CLI: ${cv:-curl is not installed}${cv:+ cannot sign (--aws-sigv4 needs curl 7.75)}" "$cv"
+  else
+    add_check tool s3-transport 0 1 "no S3 transport: backups need curl 7.75 or later (--aws-sigv4) or the AWS CLI" "$cv"
+  fi
+fi
+aws_why=""
+[ -z "$secrets" ] || aws_why="Secrets Manager calls"
+if [ "$needs_s3" = 1 ] && [ "$s3_curl" = 0 ]; then aws_why="${aws_why:+$aws_why and }S3 calls (curl cannot sign)"; fi
 needs_aws=0
-if [ -n "$backup" ] || [ -n "$secrets" ] || [ -n "$maintenance" ]; then needs_aws=1; fi
+[ -z "$aws_why" ] || needs_aws=1
 if [ -n "$backup" ]; then
   compression=$(awk -F '\t' '$1 == "conf" { print $2; exit }' <<< "$backup")
   tool tar 1 "backup archives"
@@ -123,19 +143,22 @@ if [ "$needs_aws" = 1 ]; then
   if have aws; then
     v=$(limit 30 aws --version 2>&1 | first_line) || v=""
     ver=$(sed -n 's#^aws-cli/\([0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\).*#\1#p' <<< "$v")
-    IFS=. read -r major minor _ <<< "${ver:-0.0.0}"
-    sends=0
-    if { [ "$major" = 2 ] && [ "$minor" -ge 23 ]; } || { [ "$major" = 1 ] && [ "$minor" -ge 37 ]; } || [ "$major" -gt 2 ]; then sends=1; fi
-    setting=${AWS_REQUEST_CHECKSUM_CALCULATION:-$(limit 15 aws configure get request_checksum_calculation 2>/dev/null || true)}
-    [ "$(printf '%s' "$setting" | tr '[:upper:]' '[:lower:]')" = when_required ] && sends=0
-    add_check tool aws 1 1 "Secrets Manager and S3 calls" "$v"
-    if [ "$sends" = 1 ]; then
-      add_check tool aws-checksums 1 0 "uploads carry a checksum (Object Lock buckets accept them)" "$ver"
-    else
-      add_check tool aws-checksums 0 0 "this AWS CLI (${ver:-unknown version}${setting:+, request_checksum_calculation=$setting}) does not send checksums by default: uploads to a bucket with Object Lock fail; install AWS CLI v2 2.23 or later" "$ver"
+    add_check tool aws 1 1 "$aws_why" "$v"
+    # Checksums matter only when the CLI uploads (curl's uploads always carry one).
+    if [ "$needs_s3" = 1 ] && [ "$s3_curl" = 0 ]; then
+      IFS=. read -r major minor _ <<< "${ver:-0.0.0}"
+      sends=0
+      if { [ "$major" = 2 ] && [ "$minor" -ge 23 ]; } || { [ "$major" = 1 ] && [ "$minor" -ge 37 ]; } || [ "$major" -gt 2 ]; then sends=1; fi
+      setting=${AWS_REQUEST_CHECKSUM_CALCULATION:-$(limit 15 aws configure get request_checksum_calculation 2>/dev/null || true)}
+      [ "$(printf '%s' "$setting" | tr '[:upper:]' '[:lower:]')" = when_required ] && sends=0
+      if [ "$sends" = 1 ]; then
+        add_check tool aws-checksums 1 0 "uploads carry a checksum (Object Lock buckets accept them)" "$ver"
+      else
+        add_check tool aws-checksums 0 0 "this AWS CLI (${ver:-unknown version}${setting:+, request_checksum_calculation=$setting}) does not send checksums by default: uploads to a bucket with Object Lock fail; install AWS CLI v2 2.23 or later" "$ver"
+      fi
     fi
   else
-    add_check tool aws 0 1 "the AWS CLI is not installed on the host: backups, restores and secrets need it"
+    add_check tool aws 0 1 "the AWS CLI is not installed on the host: $aws_why need it"
   fi
 fi
 
@@ -250,9 +273,9 @@ fi
 # --- region -------------------------------------------------------------------------------------
 region=${SHIPSHAPE_REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}
 if [ -n "$region" ]; then
-  add_check region "$region" 1 "$needs_aws" "from ${SHIPSHAPE_REGION:+the document (SHIPSHAPE_REGION)}${SHIPSHAPE_REGION:-the environment}"
+  add_check region "$region" 1 "$(( needs_aws || needs_s3 ))" "from ${SHIPSHAPE_REGION:+the document (SHIPSHAPE_REGION)}${SHIPSHAPE_REGION:-the environment}"
 else
-  add_check region "-" 0 "$needs_aws" "no region: the document sets SHIPSHAPE_REGION; hybrid nodes and AWS CLI v1 have no default"
+  add_check region "-" 0 "$(( needs_aws || needs_s3 ))" "no region: the document sets SHIPSHAPE_REGION; hybrid nodes and AWS CLI v1 have no default"
 fi
 
 # --- secrets ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import { specFile } from '../support/spec-file.js';
 let host: FakeHost | undefined;
 afterEach(() => host?.dispose());
 
-interface Setup { awsVersion?: string; bucketFails?: boolean; broken?: boolean; region?: string | null }
+interface Setup { awsVersion?: string; bucketFails?: boolean; broken?: boolean; region?: string | null; curlVersion?: string }
 
 async function preflight(opts: Setup = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'preflight-'));
@@ -46,6 +46,7 @@ async function preflight(opts: Setup = {}) {
   const bin = mkdtempSync(join(tmpdir(), 'preflight-bin-'));
   writeFileSync(join(bin, 'aws'), `#!/bin/sh\necho "\${AWS_REGION:-none} \${AWS_DEFAULT_REGION:-none} $1 $2" >> "${join(dir, 'aws-calls.log')}"\ncase "$1" in\n  --version) echo "aws-cli/${opts.awsVersion ?? '2.9.19'} Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off" ;;\n  configure) exit 1 ;;\n  s3api) ${opts.bucketFails ? 'echo "An error occurred (403) when calling the HeadBucket operation: Forbidden" >&2; exit 254' : 'exit 0'} ;;\nesac\n`, { mode: 0o755 });
   writeFileSync(join(bin, 'docker-compose'), '#!/bin/sh\necho "docker-compose version 1.29.2"\n', { mode: 0o755 });
+  if (opts.curlVersion) writeFileSync(join(bin, 'curl'), `#!/bin/sh\necho "curl ${opts.curlVersion} (x86_64-pc-linux-gnu) libcurl/${opts.curlVersion}"\n`, { mode: 0o755 });
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, composeDir: app.replace(/app$/, 'shop'),
     services: [{ name: 'api', http: [{ url: 'http://127.0.0.1:1/health' }] }, { name: 'db', container: opts.broken ? 'dbb' : 'db' }, { name: 'pg' }],
     backup: {
@@ -78,7 +79,10 @@ describe('preflight.sh', () => {
     expect(byTarget('name.volume', 'data')!.detail).toBe('volume shop_data');
     expect(byTarget('file.database', 'app')!.detail).toMatch(/\/data\/app.db in shop-db-1 is .*shop_data\/app.db on the host, \d+ bytes/);
     expect(byTarget('tool', 'pg_dump in shop-pg-1')).toMatchObject({ ok: true, version: 'pg_dump (PostgreSQL) 15.8' });
-    expect(byTarget('tool', 'aws-checksums')).toMatchObject({ ok: true, version: '2.24.5' });
+    expect(byTarget('tool', 's3-transport')).toMatchObject({ ok: true, required: true, version: expect.stringMatching(/^curl \d+\.\d+/) });
+    expect(byTarget('tool', 's3-transport')!.detail).toContain("curl's SigV4");
+    expect(byTarget('tool', 'aws')).toMatchObject({ ok: true, detail: 'Secrets Manager calls' });
+    expect(byTarget('tool', 'aws-checksums'), 'the CLI uploads nothing when curl signs').toBeUndefined();
     expect(byTarget('tool', 'sqlite3')!.version).toMatch(/^3\./);
     expect(byTarget('space.temp', process.env.TMPDIR ?? '/tmp')!.detail).toContain('PostgreSQL dump of main');
     expect(byTarget('region', 'eu-central-1')).toMatchObject({ ok: true });
@@ -90,7 +94,7 @@ describe('preflight.sh', () => {
 
   it('reports each thing that does not match, and never stops at the first', async () => {
     // Act
-    const { result, fleet } = await preflight({ broken: true, bucketFails: true, region: null });
+    const { result, fleet } = await preflight({ broken: true, bucketFails: true, region: null, curlVersion: '7.68.0' });
     // Assess
     expect(failed(result)).toEqual([
       ['tool', 'aws-checksums', false],
@@ -109,6 +113,8 @@ describe('preflight.sh', () => {
     expect(detail('secret.delivery')).toContain('JWT_SECRET is not in the environment of shop-api-1');
     expect(detail('bucket.access')).toContain('Forbidden');
     expect(detail('tool')).toContain('does not send checksums by default: uploads to a bucket with Object Lock fail');
+    expect(result.checks.find((c) => c.target === 's3-transport')!.detail).toBe('S3 through the AWS CLI: curl 7.68.0 (x86_64-pc-linux-gnu) libcurl/7.68.0 cannot sign (--aws-sigv4 needs curl 7.75)');
+    expect(result.checks.find((c) => c.target === 'aws')!.detail).toBe('Secrets Manager calls and S3 calls (curl cannot sign)');
     const findings = failing(evaluatePreflight(result, fleet, fleet.stacks[0]!));
     expect(findings.filter((f) => f.severity === 'critical')).toHaveLength(7);
     expect(findings.find((f) => f.target === 'aws-checksums')!.severity).toBe('warning');
@@ -118,6 +124,6 @@ describe('preflight.sh', () => {
     // Act
     const { awsCalls } = await preflight({ region: 'ca-central-1' });
     // Assess
-    expect(awsCalls()).toEqual(['ca-central-1 ca-central-1 --version ', 'ca-central-1 ca-central-1 configure get', 'ca-central-1 ca-central-1 s3api head-bucket']);
+    expect(awsCalls()).toEqual(['ca-central-1 ca-central-1 --version ', 'ca-central-1 ca-central-1 s3api head-bucket']);
   });
 });
