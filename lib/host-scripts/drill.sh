@@ -118,6 +118,9 @@ drill_archive() {
   elif [ "$ok" = 1 ] && [ "$kind" = sqlite ]; then
     if ! decompress "$compression" < "$file" > "$scratch/$name.db"; then
       ok=0; error="cannot decompress"
+    elif [ "$(head -c 15 "$scratch/$name.db")" != "SQLite format 3" ]; then
+      # An empty file passes integrity_check: a decompressor that wrote nothing proves nothing.
+      ok=0; error="the decompressed copy is not a SQLite database ($(stat -c %s "$scratch/$name.db") bytes)"
     elif have sqlite3; then
       integrity=$(limit "$SQLITE_T" sqlite3 "file:$scratch/$name.db?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
       [ "$integrity" = ok ] || { ok=0; error="integrity_check: $integrity"; }

@@ -83,6 +83,7 @@ s_net=()    # rename, copy, dump, none (nothing there before)
 s_live=()   # the live directory or file
 s_aside=()  # the set-aside copy (while it exists)
 s_parts=()  # sqlite: the suffixes renamed aside ("main -wal -shm -journal")
+s_own=()    # sqlite: "uid:gid mode" of the database file before the restore
 
 note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
@@ -185,7 +186,7 @@ while IFS=$'\t' read -r name kind key sha compression level bkey bsha; do
   [ "$bkey" != - ] || bkey=""
   [ "$bsha" != - ] || bsha=""
   s_name+=("$name"); s_kind+=("$kind"); s_key+=("$key"); s_sha+=("$sha"); s_comp+=("$compression"); s_level+=("$level"); s_bkey+=("$bkey"); s_bsha+=("$bsha")
-  s_state+=(""); s_net+=(""); s_live+=(""); s_aside+=(""); s_parts+=("")
+  s_state+=(""); s_net+=(""); s_live+=(""); s_aside+=(""); s_parts+=(""); s_own+=("")
 done < "$work/archives"
 [ "${#s_name[@]}" -gt 0 ] || { note_error "none of the sources '$SOURCES' is in $run_prefix"; exit 0; }
 
@@ -362,6 +363,7 @@ set_aside() { # i
       done
       if [ ! -e "$target" ]; then s_net[i]=none; s_state[i]=aside; return 0; fi
       stage "set aside $target"
+      s_own[i]=$(stat -c '%u:%g %a' "$target" 2>/dev/null) || s_own[i]=""
       moved=""
       s_net[i]=rename
       for part in "" -wal -shm -journal; do
@@ -467,6 +469,14 @@ extract_into() { # file compression dir
   return 1
 }
 
+# 0 when <file> starts with the SQLite header: an empty file passes integrity_check, so a
+# decompressor that wrote nothing must be caught here. Says why not in <err>.
+is_sqlite_file() { # file err
+  [ "$(head -c 15 "$1" 2>/dev/null)" = "SQLite format 3" ] && return 0
+  printf 'the decompressed copy is not a SQLite database (%s bytes)' "$(stat -c %s "$1" 2>/dev/null || echo ?)" >> "$2"
+  return 1
+}
+
 # restore_source <i>: 0 on success
 restore_source() {
   local i=$1 name=${s_name[$1]} live=${s_live[$1]} file="$staging/$1" container k n c p m database user
@@ -494,10 +504,10 @@ restore_source() {
       if [ "${s_net[$i]}" = copy ]; then
         # In place: the file may be a bind mount of its own.
         rm -f "$live-wal" "$live-shm" "$live-journal"
-        if ! decompress "${s_comp[$i]}" < "$file" > "$live" 2> "$work/dec.err"; then note_error "$name: writing $live failed: $(head -c 200 "$work/dec.err")"; return 1; fi
+        if ! { decompress "${s_comp[$i]}" < "$file" > "$live" 2> "$work/dec.err" && is_sqlite_file "$live" "$work/dec.err"; }; then note_error "$name: writing $live failed: $(head -c 200 "$work/dec.err")"; return 1; fi
       else
-        if ! { decompress "${s_comp[$i]}" < "$file" > "$live.shipshape-restore" 2> "$work/dec.err" \
-          && { [ ! -e "$live$ASIDE" ] || { chown --reference="$live$ASIDE" "$live.shipshape-restore" && chmod --reference="$live$ASIDE" "$live.shipshape-restore"; }; } \
+        if ! { decompress "${s_comp[$i]}" < "$file" > "$live.shipshape-restore" 2> "$work/dec.err" && is_sqlite_file "$live.shipshape-restore" "$work/dec.err" \
+          && { [ -z "${s_own[$i]}" ] || { chown "${s_own[$i]% *}" "$live.shipshape-restore" && chmod "${s_own[$i]#* }" "$live.shipshape-restore"; }; } \
           && mv -f -T "$live.shipshape-restore" "$live"; }; then
           rm -f "$live.shipshape-restore"
           note_error "$name: writing $live failed: $(head -c 200 "$work/dec.err")"
@@ -526,7 +536,9 @@ rollback() {
   rolled_back=false
   failed=0
   for c in "${ours[@]}"; do stop_for "$c" || true; done
-  for i in "${!s_name[@]}"; do
+  # In the reverse order of setting aside: a database set aside inside a directory that was
+  # then renamed aside comes back with that directory first.
+  for (( i = ${#s_name[@]} - 1; i >= 0; i-- )); do
     [ "${s_state[$i]}" != "" ] || continue
     if unset_aside "$i"; then
       [ "${s_state[$i]}" = ok ] && s_state[i]=failed
@@ -546,7 +558,7 @@ for i in "${!s_name[@]}"; do
   set_aside "$i" && continue
   # No safety copy for this source: put back those already set aside, change nothing.
   changing=0
-  for j in "${!s_name[@]}"; do
+  for (( j = ${#s_name[@]} - 1; j >= 0; j-- )); do
     [ -n "${s_state[$j]}" ] || continue
     unset_aside "$j" || note_error "${s_name[$j]}: putting it back after a refused restore failed; it is at ${s_aside[$j]:-?}"
     s_state[j]=""
@@ -554,7 +566,14 @@ for i in "${!s_name[@]}"; do
   start_all
   exit 0
 done
+# Directories first, then databases: a database file that lives in a restored directory (and is
+# excluded from its archive) is written after the extraction, which would purge it otherwise.
 for i in "${!s_name[@]}"; do
+  case "${s_kind[$i]}" in volume|path) ;; *) continue ;; esac
+  if restore_source "$i"; then s_state[i]=ok; else s_state[i]=failed; fi
+done
+for i in "${!s_name[@]}"; do
+  case "${s_kind[$i]}" in volume|path) continue ;; esac
   if restore_source "$i"; then s_state[i]=ok; else s_state[i]=failed; fi
 done
 start_all

@@ -306,6 +306,40 @@ describe('restore.sh: the safety net', () => {
     expect(asides()).toEqual([]);
   });
 
+  it('restores a database that lives in a restored volume (excluded from its archive) after the volume, and renames both back on failure', async () => {
+    // Prepare: app.db inside the volume, backed up apart; the volume's archive (tar -g, as a full) excludes it
+    const p = prepare();
+    const db = join(p.vol, 'app.db');
+    execFileSync('sqlite3', [db, 'CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3);']);
+    const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
+      backup: { sqlite: [{ name: 'app-db', container: 'app', path: '/certs/app.db' }], volumes: [{ name: 'certs' }], exclude: ['app.db*'] } }] });
+    const spec = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
+    const snar = join(host.dir, 'x.snar');
+    const volume = zstd(execFileSync('tar', ['-C', p.vol, `--listed-incremental=${snar}`, '--exclude=app.db*', '-cf', '-', '.']));
+    const good = zstd(readFileSync(db));
+    await publish('i-0000000000000c17', '20261121T020000Z', [{ name: 'app-db', kind: 'sqlite', body: good }, { name: 'certs', kind: 'volume', body: volume }]);
+    const wanted = tree(p.vol);
+    execFileSync('sqlite3', [db, 'DELETE FROM t;']);
+    writeFileSync(join(p.vol, 'intruder'), 'x');
+    // Act 1
+    const ok = await restore('i-0000000000000c17', spec);
+    // Assess 1
+    expect(ok.result.errors).toEqual([]);
+    expect(tree(p.vol)).toEqual(wanted);
+    expect(execFileSync('sqlite3', [db, 'SELECT count(*) FROM t;'], { encoding: 'utf8' }).trim()).toBe('3');
+    // Act 2: a newer run whose database archive holds no SQLite file (found after the volume was restored)
+    execFileSync('sqlite3', [db, 'DELETE FROM t WHERE v = 1;']);
+    const before = tree(p.vol);
+    await publish('i-0000000000000c17', '20261122T020000Z', [{ name: 'app-db', kind: 'sqlite', body: zstd(Buffer.from('not a database')) }, { name: 'certs', kind: 'volume', body: volume }]);
+    const failed = await restore('i-0000000000000c17', spec);
+    // Assess 2
+    expect(failed.result.rolledBack).toBe(true);
+    expect(failed.result.errors[0]).toMatch(/app-db: writing .*app\.db failed: the decompressed copy is not a SQLite database \(14 bytes\)/);
+    expect(tree(p.vol)).toEqual(before);
+    expect(execFileSync('sqlite3', [db, 'SELECT group_concat(v) FROM t;'], { encoding: 'utf8' }).trim()).toBe('2,3');
+    expect(asides()).toEqual([]);
+  });
+
   it('leaves the aside copy whole and names it on stderr when the restore is killed half way', async () => {
     // Prepare: tar hangs while extracting; the script is killed (SIGKILL: no trap runs)
     const { p, before } = await backedUp('i-0000000000000c16');
