@@ -21,7 +21,9 @@ const OWN_PROCESS = [
 
 export default defineConfig({
   test: {
-    testTimeout: 60_000,
+    // A hang detector, not a speed limit: with three files at a time on a busy 2-core machine a
+    // CPU-bound test (shellcheck over every script) took 72 s where it takes 10 s alone.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
     // Vitest's default is one worker fewer than the cores (1 on 2 cores: every file in turn). Most
