@@ -37,7 +37,7 @@ const LIMITS = {
 const BACKUP_COMMANDS = ['sqlite3', 'tar', 'zstd', 'openssl', 'wc', 'tee', 'curl', 'docker exec', 'docker stop', 'docker start', 'docker inspect', 'docker volume'];
 // A restore counts no bytes (wc): it hashes each download in the same pass (tee) and sets data aside on the host.
 const RESTORE_COMMANDS = [...BACKUP_COMMANDS.filter((c) => c !== 'wc'), 'docker ps'];
-const DRILL_COMMANDS = ['curl', 'openssl', 'zstd', 'tar', 'sqlite3'];
+const DRILL_COMMANDS = ['curl', 'tee', 'openssl', 'zstd', 'tar', 'sqlite3'];
 /** Maintenance runs a full backup first (covered above); these are the commands of its own part. */
 const MAINTENANCE_COMMANDS = ['sqlite3', 'docker stop', 'docker start', 'docker inspect'];
 const toFault = (command: string, mode: Fault['mode'], skip?: number, times?: number): Fault => {
