@@ -196,13 +196,15 @@ s3__part_size() {
 s3__read() { # file bytes
   local left=$((S3_DEADLINE - EPOCHSECONDS))
   [ "$left" -ge 1 ] || left=1
+  # A new file each time: rewriting a truncated file makes ext4 flush it to disk (auto_da_alloc).
+  rm -f "$1"
   limit "$left" head -c "$2" > "$1" || { echo "reading the stream to upload failed or took longer than ${S3_LIMIT:-$S3_T} s" >&2; return 1; }
 }
 s3__left() { local left=$((S3_DEADLINE - EPOCHSECONDS)); [ "$left" -ge 1 ] || left=1; printf '%s' "$left"; }
 
-# Uploads part <n> from <file>; leaves "etag<TAB>sha256-base64" in $S3_DIR/etag.<n>.
+# Uploads part <n> from <file> whose sums are in S3_HEX/S3_B64; leaves "etag<TAB>sha256-base64"
+# in $S3_DIR/etag.<n>.
 s3__part() { # file n
-  s3__sums "$1" || return 1
   s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" --retry 4 -T "$1" -D "$S3_DIR/h.$2" \
     -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || return 1
   local etag
@@ -252,13 +254,15 @@ s3__curl_put() { # key [expected_bytes]
   S3_UPLOAD=$(sed -n 's#.*<UploadId>\([^<]*\)</UploadId>.*#\1#p' "$S3_DIR/r.create" | head -n 1)
   [ -n "$S3_UPLOAD" ] || { echo "start of the upload of $S3_KEY: S3 returned no UploadId" >&2; return 1; }
   S3_EUPLOAD=$(s3__enc "$S3_UPLOAD")
+  s3__sums "$a" || return 1
   s3__part_bg "$a" 1
-  # $b holds part n+1 while part n uploads from $a.
   while :; do
+    # $b holds part n+1, read (and now hashed) while part n uploads from $a.
+    got=$(stat -c %s "$b")
+    s3__sums "$b" || return 1
     s3__part_wait "$n" || return 1
     n=$((n + 1))
     [ "$n" -le "$S3_MAX_PARTS" ] || { echo "upload of $S3_KEY: the stream is larger than $S3_MAX_PARTS parts hold" >&2; return 1; }
-    got=$(stat -c %s "$b")
     s3__part_bg "$b" "$n"
     tmp=$a a=$b b=$tmp
     if [ "$got" -lt "$(s3__part_size "$n")" ]; then s3__part_wait "$n" || return 1; break; fi
