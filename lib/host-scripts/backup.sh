@@ -13,7 +13,7 @@
 #            stopTimeoutSeconds; those it had to kill are reported) and started again in
 #            order, whatever happens (EXIT trap), and waited for until healthy. Containers
 #            that were already stopped are left stopped.
-#   stream   source | zstd -T0 (or gzip) | tee (SHA-256, bytes) | aws s3 cp -   : every
+#   stream   source | zstd -T0 (or gzip) | tee (SHA-256, bytes) | s3_put (curl, or aws s3 cp -): every
 #            element's exit status counts, each has a time limit, and an archive counts only
 #            with a size above zero, a SHA-256 and a successful upload.
 #   check    one listing of the run's prefix: every archive is in S3 with the size the host
@@ -125,7 +125,7 @@ work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporar
 # --- tools and spec ----------------------------------------------------------------
 HASH=(sha256sum)
 have openssl && HASH=(openssl dgst -sha256 -r)
-for tool in docker tar aws "${HASH[0]}" tee wc mkfifo; do
+for tool in docker tar "$S3_TOOL" "${HASH[0]}" tee wc mkfifo; do
   have "$tool" || { missing_tools+=("$(json_str "$tool")"); note_error "$tool is not installed on the host"; }
 done
 load_backup_spec
