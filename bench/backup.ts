@@ -148,7 +148,7 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
     host.setContainers({ app: running({ root, Mounts: [{ Destination: '/data', Source: join(root, 'data') }, { Destination: '/volume', Source: volume, Name: 'data' }] }) });
     host.setVolumes({ data: volume });
     const fleet = parseFleet({ fleet: 'bench', stacks: [{ name: 'app', hosts: { tag: { key: 'R', value: 'a' } }, services: [{ name: 'app', container: 'app' }],
-      backup: { sqlite: [{ name: 'db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'data' }] } }] });
+      backup: { sqlite: [{ name: 'db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'data' }], fullEvery: 1 } }] }); // fullEvery 1: every run a full, compared with full copies
     const specPath = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) }, 'app');
     const scratch = join(dir, 'scratch');
     mkdirSync(scratch);
@@ -156,7 +156,7 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
     const env = (endpoint: string, extra: Record<string, string> = {}) => host.env({
       PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'app', SHIPSHAPE_RUN_ID: 'bench', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
       SHIPSHAPE_S3_ENDPOINT: endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '5', AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', SHIPSHAPE_LOCK_DIR: join(dir, 'locks'),
-      SHIPSHAPE_SCRATCH_DIR: scratch, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: dir,
+      SHIPSHAPE_SCRATCH_DIR: scratch, SHIPSHAPE_STATE_DIR: join(dir, 'state'), AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: dir,
       ...extra,
     });
     const deletePrefix = async (prefix: string) => {

@@ -10,18 +10,28 @@
  *            (GNU tar then also deletes the files the incremental's directory listing lacks).
  *   restic   restic 0.14 (Debian), S3 backend on s3rver, repository format 2 (zstd, auto), a
  *            local cache as a host would keep; uploaded bytes = bytes added to the repository.
+ *   shipshape backup.sh itself (differential: level 1 against the newest full, host state in
+ *            SHIPSHAPE_STATE_DIR), against a plain-HTTP s3rver of its own; every run is marked
+ *            verified as the result function would; uploaded bytes = every object of the run
+ *            (archives, markers, manifest). Restore: restore.sh of the second run, in place.
  *
  * Per round, a fresh copy of the generated volume; the methods run interleaved (A's full, B's
  * full, change, A's second, B's second, scattered page writes, A's third, B's third, a clustered
  * change and growth of the database-like file, A's fourth, B's fourth, restores of the second).
  */
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseFleet } from '../lib/config/load.js';
+import { backupSpecLines } from '../lib/runbooks/backup.js';
+import { FakeHost, running } from '../test/support/fake-host.js';
+import { hostScript } from '../test/support/run-script.js';
+import { specFile } from '../test/support/spec-file.js';
 import { spread, type Spread } from './support/paired.js';
-import { measureBash, type Measured } from './support/process-tree.js';
+import { measure, measureBash, type Measured } from './support/process-tree.js';
 import { startServerProcess } from './support/servers.js';
 
 const MB = 1024 * 1024;
@@ -128,6 +138,20 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
   const key = join(dir, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1', '-days', '2', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   const s3 = await startServerProcess('s3rver-tls', [BUCKET], { ...process.env, BENCH_TLS_CERT: cert, BENCH_TLS_KEY: key });
+  const plain = await startServerProcess('s3rver', [BUCKET]);
+  const client = new S3Client({ endpoint: plain.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const host = new FakeHost();
+  /** Bytes of every object under a prefix of the plain s3rver. */
+  const plainBytes = async (prefix: string) => {
+    let total = 0;
+    let token: string | undefined;
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
+      total += (page.Contents ?? []).reduce((n, c) => n + (c.Size ?? 0), 0);
+      token = page.NextContinuationToken;
+    } while (token);
+    return total;
+  };
   const cliEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_CA_BUNDLE: cert };
   /** Bytes stored under a prefix (the CLI pages through the listing). */
   const bucketBytes = async (prefix: string) => {
@@ -191,6 +215,39 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
         restoredRoot: () => out,
       },
     };
+    // backup.sh and restore.sh as the documents run them (fake docker: the volume is a directory).
+    host.setContainers({ app: running({ Mounts: [{ Destination: '/volume', Source: vol, Name: 'data' }] }) });
+    host.setVolumes({ data: vol });
+    const fleet = parseFleet({ fleet: 'bench', stacks: [{ name: 'app', hosts: { tag: { key: 'R', value: 'a' } }, services: [{ name: 'app', container: 'app' }],
+      backup: { volumes: [{ name: 'data' }], fullEvery: 7 } }] });
+    const specPath = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) }, 'app');
+    const shipEnv = (r: number, extra: Record<string, string> = {}) => host.env({
+      SHIPSHAPE_STACK: 'app', SHIPSHAPE_RUN_ID: 'bench', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_PREFIX: `ship-r${r}`,
+      SHIPSHAPE_S3_ENDPOINT: plain.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '5', AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', SHIPSHAPE_LOCK_DIR: join(dir, 'locks'),
+      SHIPSHAPE_STATE_DIR: join(state, 'ship'), SHIPSHAPE_SCRATCH_DIR: join(dir, 'scratch'), AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: dir, ...extra,
+    });
+    const shipRuns: string[][] = [];
+    methods['shipshape backup.sh (differential) and restore.sh'] = {
+      backup: async (n, r) => {
+        const m = await measure('bash', [hostScript('backup.sh')], shipEnv(r), { timeoutMs: 1_800_000 });
+        const res = JSON.parse(m.stdout) as { complete: boolean; prefix: string; manifestKey: string | null; errors: string[] };
+        if (!res.complete) throw new Error(`backup.sh failed: ${res.errors.join('; ')}`);
+        // What the result function does for a run whose archives check out.
+        await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: res.manifestKey!.replace(/manifest\.json$/, 'verified.json'), Body: '{}' }));
+        (shipRuns[r] ??= [])[n] = res.prefix;
+        return { bytes: await plainBytes(`${res.prefix}/`), m };
+      },
+      restore: async (r) => {
+        const stamp = shipRuns[r]![1]!.split('/').at(-1)!;
+        mkdirSync(join(dir, 'scratch'), { recursive: true });
+        const m = await measure('bash', [hostScript('restore.sh')], shipEnv(r, { SHIPSHAPE_TIMESTAMP: stamp }), { timeoutMs: 1_800_000 });
+        const res = JSON.parse(m.stdout) as { ok: boolean; errors: string[] };
+        if (!res.ok) throw new Error(`restore.sh failed: ${res.errors.join('; ')}`);
+        return m;
+      },
+      restoredRoot: () => vol,
+    };
     if (!available.restic.startsWith('restic')) delete methods['restic 0.14 (S3 backend)'];
     const names = Object.keys(methods);
     const res: Record<string, { b: Run[][]; restore: Measured[]; same: boolean[] }> = Object.fromEntries(names.map((k) => [k, { b: [], restore: [], same: [] }]));
@@ -216,7 +273,8 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
           log(`  round ${r + 1}/${rounds}, backup ${n + 1}: ${k}: ${(run.bytes / MB).toFixed(2)} MB in ${run.m.seconds.toFixed(1)} s, ${run.m.peakRssMB.toFixed(0)} MB`);
         }
       }
-      for (const k of order) {
+      // restore.sh restores the volume in place, so it goes last.
+      for (const k of [...order.filter((x) => !x.startsWith('shipshape')), ...order.filter((x) => x.startsWith('shipshape'))]) {
         rmSync(out, { recursive: true, force: true });
         mkdirSync(out);
         const m = await methods[k]!.restore(r);
@@ -249,7 +307,10 @@ export async function benchIncremental(scale = Number(process.env.BENCH_SCALE ??
       }),
     };
   } finally {
+    host.dispose();
+    client.destroy();
     await s3.stop();
+    await plain.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,8 @@
  * tee fan-out, and the AWS CLI's upload and download with the settings an AWS_CONFIG_FILE can
  * give it (multipart chunk size, concurrency, queue size, payload signing). Input: the generated
  * data of bench/backup.ts as one tar stream (and its zstd -3 archive), read from the page cache.
- * Uploads go to the discarding sink (the CLI's own cost); downloads come from s3rver.
+ * Uploads go to the discarding sink (the CLI's own cost); downloads come from s3rver. The same
+ * against lib/host-scripts/lib/s3.sh's curl transport (what the scripts use when curl can sign).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,9 @@ const CONFIGS: Record<string, string> = {
   'chunk 64 MB, 2 concurrent, queue 2, signing off': 'multipart_chunksize = 64MB\n  max_concurrent_requests = 2\n  max_queue_size = 2\n  payload_signing_enabled = false',
 };
 
+/** Sources s3.sh with its curl transport against an endpoint, as the host scripts do. */
+const CURL_S3 = (endpoint: string) => `set -euo pipefail; export SHIPSHAPE_S3_TRANSPORT=curl SHIPSHAPE_S3_ENDPOINT="${endpoint}" BUCKET=bench; . "$LIB/common.sh"; . "$LIB/s3.sh"`;
+
 export async function benchStages(scale = Number(process.env.BENCH_SCALE ?? '1'), rounds = Number(process.env.BENCH_ROUNDS ?? '5'), log: (s: string) => void = console.log): Promise<StagesBench> {
   const loadBefore = loadavg();
   const dir = mkdtempSync(join(tmpdir(), 'bench-stages-'));
@@ -49,7 +53,7 @@ export async function benchStages(scale = Number(process.env.BENCH_SCALE ?? '1')
     }));
     const env = (extra: Record<string, string> = {}) => ({
       ...process.env, PATH: `${bin}:${process.env.PATH}`, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_EC2_METADATA_DISABLED: 'true', HOME: dir, T: join(dir, 'stream.tar'), Z: join(dir, 'stream.tar.zst'), SINK: sink.endpoint, S3: s3.endpoint, OUT: join(dir, 'out'), ...extra,
+      AWS_EC2_METADATA_DISABLED: 'true', HOME: dir, LIB: join(process.cwd(), 'lib', 'host-scripts', 'lib'), T: join(dir, 'stream.tar'), Z: join(dir, 'stream.tar.zst'), SINK: sink.endpoint, S3: s3.endpoint, OUT: join(dir, 'out'), ...extra,
     });
     execFileSync('bash', ['-c', 'aws --endpoint-url "$S3" s3 cp "$Z" s3://bench/stream.tar.zst --only-show-errors'], { env: env() });
     const groups: { group: string; baseline: string; variants: Record<string, string> }[] = [
@@ -67,10 +71,13 @@ export async function benchStages(scale = Number(process.env.BENCH_SCALE ?? '1')
       } },
       { group: 'upload the archive from stdin to the discarding sink', baseline: 'cat > file', variants: {
         'cat > file': 'cat < "$Z" > "$OUT"',
+        's3_put (curl), 16 MiB parts': `${CURL_S3('$SINK')}; s3_put up.tar.zst < "$Z"`,
+        's3_put (curl), 64 MiB parts': `SHIPSHAPE_S3_PART_BYTES=67108864; ${CURL_S3('$SINK')}; s3_put up.tar.zst < "$Z"`,
         ...Object.fromEntries(Object.entries(configs).map(([name, file]) => [`aws s3 cp -, ${name}`, `AWS_CONFIG_FILE="${file}" aws --endpoint-url "$SINK" s3 cp - s3://bench/up.tar.zst --only-show-errors --no-progress < "$Z"`])),
       } },
       { group: 'download the archive to stdout from s3rver', baseline: 'cat file', variants: {
         'cat file': 'cat "$Z" > /dev/null',
+        's3_get (curl)': `${CURL_S3('$S3')}; s3_get stream.tar.zst > /dev/null`,
         ...Object.fromEntries(Object.entries(configs).filter(([n]) => n !== 'payload signing off').map(([name, file]) => [`aws s3 cp … -, ${name}`, `AWS_CONFIG_FILE="${file}" aws --endpoint-url "$S3" s3 cp s3://bench/stream.tar.zst - --only-show-errors --no-progress > /dev/null`])),
       } },
     ];
