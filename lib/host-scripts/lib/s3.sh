@@ -16,9 +16,10 @@
 S3_T="${SHIPSHAPE_S3_TIMEOUT_SECONDS:-21600}"
 S3_SHORT_T="${SHIPSHAPE_S3_SHORT_TIMEOUT_SECONDS:-300}"
 S3_REGION="${SHIPSHAPE_REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
-# Uploads go in parts of SHIPSHAPE_S3_PART_BYTES (16 MiB) that double every tenth of S3's 10,000
-# parts (at most 5 GiB each), so any stream S3 can hold fits without a size hint.
-S3_PART_BYTES="${SHIPSHAPE_S3_PART_BYTES:-16777216}"
+# Uploads go in parts of SHIPSHAPE_S3_PART_BYTES (32 MiB; two part files in TMPDIR at a time)
+# that double every tenth of S3's 10,000 parts (at most 5 GiB each), so any stream S3 can hold
+# fits without a size hint.
+S3_PART_BYTES="${SHIPSHAPE_S3_PART_BYTES:-33554432}"
 S3_MAX_PARTS="${SHIPSHAPE_S3_MAX_PARTS:-10000}"
 S3_EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 S3_KEY_ID="" S3_SECRET="" S3_TOKEN="" S3_CREDS_FROM="" S3_CREDS_AT=0 S3_WHY="" S3_IMDS_TOKEN=""
@@ -207,8 +208,8 @@ s3__left() { local left=$((S3_DEADLINE - EPOCHSECONDS)); [ "$left" -ge 1 ] || le
 s3__part() { # file n
   s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" --retry 4 -T "$1" -D "$S3_DIR/h.$2" \
     -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || return 1
-  local etag
-  etag=$(tr -d '\r' < "$S3_DIR/h.$2" | sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*//p' | tail -n 1)
+  local etag="" line re='^[Ee][Tt][Aa][Gg]:[[:space:]]*([^[:space:]]+)'
+  while IFS= read -r line; do [[ $line =~ $re ]] && etag=${BASH_REMATCH[1]}; done < "$S3_DIR/h.$2"
   [ -n "$etag" ] || { echo "part $2 of $S3_KEY: S3 returned no ETag" >&2; return 1; }
   printf '%s\t%s\n' "$etag" "$S3_B64" > "$S3_DIR/etag.$2"
 }
