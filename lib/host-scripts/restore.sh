@@ -6,22 +6,29 @@
 #      verified too unless SHIPSHAPE_ALLOW_UNVERIFIED=true (a console parameter behind approval).
 #      A differential archive (level 1, chain-format) needs its base: the base run must be
 #      verified as well, or the restore refuses and names the missing link.
-#   2. Downloads every archive (and base) ONCE into a staging directory, hashing the bytes in
-#      the same pass (s3_get | tee | sha256), and compares with the manifest, before anything on
-#      the host is touched. The restore reads exactly these verified files, never S3 again.
+#   2. Prepares beside, while the containers still run: each archive is downloaded ONCE and, in
+#      the same pass, hashed and decompressed (s3_get | tee >(sha256) | zstd -dc | tar -x, every
+#      status checked) into a fresh sibling of the live data on the same filesystem,
+#      <dir>.shipshape-restore-<runId> (owner, mode and SELinux label of <dir>); a differential
+#      is extracted over its base there (tar --listed-incremental=/dev/null: files deleted since
+#      the full are deleted). A SQLite copy is prepared as <db>.shipshape-restore-<runId> and must
+#      start with the SQLite header and pass integrity_check. Any mismatch or failure: the
+#      prepared copies are removed and nothing on the host changed. Leftovers of a killed run
+#      (<dir>.shipshape-restore-*) are removed first and named on stderr.
+#      Fallback ("staged"): a mount point, a directory a running container (one not stopped for
+#      the restore) bind-mounts, a sibling that cannot be created, or PostgreSQL: the archive is
+#      downloaded and hashed in one pass into a staging file, verified before any change, and
+#      restored in place after the data was copied aside (cp -a --reflink=auto) or dumped aside.
 #   3. Optionally (SHIPSHAPE_UPLOAD_PRE_RESTORE_BACKUP=true) uploads a safety backup of the
 #      current state first (the backup runbook, in full).
-#   4. Stops the running containers that use the data (docker stop -t stopTimeoutSeconds) and
-#      sets the current data aside on the same filesystem: a volume's or path's directory is
-#      renamed to <dir>.shipshape-before-<runId> (O(1)) and a fresh directory with the same
-#      owner and mode takes its place; a SQLite file (and -wal/-shm/-journal) is renamed the
-#      same way. When a rename cannot work (a mount point, a directory a running container
-#      bind-mounts), the data is copied aside (cp -a --reflink=auto) and restored in place.
-#      PostgreSQL is dumped aside (pg_dump -Fc). If no safety copy can be made, nothing changes.
-#   5. Restores (tar --listed-incremental=/dev/null: a differential is extracted over its base,
-#      and files deleted since the full are deleted), starts exactly the containers it stopped,
-#      in order, and waits for each to run and be healthy (or have no HEALTHCHECK) within its
-#      wait; SQLite copies must pass integrity_check. Anything short of that is a failure.
+#   4. Only then stops the running containers that use the data (docker stop -t
+#      stopTimeoutSeconds) and swaps: the live directory is renamed to
+#      <dir>.shipshape-before-<runId> and the prepared one renamed into its place (two O(1)
+#      renames; a SQLite file and its -wal/-shm/-journal the same way). Staged sources are set
+#      aside and restored in place. If no safety copy can be made, nothing changes.
+#   5. Starts exactly the containers it stopped, in order, and waits for each to run and be
+#      healthy (or have no HEALTHCHECK) within its wait; staged SQLite copies must pass
+#      integrity_check. Anything short of that is a failure.
 #   6. On success the set-aside copies are removed; on any failure the fresh data is removed
 #      and the set-aside copies are put back (renamed back), and the containers started again.
 #      An aside copy that remains (a crash, a failed rollback) is named in the result and on stderr.
@@ -59,6 +66,8 @@ from_host="${SHIPSHAPE_FROM_HOST:-self}"
 [ "$from_host" = self ] && from_host=$host_id
 # The suffix of set-aside copies: <dir>.shipshape-before-<runId>.
 ASIDE=".shipshape-before-$(printf '%s' "$RUN_ID" | tr -c 'A-Za-z0-9._-' '_' | head -c 80)"
+# The suffix of the copies prepared beside the live data: <dir>.shipshape-restore-<runId>.
+PREP=".shipshape-restore-${ASIDE#.shipshape-before-}"
 work=""
 staging=""
 errors=()
@@ -67,6 +76,7 @@ stopped=()
 ours=()
 left_alone=()
 killed=()
+plan=()     # the containers to stop, in order (computed before anything is stopped)
 failed=0
 run_prefix=""
 safety_prefix=""
@@ -84,6 +94,9 @@ s_live=()   # the live directory or file
 s_aside=()  # the set-aside copy (while it exists)
 s_parts=()  # sqlite: the suffixes renamed aside ("main -wal -shm -journal")
 s_own=()    # sqlite: "uid:gid mode" of the database file before the restore
+s_how=()    # beside (prepared next to the live data, swapped in) or staged (staging file, restored in place)
+s_prep=()   # the prepared directory or file, while it exists
+s_chk=()    # sqlite: 1 when the prepared copy passed integrity_check before the swap
 
 note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
@@ -93,7 +106,7 @@ print_result() {
   for i in "${!s_name[@]}"; do
     [ -n "${s_state[$i]}" ] || continue
     sources+=("{\"name\":$(json_str "${s_name[$i]}"),\"kind\":\"${s_kind[$i]}\",\"key\":$(json_str "${s_key[$i]}"),\"sha256\":\"${s_sha[$i]}\",\"ok\":$(json_bool "$([ "${s_state[$i]}" = ok ] && echo 1)"),\
-\"level\":${s_level[$i]},\"baseKey\":$(json_str_or_null "${s_bkey[$i]}"),\"safetyNet\":$(json_str_or_null "${s_net[$i]}"),\"aside\":$(json_str_or_null "${s_aside[$i]}")}")
+\"level\":${s_level[$i]},\"baseKey\":$(json_str_or_null "${s_bkey[$i]}"),\"safetyNet\":$(json_str_or_null "${s_net[$i]}"),\"aside\":$(json_str_or_null "${s_aside[$i]}"),\"prepared\":$(json_str_or_null "${s_how[$i]}")}")
   done
   result_header shipshape.restore/1
   printf '"from":%s,"safetyPrefix":%s,"ok":%s,"rolledBack":%s,"sources":[%s],"restarts":[%s],"errors":[%s]}\n' \
@@ -133,6 +146,17 @@ remaining_asides() {
   done
 }
 
+# Removes what was prepared and not swapped in (a failure before the swap, a killed run).
+# shellcheck disable=SC2317 # runs from the EXIT trap
+drop_prepared() {
+  local i
+  for i in "${!s_name[@]}"; do
+    [ -n "${s_prep[$i]:-}" ] || continue
+    rm -rf "${s_prep[$i]}" "${s_prep[$i]}-wal" "${s_prep[$i]}-shm" "${s_prep[$i]}-journal" || printf 'shipshape-restore: could not remove %s\n' "${s_prep[$i]}" >&2
+    s_prep[i]=""
+  done
+}
+
 # shellcheck disable=SC2317
 on_exit() {
   local rc=$?
@@ -140,6 +164,7 @@ on_exit() {
   if [ "$changing" = 1 ]; then changing=0; rollback || true; fi
   [ "${#stopped[@]}" -gt 0 ] && start_all
   remaining_asides
+  drop_prepared
   clear_busy
   emit_result shipshape.restore/1 print_result '"from":null,"safetyPrefix":null,"ok":false,"rolledBack":null,"sources":[],"restarts":[]'
   [ -z "$staging" ] || rm -rf "$staging"
@@ -186,7 +211,7 @@ while IFS=$'\t' read -r name kind key sha compression level bkey bsha; do
   [ "$bkey" != - ] || bkey=""
   [ "$bsha" != - ] || bsha=""
   s_name+=("$name"); s_kind+=("$kind"); s_key+=("$key"); s_sha+=("$sha"); s_comp+=("$compression"); s_level+=("$level"); s_bkey+=("$bkey"); s_bsha+=("$bsha")
-  s_state+=(""); s_net+=(""); s_live+=(""); s_aside+=(""); s_parts+=(""); s_own+=("")
+  s_state+=(""); s_net+=(""); s_live+=(""); s_aside+=(""); s_parts+=(""); s_own+=(""); s_how+=(""); s_prep+=(""); s_chk+=("")
 done < "$work/archives"
 [ "${#s_name[@]}" -gt 0 ] || { note_error "none of the sources '$SOURCES' is in $run_prefix"; exit 0; }
 
@@ -207,37 +232,6 @@ for i in "${!s_name[@]}"; do
   fi
 done
 [ "$failed" = 0 ] || exit 0
-
-# --- 2. download once, hash in the same pass, verify before touching anything -----------------
-staging=$(mktemp -d "$scratch_root/shipshape-restore.XXXXXX" 2>/dev/null) || { staging=""; note_error "cannot create a staging directory in $scratch_root"; exit 0; }
-for i in "${!s_name[@]}"; do
-  if [ "${s_level[$i]}" = 1 ]; then
-    stage "download ${s_name[$i]} (base)"
-    download_verified "${s_bkey[$i]}" "${s_bsha[$i]}" "$staging/$i.base" 2> "$work/dl.err" || note_error "${s_name[$i]}: base $(head -c 400 "$work/dl.err"); nothing was changed"
-  fi
-  stage "download ${s_name[$i]}"
-  download_verified "${s_key[$i]}" "${s_sha[$i]}" "$staging/$i" 2> "$work/dl.err" || note_error "${s_name[$i]}: $(head -c 400 "$work/dl.err"); nothing was changed"
-done
-[ "$failed" = 0 ] || exit 0
-
-# --- 3. the optional safety backup in S3 ---------------------------------------------------
-if [ "$UPLOAD_SAFETY" = true ]; then
-  stage "safety backup"
-  safety_backup() (
-    export SHIPSHAPE_RUN_ID="$RUN_ID-safety"
-    # A host state of its own: the safety backup is a full and never becomes the base of a differential.
-    export SHIPSHAPE_STATE_DIR="$work/safety-state"
-    # shellcheck source-path=SCRIPTDIR source=backup.sh
-    . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
-  )
-  safety_backup > "$work/safety.json" 2> "$work/safety.err" || true
-  mark_busy restore
-  safety_prefix=$(grep -o '"manifestKey":"[^"]*"' "$work/safety.json" | sed 's/"manifestKey":"\(.*\)\/manifest.json"/\1/' || true)
-  if [ -z "$safety_prefix" ]; then
-    note_error "the safety backup did not complete, so nothing was restored: $(grep -o '"errors":\[[^]]*\]' "$work/safety.json" | head -c 400)"
-    exit 0
-  fi
-fi
 
 # --- 4. stop, set aside ----------------------------------------------------------------------
 is_ours() { local o; for o in "${ours[@]}"; do [ "$o" = "$1" ] && return 0; done; return 1; }
@@ -267,27 +261,38 @@ stop_for() { # container
 
 users_of_volume() { limit "$DOCKER_T" docker ps -a --filter "volume=$1" --format "${LB}.Names${RB}" 2>/dev/null; }
 
-# Stops every container whose data is restored (SQLite owners, volume users, the stop list).
-stop_users() {
+# The containers whose data is restored (SQLite owners, volume users, the stop list), into
+# $plan, in order; read before anything is prepared, stopped only after every byte is verified.
+plan_stops() {
   local i c k n
+  plan=()
   for i in "${!s_name[@]}"; do
     case "${s_kind[$i]}" in
-      sqlite) while IFS=$'\t' read -r k n c _; do [ "$k" = sqlite ] && [ "$n" = "${s_name[$i]}" ] && { stop_for "$c" || return 1; }; done <<< "$spec" ;;
+      sqlite) while IFS=$'\t' read -r k n c _; do [ "$k" = sqlite ] && [ "$n" = "${s_name[$i]}" ] && plan+=("$c"); done <<< "$spec" ;;
       volume)
         users_of_volume "$(compose_volume_or_key "$project" "${s_name[$i]}")" > "$work/users" || { note_error "${s_name[$i]}: cannot list the containers that use volume ${s_name[$i]} (docker ps failed); nothing was restored"; return 1; }
-        while read -r c; do [ -n "$c" ] && { stop_for "$c" || return 1; }; done < "$work/users"
+        while read -r c; do [ -n "$c" ] && plan+=("$c"); done < "$work/users"
         ;;
     esac
   done
-  while IFS=$'\t' read -r k c _; do [ "$k" = stop ] && { stop_for "$c" || return 1; }; done <<< "$spec"
+  while IFS=$'\t' read -r k c _; do [ "$k" = stop ] && plan+=("$c"); done <<< "$spec"
+  return 0
+}
+in_plan() { local c; for c in "${plan[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
+
+# Stops every container of the plan.
+stop_users() {
+  local c
+  for c in "${plan[@]}"; do stop_for "$c" || return 1; done
   return 0
 }
 
-# 0 when a running container bind-mounts <dir> or something inside it: renaming <dir> would leave
-# that container on the old copy, so the data is restored in place instead.
+# 0 when a running container that the restore does not stop bind-mounts <dir> or something inside
+# it: renaming <dir> would leave that container on the old copy, so the data is restored in place.
 pinned_by_running() { # dir
-  local names=() line
-  mapfile -t names < <(limit "$DOCKER_T" docker ps --format "${LB}.Names${RB}" 2>/dev/null || true)
+  local names=() all=() line
+  mapfile -t all < <(limit "$DOCKER_T" docker ps --format "${LB}.Names${RB}" 2>/dev/null || true)
+  for line in "${all[@]}"; do [ -z "$line" ] || in_plan "$line" || names+=("$line"); done
   [ "${#names[@]}" -gt 0 ] || return 1
   while IFS= read -r line; do
     [ "${line%%|*}" = running ] || continue
@@ -303,9 +308,9 @@ fresh_dir_like() { # dir like
   if have chcon && [ -e /sys/fs/selinux/enforce ]; then chcon --reference="$2" "$1" 2>/dev/null || true; fi
 }
 
-# Sets the data of source <i> aside; 0 when a safety copy exists (or there was nothing to save).
-set_aside() { # i
-  local i=$1 name=${s_name[$1]} live aside target vol k n p c m part moved why container
+# Where the data of source <i> lives on this host, into s_live[i]; 1 (reason noted) when nowhere.
+resolve_live() { # i
+  local i=$1 name=${s_name[$1]} live target vol k n p c m
   case "${s_kind[$i]}" in
     volume|path)
       if [ "${s_kind[$i]}" = volume ]; then
@@ -316,8 +321,25 @@ set_aside() { # i
         while IFS=$'\t' read -r k n p _; do [ "$k" = path ] && [ "$n" = "$name" ] && live=$p; done <<< "$spec"
         [ -n "$live" ] || { note_error "$name: not a path of this stack's backup; nothing was restored"; return 1; }
       fi
-      live=${live%/}
-      s_live[i]=$live
+      s_live[i]=${live%/}
+      ;;
+    sqlite)
+      target=""
+      while IFS=$'\t' read -r k n c p m _; do [ "$k" = sqlite ] && [ "$n" = "$name" ] && { target=$(host_path "$c" "$p") || target="-"; }; done <<< "$spec"
+      [ -n "$target" ] || { note_error "$name: not a database of this stack's backup; nothing was restored"; return 1; }
+      [ "$target" != - ] || { note_error "$name: the database is not on a volume or bind mount of its container, so it cannot be restored from the host; nothing was restored"; return 1; }
+      s_live[i]=$target
+      ;;
+  esac
+  return 0
+}
+
+# Sets the data of source <i> aside; 0 when a safety copy exists (or there was nothing to save).
+set_aside() { # i
+  local i=$1 name=${s_name[$1]} live aside target k n p c m part moved why container
+  case "${s_kind[$i]}" in
+    volume|path)
+      live=${s_live[$i]}
       aside="$live$ASIDE"
       if [ ! -e "$live" ] && [ "${s_kind[$i]}" = path ]; then
         mkdir -p "$live" || { note_error "$name: cannot create $live; nothing was restored"; return 1; }
@@ -353,11 +375,7 @@ set_aside() { # i
       return 1
       ;;
     sqlite)
-      target=""
-      while IFS=$'\t' read -r k n c p m _; do [ "$k" = sqlite ] && [ "$n" = "$name" ] && { target=$(host_path "$c" "$p") || target="-"; }; done <<< "$spec"
-      [ -n "$target" ] || { note_error "$name: not a database of this stack's backup; nothing was restored"; return 1; }
-      [ "$target" != - ] || { note_error "$name: the database is not on a volume or bind mount of its container, so it cannot be restored from the host; nothing was restored"; return 1; }
-      s_live[i]=$target
+      target=${s_live[$i]}
       for part in "" -wal -shm -journal; do
         [ ! -e "$target$part$ASIDE" ] || { note_error "$name: $target$part$ASIDE already exists (a copy set aside by an earlier restore?); move it away first; nothing was restored"; return 1; }
       done
@@ -518,10 +536,14 @@ restore_source() {
   esac
 }
 
+# 0 when the prepared copy of database <name> passed integrity_check before the swap.
+checked_before() { local i; for i in "${!s_name[@]}"; do [ "${s_name[$i]}" = "$1" ] && [ "${s_chk[$i]}" = 1 ] && return 0; done; return 1; }
+
 check_sqlite() {
   local k n c p m result
   while IFS=$'\t' read -r k n c p m _; do
     { [ "$k" = sqlite ] && selected "$n"; } || continue
+    checked_before "$n" && continue
     stage "integrity_check $n"
     result=$(sqlite_exec "${m:-host}" "$c" "$p" "$SQLITE_TIMEOUT_S" "PRAGMA integrity_check;" 2>&1) || true
     [ "$(printf '%s' "$result" | head -c 200)" = ok ] || note_error "$n: restored database fails integrity_check: $(printf '%s' "$result" | head -c 200)"
@@ -552,10 +574,211 @@ rollback() {
   [ "$rolled_back" = true ]
 }
 
+# --- 2. prepare beside (or stage), verify every byte, while the containers still run ------------
+# Removes what a killed run left beside <live> (<live>.shipshape-restore-*), naming it on stderr.
+clean_stale() { # live
+  local old
+  for old in "$1".shipshape-restore-* "$1".shipshape-restore; do
+    [ -e "$old" ] || [ -L "$old" ] || continue
+    printf 'shipshape-restore: removing %s, left by an earlier restore that did not finish\n' "$old" >&2
+    rm -rf "$old" || { note_error "cannot remove $old, left by an earlier restore; nothing was changed"; return 1; }
+  done
+}
+
+# Downloads source <i> (and its base) into the staging directory, hashed in the same pass.
+stage_source() { # i
+  local i=$1
+  s_how[i]=staged
+  if [ -z "$staging" ]; then
+    staging=$(mktemp -d "$scratch_root/shipshape-restore.XXXXXX" 2>/dev/null) || { staging=""; note_error "cannot create a staging directory in $scratch_root"; return 1; }
+  fi
+  if [ "${s_level[$i]}" = 1 ]; then
+    stage "download ${s_name[$i]} (base) into staging"
+    download_verified "${s_bkey[$i]}" "${s_bsha[$i]}" "$staging/$i.base" 2> "$work/dl.err" || { note_error "${s_name[$i]}: base $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; }
+  fi
+  stage "download ${s_name[$i]} into staging"
+  download_verified "${s_key[$i]}" "${s_sha[$i]}" "$staging/$i" 2> "$work/dl.err" || { note_error "${s_name[$i]}: $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; }
+}
+
+# A volume or path: extracted into a fresh sibling <live>.shipshape-restore-<runId>, or staged.
+prepare_dir() { # i
+  local i=$1 name=${s_name[$1]} live=${s_live[$1]} prep why=""
+  prep="$live$PREP"
+  [ ! -e "$live$ASIDE" ] || { note_error "$name: $live$ASIDE already exists (a copy set aside by an earlier restore?); move it away first; nothing was restored"; return 1; }
+  clean_stale "$live" || return 1
+  if [ ! -d "$live" ]; then why="$live is not a directory"
+  elif mountpoint -q "$live" 2>/dev/null || [ "$(stat -c %d "$live")" != "$(stat -c %d "$live/..")" ]; then why="it is a mount point"
+  elif [ "${s_kind[$i]}" = path ] && pinned_by_running "$live"; then why="a running container bind-mounts it"
+  elif ! fresh_dir_like "$prep" "$live" 2> "$work/mkdir.err"; then
+    why="cannot create $prep: $(head -c 150 "$work/mkdir.err")"
+    rm -rf "$prep" 2>/dev/null || true
+  fi
+  if [ -n "$why" ]; then
+    stage "prepare $name in staging ($why)"
+    stage_source "$i"
+    return
+  fi
+  s_how[i]=beside
+  s_prep[i]=$prep
+  if [ "${s_level[$i]}" = 1 ]; then
+    stage "prepare $name beside: base"
+    download_extract "${s_bkey[$i]}" "${s_bsha[$i]}" "${s_comp[$i]}" "$prep" dir 2> "$work/dl.err" || { note_error "$name: base $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; }
+  fi
+  stage "prepare $name beside"
+  download_extract "${s_key[$i]}" "${s_sha[$i]}" "${s_comp[$i]}" "$prep" dir 2> "$work/dl.err" || { note_error "$name: $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; }
+}
+
+# A SQLite database: decompressed into <db>.shipshape-restore-<runId> (inside the prepared copy of
+# a restored directory it lives in), checked (header, integrity_check), or staged.
+prepare_sqlite() { # i
+  local i=$1 name=${s_name[$1]} live=${s_live[$1]} prep j part k n c p m result nested=0
+  prep="$live$PREP"
+  for part in "" -wal -shm -journal; do
+    [ ! -e "$live$part$ASIDE" ] || { note_error "$name: $live$part$ASIDE already exists (a copy set aside by an earlier restore?); move it away first; nothing was restored"; return 1; }
+  done
+  clean_stale "$live" || return 1
+  for j in "${!s_name[@]}"; do
+    case "${s_kind[$j]}" in volume|path) ;; *) continue ;; esac
+    { [ -n "${s_live[$j]}" ] && [[ "$live" == "${s_live[$j]}/"* ]]; } || continue
+    # Inside a restored directory: prepared inside its prepared copy, or staged with it.
+    if [ "${s_how[$j]}" != beside ]; then stage "prepare $name in staging (in ${s_name[$j]}, which is staged)"; stage_source "$i"; return; fi
+    prep="${s_prep[$j]}/${live#"${s_live[$j]}"/}$PREP"
+    nested=1
+    mkdir -p "$(dirname "$prep")" 2>/dev/null || true
+  done
+  if [ "$nested" = 0 ] && ! { [ -d "$(dirname "$live")" ] && : > "$prep"; } 2>/dev/null; then
+    rm -f "$prep" 2>/dev/null || true
+    stage "prepare $name in staging (cannot create $prep)"
+    stage_source "$i"
+    return
+  fi
+  s_how[i]=beside
+  s_prep[i]=$prep
+  if [ -e "$live" ]; then s_own[i]=$(stat -c '%u:%g %a' "$live" 2>/dev/null) || s_own[i]=""; fi
+  stage "prepare $name beside"
+  if ! download_extract "${s_key[$i]}" "${s_sha[$i]}" "${s_comp[$i]}" "$prep" file 2> "$work/dl.err"; then note_error "$name: $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; fi
+  : > "$work/dec.err"
+  if ! is_sqlite_file "$prep" "$work/dec.err"; then note_error "$name: ${s_key[$i]}: $(head -c 200 "$work/dec.err"); nothing was changed"; return 1; fi
+  if [ -n "${s_own[$i]}" ] && ! { chown "${s_own[$i]% *}" "$prep" && chmod "${s_own[$i]#* }" "$prep"; } 2> "$work/own.err"; then
+    note_error "$name: cannot give $prep the owner and mode of $live: $(head -c 150 "$work/own.err"); nothing was changed"; return 1
+  fi
+  while IFS=$'\t' read -r k n c p m _; do
+    { [ "$k" = sqlite ] && [ "$n" = "$name" ]; } || continue
+    if [ "${m:-host}" = container ]; then
+      # The container sees the copy next to its database, not inside a prepared directory.
+      [ "$nested" = 0 ] || return 0
+      stage "integrity_check $name (prepared)"
+      result=$(sqlite_exec container "$c" "$p$PREP" "$SQLITE_TIMEOUT_S" "PRAGMA integrity_check;" 2>&1) || true
+    else
+      stage "integrity_check $name (prepared)"
+      if have sqlite3; then result=$(limit "$SQLITE_TIMEOUT_S" sqlite3 "$prep" "PRAGMA integrity_check;" 2>&1) || true; else result="sqlite3 is not installed on the host"; fi
+    fi
+    rm -f "$prep-wal" "$prep-shm" "$prep-journal"
+    [ "$(printf '%s' "$result" | head -c 200)" = ok ] || { note_error "$name: the restored copy fails integrity_check: $(printf '%s' "$result" | head -c 200); nothing was changed"; return 1; }
+    s_chk[i]=1
+  done <<< "$spec"
+}
+
+# Swaps the prepared copy of source <i> in: the live data renamed aside, the prepared copy renamed
+# into its place. 0 when done (or nothing changed); 1 with the reason noted.
+swap_in() { # i
+  local i=$1 name=${s_name[$1]} live=${s_live[$1]} prep
+  case "${s_kind[$i]}" in
+    volume|path)
+      prep=${s_prep[$i]}
+      stage "swap $live"
+      [ ! -e "$live$ASIDE" ] || { note_error "$name: $live$ASIDE already exists; nothing was restored"; return 1; }
+      if ! mv -T "$live" "$live$ASIDE" 2> "$work/mv.err"; then
+        # Cannot be renamed after all: copied aside, and the prepared entries moved into it.
+        stage "copy aside $live (mv: $(head -c 100 "$work/mv.err"))"
+        if ! cp -a --reflink=auto "$live" "$live$ASIDE" 2> "$work/cp.err"; then
+          rm -rf "$live$ASIDE"
+          note_error "$name: $live cannot be renamed (mv: $(head -c 150 "$work/mv.err")) nor copied aside ($(head -c 150 "$work/cp.err")), so there would be no safety copy; nothing was restored"
+          return 1
+        fi
+        s_aside[i]="$live$ASIDE"; s_net[i]=copy; s_state[i]=aside
+        printf 'shipshape-restore: %s copied aside to %s\n' "$live" "$live$ASIDE" >&2
+        if ! { find "$live" -mindepth 1 -delete && find "$prep" -mindepth 1 -maxdepth 1 -exec mv -t "$live" {} + && rmdir "$prep"; } 2> "$work/mv.err"; then
+          note_error "$name: moving the prepared copy into $live failed: $(head -c 150 "$work/mv.err")"
+          s_state[i]=failed
+          return 1
+        fi
+        s_prep[i]=""; s_state[i]=ok
+        return 0
+      fi
+      s_aside[i]="$live$ASIDE"; s_net[i]=rename; s_state[i]=aside
+      if ! mv -T "$prep" "$live" 2> "$work/mv.err"; then
+        mv -T "$live$ASIDE" "$live" && { s_aside[i]=""; s_state[i]=""; }
+        note_error "$name: cannot rename $prep into place: $(head -c 150 "$work/mv.err"); nothing was restored"
+        return 1
+      fi
+      s_prep[i]=""; s_state[i]=ok
+      printf 'shipshape-restore: %s set aside as %s (renamed), the prepared copy renamed into its place\n' "$live" "$live$ASIDE" >&2
+      ;;
+    sqlite)
+      # A copy prepared inside a restored directory is next to the database now.
+      prep="$live$PREP"
+      s_prep[i]=$prep
+      set_aside "$i" || return 1
+      stage "swap $live"
+      if [ "${s_net[$i]}" = copy ]; then
+        # Bind-mounted on its own: written in place.
+        cat "$prep" > "$live" 2> "$work/mv.err" || { note_error "$name: writing $live failed: $(head -c 150 "$work/mv.err")"; s_state[i]=failed; return 1; }
+        rm -f "$prep"
+      else
+        mv -f -T "$prep" "$live" 2> "$work/mv.err" || { note_error "$name: cannot rename $prep into place: $(head -c 150 "$work/mv.err")"; s_state[i]=failed; return 1; }
+      fi
+      s_prep[i]=""; s_state[i]=ok
+      ;;
+  esac
+}
+
+stage "find what to stop"
+plan_stops || exit 0
+for i in "${!s_name[@]}"; do
+  case "${s_kind[$i]}" in volume|path) ;; *) continue ;; esac
+  resolve_live "$i" && prepare_dir "$i"
+  [ "$failed" = 0 ] || exit 0
+done
+for i in "${!s_name[@]}"; do
+  case "${s_kind[$i]}" in
+    sqlite) resolve_live "$i" && prepare_sqlite "$i" ;;
+    postgres) stage_source "$i" ;;
+    *) continue ;;
+  esac
+  [ "$failed" = 0 ] || exit 0
+done
+
+# --- 3. the optional safety backup in S3 ---------------------------------------------------
+if [ "$UPLOAD_SAFETY" = true ]; then
+  stage "safety backup"
+  safety_backup() (
+    export SHIPSHAPE_RUN_ID="$RUN_ID-safety"
+    # A host state of its own: the safety backup is a full and never becomes the base of a differential.
+    export SHIPSHAPE_STATE_DIR="$work/safety-state"
+    # shellcheck source-path=SCRIPTDIR source=backup.sh
+    . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
+  )
+  safety_backup > "$work/safety.json" 2> "$work/safety.err" || true
+  mark_busy restore
+  safety_prefix=$(grep -o '"manifestKey":"[^"]*"' "$work/safety.json" | sed 's/"manifestKey":"\(.*\)\/manifest.json"/\1/' || true)
+  if [ -z "$safety_prefix" ]; then
+    note_error "the safety backup did not complete, so nothing was restored: $(grep -o '"errors":\[[^]]*\]' "$work/safety.json" | head -c 400)"
+    exit 0
+  fi
+fi
+
+# --- 4. stop, swap (or set aside and restore in place) -----------------------------------------
 stop_users || { start_all; exit 0; }
 changing=1
-for i in "${!s_name[@]}"; do
-  set_aside "$i" && continue
+# Directories first, then databases: a database prepared inside a restored directory is next to
+# its live path only once that directory was swapped in.
+order=()
+for i in "${!s_name[@]}"; do case "${s_kind[$i]}" in volume|path) order+=("$i") ;; esac; done
+for i in "${!s_name[@]}"; do case "${s_kind[$i]}" in volume|path) ;; *) order+=("$i") ;; esac; done
+for i in "${order[@]}"; do
+  if [ "${s_how[$i]}" = beside ]; then swap_in "$i" && continue
+  else set_aside "$i" && continue; fi
   # No safety copy for this source: put back those already set aside, change nothing.
   changing=0
   for (( j = ${#s_name[@]} - 1; j >= 0; j-- )); do
@@ -568,12 +791,8 @@ for i in "${!s_name[@]}"; do
 done
 # Directories first, then databases: a database file that lives in a restored directory (and is
 # excluded from its archive) is written after the extraction, which would purge it otherwise.
-for i in "${!s_name[@]}"; do
-  case "${s_kind[$i]}" in volume|path) ;; *) continue ;; esac
-  if restore_source "$i"; then s_state[i]=ok; else s_state[i]=failed; fi
-done
-for i in "${!s_name[@]}"; do
-  case "${s_kind[$i]}" in volume|path) continue ;; esac
+for i in "${order[@]}"; do
+  [ "${s_how[$i]}" = staged ] || continue
   if restore_source "$i"; then s_state[i]=ok; else s_state[i]=failed; fi
 done
 start_all

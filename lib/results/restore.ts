@@ -24,6 +24,13 @@ export const RestoreResult = RunHeader.extend({
     safetyNet: z.enum(['rename', 'copy', 'dump', 'none']).nullable().optional(),
     /** Where that copy still is when the run ended (a failed rollback, a crash); null once removed or put back. */
     aside: z.string().nullable().optional(),
+    /**
+     * How the restored data was prepared: beside (downloaded once, hashed and extracted in the same pass
+     * into a fresh sibling of the live data while the containers ran, then renamed into place), staged
+     * (a verified staging file, restored in place after the data was copied or dumped aside: a mount point,
+     * a directory a running container bind-mounts, a sibling that cannot be created, PostgreSQL).
+     */
+    prepared: z.enum(['beside', 'staged']).nullable().optional(),
   })),
   /** killed: the container ignored SIGTERM and was killed after stopTimeoutSeconds. */
   restarts: z.array(z.object({ container: z.string(), started: z.boolean(), state: z.string(), health: z.string(), killed: z.boolean().optional() })),

@@ -2,10 +2,13 @@
  * restore.sh's safety net and chains, against s3rver with archives made in the test:
  *   - a differential (chain-format level 1) restores over its base: deleted files are deleted;
  *     its base must be verified and match its checksum, or nothing changes;
- *   - the data is renamed aside and a fresh directory takes its place; the aside copy is removed
- *     only after success and renamed back on failure;
- *   - mv, mkdir and cp failing (PATH shims), a mount point (copy aside, restore in place), a
- *     failure after one source was extracted, and a crash mid-restore (the aside copy is left and named).
+ *   - prepared beside, then swapped: every archive is extracted into <dir>.shipshape-restore-<runId>
+ *     while the containers run; they are stopped only after every byte was verified, then the live
+ *     directory is renamed aside and the prepared one into its place; the aside copy is removed only
+ *     after success and renamed back on failure;
+ *   - mv, mkdir and cp failing (PATH shims), a mount point (staged: copy aside, restore in place), a
+ *     sibling that cannot be created (staged), a failure while preparing (nothing changed, nothing
+ *     stopped), and a run killed while preparing (the next run removes its leftover and names it).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
@@ -31,7 +34,7 @@ let n = 0;
 /** PATH shims that break one step of the safety net when their variable is set. */
 const SHIMS: Record<string, string> = {
   mv: 'if [ -n "${BREAK_MV:-}" ] && [[ "$*" == *shipshape-before-* ]]; then echo "mv: injected failure" >&2; exit 1; fi',
-  mkdir: 'if [ -n "${BREAK_MKDIR:-}" ] && [ "${1:-}" != -p ]; then echo "mkdir: injected failure" >&2; exit 1; fi',
+  mkdir: 'if { [ -n "${BREAK_MKDIR:-}" ] && [ "${1:-}" != -p ]; } || { [ -n "${BREAK_MKDIR_PREP:-}" ] && [[ "$*" == *shipshape-restore-* ]]; }; then echo "mkdir: injected failure" >&2; exit 1; fi',
   cp: 'if [ -n "${BREAK_CP:-}" ] && [[ "$*" == *shipshape-before-* ]]; then echo "cp: injected failure" >&2; exit 1; fi',
   mountpoint: 'if [ -n "${MOUNT_POINT:-}" ] && [ "${!#}" = "$MOUNT_POINT" ]; then exit 0; fi',
   tar: 'if [ -n "${HANG_TAR:-}" ] && [[ "$*" == *-xf* ]]; then exec sleep 300; fi',
@@ -148,7 +151,7 @@ describe('restore.sh: chains', () => {
     const { result } = await restore(instance, p.spec);
     // Assess
     expect(result.errors).toEqual([]);
-    expect(result.sources).toEqual([expect.objectContaining({ name: 'certs', ok: true, level: 1, baseKey: base.certs!.key, safetyNet: 'rename', aside: null })]);
+    expect(result.sources).toEqual([expect.objectContaining({ name: 'certs', ok: true, level: 1, baseKey: base.certs!.key, safetyNet: 'rename', aside: null, prepared: 'beside' })]);
     expect(tree(p.vol)).toEqual(expected);
     expect(existsSync(join(p.vol, 'gone.txt'))).toBe(false);
     expect(asides()).toEqual([]);
@@ -208,24 +211,40 @@ describe('restore.sh: the safety net', () => {
     return { p, wanted, before: { vol: tree(p.vol), uploads: tree(p.uploads) } };
   }
 
-  it('renames the data aside, restores into a fresh directory, and removes the aside copy only after success', async () => {
-    // Prepare: a docker that lists the host directory whenever it starts a container
+  it('prepares beside while the containers run, stops them only then, swaps by rename, and removes the aside copy only after success', async () => {
+    // Prepare: a docker that lists the host directory whenever it stops or starts a container
     const { p, wanted } = await backedUp('i-0000000000000c10');
-    const seen = join(host.dir, 'seen-at-start');
+    const seen = { stop: join(host.dir, 'seen-at-stop'), start: join(host.dir, 'seen-at-start') };
     const dockerBin = join(host.dir, 'docker-bin');
     mkdirSync(dockerBin);
-    writeFileSync(join(dockerBin, 'docker'), `#!/bin/bash\n[ "$1" = start ] && ls "${host.dir}" >> "${seen}"\nexec "${join(host.env().PATH!.split(':')[0]!, 'docker')}" "$@"\n`, { mode: 0o755 });
+    writeFileSync(join(dockerBin, 'docker'), `#!/bin/bash\ncase "$1" in stop|start) ls "${host.dir}" >> "${host.dir}/seen-at-$1" ;; esac\nexec "${join(host.env().PATH!.split(':')[0]!, 'docker')}" "$@"\n`, { mode: 0o755 });
     // Act
-    const { result } = await restore('i-0000000000000c10', p.spec, { PATH: `${dockerBin}:${bin}:${host.env().PATH}` });
+    const { result, stderr } = await restore('i-0000000000000c10', p.spec, { PATH: `${dockerBin}:${bin}:${host.env().PATH}` });
     // Assess
     expect(result.errors).toEqual([]);
-    expect(result.sources.map((s) => [s.name, s.safetyNet, s.aside])).toEqual([['certs', 'rename', null], ['uploads', 'rename', null]]);
+    expect(result.sources.map((s) => [s.name, s.safetyNet, s.aside, s.prepared])).toEqual([['certs', 'rename', null, 'beside'], ['uploads', 'rename', null, 'beside']]);
     expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
-    expect(readFileSync(seen, 'utf8')).toContain(`vol.shipshape-before-safety-${n}`);
+    const atStop = readFileSync(seen.stop, 'utf8').split('\n');
+    expect(atStop).toEqual(expect.arrayContaining([`vol.shipshape-restore-safety-${n}`, `uploads.shipshape-restore-safety-${n}`]));
+    expect(atStop.some((f) => f.includes('shipshape-before-'))).toBe(false);
+    expect(readFileSync(seen.start, 'utf8')).toContain(`vol.shipshape-before-safety-${n}`);
+    expect(stderr.indexOf('shipshape-stage: prepare certs beside')).toBeLessThan(stderr.indexOf('shipshape-stage: stop app'));
     expect(asides()).toEqual([]);
   });
 
-  it('fails when a later source cannot be extracted: every source, the one already restored too, is renamed back', async () => {
+  it('stages a source whose sibling cannot be created (mkdir), and restores it in place after renaming it aside', async () => {
+    // Prepare
+    const { p, wanted } = await backedUp('i-0000000000000c18');
+    // Act
+    const { result } = await restore('i-0000000000000c18', p.spec, { BREAK_MKDIR_PREP: '1' });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.safetyNet, s.prepared])).toEqual([['certs', 'rename', 'staged'], ['uploads', 'rename', 'staged']]);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
+    expect(asides()).toEqual([]);
+  });
+
+  it('fails when a later source cannot be extracted, before changing anything: the prepared copies are removed, no container stopped', async () => {
     // Prepare: uploads is not a zstd stream but matches its checksum
     const p = prepare();
     const before0 = { vol: tree(p.vol), uploads: tree(p.uploads) };
@@ -237,11 +256,12 @@ describe('restore.sh: the safety net', () => {
     // Assess
     expect(before).not.toEqual(before0);
     expect(result.ok).toBe(false);
-    expect(result.rolledBack).toBe(true);
-    expect(result.errors[0]).toMatch(/uploads: extracting into path uploads failed/);
-    expect(result.sources.map((s) => [s.name, s.ok, s.aside])).toEqual([['certs', false, null], ['uploads', false, null]]);
+    expect(result.rolledBack).toBeNull();
+    expect(result.errors[0]).toMatch(/uploads: decompressing .*uploads\.tar\.zst failed \(zstd exit 1\).*; nothing was changed/);
+    expect(result.sources).toEqual([]);
     expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(before);
     expect(asides()).toEqual([]);
+    expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
     expect(host.containers().app!.State.Status).toBe('running');
   });
 
@@ -285,7 +305,7 @@ describe('restore.sh: the safety net', () => {
     expect(asides()).toEqual([]);
   });
 
-  it('copies a mount point aside and restores in place; a failure puts the copy back', async () => {
+  it('stages a mount point (copies it aside, restores in place) and prepares the other beside; a damaged archive changes neither', async () => {
     // Prepare: the volume's directory is a mount point (mountpoint says so); uploads cannot be extracted the second time
     const { p, wanted } = await backedUp('i-0000000000000c15');
     // Act
@@ -297,15 +317,16 @@ describe('restore.sh: the safety net', () => {
     const failed = await restore('i-0000000000000c15', p.spec, { MOUNT_POINT: p.vol });
     // Assess
     expect(result.errors).toEqual([]);
-    expect(result.sources.map((s) => [s.name, s.safetyNet])).toEqual([['certs', 'copy'], ['uploads', 'rename']]);
+    expect(result.sources.map((s) => [s.name, s.safetyNet, s.prepared])).toEqual([['certs', 'copy', 'staged'], ['uploads', 'rename', 'beside']]);
     expect(restored).toEqual(wanted.vol);
-    expect(failed.result.rolledBack).toBe(true);
-    expect(failed.result.sources.map((s) => [s.name, s.safetyNet, s.aside])).toEqual([['certs', 'copy', null], ['uploads', 'rename', null]]);
+    expect(failed.result.ok).toBe(false);
+    expect(failed.result.rolledBack).toBeNull();
+    expect(failed.result.errors[0]).toMatch(/uploads: decompressing .* failed.*; nothing was changed/);
     expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(before);
     expect(asides()).toEqual([]);
   });
 
-  it('restores a database that lives in a restored volume (excluded from its archive) after the volume, and renames both back on failure', async () => {
+  it('restores a database that lives in a restored volume (excluded from its archive): prepared inside the prepared volume; a copy that is no database changes nothing', async () => {
     // Prepare: app.db inside the volume, backed up apart; the volume's archive (tar -g, as a full) excludes it
     const p = prepare();
     const db = join(p.vol, 'app.db');
@@ -326,39 +347,48 @@ describe('restore.sh: the safety net', () => {
     expect(ok.result.errors).toEqual([]);
     expect(tree(p.vol)).toEqual(wanted);
     expect(execFileSync('sqlite3', [db, 'SELECT count(*) FROM t;'], { encoding: 'utf8' }).trim()).toBe('3');
-    // Act 2: a newer run whose database archive holds no SQLite file (found after the volume was restored)
+    // Act 2: a newer run whose database archive holds no SQLite file (found while preparing)
     execFileSync('sqlite3', [db, 'DELETE FROM t WHERE v = 1;']);
     const before = tree(p.vol);
     await publish('i-0000000000000c17', '20261122T020000Z', [{ name: 'app-db', kind: 'sqlite', body: zstd(Buffer.from('not a database')) }, { name: 'certs', kind: 'volume', body: volume }]);
     const failed = await restore('i-0000000000000c17', spec);
     // Assess 2
-    expect(failed.result.rolledBack).toBe(true);
-    expect(failed.result.errors[0]).toMatch(/app-db: writing .*app\.db failed: the decompressed copy is not a SQLite database \(14 bytes\)/);
+    expect(ok.result.sources.map((s) => [s.name, s.prepared])).toEqual([['app-db', 'beside'], ['certs', 'beside']]);
+    expect(failed.result.rolledBack).toBeNull();
+    expect(failed.result.errors[0]).toMatch(/app-db: .*app-db\.db\.zst: the decompressed copy is not a SQLite database \(14 bytes\); nothing was changed/);
     expect(tree(p.vol)).toEqual(before);
     expect(execFileSync('sqlite3', [db, 'SELECT group_concat(v) FROM t;'], { encoding: 'utf8' }).trim()).toBe('2,3');
     expect(asides()).toEqual([]);
   });
 
-  it('leaves the aside copy whole and names it on stderr when the restore is killed half way', async () => {
+  it('leaves the live data untouched when killed while preparing; the next run removes the leftover and names it', async () => {
     // Prepare: tar hangs while extracting; the script is killed (SIGKILL: no trap runs)
-    const { p, before } = await backedUp('i-0000000000000c16');
+    const { p, before, wanted } = await backedUp('i-0000000000000c16');
     const child = spawn('bash', [hostScript('restore.sh')], { env: env(p.spec, { AWS_SSM_INSTANCE_ID: 'i-0000000000000c16', HANG_TAR: '1' }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const killedRun = n;
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // Act
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`never reached the extraction: ${stderr}`)), 60_000);
       const poll = setInterval(() => {
-        if (!stderr.includes('shipshape-stage: restore certs')) return;
+        if (!stderr.includes('shipshape-stage: prepare certs beside')) return;
         clearInterval(poll);
         clearTimeout(timer);
-        process.kill(-child.pid!, 'SIGKILL');
-        resolve();
+        setTimeout(() => { process.kill(-child.pid!, 'SIGKILL'); resolve(); }, 500);
       }, 100);
     });
+    const leftover = `${p.vol}.shipshape-restore-safety-${killedRun}`;
+    const untouched = { vol: tree(p.vol), uploads: tree(p.uploads) };
+    const leftBehind = existsSync(leftover);
+    // Act
+    const next = await restore('i-0000000000000c16', p.spec);
     // Assess
-    const aside = `${p.vol}.shipshape-before-safety-${n}`;
-    expect(stderr).toContain(`${p.vol} set aside as ${aside} (renamed)`);
-    expect(tree(aside)).toEqual(before.vol);
+    expect(untouched).toEqual(before);
+    expect(leftBehind).toBe(true);
+    expect(host.calls().filter((c) => c[0] === 'stop')).toHaveLength(1);
+    expect(next.result.errors).toEqual([]);
+    expect(next.stderr).toContain(`removing ${leftover}, left by an earlier restore that did not finish`);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
+    expect(asides()).toEqual([]);
   });
 });

@@ -202,7 +202,7 @@ describe('restore.sh', () => {
     expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
   });
 
-  it('renames the data from before the restore back when the restore fails half way', async () => {
+  it('fails before changing anything when a verified archive cannot be extracted: the prepared copy is removed, no container stopped', async () => {
     // Prepare: the newest verified run has an archive that matches its checksum but is not zstd
     prepare();
     const instance = 'i-00000000000000a4';
@@ -226,11 +226,12 @@ describe('restore.sh', () => {
     // Assess
     expect(result.ok).toBe(false);
     expect(result.from).toBe(broken);
-    expect(result.errors[0]).toMatch(/certs: extracting into volume certs failed/);
-    expect(result.rolledBack).toBe(true);
-    expect(result.sources).toEqual([expect.objectContaining({ name: 'certs', ok: false, safetyNet: 'rename', aside: null })]);
+    expect(result.errors[0]).toMatch(/certs: decompressing .*certs\.tar\.zst failed \(zstd exit 1\).*; nothing was changed/);
+    expect(result.rolledBack).toBeNull();
+    expect(result.sources).toEqual([]);
     expect(tree(paths.vol)).toEqual(before);
     expect(readdirSync(host.dir).filter((f) => f.includes('shipshape-'))).toEqual([]);
+    expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
     expect(host.containers().app!.State.Status).toBe('running');
   });
 
@@ -342,7 +343,9 @@ exit $rc
     expect(result.ok).toBe(false);
     expect(result.errors[0]).toMatch(/container app runs but is unhealthy/);
     expect(result.rolledBack).not.toBeNull();
+    expect(result.sources).toEqual([expect.objectContaining({ name: 'certs', ok: false, prepared: 'beside', safetyNet: 'rename', aside: null })]);
     expect(tree(paths.vol)).toEqual(before);
+    expect(readdirSync(host.dir).filter((f) => f.includes('shipshape-'))).toEqual([]);
     expect(host.containers().app!.State.Status).toBe('running');
   });
 

@@ -57,6 +57,59 @@ download_verified() { # key sha256 file
   return 1
 }
 
+# Downloads <key> ONCE and, in the same pass, hashes the bytes (they must match <sha256>) and
+# decompresses them into <dest>: a directory (tar -x --listed-incremental=/dev/null, so a
+# differential over its base deletes what was deleted since the full) or a file:
+#   s3_get | tee >(hash) | decompress | tar -x
+# Every element's exit status is checked (the hash's through a status file) and each runs under
+# the stream time limit. Prints why not on stderr; the caller removes <dest> on failure.
+# Needs HASH and STREAM_T, decompress.
+download_extract() { # key sha256 compression dest dir|file
+  local key=$1 sha=$2 comp=$3 dest=$4 how=$5 got tmp st n=0 hst t=${STREAM_T:-21600}
+  tmp=$(mktemp -d) || { echo "cannot create a temporary directory" >&2; return 1; }
+  set +e
+  if [ "$how" = dir ]; then
+    s3_get "$key" 2> "$tmp/get.err" \
+      | limit "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | decompress "$comp" 2> "$tmp/dec.err" \
+      | limit "$t" tar -C "$dest" --listed-incremental=/dev/null --numeric-owner --totals -xf - 2> "$tmp/tar.err"
+  else
+    s3_get "$key" 2> "$tmp/get.err" \
+      | limit "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | decompress "$comp" 2> "$tmp/dec.err" > "$dest"
+  fi
+  st=("${PIPESTATUS[@]}" 0)
+  set -e
+  # The hash ends once tee closed its end (or under its own time limit).
+  while [ ! -s "$tmp/hash.rc" ] && [ "$n" -lt $(( (t + 10) * 20 )) ]; do sleep 0.05; n=$(( n + 1 )); done
+  hst=$(cat "$tmp/hash.rc" 2>/dev/null || echo '?')
+  got=$(cut -d' ' -f1 < "$tmp/hash" 2>/dev/null)
+  if [ "${st[0]}" != 0 ]; then
+    printf 'downloading %s failed (exit %s): %s' "$key" "${st[0]}" "$(head -c 200 "$tmp/get.err")" >&2
+  elif [ "${st[1]}" = 0 ] && [ "$hst" = 0 ] && [ -n "$got" ] && [ "$got" != "$sha" ]; then
+    # tee -p hashes every byte even when the decompressor gave up: a damaged archive is named as such.
+    printf '%s does not match its checksum (got %s)' "$key" "$got" >&2
+  elif [ "${st[2]}" != 0 ]; then
+    printf 'decompressing %s failed (%s exit %s): %s' "$key" "$comp" "${st[2]}" "$(head -c 200 "$tmp/dec.err")" >&2
+  elif [ "${st[3]}" != 0 ]; then
+    printf 'extracting %s into %s failed (tar exit %s): %s%s' "$key" "$dest" "${st[3]}" "$(head -c 200 "$tmp/tar.err")" "$(df -Ph "$dest" 2>/dev/null | awk 'NR == 2 { printf "; %s free there", $4 }')" >&2
+  elif [ "${st[1]}" != 0 ]; then
+    printf 'reading %s failed (tee exit %s): %s' "$key" "${st[1]}" "$(head -c 150 "$tmp/tee.err")" >&2
+  elif [ "$hst" != 0 ] || [ -z "$got" ]; then
+    printf 'hashing %s failed (exit %s): %s' "$key" "$hst" "$(head -c 150 "$tmp/hash.err")" >&2
+  elif [ "$got" != "$sha" ]; then
+    printf '%s does not match its checksum (got %s)' "$key" "$got" >&2
+  elif [ "$how" = dir ] && ! grep -q 'Total bytes read: [1-9]' "$tmp/tar.err"; then
+    # GNU tar reports what it read: a tar that read nothing restored nothing.
+    printf 'extracting %s into %s restored nothing (tar read no bytes)' "$key" "$dest" >&2
+  else
+    rm -rf "$tmp"
+    return 0
+  fi
+  rm -rf "$tmp"
+  return 1
+}
+
 # The run a key belongs to: <prefix>/<stack>/<host>/<stamp>/<file> -> <prefix>/<stack>/<host>/<stamp>.
 run_of_key() { printf '%s' "${1%/*}"; }
 
