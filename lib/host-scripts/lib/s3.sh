@@ -264,6 +264,8 @@ s3__curl_put() { # key [expected_bytes]
     s3__part_wait "$n" || return 1
     n=$((n + 1))
     [ "$n" -le "$S3_MAX_PARTS" ] || { echo "upload of $S3_KEY: the stream is larger than $S3_MAX_PARTS parts hold" >&2; return 1; }
+    # Rotated credentials are read here, once, rather than in every part's own subshell.
+    s3__fresh
     s3__part_bg "$b" "$n"
     tmp=$a a=$b b=$tmp
     if [ "$got" -lt "$(s3__part_size "$n")" ]; then s3__part_wait "$n" || return 1; break; fi
