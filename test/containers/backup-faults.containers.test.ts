@@ -5,7 +5,7 @@
  *     transactions only;
  *   - a full temporary directory: no manifest, and a reason;
  *   - an archive swapped in S3 during a restore: the verified bytes are restored;
- *   - a service unhealthy after a restore: the volume's data renamed aside is renamed back;
+ *   - a service unhealthy after a restore: the volume's data, prepared beside and swapped in, is renamed back;
  *   - a SIGTERM-ignoring container on the stop list next to one already stopped.
  */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -192,7 +192,7 @@ exit $rc
       expect(result.errors[0]).toMatch(/container .*web-1 runs but is unhealthy/);
       expect(result.rolledBack).toBe(true);
       // The volume's _data was renamed aside, then renamed back: nothing left beside it.
-      expect(result.sources).toEqual([expect.objectContaining({ name: volume('site'), ok: false, safetyNet: 'rename', aside: null })]);
+      expect(result.sources).toEqual([expect.objectContaining({ name: volume('site'), ok: false, safetyNet: 'rename', aside: null, prepared: 'beside' })]);
       expect(result.safetyPrefix).toBeNull();
       const mountpoint = await podman('volume', 'inspect', '--format', '{{.Mountpoint}}', volume('site'));
       expect(readdirSync(dirname(mountpoint)).filter((f) => f.includes('shipshape-'))).toEqual([]);

@@ -107,7 +107,7 @@ describe.runIf(engine.ok)('backup against real containers', () => {
     expect(result.errors).toEqual([]);
     expect(result).toMatchObject({ ok: true, from: taken.prefix, safetyPrefix: null });
     // The volume's _data was renamed aside (O(1)) and the copy removed after the success.
-    expect(result.sources).toEqual([expect.objectContaining({ name: `${stack.project}_data`, safetyNet: 'rename', aside: null })]);
+    expect(result.sources).toEqual([expect.objectContaining({ name: `${stack.project}_data`, safetyNet: 'rename', aside: null, prepared: 'beside' })]);
     const mountpoint = await podman('volume', 'inspect', '--format', '{{.Mountpoint}}', `${stack.project}_data`);
     expect(readdirSync(dirname(mountpoint)).filter((f) => f.includes('shipshape-'))).toEqual([]);
     expect(run.stderr).toContain(`${mountpoint} set aside as ${mountpoint}.shipshape-before-restore-1 (renamed)`);
