@@ -101,7 +101,7 @@ tool docker 1 "every runbook"
 tool timeout 1 "time limits of every runbook"
 has_http=0; grep -q $'^http\t' <<< "$health" && has_http=1
 tool curl "$has_http" "HTTP probes of the health check"
-# S3 transport, chosen as lib/s3.sh chooses: curl's own SigV4 (curl >= 7.75), else the AWS CLI.
+# S3 transport, chosen as lib/s3.sh chooses: curl's own SigV4 (curl >= 7.88), else the AWS CLI.
 # The CLI stays needed for secrets (apply-secret.sh), and for S3 when curl cannot sign.
 needs_s3=0
 s3_curl=0
@@ -109,13 +109,13 @@ if [ -n "$backup" ] || [ -n "$maintenance" ]; then needs_s3=1; fi
 if [ "$needs_s3" = 1 ]; then
   cv=""
   if have curl; then cv=$(limit 10 curl --version 2>&1 | first_line) || cv=""; fi
-  if [[ $cv =~ ^curl\ ([0-9]+)\.([0-9]+) ]] && { [ "${BASH_REMATCH[1]}" -gt 7 ] || { [ "${BASH_REMATCH[1]}" = 7 ] && [ "${BASH_REMATCH[2]}" -ge 75 ]; }; }; then
+  if [[ $cv =~ ^curl\ ([0-9]+)\.([0-9]+) ]] && { [ "${BASH_REMATCH[1]}" -gt 7 ] || { [ "${BASH_REMATCH[1]}" = 7 ] && [ "${BASH_REMATCH[2]}" -ge 88 ]; }; }; then
     s3_curl=1
     add_check tool s3-transport 1 1 "S3 through curl's SigV4 (--aws-sigv4): uploads carry x-amz-checksum-sha256" "$cv"
   elif have aws; then
-    add_check tool s3-transport 1 1 "S3 through the AWS CLI: ${cv:-curl is not installed}${cv:+ cannot sign (--aws-sigv4 needs curl 7.75)}" "$cv"
+    add_check tool s3-transport 1 1 "S3 through the AWS CLI: ${cv:-curl is not installed}${cv:+ cannot sign uploads (needs curl 7.88)}" "$cv"
   else
-    add_check tool s3-transport 0 1 "no S3 transport: backups need curl 7.75 or later (--aws-sigv4) or the AWS CLI" "$cv"
+    add_check tool s3-transport 0 1 "no S3 transport: backups need curl 7.88 or later (--aws-sigv4) or the AWS CLI" "$cv"
   fi
 fi
 aws_why=""

@@ -113,7 +113,7 @@ describe('preflight.sh', () => {
     expect(detail('secret.delivery')).toContain('JWT_SECRET is not in the environment of shop-api-1');
     expect(detail('bucket.access')).toContain('Forbidden');
     expect(detail('tool')).toContain('does not send checksums by default: uploads to a bucket with Object Lock fail');
-    expect(result.checks.find((c) => c.target === 's3-transport')!.detail).toBe('S3 through the AWS CLI: curl 7.68.0 (x86_64-pc-linux-gnu) libcurl/7.68.0 cannot sign (--aws-sigv4 needs curl 7.75)');
+    expect(result.checks.find((c) => c.target === 's3-transport')!.detail).toBe('S3 through the AWS CLI: curl 7.68.0 (x86_64-pc-linux-gnu) libcurl/7.68.0 cannot sign uploads (needs curl 7.88)');
     expect(result.checks.find((c) => c.target === 'aws')!.detail).toBe('Secrets Manager calls and S3 calls (curl cannot sign)');
     const findings = failing(evaluatePreflight(result, fleet, fleet.stacks[0]!));
     expect(findings.filter((f) => f.severity === 'critical')).toHaveLength(7);

@@ -245,6 +245,21 @@ describe('s3.sh over curl', () => {
     expect(autoWithCreds.stdout.toString()).toBe('curl\n');
   });
 
+  it('falls back to the CLI when curl is older than 7.88 (it signs uploads as if empty), and fails when curl is forced', async () => {
+    // Prepare: a curl that reports Ubuntu 22.04's version
+    const bin = mkdtempSync(join(tmpdir(), 's3sh-oldcurl-'));
+    writeFileSync(join(bin, 'curl'), '#!/bin/sh\necho "curl 7.81.0 (x86_64-pc-linux-gnu) libcurl/7.81.0"\n', { mode: 0o755 });
+    const env = { ...envCreds, PATH: `${bin}:${process.env.PATH}` };
+    // Act
+    const auto = await s3sh('echo "$S3_TRANSPORT $S3_TOOL"', [], { ...env, SHIPSHAPE_S3_TRANSPORT: 'auto' });
+    const forced = await s3sh('printf x | s3_put "$1"', ['old/curl.txt'], env);
+    // Assess
+    expect(auto.stdout.toString()).toBe('cli aws\n');
+    expect(forced.status).not.toBe(0);
+    expect(forced.stderr).toContain('S3 over curl: curl 7.81 cannot sign uploads for S3 (needs 7.88)');
+    rmSync(bin, { recursive: true, force: true });
+  });
+
   it('retries a part answered with HTTP 503 or 500', async () => {
     // Prepare
     const body = randomBytes(3 * 64 * 1024);

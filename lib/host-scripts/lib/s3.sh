@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # S3 for the host scripts: s3_put, s3_get, s3_keys, s3_sizes. Needs BUCKET (set after sourcing).
 # The transport is chosen once, when this file is sourced (SHIPSHAPE_S3_TRANSPORT=auto|curl|cli):
-#   curl  curl's own SigV4 signing (--aws-sigv4, curl >= 7.75): a small process per request.
+#   curl  curl's own SigV4 signing (--aws-sigv4, curl >= 7.88: older versions sign uploads with
+#         the hash of an empty body whatever x-amz-content-sha256 says): a process per request.
 #         Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else the shared
 #         credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile AWS_PROFILE
 #         or default: SSM hybrid nodes keep theirs there), else EC2 IMDSv2. They reach curl through
@@ -83,8 +84,8 @@ s3__curl_signs() {
   have curl || { S3_WHY="curl is not installed"; return 1; }
   v=$(limit "$((S3_SHORT_T < 10 ? S3_SHORT_T : 10))" curl --version 2>/dev/null) || v=""
   [[ $v =~ $re ]] || { S3_WHY="cannot read curl's version"; return 1; }
-  if [ "${BASH_REMATCH[1]}" -gt 7 ] || { [ "${BASH_REMATCH[1]}" = 7 ] && [ "${BASH_REMATCH[2]}" -ge 75 ]; }; then return 0; fi
-  S3_WHY="curl ${BASH_REMATCH[1]}.${BASH_REMATCH[2]} cannot sign for S3 (--aws-sigv4 needs 7.75)"
+  if [ "${BASH_REMATCH[1]}" -gt 7 ] || { [ "${BASH_REMATCH[1]}" = 7 ] && [ "${BASH_REMATCH[2]}" -ge 88 ]; }; then return 0; fi
+  S3_WHY="curl ${BASH_REMATCH[1]}.${BASH_REMATCH[2]} cannot sign uploads for S3 (needs 7.88)"
   return 1
 }
 
