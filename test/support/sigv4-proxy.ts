@@ -47,20 +47,23 @@ export interface SigV4Proxy {
   stop(): Promise<void>;
 }
 
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+const bytes = (d: SourceData): Buffer => (typeof d === 'string' ? Buffer.from(d, 'utf8') : d instanceof ArrayBuffer ? Buffer.from(d) : Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+
 /** node:crypto behind the signer's Checksum interface (HMAC when given a secret). */
 class NodeSha256 {
   private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-  constructor(private readonly secret?: Uint8Array | string) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  constructor(private readonly secret?: SourceData) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
   }
-  update(data: Uint8Array | string): void {
-    this.hash.update(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+  update(data: SourceData): void {
+    this.hash.update(bytes(data));
   }
   digest(): Promise<Uint8Array> {
     return Promise.resolve(new Uint8Array(this.hash.digest()));
   }
   reset(): void {
-    this.hash = this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret);
+    this.hash = this.secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(this.secret));
   }
 }
 
@@ -194,7 +197,7 @@ export async function startSigV4Proxy(target: string, creds: readonly ProxyCrede
       return answer(failures.status, xmlError(failures.status === 503 ? 'SlowDown' : 'InternalError', 'injected by the test proxy'));
     }
     // s3rver parses the V4 header but only looks the key up: give it its own.
-    const headers = { ...req.headers, host: upstream.host, authorization: String(req.headers.authorization).replace(/Credential=[^/]+/, 'Credential=S3RVER') };
+    const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: upstream.host, authorization: String(req.headers.authorization).replace(/Credential=[^/]+/, 'Credential=S3RVER') };
     delete headers['x-amz-security-token'];
     delete headers.expect;
     const listing = listV2(req.method ?? '', req.url ?? '/');
