@@ -97,6 +97,8 @@ s_own=()    # sqlite: "uid:gid mode" of the database file before the restore
 s_how=()    # beside (prepared next to the live data, swapped in) or staged (staging file, restored in place)
 s_prep=()   # the prepared directory or file, while it exists
 s_chk=()    # sqlite: 1 when the prepared copy passed integrity_check before the swap
+s_pid=()    # the background job preparing the source, until it was waited for
+s_nested=() # sqlite: 1 when prepared inside the prepared copy of a restored directory
 
 note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
@@ -150,6 +152,9 @@ remaining_asides() {
 # shellcheck disable=SC2317 # runs from the EXIT trap
 drop_prepared() {
   local i
+  for i in "${!s_name[@]}"; do
+    [ -z "${s_pid[$i]:-}" ] || { kill "${s_pid[$i]}" 2>/dev/null || true; s_pid[i]=""; }
+  done
   for i in "${!s_name[@]}"; do
     [ -n "${s_prep[$i]:-}" ] || continue
     rm -rf "${s_prep[$i]}" "${s_prep[$i]}-wal" "${s_prep[$i]}-shm" "${s_prep[$i]}-journal" || printf 'shipshape-restore: could not remove %s\n' "${s_prep[$i]}" >&2
@@ -211,7 +216,7 @@ while IFS=$'\t' read -r name kind key sha compression level bkey bsha; do
   [ "$bkey" != - ] || bkey=""
   [ "$bsha" != - ] || bsha=""
   s_name+=("$name"); s_kind+=("$kind"); s_key+=("$key"); s_sha+=("$sha"); s_comp+=("$compression"); s_level+=("$level"); s_bkey+=("$bkey"); s_bsha+=("$bsha")
-  s_state+=(""); s_net+=(""); s_live+=(""); s_aside+=(""); s_parts+=(""); s_own+=(""); s_how+=(""); s_prep+=(""); s_chk+=("")
+  s_state+=(""); s_net+=(""); s_live+=(""); s_aside+=(""); s_parts+=(""); s_own+=(""); s_how+=(""); s_prep+=(""); s_chk+=(""); s_pid+=(""); s_nested+=("")
 done < "$work/archives"
 [ "${#s_name[@]}" -gt 0 ] || { note_error "none of the sources '$SOURCES' is in $run_prefix"; exit 0; }
 
@@ -620,12 +625,32 @@ prepare_dir() { # i
   fi
   s_how[i]=beside
   s_prep[i]=$prep
-  if [ "${s_level[$i]}" = 1 ]; then
-    stage "prepare $name beside: base"
-    download_extract "${s_bkey[$i]}" "${s_bsha[$i]}" "${s_comp[$i]}" "$prep" dir 2> "$work/dl.err" || { note_error "$name: base $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; }
-  fi
-  stage "prepare $name beside"
-  download_extract "${s_key[$i]}" "${s_sha[$i]}" "${s_comp[$i]}" "$prep" dir 2> "$work/dl.err" || { note_error "$name: $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; }
+  launch "$i" "$prep" dir
+}
+
+# Prepares source <i> in the background (sources overlap one another): download_extract of the
+# base (a differential) then of the archive into <dest>. landed waits for it.
+launch() { # i dest dir|file
+  local i=$1
+  stage "prepare ${s_name[$i]} beside"
+  (
+    if [ "${s_level[$i]}" = 1 ]; then
+      download_extract "${s_bkey[$i]}" "${s_bsha[$i]}" "${s_comp[$i]}" "$2" "$3" 2> "$work/dl.$i.base" || { printf 'base %s' "$(head -c 400 "$work/dl.$i.base")" >&2; exit 1; }
+    fi
+    download_extract "${s_key[$i]}" "${s_sha[$i]}" "${s_comp[$i]}" "$2" "$3"
+  ) 2> "$work/dl.$i.err" &
+  s_pid[i]=$!
+}
+
+# Waits for the preparation of source <i>; 1 (the reason noted) when it failed.
+landed() { # i
+  local i=$1 rc=0
+  [ -n "${s_pid[$i]}" ] || return 0
+  wait "${s_pid[$i]}" || rc=$?
+  s_pid[i]=""
+  [ "$rc" = 0 ] && return 0
+  note_error "${s_name[$i]}: $(head -c 400 "$work/dl.$i.err"); nothing was changed"
+  return 1
 }
 
 # A SQLite database: decompressed into <db>.shipshape-restore-<runId> (inside the prepared copy of
@@ -642,6 +667,8 @@ prepare_sqlite() { # i
     { [ -n "${s_live[$j]}" ] && [[ "$live" == "${s_live[$j]}/"* ]]; } || continue
     # Inside a restored directory: prepared inside its prepared copy, or staged with it.
     if [ "${s_how[$j]}" != beside ]; then stage "prepare $name in staging (in ${s_name[$j]}, which is staged)"; stage_source "$i"; return; fi
+    # tar -x --listed-incremental purges what its archive does not list: the directory first.
+    landed "$j" || return 1
     prep="${s_prep[$j]}/${live#"${s_live[$j]}"/}$PREP"
     nested=1
     mkdir -p "$(dirname "$prep")" 2>/dev/null || true
@@ -654,9 +681,15 @@ prepare_sqlite() { # i
   fi
   s_how[i]=beside
   s_prep[i]=$prep
+  s_nested[i]=$nested
   if [ -e "$live" ]; then s_own[i]=$(stat -c '%u:%g %a' "$live" 2>/dev/null) || s_own[i]=""; fi
-  stage "prepare $name beside"
-  if ! download_extract "${s_key[$i]}" "${s_sha[$i]}" "${s_comp[$i]}" "$prep" file 2> "$work/dl.err"; then note_error "$name: $(head -c 400 "$work/dl.err"); nothing was changed"; return 1; fi
+  launch "$i" "$prep" file
+}
+
+# The prepared copy of SQLite source <i>, once downloaded: the header, the owner and mode of the
+# live file, integrity_check (where the container can see it; else after the swap, as staged ones).
+check_prepared_sqlite() { # i
+  local i=$1 name=${s_name[$1]} live=${s_live[$1]} prep=${s_prep[$1]} nested=${s_nested[$1]} k n c p m result
   : > "$work/dec.err"
   if ! is_sqlite_file "$prep" "$work/dec.err"; then note_error "$name: ${s_key[$i]}: $(head -c 200 "$work/dec.err"); nothing was changed"; return 1; fi
   if [ -n "${s_own[$i]}" ] && ! { chown "${s_own[$i]% *}" "$prep" && chmod "${s_own[$i]#* }" "$prep"; } 2> "$work/own.err"; then
@@ -738,15 +771,20 @@ plan_stops || exit 0
 for i in "${!s_name[@]}"; do
   case "${s_kind[$i]}" in volume|path) ;; *) continue ;; esac
   resolve_live "$i" && prepare_dir "$i"
-  [ "$failed" = 0 ] || exit 0
+  [ "$failed" = 0 ] || break
 done
 for i in "${!s_name[@]}"; do
+  [ "$failed" = 0 ] || break
   case "${s_kind[$i]}" in
     sqlite) resolve_live "$i" && prepare_sqlite "$i" ;;
     postgres) stage_source "$i" ;;
-    *) continue ;;
   esac
-  [ "$failed" = 0 ] || exit 0
+done
+stage "wait for the prepared copies"
+for i in "${!s_name[@]}"; do landed "$i" || true; done
+[ "$failed" = 0 ] || exit 0
+for i in "${!s_name[@]}"; do
+  if [ "${s_kind[$i]}" = sqlite ] && [ "${s_how[$i]}" = beside ]; then check_prepared_sqlite "$i" || exit 0; fi
 done
 
 # --- 3. the optional safety backup in S3 ---------------------------------------------------
