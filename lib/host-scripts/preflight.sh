@@ -292,7 +292,10 @@ while IFS=$'\t' read -r kind name _ skind file variable _ _ refs reload; do
         svc=$(limit 20 docker inspect --format "${LB}index .Config.Labels \"com.docker.compose.service\"${RB}" "$c" 2>/dev/null) || svc=""
         cli=$(compose_cli 2>/dev/null) || cli=""
         # Whether the variable is there, never its value.
-        if limit 20 docker inspect --format "${LB}range .Config.Env${RB}${LB}.${RB}${LB}println${RB}${LB}end${RB}" "$c" 2>/dev/null | grep -q "^$variable="; then inenv=1; else inenv=0; fi
+        # Read whole, then searched: `docker inspect | grep -q` under pipefail fails whenever grep
+        # stops at its first match while docker is still writing (SIGPIPE).
+        envs=$(limit 20 docker inspect --format "${LB}range .Config.Env${RB}${LB}.${RB}${LB}println${RB}${LB}end${RB}" "$c" 2>/dev/null) || envs=""
+        if grep -q "^$variable=" <<< "$envs"; then inenv=1; else inenv=0; fi
         if [ -z "$svc" ]; then add_check secret.delivery "$name -> $c" 0 1 "recreate (env file): $c was not created by compose, so it cannot be recreated with a new value"
         elif [ -z "$cli" ]; then add_check secret.delivery "$name -> $c" 0 1 "recreate (env file): no docker compose or docker-compose on the host"
         elif [ "$inenv" = 0 ]; then add_check secret.delivery "$name -> $c" 0 1 "recreate (env file) with $cli: $variable is not in the environment of $c (is $file its env_file?)"

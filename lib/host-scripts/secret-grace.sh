@@ -111,8 +111,11 @@ path_in_container() { # container host-path
 holds_previous() { # container
   local c=$1 inner
   if [ "$kind" = env ]; then
-    if limit 20 docker inspect --format "${LB}range .Config.Env${RB}${LB}.${RB}${LB}println${RB}${LB}end${RB}" "$c" 2>/dev/null | grep -q "^$prev="; then echo env; return 0; fi
-    if inner=$(path_in_container "$c" "$file") && limit 20 docker exec "$c" cat -- "$inner" 2>/dev/null | grep -q "^$prev="; then echo file; return 0; fi
+    # Output read whole, then searched: `docker … | grep -q` under pipefail fails whenever grep
+    # stops at its first match while docker is still writing (SIGPIPE).
+    local out
+    if out=$(limit 20 docker inspect --format "${LB}range .Config.Env${RB}${LB}.${RB}${LB}println${RB}${LB}end${RB}" "$c" 2>/dev/null) && grep -q "^$prev=" <<< "$out"; then echo env; return 0; fi
+    if inner=$(path_in_container "$c" "$file") && out=$(limit 20 docker exec "$c" cat -- "$inner" 2>/dev/null) && grep -q "^$prev=" <<< "$out"; then echo file; return 0; fi
   else
     if inner=$(path_in_container "$c" "$prev") && limit 20 docker exec "$c" cat -- "$inner" > /dev/null 2>&1; then echo file; return 0; fi
   fi
