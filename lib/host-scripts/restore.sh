@@ -6,9 +6,9 @@
 #      verified too unless SHIPSHAPE_ALLOW_UNVERIFIED=true (a console parameter behind approval).
 #      A differential archive (level 1, chain-format) needs its base: the base run must be
 #      verified as well, or the restore refuses and names the missing link.
-#   2. Prepares beside, while the containers still run: each archive is downloaded ONCE and, in
-#      the same pass, hashed and decompressed (s3_get | tee >(sha256) | zstd -dc | tar -x, every
-#      status checked) into a fresh sibling of the live data on the same filesystem,
+#   2. Prepares beside, while the containers still run (two sources at a time): each archive is
+#      downloaded ONCE and, in the same pass, hashed and decompressed (s3_get | tee >(sha256) |
+#      zstd -dc | tar -x, every status checked) into a fresh sibling of the live data on the same filesystem,
 #      <dir>.shipshape-restore-<runId> (owner, mode and SELinux label of <dir>); a differential
 #      is extracted over its base there (tar --listed-incremental=/dev/null: files deleted since
 #      the full are deleted). A SQLite copy is prepared as <db>.shipshape-restore-<runId> and must
@@ -67,6 +67,8 @@ from_host="${SHIPSHAPE_FROM_HOST:-self}"
 # The suffix of set-aside copies: <dir>.shipshape-before-<runId>.
 ASIDE=".shipshape-before-$(printf '%s' "$RUN_ID" | tr -c 'A-Za-z0-9._-' '_' | head -c 80)"
 # The suffix of the copies prepared beside the live data: <dir>.shipshape-restore-<runId>.
+# PREPARE_JOBS sources are prepared at a time (2: the two pipelines stay under 150 MB together).
+PREPARE_JOBS=2
 PREP=".shipshape-restore-${ASIDE#.shipshape-before-}"
 work=""
 staging=""
@@ -631,7 +633,12 @@ prepare_dir() { # i
 # Prepares source <i> in the background (sources overlap one another): download_extract of the
 # base (a differential) then of the archive into <dest>. landed waits for it.
 launch() { # i dest dir|file
-  local i=$1
+  local i=$1 j running=0
+  # At most PREPARE_JOBS at a time (memory: each is a download, a decompressor and a tar).
+  for j in "${!s_name[@]}"; do [ -z "${s_pid[$j]}" ] || running=$(( running + 1 )); done
+  if [ "$running" -ge "$PREPARE_JOBS" ]; then
+    for j in "${!s_name[@]}"; do [ -z "${s_pid[$j]}" ] || { landed "$j" || true; break; }; done
+  fi
   stage "prepare ${s_name[$i]} beside"
   (
     if [ "${s_level[$i]}" = 1 ]; then

@@ -232,6 +232,26 @@ describe('restore.sh: the safety net', () => {
     expect(asides()).toEqual([]);
   });
 
+  it('prepares more sources than run at a time (two): every one verified, swapped in and restored', async () => {
+    // Prepare: the volume and three paths, all changed after the backup
+    const p = prepare();
+    const extra = ['e1', 'e2'].map((name) => { const d = join(host.dir, name); mkdirSync(d); writeFileSync(join(d, 'f'), `${name} as backed up`); return { name, path: d }; });
+    const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
+      backup: { volumes: [{ name: 'certs' }], paths: [{ name: 'uploads', path: p.uploads }, ...extra] } }] });
+    const spec = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
+    const wanted = [p.vol, p.uploads, ...extra.map((e) => e.path)].map(tree);
+    await publish('i-0000000000000c19', '20261121T020000Z', [{ name: 'certs', kind: 'volume', body: tarOf(p.vol) }, { name: 'uploads', kind: 'path', body: tarOf(p.uploads) },
+      ...extra.map((e) => ({ name: e.name, kind: 'path', body: tarOf(e.path) }))]);
+    for (const d of [p.vol, p.uploads, ...extra.map((e) => e.path)]) writeFileSync(join(d, 'intruder'), 'written after the backup');
+    // Act
+    const { result } = await restore('i-0000000000000c19', spec);
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.ok, s.prepared])).toEqual([['certs', true, 'beside'], ['uploads', true, 'beside'], ['e1', true, 'beside'], ['e2', true, 'beside']]);
+    expect([p.vol, p.uploads, ...extra.map((e) => e.path)].map(tree)).toEqual(wanted);
+    expect(asides()).toEqual([]);
+  });
+
   it('stages a source whose sibling cannot be created (mkdir), and restores it in place after renaming it aside', async () => {
     // Prepare
     const { p, wanted } = await backedUp('i-0000000000000c18');
