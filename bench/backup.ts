@@ -12,8 +12,9 @@
  *   seeds       tar czf to a local file, then cp                        (the seeds' runbooks)
  * Restore variants:
  *   floor       zstd -dc | tar -x of a local archive
- *   restore.sh  end to end as the document runs it: find the run, download and verify, safety
- *               backup, stop, restore, start, integrity_check (against s3rver)
+ *   restore.sh  end to end as the document runs it: find the run, prepare beside (download once,
+ *               hash, extract, integrity_check) while the services run, stop, swap, start, remove
+ *               the copies set aside (against s3rver)
  *   seeds       tar xzf of the seeds' local archive
  * Peak memory is the sum of RSS over the whole process tree of each variant, sampled every
  * 50 ms from /proc (the S3 servers run in their own processes and are not counted).
@@ -113,11 +114,13 @@ function stageShares(m: Measured, group: (name: string, inSafety: boolean) => st
   if (m.stages.length) out['before the first stage'] = m.stages[0]!.at / m.seconds;
   return out;
 }
-const restoreGroup = (name: string, inSafety: boolean) => (inSafety ? 'safety backup (upload of the current data)'
-  : /^download/.test(name) ? 'download and verify'
-  : /^restore /.test(name) ? 'restore (decompress, extract)'
+const restoreGroup = (name: string, inSafety: boolean) => (inSafety ? 'safety backup (upload of the current data, only when asked)'
+  : /^(prepare|wait for the prepared|download|integrity_check .*\(prepared\))/.test(name) ? 'prepare beside (download once, hash, extract, check) while the services run'
+  : /^(swap|set aside|copy aside|dump aside|restore )/.test(name) ? 'swap (renames) or restore in place'
   : /^(stop|start) /.test(name) ? 'stop and start containers'
-  : /^integrity_check/.test(name) ? 'integrity_check'
+  : /^integrity_check/.test(name) ? 'integrity_check after the start'
+  : /^drop the copies/.test(name) ? 'remove the copies set aside'
+  : /^find what to stop/.test(name) ? 'find what to stop'
   : 'other (find run, manifest, setup)');
 const backupGroup = (name: string) => (/^snapshot/.test(name) ? 'SQLite snapshot (VACUUM INTO)'
   : /^archive/.test(name) ? 'archive streams (tar, zstd, hash, upload)'

@@ -20,7 +20,7 @@ export function backupMarkdown(b: BackupBench): string[] {
   return [
     `## Backup and restore (paired: ${b.rounds} rounds after ${b.warmup} warm-up, every variant once per round, interleaved; ${b.cores} cores; load average ${b.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${b.loadAfter.map((l) => l.toFixed(2)).join(' ')} after)`,
     '',
-    `Input: ${b.inputMB.toFixed(0)} MB (files: 40 % random, 60 % log text; a SQLite database in WAL mode), BENCH_SCALE=${b.scale}. Host scripts: ${b.scripts}. Archives: shipshape ${b.archiveMB.shipshape.toFixed(0)} MB (zstd -3), floor ${b.archiveMB.floor.toFixed(0)} MB, seeds ${b.archiveMB.seeds.toFixed(0)} MB (gzip). Figures are median (min–max) over the rounds; ratios are taken within each round. Peak memory is the RSS sum of the variant's whole process tree, sampled every 50 ms (the S3 servers run in their own processes, not counted).`,
+    `Input: ${b.inputMB.toFixed(0)} MB (files: 40 % random, 60 % log text; a SQLite database in WAL mode), BENCH_SCALE=${b.scale}. Host scripts: ${b.scripts}. Archives: shipshape ${b.archiveMB.shipshape.toFixed(0)} MB (zstd -1, the default level), floor ${b.archiveMB.floor.toFixed(0)} MB, seeds ${b.archiveMB.seeds.toFixed(0)} MB (gzip). Figures are median (min–max) over the rounds; ratios are taken within each round. Peak memory is the RSS sum of the variant's whole process tree, sampled every 50 ms (the S3 servers run in their own processes, not counted).`,
     '',
     '| backup | time | peak memory (process tree) |', '|---|---|---|', ...rows(b.backup),
     '',
