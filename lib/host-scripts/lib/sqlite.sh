@@ -82,8 +82,13 @@ sqlite_snapshot() { # mode container path dest_file
       integrity=$(limit $(( SQLITE_TIMEOUT_S + 30 )) docker exec "$c" timeout "$SQLITE_TIMEOUT_S" sqlite3 "$snap" "PRAGMA integrity_check;" 2>&1 | head -c 300) || true
       if [ "$integrity" != ok ]; then
         rc=1; printf 'the snapshot fails integrity_check: %s' "${integrity:-no answer}"
-      elif ! limit "$SQLITE_TIMEOUT_S" docker exec "$c" cat "$snap" > "$dest" 2> "$err"; then
-        rc=1; printf 'copying the snapshot out of %s failed: %s' "$c" "$(head -c 200 "$err")"
+      else
+        # A copy of bytes, timed like the archive streams, not like the database work.
+        local copy_t="${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}" copy_rc=0
+        limit "$copy_t" docker exec "$c" cat "$snap" > "$dest" 2> "$err" || copy_rc=$?
+        if [ "$copy_rc" = 124 ]; then rc=1; printf 'copying the snapshot out of %s timed out after %s s' "$c" "$copy_t"
+        elif [ "$copy_rc" != 0 ]; then rc=1; printf 'copying the snapshot out of %s failed (exit %s): %s' "$c" "$copy_rc" "$(head -c 200 "$err")"
+        fi
       fi
     fi
     limit 60 docker exec "$c" rm -f "$snap" > /dev/null 2>&1 || true
