@@ -257,7 +257,7 @@ backup_sqlite() { # name container path runIn
   [ "$mode" = container ] || mode=host
   stage "snapshot $name ($mode)"
   if ! why=$(sqlite_snapshot "$mode" "$c" "$db" "$snap"); then
-    record_failure "$name" sqlite "$c:$db" "sqlite3 VACUUM INTO" "$key" "$t0" "${why:-the snapshot failed}"
+    record_failure "$name" sqlite "$c:$db" "sqlite3 VACUUM INTO" "$key" "$t0" "${why:-the snapshot failed}$(tmp_full_note)"
     return 0
   fi
   stage "archive $name"
