@@ -71,21 +71,6 @@ run_prefix=$(find_run "$PREFIX/$STACK/$from_host/" latest "$work/keys" 2> "$work
 s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json: $(head -c 200 "$work/get.err")"; exit 0; }
 scratch=$(mktemp -d "$scratch_root/shipshape-drill.XXXXXX") || { note_error "cannot create a scratch directory in $scratch_root"; exit 0; }
 
-# Extracts a verified local archive into <dir> as restore.sh does (tar --listed-incremental=/dev/null:
-# a differential over its base deletes what was deleted since the full). 0 when tar read bytes.
-extract_checked() { # file compression dir
-  local st
-  : > "$work/tar.why"
-  set +e
-  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --listed-incremental=/dev/null --numeric-owner --totals -xf - 2> "$work/tar.err"
-  st=("${PIPESTATUS[@]}")
-  set -e
-  # GNU tar reports what it read: a tar that read nothing proved nothing.
-  [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] && grep -q 'Total bytes read: [1-9]' "$work/tar.err" && return 0
-  printf ' (decompress exit %s, tar exit %s)' "${st[0]}" "${st[1]}" > "$work/tar.why"
-  return 1
-}
-
 # drill_archive name kind key sha compression level baseKey baseSha256
 drill_archive() {
   local name=$1 kind=$2 key=$3 sha=$4 compression=$5 level=$6 bkey=$7 bsha=$8 t0 file="$scratch/$1.archive" ok=1 integrity="" entries="" error="" base_run
@@ -118,9 +103,8 @@ drill_archive() {
   elif [ "$ok" = 1 ] && [ "$kind" = sqlite ]; then
     if ! decompress "$compression" < "$file" > "$scratch/$name.db"; then
       ok=0; error="cannot decompress"
-    elif [ "$(head -c 15 "$scratch/$name.db")" != "SQLite format 3" ]; then
-      # An empty file passes integrity_check: a decompressor that wrote nothing proves nothing.
-      ok=0; error="the decompressed copy is not a SQLite database ($(stat -c %s "$scratch/$name.db") bytes)"
+    elif rm -f "$work/sqlite.why"; ! is_sqlite_file "$scratch/$name.db" "$work/sqlite.why"; then
+      ok=0; error=$(cat "$work/sqlite.why" 2>/dev/null) || error="the decompressed copy is not a SQLite database"
     elif have sqlite3; then
       integrity=$(limit "$SQLITE_T" sqlite3 "file:$scratch/$name.db?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
       [ "$integrity" = ok ] || { ok=0; error="integrity_check: $integrity"; }
@@ -130,12 +114,12 @@ drill_archive() {
   elif [ "$ok" = 1 ]; then
     mkdir -p "$scratch/$name"
     # As restore.sh extracts: the base first, then the differential, incremental-aware.
-    if [ "$level" = 1 ] && ! extract_checked "$file.base" "$compression" "$scratch/$name"; then
-      ok=0; error="extraction of the base $bkey failed$(cat "$work/tar.why"): $(head -c 200 "$work/tar.err")"
-    elif extract_checked "$file" "$compression" "$scratch/$name"; then
+    if [ "$level" = 1 ] && ! extract_into "$file.base" "$compression" "$scratch/$name"; then
+      ok=0; error="extraction of the base $bkey failed: $(head -c 200 "$work/tar.err")"
+    elif extract_into "$file" "$compression" "$scratch/$name"; then
       entries=$(find "$scratch/$name" | wc -l)
     else
-      ok=0; error="extraction failed$(cat "$work/tar.why"): $(head -c 200 "$work/tar.err")"
+      ok=0; error="extraction failed: $(head -c 200 "$work/tar.err")"
     fi
   fi
   rm -rf "${scratch:?}/$name" "$scratch/$name.db" "$file" "$file.base"

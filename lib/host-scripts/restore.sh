@@ -480,28 +480,6 @@ drop_aside() { # i
 }
 
 # --- 5. restore ---------------------------------------------------------------------------------
-# Extracts a verified local archive into <dir> (an incremental-aware extraction: a differential
-# over its base deletes what was deleted since the full).
-extract_into() { # file compression dir
-  local st
-  set +e
-  decompress "$2" < "$1" | limit "$STREAM_T" tar -C "$3" --listed-incremental=/dev/null --numeric-owner --totals -xf - 2> "$work/tar.err"
-  st=("${PIPESTATUS[@]}")
-  set -e
-  # GNU tar reports what it read: a tar that read nothing restored nothing.
-  if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] && grep -q 'Total bytes read: [1-9]' "$work/tar.err"; then return 0; fi
-  printf ' (decompress exit %s, tar exit %s)' "${st[0]}" "${st[1]}" >> "$work/tar.err"
-  return 1
-}
-
-# 0 when <file> starts with the SQLite header: an empty file passes integrity_check, so a
-# decompressor that wrote nothing must be caught here. Says why not in <err>.
-is_sqlite_file() { # file err
-  [ "$(head -c 15 "$1" 2>/dev/null)" = "SQLite format 3" ] && return 0
-  printf 'the decompressed copy is not a SQLite database (%s bytes)' "$(stat -c %s "$1" 2>/dev/null || echo ?)" >> "$2"
-  return 1
-}
-
 # restore_source <i>: 0 on success
 restore_source() {
   local i=$1 name=${s_name[$1]} live=${s_live[$1]} file="$staging/$1" container k n c p m database user

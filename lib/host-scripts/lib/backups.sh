@@ -110,6 +110,30 @@ download_extract() { # key sha256 compression dest dir|file
   return 1
 }
 
+# Extracts a verified local archive into <dir> (an incremental-aware extraction: a differential
+# over its base deletes what was deleted since the full); restore and drill. On failure tar's
+# stderr and the exit codes are in $work/tar.err.
+# shellcheck disable=SC2154 # $work is the caller's temp dir
+extract_into() { # file compression dir
+  local st
+  set +e
+  decompress "$2" < "$1" | limit "${STREAM_T:-21600}" tar -C "$3" --listed-incremental=/dev/null --numeric-owner --totals -xf - 2> "$work/tar.err"
+  st=("${PIPESTATUS[@]}")
+  set -e
+  # GNU tar reports what it read: a tar that read nothing restored nothing.
+  if [ "${st[0]}" = 0 ] && [ "${st[1]}" = 0 ] && grep -q 'Total bytes read: [1-9]' "$work/tar.err"; then return 0; fi
+  printf ' (decompress exit %s, tar exit %s)' "${st[0]}" "${st[1]}" >> "$work/tar.err"
+  return 1
+}
+
+# 0 when <file> starts with the SQLite header: an empty file passes integrity_check, so a
+# decompressor that wrote nothing must be caught here. Says why not in <err>.
+is_sqlite_file() { # file err
+  [ "$(head -c 15 "$1" 2>/dev/null)" = "SQLite format 3" ] && return 0
+  printf 'the decompressed copy is not a SQLite database (%s bytes)' "$(stat -c %s "$1" 2>/dev/null || echo ?)" >> "$2"
+  return 1
+}
+
 # The run a key belongs to: <prefix>/<stack>/<host>/<stamp>/<file> -> <prefix>/<stack>/<host>/<stamp>.
 run_of_key() { printf '%s' "${1%/*}"; }
 
