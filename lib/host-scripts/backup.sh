@@ -64,7 +64,6 @@ manifest_key=""
 full_every=7
 commits=()            # name<TAB>level<TAB>key<TAB>sha256<TAB>bytes<TAB>source: state to keep once the manifest is written
 declare -A depends=() # base stamp -> 1: the fulls this run's differentials build on
-declare -A verified_runs=() # run prefix -> yes|no: one listing each
 # The level fields of the next archive recorded (record_archive/record_failure reset them).
 a_level=0
 a_base_key=""
@@ -287,18 +286,6 @@ backup_postgres() { # name container database user
 }
 
 # --- differentials ---------------------------------------------------------------
-# Whether <run prefix> has its verified.json marker in S3: one listing per run, remembered.
-run_verified() { # run_prefix
-  local p=$1
-  if [ -z "${verified_runs[$p]:-}" ]; then
-    verified_runs[$p]=no
-    if s3_keys "$p/verified.json" > "$work/verified.keys" 2> "$work/verified.err" && grep -qxF "$p/verified.json" "$work/verified.keys"; then
-      verified_runs[$p]=yes
-    fi
-  fi
-  [ "${verified_runs[$p]}" = yes ]
-}
-
 # Level of <name>'s archive: plan_level 1 with the full (plan_stamp/key/sha/snar), or 0 and plan_why.
 plan_source() { # name source_fingerprint
   local d="$state_dir/$1" k v s_prefix="" s_key="" s_sha="" s_bytes="" s_since="" s_last="" s_bucket="" s_comp="" s_source="" s_excl="" s_snar=""

@@ -137,11 +137,19 @@ is_sqlite_file() { # file err
 # The run a key belongs to: <prefix>/<stack>/<host>/<stamp>/<file> -> <prefix>/<stack>/<host>/<stamp>.
 run_of_key() { printf '%s' "${1%/*}"; }
 
-# 0 when the run <run prefix> has its verified.json marker; <keys file> is a listing that may
-# already hold it (the listing of the host's prefix), else the run's own prefix is listed.
-run_verified() { # run_prefix keys_file
-  grep -qx "$1/verified.json" "$2" 2>/dev/null && return 0
-  s3_keys "$1/" 2>/dev/null | grep -qx "$1/verified.json"
+# 0 when the run <run prefix> has its verified.json marker: found in <keys file> when given (a
+# listing that may already hold it, such as the host's prefix), else by one listing of the marker's
+# own key, remembered for the rest of the script (backup.sh asks once per source).
+declare -A VERIFIED_RUNS=() # run prefix -> yes|no
+run_verified() { # run_prefix [keys_file]
+  local keys
+  [ -n "${2:-}" ] && grep -qxF "$1/verified.json" "$2" 2>/dev/null && return 0
+  if [ -z "${VERIFIED_RUNS[$1]:-}" ]; then
+    VERIFIED_RUNS[$1]=no
+    # Read whole, then matched: grep -q ending first would fail the listing under pipefail.
+    if keys=$(s3_keys "$1/verified.json" 2>/dev/null) && grep -qxF "$1/verified.json" <<< "$keys"; then VERIFIED_RUNS[$1]=yes; fi
+  fi
+  [ "${VERIFIED_RUNS[$1]}" = yes ]
 }
 
 # Decompresses stdin to stdout, under the stream time limit (SHIPSHAPE_STREAM_TIMEOUT_SECONDS).
