@@ -317,10 +317,56 @@ export interface FaultOutcome {
   readonly detail: string;
 }
 
-/** A markdown table of outcomes, written where FAULT_REPORT points (for the closing note). */
-export function writeReport(outcomes: FaultOutcome[]): void {
+const REPORT_HEADER = ['| script | fault | outcome | first error |', '|---|---|---|---|'];
+const reportRow = (o: FaultOutcome) => `| ${o.script} | ${o.fault} | ${o.outcome} | ${o.detail.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 160)} |`;
+
+/**
+ * A markdown table of outcomes, written where FAULT_REPORT points (for the closing note). With a
+ * `part` (one per fault file, test/host-scripts/faults/), the report holds one section per part:
+ * a file replaces only its own section, under a lock, since the files run in parallel processes.
+ */
+export function writeReport(outcomes: FaultOutcome[], part?: string): void {
   const file = process.env.FAULT_REPORT;
   if (!file) return;
-  const rows = outcomes.map((o) => `| ${o.script} | ${o.fault} | ${o.outcome} | ${o.detail.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 160)} |`);
-  writeFileSync(file, ['| script | fault | outcome | first error |', '|---|---|---|---|', ...rows].join('\n') + '\n');
+  if (part === undefined) {
+    writeFileSync(file, [...REPORT_HEADER, ...outcomes.map(reportRow)].join('\n') + '\n');
+    return;
+  }
+  withLock(`${file}.lock`, () => {
+    const sections = new Map<string, string>();
+    const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    for (const m of old.matchAll(/^## faults: (\S+)\n([\s\S]*?)(?=^## faults: |(?![\s\S]))/gm)) sections.set(m[1]!, m[2]!.trimEnd());
+    // Sorted by script, then fault: concurrent cases finish in any order.
+    const rows = outcomes.map(reportRow).sort();
+    sections.set(part, [...REPORT_HEADER, ...rows].join('\n'));
+    const body = [...sections.keys()].sort().map((k) => `## faults: ${k}\n\n${sections.get(k)!.trim()}\n`).join('\n');
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, body);
+    renameSync(tmp, file);
+  });
+}
+
+/** Runs fn holding a lock directory (mkdir is atomic); a lock older than 30 s is taken as left by a dead process. */
+function withLock(lock: string, fn: () => void): void {
+  const wait = new Int32Array(new SharedArrayBuffer(4));
+  for (let tries = 0; ; tries++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 30_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // Released meanwhile.
+      }
+      if (tries > 3000) throw new Error(`fault report: ${lock} held for too long`);
+      Atomics.wait(wait, 0, 0, 10);
+    }
+  }
+  try {
+    fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
