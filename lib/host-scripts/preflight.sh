@@ -20,7 +20,7 @@
 #   region            the region AWS calls use
 #   secret.delivery   how each secret reaches its containers (recreate/restart/none), and whether
 #                     the variable is in each container's environment or the file is mounted
-#   bucket.access     the AWS CLI can reach the backup bucket (SHIPSHAPE_BUCKET)
+#   bucket.access     the host's role can list its stack's backups in SHIPSHAPE_BUCKET
 #
 # Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE, SHIPSHAPE_REGION,
 # SHIPSHAPE_BUCKET and SHIPSHAPE_PREFIX (the backup bucket, when the stack backs up).
@@ -33,6 +33,8 @@ keep_stdout
 . "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
 . "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+# shellcheck source-path=SCRIPTDIR source=lib/s3.sh
+. "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 work=$(mktemp -d)
@@ -313,14 +315,18 @@ while IFS=$'\t' read -r kind name _ skind file variable _ _ refs reload; do
 done <<< "$secrets"
 
 # --- the backup bucket --------------------------------------------------------------------------
+# A listing under the stack's own prefix, through the transport backups use. Not HeadBucket: the
+# host role may list only under backups/* (an s3:prefix condition), which HeadBucket never carries,
+# so it is refused on every host this app sets up.
 if [ -n "$backup" ]; then
   if [ -z "$BUCKET" ]; then
     add_check bucket.access "-" 0 1 "SHIPSHAPE_BUCKET is not set: the document names the backup bucket"
-  elif have aws; then
-    if limit 60 aws s3api head-bucket --bucket "$BUCKET" > /dev/null 2> "$work/err"; then
-      add_check bucket.access "$BUCKET" 1 1 "the AWS CLI reaches the bucket with this host's role"
+  elif [ "$S3_TRANSPORT" = curl ] || have aws; then
+    probe="${SHIPSHAPE_PREFIX:-backups}/$STACK/.preflight/"
+    if S3_SHORT_T=60 s3_keys "$probe" > /dev/null 2> "$work/err"; then
+      add_check bucket.access "$BUCKET" 1 1 "this host's role lists $probe (S3 through $S3_TOOL)"
     else
-      add_check bucket.access "$BUCKET" 0 1 "aws s3api head-bucket failed: $(head -c 300 "$work/err" | tr -c '\40-\176' ' ')"
+      add_check bucket.access "$BUCKET" 0 1 "listing $probe through $S3_TOOL failed: $(head -c 300 "$work/err" | tr -c '\40-\176' ' ')"
     fi
   fi
 fi

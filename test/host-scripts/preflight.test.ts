@@ -5,6 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,7 +27,7 @@ import { specFile } from '../support/spec-file.js';
 let host: FakeHost | undefined;
 afterEach(() => host?.dispose());
 
-interface Setup { awsVersion?: string; bucketFails?: boolean; broken?: boolean; region?: string | null; curlVersion?: string }
+interface Setup { awsVersion?: string; bucketFails?: boolean; broken?: boolean; region?: string | null; curlVersion?: string; s3?: Record<string, string> }
 
 async function preflight(opts: Setup = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'preflight-'));
@@ -44,7 +46,7 @@ async function preflight(opts: Setup = {}) {
   });
   host.setVolumes(composeVolume('shop', 'data', data));
   const bin = mkdtempSync(join(tmpdir(), 'preflight-bin-'));
-  writeFileSync(join(bin, 'aws'), `#!/bin/sh\necho "\${AWS_REGION:-none} \${AWS_DEFAULT_REGION:-none} $1 $2" >> "${join(dir, 'aws-calls.log')}"\ncase "$1" in\n  --version) echo "aws-cli/${opts.awsVersion ?? '2.9.19'} Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off" ;;\n  configure) exit 1 ;;\n  s3api) ${opts.bucketFails ? 'echo "An error occurred (403) when calling the HeadBucket operation: Forbidden" >&2; exit 254' : 'exit 0'} ;;\nesac\n`, { mode: 0o755 });
+  writeFileSync(join(bin, 'aws'), `#!/bin/sh\necho "\${AWS_REGION:-none} \${AWS_DEFAULT_REGION:-none} $1 $2" >> "${join(dir, 'aws-calls.log')}"\ncase "$1" in\n  --version) echo "aws-cli/${opts.awsVersion ?? '2.9.19'} Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off" ;;\n  configure) exit 1 ;;\n  s3api) ${opts.bucketFails ? 'echo "An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied" >&2; exit 254' : 'exit 0'} ;;\nesac\n`, { mode: 0o755 });
   writeFileSync(join(bin, 'docker-compose'), '#!/bin/sh\necho "docker-compose version 1.29.2"\n', { mode: 0o755 });
   if (opts.curlVersion) writeFileSync(join(bin, 'curl'), `#!/bin/sh\necho "curl ${opts.curlVersion} (x86_64-pc-linux-gnu) libcurl/${opts.curlVersion}"\n`, { mode: 0o755 });
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, composeDir: app.replace(/app$/, 'shop'),
@@ -59,7 +61,9 @@ async function preflight(opts: Setup = {}) {
   const stack = fleet.stacks[0]!;
   const spec = specFile({ compose: composeSpecLines(stack), 'health-check': healthCheckSpecLines(fleet, stack), backup: backupSpecLines(stack.backup!), integrity: integritySpecLines(stack, stack.integrity!), secrets: secretsSpecLines(fleet, stack) });
   const region: Record<string, string> = opts.region === null ? {} : { SHIPSHAPE_REGION: opts.region ?? 'eu-central-1' };
-  const run = await runHostScript('preflight.sh', host.env({ PATH: `${bin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'p', SHIPSHAPE_SPEC_FILE: spec, SHIPSHAPE_BUCKET: 'backups-bucket', ...region }));
+  const run = await runHostScript('preflight.sh', host.env({ PATH: `${bin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'p', SHIPSHAPE_SPEC_FILE: spec, SHIPSHAPE_BUCKET: 'backups-bucket',
+    // No instance role here, whatever machine runs the tests: S3 goes through the fake CLI unless a case gives credentials.
+    AWS_EC2_METADATA_DISABLED: 'true', ...region, ...opts.s3 }));
   const parsed = PreflightResult.safeParse(run.json);
   expect(parsed.success, `${run.stdout}\n${run.stderr}\n${JSON.stringify(parsed.error?.issues)}`).toBe(true);
   return { result: parsed.data!, fleet, awsCalls: () => readFileSync(join(dir, 'aws-calls.log'), 'utf8').trim().split('\n') };
@@ -111,7 +115,7 @@ describe('preflight.sh', () => {
     expect(detail('name.volume')).toContain("found volumes of project 'shop': shop_data");
     expect(detail('file.database')).toContain('/var/lib/app.db is in the writable layer of shop-db-1');
     expect(detail('secret.delivery')).toContain('JWT_SECRET is not in the environment of shop-api-1');
-    expect(detail('bucket.access')).toContain('Forbidden');
+    expect(detail('bucket.access')).toContain('AccessDenied');
     expect(detail('tool')).toContain('does not send checksums by default: uploads to a bucket with Object Lock fail');
     expect(result.checks.find((c) => c.target === 's3-transport')!.detail).toBe('S3 through the AWS CLI: curl 7.68.0 (x86_64-pc-linux-gnu) libcurl/7.68.0 cannot sign uploads (needs curl 7.88)');
     expect(result.checks.find((c) => c.target === 'aws')!.detail).toBe('Secrets Manager calls and S3 calls (curl cannot sign)');
@@ -124,6 +128,41 @@ describe('preflight.sh', () => {
     // Act
     const { awsCalls } = await preflight({ region: 'ca-central-1' });
     // Assess
-    expect(awsCalls()).toEqual(['ca-central-1 ca-central-1 --version ', 'ca-central-1 ca-central-1 s3api head-bucket']);
+    expect(awsCalls()).toEqual(['ca-central-1 ca-central-1 --version ', 'ca-central-1 ca-central-1 s3api list-objects-v2']);
+  });
+
+  describe('bucket access through curl', () => {
+    let server: Server | undefined;
+    afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+    /** An S3 endpoint that answers every listing with <status> and <body>, and keeps the request paths. */
+    async function endpoint(status: number, body: string) {
+      const seen: string[] = [];
+      server = createServer((req, res) => { seen.push(`${req.method} ${req.url}`); res.writeHead(status, { 'content-type': 'application/xml' }); res.end(body); });
+      await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+      const creds = { AWS_ACCESS_KEY_ID: 'AKIDPREFLIGHT', AWS_SECRET_ACCESS_KEY: 'preflight-secret', SHIPSHAPE_S3_ENDPOINT: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+      return { creds, seen };
+    }
+
+    it('lists only under the stack\'s own backup prefix, which the host role may list (HeadBucket never may)', async () => {
+      // Prepare
+      const { creds, seen } = await endpoint(200, '<ListBucketResult><IsTruncated>false</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>');
+      // Act
+      const { result } = await preflight({ s3: creds });
+      // Assess
+      expect(result.checks.find((c) => c.check === 'bucket.access')).toMatchObject({ ok: true, detail: "this host's role lists backups/web/.preflight/ (S3 through curl)" });
+      expect(seen).toEqual([expect.stringMatching(/^GET \/backups-bucket\?list-type=2&prefix=backups%2Fweb%2F.preflight%2F$/)]);
+    });
+
+    it('fails when the role may not list the bucket, with S3\'s reason', async () => {
+      // Prepare
+      const { creds } = await endpoint(403, '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+      // Act
+      const { result } = await preflight({ s3: creds });
+      // Assess
+      const check = result.checks.find((c) => c.check === 'bucket.access')!;
+      expect(check.ok).toBe(false);
+      expect(check.detail).toMatch(/^listing backups\/web\/.preflight\/ through curl failed: .*AccessDenied/);
+      expect(check.detail).not.toContain('preflight-secret');
+    });
   });
 });
