@@ -55,7 +55,12 @@ export const handler = lambdaHandler('watchdog event', async (event) => {
     m.addMetric('SecretAgeDays', MetricUnit.Count, a.ageDays);
   }
   metrics.addMetric('WatchdogFailingFindings', MetricUnit.Count, report.failing);
-  metrics.addMetric('AlertsPublished', MetricUnit.Count, report.alerts);
+  // The same metric, per stack, as the result function's alerts: the dashboard graphs AlertsSent by stack.
+  for (const [stack, n] of Object.entries(report.alertsByStack)) {
+    const m = metrics.singleMetric();
+    m.addDimension('stack', stack);
+    m.addMetric('AlertsSent', MetricUnit.Count, n);
+  }
   metrics.addMetric('WatchdogErrors', MetricUnit.Count, report.errors.length);
   logger.info('watchdog run', { stacks: report.stacks, failing: report.failing, notices: report.notices, alerts: report.alerts, listCommands: report.listCommands, secrets: report.secretAges.length, errors: report.errors });
   // Failures were contained per stack and per lookup; throwing makes the Errors alarm see them.

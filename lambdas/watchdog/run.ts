@@ -56,6 +56,8 @@ export interface WatchdogReport {
   readonly failing: number;
   readonly notices: number;
   readonly alerts: number;
+  /** Alerts published per stack, for the AlertsSent metric the dashboard graphs by stack. */
+  readonly alertsByStack: Record<string, number>;
   readonly listCommands: number;
   /** Per secret read this run: "<stack>/<name>" and its age. */
   readonly secretAges: { secret: string; ageDays: number }[];
@@ -164,6 +166,7 @@ export async function runWatchdog(clients: WatchdogClients, ctx: WatchdogContext
   for (const f of findings) byStack.set(f.stack, [...(byStack.get(f.stack) ?? []), f]);
   let notices = 0;
   let alerts = 0;
+  const alertsByStack: Record<string, number> = {};
   const runId = `watchdog-${stamp(now)}`;
   for (const { stack, dispatches, alerts: stored } of read) {
     const open: StoredAlert[] = [];
@@ -189,6 +192,7 @@ export async function runWatchdog(clients: WatchdogClients, ctx: WatchdogContext
       for (const m of buildAlerts(entries, alertCtx)) {
         await publishAlert(clients.sns, m);
         alerts++;
+        alertsByStack[stack.name] = (alertsByStack[stack.name] ?? 0) + 1;
       }
       if (open.length || closed.length) await store.saveAlerts(stack.name, STACK_HOST, open, closed);
       notices += entries.length;
@@ -201,7 +205,7 @@ export async function runWatchdog(clients: WatchdogClients, ctx: WatchdogContext
   return {
     stacks: fleet.stacks.length,
     failing: findings.filter((f) => f.severity !== 'ok').length,
-    notices, alerts, listCommands: Math.min(lookups.length, limit),
+    notices, alerts, alertsByStack, listCommands: Math.min(lookups.length, limit),
     secretAges: (secrets ?? []).flatMap((s) => (s.changedAt === undefined ? [] : [{ secret: `${s.stack}/${s.name}`, ageDays: Math.max(0, Math.floor((now - s.changedAt) / 86_400_000 * 10) / 10) }])),
     errors,
   };

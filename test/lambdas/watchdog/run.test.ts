@@ -143,6 +143,8 @@ describe('watchdog run: through the alert pipeline', () => {
     // Assess
     expect(failed.errors).toEqual([expect.stringContaining('stack web: SNS is down')]);
     expect(retried.alerts).toBe(1);
+    expect(failed.alertsByStack, 'an alert SNS refused is not counted as sent').toEqual({});
+    expect(retried.alertsByStack).toEqual({ web: 1 });
     expect(body(published()[1]!).findings[0]).toMatchObject({ check: 'host.silent', host: 'i-2' });
   });
 });
