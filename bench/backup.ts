@@ -12,19 +12,24 @@
  *   seeds       tar czf to a local file, then cp                        (the seeds' runbooks)
  * Restore variants:
  *   floor       zstd -dc | tar -x of a local archive
- *   restore.sh  end to end as the document runs it: find the run, prepare beside (download once,
- *               hash, extract, integrity_check) while the services run, stop, swap, start, remove
- *               the copies set aside (against s3rver)
+ *   s3rver      restore.sh end to end as the document runs it: find the run, prepare beside
+ *               (download once, hash, extract, integrity_check) while the services run, stop,
+ *               swap, start, remove the copies set aside; against s3rver (which reads its files
+ *               in small chunks on the same cores)
+ *   files       the same restore.sh against an endpoint that serves the same objects from a
+ *               directory with big reads and no per-request work (support/s3-files.ts): the
+ *               script's own cost. restore.sh to s3rver / to it is what s3rver costs.
  *   seeds       tar xzf of the seeds' local archive
+ * `bench/run.ts restore` runs the restore variants alone (no backup rounds).
  * Peak memory is the sum of RSS over the whole process tree of each variant, sampled every
  * 50 ms from /proc (the S3 servers run in their own processes and are not counted).
  */
-import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseFleet } from '../lib/config/load.js';
 import { backupSpecLines } from '../lib/runbooks/backup.js';
 import { FakeHost, running } from '../test/support/fake-host.js';
@@ -45,8 +50,8 @@ export interface BackupBench {
   backup: Record<string, { seconds: Spread; peakRssMB: Spread; samples: { seconds: number; peakRssMB: number }[] }>;
   restore: Record<string, { seconds: Spread; peakRssMB: Spread; samples: { seconds: number; peakRssMB: number }[] }>;
   ratios: Record<string, Spread>;
-  /** Share of restore.sh's time per stage group, median over the rounds. */
-  restoreStages: Record<string, Spread>;
+  /** Share of restore.sh's time per stage group, median over the rounds, per endpoint (s3rver, files). */
+  restoreStages: Record<string, Record<string, Spread>>;
   backupStages: Record<string, Spread>;
 }
 
@@ -133,10 +138,14 @@ function shareSpreads(samples: Measured[], group: (name: string, inSafety: boole
   return Object.fromEntries(keys.map((k) => [k, spread(shares.map((s) => s[k] ?? 0))]));
 }
 
-export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1'), rounds = Number(process.env.BENCH_ROUNDS ?? '5'), log: (s: string) => void = console.log): Promise<BackupBench> {
+/** With `restoreOnly`, the backup rounds are skipped (their section stays empty). */
+export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1'), rounds = Number(process.env.BENCH_ROUNDS ?? '5'), log: (s: string) => void = console.log, restoreOnly = false): Promise<BackupBench> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-backup-'));
   const s3 = await startServerProcess('s3rver', [BUCKET]);
   const sink = await startServerProcess('sink', [BUCKET]);
+  const filesDir = mkdtempSync(join(tmpdir(), 'bench-files-'));
+  mkdirSync(join(filesDir, BUCKET));
+  const files = await startServerProcess('files', [BUCKET], { ...process.env, BENCH_FILES_DIR: filesDir });
   const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   const host = new FakeHost();
   try {
@@ -179,7 +188,7 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
     mkdirSync(dest);
     let archiveMB = 0;
     const backupSamples: Record<string, Measured[]> = { 'backup.sh to s3rver': [], 'backup.sh to a discarding sink': [] };
-    const backup: PairedResult<Measured> = await paired<Measured>([
+    const backup: PairedResult<Measured> = restoreOnly ? { rounds: 0, warmup: 0, samples: {}, loadBefore: loadavg(), loadAfter: loadavg() } : await paired<Measured>([
       { name: 'floor: tar | zstd -T0 -3 > /dev/null', run: () => measureBash(`tar -C "${dir}" -cf - volume root/data | zstd -q -T0 -3 > /dev/null`, env('')) },
       {
         name: 'backup.sh to s3rver',
@@ -205,28 +214,34 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
     // --- restore ---------------------------------------------------------------------------
     log('  preparing the restore: one verified backup, the floor and seeds archives');
     const base = await runBackup(s3.endpoint, 'backups');
+    if (!archiveMB) archiveMB = base.r.archives.reduce((s, a) => s + a.bytes, 0) / MB;
     await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: base.r.manifestKey!.replace('manifest.json', 'verified.json'), Body: '{}' }));
+    // The same objects for the files endpoint.
+    for (const { Key } of (await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'backups/' }))).Contents ?? []) {
+      const got = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: Key! }));
+      mkdirSync(dirname(join(filesDir, BUCKET, Key!)), { recursive: true });
+      writeFileSync(join(filesDir, BUCKET, Key!), await got.Body!.transformToByteArray());
+    }
     execFileSync('bash', ['-c', `set -euo pipefail; tar -C "${dir}" -cf - volume root/data | zstd -q -T0 -3 > "${dir}/floor.tar.zst"; tar czf "${dir}/seeds.tar.gz" -C "${dir}" volume root/data`]);
     const floorMB = statSync(join(dir, 'floor.tar.zst')).size / MB;
     const seedsMB = statSync(join(dir, 'seeds.tar.gz')).size / MB;
     const out = join(dir, 'out');
     const fresh = () => { rmSync(out, { recursive: true, force: true }); mkdirSync(out); };
     fresh();
-    const restoreSamples: Measured[] = [];
+    const restoreSamples: Record<string, Measured[]> = { s3rver: [], files: [] };
+    const runRestore = async (endpoint: string, into: Measured[]) => {
+      const m = await measure('bash', [script.path('restore.sh')], env(endpoint), { timeoutMs: 1_800_000 });
+      const r = JSON.parse(m.stdout) as RestoreResultLite;
+      if (!r.ok) throw new Error(`restore.sh failed: ${r.errors.join('; ')}`);
+      if (r.from !== base.r.prefix) throw new Error(`restore.sh restored ${r.from}, not ${base.r.prefix}`);
+      if (r.safetyPrefix) await deletePrefix(`${r.safetyPrefix}/`);
+      into.push(m);
+      return m;
+    };
     const restore: PairedResult<Measured> = await paired<Measured>([
       { name: 'floor: zstd -dc | tar -x', run: () => measureBash(`zstd -q -dc "${dir}/floor.tar.zst" | tar -C "${out}" -xf -`, env('')), after: fresh },
-      {
-        name: 'restore.sh (s3rver), end to end',
-        run: async () => {
-          const m = await measure('bash', [script.path('restore.sh')], env(s3.endpoint), { timeoutMs: 1_800_000 });
-          const r = JSON.parse(m.stdout) as RestoreResultLite;
-          if (!r.ok) throw new Error(`restore.sh failed: ${r.errors.join('; ')}`);
-          if (r.from !== base.r.prefix) throw new Error(`restore.sh restored ${r.from}, not ${base.r.prefix}`);
-          if (r.safetyPrefix) await deletePrefix(`${r.safetyPrefix}/`);
-          restoreSamples.push(m);
-          return m;
-        },
-      },
+      { name: 'restore.sh (s3rver), end to end', run: () => runRestore(s3.endpoint, restoreSamples.s3rver!) },
+      { name: 'restore.sh (files endpoint), end to end', run: () => runRestore(files.endpoint, restoreSamples.files!) },
       { name: 'seeds: tar xzf', run: () => measureBash(`tar xzf "${dir}/seeds.tar.gz" -C "${out}"`, env('')), after: fresh },
     ], rounds, 1, log);
 
@@ -234,29 +249,36 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
       seconds: stat(res, k, (s) => s.seconds), peakRssMB: stat(res, k, (s) => s.peakRssMB), samples: xs.map((s) => ({ seconds: s.seconds, peakRssMB: s.peakRssMB })),
     }]));
     const [bFloor, bS3, bSink, bSeeds] = Object.keys(backup.samples) as [string, string, string, string];
-    const [rFloor, rOurs, rSeeds] = Object.keys(restore.samples) as [string, string, string];
+    const [rFloor, rS3, rFiles, rSeeds] = Object.keys(restore.samples) as [string, string, string, string];
     const warm = (xs: Measured[]) => xs.slice(1); // the warm-up round's sample is not counted
     return {
       scripts: script.version, scale, cores: cpus().length, loadBefore: backup.loadBefore, loadAfter: loadavg(), rounds, warmup: 1,
       inputMB, archiveMB: { shipshape: archiveMB, floor: floorMB, seeds: seedsMB },
       backup: summary(backup), restore: summary(restore),
       ratios: {
-        'backup.sh (s3rver) / floor': ratio(backup, bS3, bFloor),
-        'backup.sh (sink) / floor': ratio(backup, bSink, bFloor),
-        'seeds / backup.sh (s3rver)': ratio(backup, bSeeds, bS3),
-        'seeds / backup.sh (sink)': ratio(backup, bSeeds, bSink),
-        'backup.sh (s3rver) / backup.sh (sink)': ratio(backup, bS3, bSink),
-        'restore.sh / floor': ratio(restore, rOurs, rFloor),
-        'tar xzf / restore.sh': ratio(restore, rSeeds, rOurs),
+        ...(restoreOnly ? {} : {
+          'backup.sh (s3rver) / floor': ratio(backup, bS3, bFloor),
+          'backup.sh (sink) / floor': ratio(backup, bSink, bFloor),
+          'seeds / backup.sh (s3rver)': ratio(backup, bSeeds, bS3),
+          'seeds / backup.sh (sink)': ratio(backup, bSeeds, bSink),
+          'backup.sh (s3rver) / backup.sh (sink)': ratio(backup, bS3, bSink),
+        }),
+        'restore.sh (s3rver) / floor': ratio(restore, rS3, rFloor),
+        'restore.sh (files) / floor': ratio(restore, rFiles, rFloor),
+        'tar xzf / restore.sh (s3rver)': ratio(restore, rSeeds, rS3),
+        'tar xzf / restore.sh (files)': ratio(restore, rSeeds, rFiles),
+        'restore.sh (s3rver) / restore.sh (files)': ratio(restore, rS3, rFiles),
       },
-      restoreStages: shareSpreads(warm(restoreSamples), restoreGroup),
-      backupStages: shareSpreads(warm(backupSamples['backup.sh to a discarding sink']!), backupGroup),
+      restoreStages: { s3rver: shareSpreads(warm(restoreSamples.s3rver!), restoreGroup), files: shareSpreads(warm(restoreSamples.files!), restoreGroup) },
+      backupStages: restoreOnly ? {} : shareSpreads(warm(backupSamples['backup.sh to a discarding sink']!), backupGroup),
     };
   } finally {
     host.dispose();
     client.destroy();
     await s3.stop();
     await sink.stop();
+    await files.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(filesDir, { recursive: true, force: true });
   }
 }

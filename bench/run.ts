@@ -47,6 +47,14 @@ if (!only || only === 'backup') {
   md.push(...backupMarkdown(b));
 }
 
+if (only === 'restore') {
+  const scale = Number(process.env.BENCH_SCALE ?? '1');
+  console.log(`bench: restore alone, paired (BENCH_ROUNDS, default 5, after a warm-up) on ${Math.round(1024 * scale)} MB of files and a ${Math.round(200 * scale)} MB SQLite database...`);
+  const b = await benchBackup(scale, Number(process.env.BENCH_ROUNDS ?? '5'), (s) => console.log(s), true);
+  out.restore = b;
+  md.push(...backupMarkdown(b));
+}
+
 if (!only || only === 'stages') {
   console.log('bench: backup pipeline stages one at a time (compressor, hash, tee, AWS CLI settings), paired...');
   const st = await benchStages(Number(process.env.BENCH_SCALE ?? '1'), Number(process.env.BENCH_ROUNDS ?? '5'), (s) => console.log(s));
