@@ -22,6 +22,7 @@ tools=(
   "hostname:hostname:host identity"
   "sqlite3:sqlite3:SQLite backups, integrity, maintenance"
   "jq:jq:host-script tests"
+  "/usr/bin/python3:python3:the fake docker CLI in host-script tests (test/support/fake_docker.py)"
   "curl:curl:HTTP probes"
   "openssl:openssl:certificate checks, SHA-256"
   "shellcheck:shellcheck:the shellcheck test"
