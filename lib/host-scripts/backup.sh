@@ -13,9 +13,10 @@
 #            stopTimeoutSeconds; those it had to kill are reported) and started again in
 #            order, whatever happens (EXIT trap), and waited for until healthy. Containers
 #            that were already stopped are left stopped.
-#   stream   source | zstd -T0 (or gzip) | tee (SHA-256, bytes) | s3_put (curl, or aws s3 cp -): every
-#            element's exit status counts, each has a time limit, and an archive counts only
-#            with a size above zero, a SHA-256 and a successful upload.
+#   stream   source | zstd -T0 (or gzip) | s3_put over curl, which hashes and counts the parts it
+#            reads (or tee to the hash and wc | aws s3 cp -): every element's exit status
+#            counts, each has a time limit, and an archive counts only with a size above zero,
+#            a SHA-256 and a successful upload.
 #   check    one listing of the run's prefix: every archive is in S3 with the size the host
 #            counted.
 #   depends  an empty <run prefix>/depends-on/<full's stamp> per full built on (for retention).
@@ -124,7 +125,9 @@ work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporar
 # --- tools and spec ----------------------------------------------------------------
 HASH=(sha256sum)
 have openssl && HASH=(openssl dgst -sha256 -r)
-for tool in docker tar "$S3_TOOL" "${HASH[0]}" tee wc mkfifo; do
+stream_tools=(tee wc)
+[ "$S3_TRANSPORT" = curl ] && stream_tools=(dd)
+for tool in docker tar "$S3_TOOL" "${HASH[0]}" "${stream_tools[@]}" mkfifo; do
   have "$tool" || { missing_tools+=("$(json_str "$tool")"); note_error "$tool is not installed on the host"; }
 done
 load_backup_spec
@@ -157,11 +160,22 @@ if [ "$compression" = gzip ]; then
 fi
 
 # Reads stdin and uploads it to <key>; leaves its SHA-256 and size in $work/sum and $work/len.
-# Fails, with the reason in $work/stream.why, unless tee, the hash, the counter and the upload
-# all succeeded. Each runs under the stream time limit, so a hung element cannot hang the run.
+# Fails, with the reason in $work/stream.why, unless the hash, the count and the upload all
+# succeeded. Over curl, s3_put hashes and counts the parts it read (no tee, no wc: the stream
+# is read once, in big blocks); with the CLI, tee feeds the hash and wc. Each runs under a time
+# limit, so a hung element cannot hang the run.
 upload_stream() { # key
-  local p1 p2 st rc_hash rc_len why=""
-  rm -f "$work/sum.fifo" "$work/len.fifo" "$work/sum" "$work/len" "$work/hash.rc" "$work/len.rc" "$work/stream.why"
+  local p1 p2 st rc_hash rc_len why="" rc=0 sha bytes
+  rm -f "$work/sum.fifo" "$work/len.fifo" "$work/sum" "$work/len" "$work/hash.rc" "$work/len.rc" "$work/stream.why" "$work/sums"
+  if [ "$S3_TRANSPORT" = curl ]; then
+    s3_put "$1" "" "$work/sums" 2> "$work/upload.err" || rc=$?
+    if [ "$rc" = 0 ] && read -r sha bytes < "$work/sums" 2>/dev/null && printf '%s\n' "$sha" > "$work/sum" && printf '%s\n' "$bytes" > "$work/len"; then return 0; fi
+    if [ "$rc" = 0 ]; then why="the upload's SHA-256 and size could not be kept in ${TMPDIR:-/tmp}"
+    else why="upload failed ($(rc_text "$rc")): $(head -c 300 "$work/upload.err" 2>/dev/null)"
+    fi
+    printf '%s' "$why" > "$work/stream.why" 2>/dev/null || true
+    return 1
+  fi
   if ! mkfifo "$work/sum.fifo" "$work/len.fifo" 2> "$work/stream.why"; then cat > /dev/null; return 1; fi
   { rc=0; limit "$STREAM_T" "${HASH[@]}" < "$work/sum.fifo" > "$work/sum" 2> "$work/hash.err" || rc=$?; printf '%s' "$rc" > "$work/hash.rc"; } &
   p1=$!
@@ -206,7 +220,9 @@ record_archive() {
   sha=$(cut -d' ' -f1 "$work/sum" 2>/dev/null || true)
   [[ "$bytes" =~ ^[0-9]+$ ]] || bytes=""
   [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || sha=""
-  if [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed ($(rc_text "$p_rc")): $(head -c 200 "$work/source.err" 2>/dev/null)"; fi
+  # Killed by SIGPIPE (141) after the upload stopped reading: the upload's reason comes first.
+  if [ "$u_rc" != 0 ] && [ -s "$work/stream.why" ] && { [ "$p_rc" = 141 ] || [ "$c_rc" = 141 ]; }; then ok=0; error=$(cat "$work/stream.why"); fi
+  if [ "$ok" = 1 ] && [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed ($(rc_text "$p_rc")): $(head -c 200 "$work/source.err" 2>/dev/null)"; fi
   if [ "$ok" = 1 ] && [ "$c_rc" != 0 ]; then ok=0; error="compression (${COMPRESS[0]}) failed ($(rc_text "$c_rc")): $(head -c 200 "$work/compress.err" 2>/dev/null)"; fi
   if [ "$ok" = 1 ] && [ "$u_rc" != 0 ]; then ok=0; error="$(cat "$work/stream.why" 2>/dev/null || echo "the stream failed (exit $u_rc); is the temporary directory ${TMPDIR:-/tmp} full?")"; fi
   if [ "$ok" = 1 ] && [ -z "$sha" ]; then ok=0; error="no SHA-256 was computed (is the temporary directory ${TMPDIR:-/tmp} full?)"; fi

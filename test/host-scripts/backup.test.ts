@@ -287,13 +287,17 @@ describe('backup.sh', () => {
     expect(result.complete).toBe(false);
   });
 
-  it('uploads large archives in parts, and the object in S3 matches the checksum the host computed', async () => {
+  it('uploads large archives in parts, and the object in S3 matches the checksum and size the host computed', async () => {
+    // Prepare
     const { vol } = prepareHost();
     writeFileSync(join(vol, 'big.bin'), randomBytes(24 * 1024 * 1024));
-    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], compression: 'gzip', level: 1 }));
+    // Act: 5 MiB parts (read with dd in 64 KiB blocks); the host hashes and counts them as it uploads them
+    const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }], compression: 'gzip', level: 1 }), { SHIPSHAPE_S3_PART_BYTES: String(5 * 1024 * 1024) });
+    // Assess
     expect(result.errors).toEqual([]);
     const body = await getObject(result.archives[0]!.key);
     expect(body.length).toBeGreaterThan(16 * 1024 * 1024);
+    expect(result.archives[0]!.bytes).toBe(body.length);
     expect(createHash('sha256').update(body).digest('hex')).toBe(result.archives[0]!.sha256);
   });
 

@@ -110,6 +110,48 @@ describe('s3.sh over curl', () => {
     expect(requestsFor(key, from).every((r) => r.status < 300)).toBe(true);
   });
 
+  it.each([
+    ['an empty stream', 0, 1024],
+    ['one part, read with head (a part size that is no multiple of 64 KiB)', 1000, 1024],
+    ['many parts, read with head', 5 * 1024 + 3, 1024],
+    ['many parts, read with dd', 3 * 64 * 1024 + 17, 64 * 1024],
+  ])('reports the SHA-256 and size of %s from the same read as the upload', async (_name, bytes, partBytes) => {
+    // Prepare
+    const body = randomBytes(bytes);
+    const key = `sums/${bytes}-${partBytes}.bin`;
+    // Act
+    const up = await s3sh('s3_put "$1" "" "$2" && cat "$2"', [key, join(dir, `sums-${bytes}-${partBytes}`)], { ...envCreds, SHIPSHAPE_S3_PART_BYTES: String(partBytes), SHIPSHAPE_S3_MAX_PARTS: '100' }, body);
+    // Assess
+    expect(up.status, up.stderr).toBe(0);
+    expect(up.stdout.toString()).toBe(`${sha(body)} ${bytes}\n`);
+    expect(sha(await stored(key))).toBe(sha(body));
+  });
+
+  it('fails when the whole stream\'s hash fails, aborts the upload and reports no sums', async () => {
+    // Prepare: an openssl that fails when it reads a FIFO (the whole stream's hash), not a part file
+    const bin = mkdtempSync(join(tmpdir(), 's3sh-bin-'));
+    writeFileSync(join(bin, 'openssl'), `#!/bin/bash\nif [ -p /dev/stdin ]; then echo 'hash broke' >&2; exit 3; fi\nPATH=${process.env.PATH}\nexec openssl "$@"\n`);
+    chmodSync(join(bin, 'openssl'), 0o755);
+    const sums = join(dir, 'sums-broken');
+    const from = proxy.seen.length;
+    // Act
+    const up = await s3sh('s3_put "$1" "" "$2"', ['sums/broken.bin', sums], { ...envCreds, PATH: `${bin}:${process.env.PATH}`, SHIPSHAPE_S3_PART_BYTES: String(64 * 1024) }, randomBytes(3 * 64 * 1024));
+    // Assess
+    expect(up.status).not.toBe(0);
+    expect(up.stderr).toMatch(/the stream's hash \(openssl\) (failed \(exit 3\): hash broke|did not take the bytes)/);
+    expect(requestsFor('sums/broken.bin', from).some((r) => r.method === 'DELETE' && r.url.includes('uploadId=')), up.stderr).toBe(true);
+    await expect(stored('sums/broken.bin')).rejects.toThrow();
+    expect(() => readFileSync(sums)).toThrow();
+  });
+
+  it('fails when the CLI transport is asked for sums it cannot give', async () => {
+    // Act
+    const up = await s3sh('s3_put "$1" "" "$2"', ['sums/cli.bin', join(dir, 'sums-cli')], { ...envCreds, SHIPSHAPE_S3_TRANSPORT: 'cli' }, Buffer.from('x'));
+    // Assess
+    expect(up.status).not.toBe(0);
+    expect(up.stderr).toContain('a sums file needs the curl transport');
+  });
+
   it('grows the parts so that few parts hold a long stream, byte for byte', async () => {
     // Prepare: parts of 1 KiB doubling at every part (10 parts at most hold 1023 KiB)
     const body = randomBytes(300 * 1024 + 5);

@@ -194,19 +194,27 @@ s3__part_size() {
   printf '%s' "$s"
 }
 
-# Reads the next <bytes> of stdin into <file> within the upload's time left.
+# Reads the next <bytes> of stdin into <file> within the upload's time left: dd in 64 KiB blocks
+# (head reads 8 KiB at a time), head for sizes that are no multiple of them (tests' tiny parts).
 s3__read() { # file bytes
   local left=$((S3_DEADLINE - EPOCHSECONDS))
   [ "$left" -ge 1 ] || left=1
   # A new file each time: rewriting a truncated file makes ext4 flush it to disk (auto_da_alloc).
   rm -f "$1"
-  limit "$left" head -c "$2" > "$1" || { echo "reading the stream to upload failed or took longer than ${S3_LIMIT:-$S3_T} s" >&2; return 1; }
+  if [ $(($2 % 65536)) = 0 ]; then limit "$left" dd bs=65536 iflag=fullblock count=$(($2 / 65536)) status=none of="$1"
+  else limit "$left" head -c "$2" > "$1"
+  fi || { echo "reading the stream to upload failed or took longer than ${S3_LIMIT:-$S3_T} s" >&2; return 1; }
 }
 s3__left() { local left=$((S3_DEADLINE - EPOCHSECONDS)); [ "$left" -ge 1 ] || left=1; printf '%s' "$left"; }
 
-# Uploads part <n> from <file> whose sums are in S3_HEX/S3_B64; leaves "etag<TAB>sha256-base64"
-# in $S3_DIR/etag.<n>.
+# Uploads part <n> from <file>, after feeding it to the whole stream's hash (S3_WFD, when set)
+# and hashing it; leaves "etag<TAB>sha256-base64" in $S3_DIR/etag.<n>.
 s3__part() { # file n
+  if [ -n "${S3_WFD:-}" ] && ! limit "$(s3__left)" cat "$1" >&"$S3_WFD"; then
+    echo "part $2 of $S3_KEY: the stream's hash (${S3_HASH[0]}) did not take the bytes" >&2
+    return 1
+  fi
+  s3__sums "$1" || return 1
   s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" --retry 4 -T "$1" -D "$S3_DIR/h.$2" \
     -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || return 1
   local etag="" line re='^[Ee][Tt][Aa][Gg]:[[:space:]]*([^[:space:]]+)'
@@ -231,14 +239,41 @@ s3__put_one() { # file
 
 # Stops a multipart upload that did not complete (its parts would otherwise be billed).
 s3__abort() {
-  [ -n "${S3_PID:-}" ] && kill "$S3_PID" 2>/dev/null
+  # Either may have ended already (kill fails then, which must not end this trap under set -e).
+  [ -z "${S3_PID:-}" ] || kill "$S3_PID" 2>/dev/null || true
+  [ -z "${S3_WPID:-}" ] || kill "$S3_WPID" 2>/dev/null || true
   [ -n "${S3_UPLOAD:-}" ] || return 0
   s3__req "abort of the upload of $S3_KEY" "$S3_DIR/r.abort" 30 -X DELETE -H "x-amz-content-sha256: $S3_EMPTY_SHA" "$(s3__url "$S3_EKEY" "uploadId=$S3_EUPLOAD")" || true
 }
 
-s3__curl_put() { # key [expected_bytes]
-  local a="$S3_DIR/a" b="$S3_DIR/b" tmp n=1 size got i body
-  S3_KEY=$1 S3_EKEY=$(s3__enc "$1" /) S3_UPLOAD="" S3_EUPLOAD="" S3_PID=""
+# The whole stream's SHA-256 for a multipart upload: one hash process reading a FIFO that each
+# part's job feeds, in order, from the part file (the stream itself is read once, by s3__read).
+s3__whole_start() {
+  mkfifo "$S3_DIR/whole" || { echo "upload of $S3_KEY: cannot create a FIFO in ${TMPDIR:-/tmp}" >&2; return 1; }
+  { rc=0; limit "$(s3__left)" "${S3_HASH[@]}" < "$S3_DIR/whole" > "$S3_DIR/whole.sum" 2> "$S3_DIR/whole.err" || rc=$?; printf '%s\n' "$rc" > "$S3_DIR/whole.rc"; } &
+  S3_WPID=$!
+  exec {S3_WFD}> "$S3_DIR/whole"
+}
+# Ends the whole stream's hash; fails unless it read everything and printed a SHA-256 (S3_HEX).
+s3__whole_end() {
+  local rc=none
+  exec {S3_WFD}>&-
+  S3_WFD=""
+  wait "$S3_WPID" || true
+  S3_WPID=""
+  read -r rc < "$S3_DIR/whole.rc" || rc=none
+  S3_HEX=""
+  read -r S3_HEX _ < "$S3_DIR/whole.sum" || true
+  [ "$rc" = 0 ] && [[ $S3_HEX =~ ^[0-9a-f]{64}$ ]] && return 0
+  [ "$rc" = 124 ] && rc="timed out after ${S3_LIMIT:-$S3_T} s"
+  echo "upload of $S3_KEY: the stream's hash (${S3_HASH[0]}) failed (exit $rc): $(head -c 200 "$S3_DIR/whole.err" 2>/dev/null)" >&2
+  return 1
+}
+
+# [sums_file]: "<sha256 hex> <bytes>" of the whole stream, written once it is uploaded.
+s3__curl_put() { # key [expected_bytes] [sums_file]
+  local a="$S3_DIR/a" b="$S3_DIR/b" tmp n=1 size got i body total whole="" etag sum sums=${3:-}
+  S3_KEY=$1 S3_EKEY=$(s3__enc "$1" /) S3_UPLOAD="" S3_EUPLOAD="" S3_PID="" S3_WPID="" S3_WFD=""
   S3_DEADLINE=$((EPOCHSECONDS + ${S3_LIMIT:-$S3_T}))
   # A size hint starts with parts big enough for the whole stream in a tenth of the parts.
   S3_START=$S3_PART_BYTES
@@ -248,31 +283,39 @@ s3__curl_put() { # key [expected_bytes]
   size=$(s3__part_size 1)
   s3__read "$a" "$size" || return 1
   got=$(stat -c %s "$a")
-  [ "$got" -ge "$size" ] || { s3__put_one "$a"; return; }
-  s3__read "$b" "$(s3__part_size 2)" || return 1
-  [ -s "$b" ] || { s3__put_one "$a"; return; }
+  if [ "$got" -lt "$size" ]; then
+    # One part: its own SHA-256 is the stream's.
+    s3__put_one "$a" || return 1
+    [ -z "$sums" ] || printf '%s %s\n' "$S3_HEX" "$got" > "$sums"
+    return
+  fi
+  # A full first part starts a multipart upload at once (one part is a valid one), so that it
+  # is hashed and uploaded while the next is read.
+  total=$got
   s3__req "start of the upload of $S3_KEY" "$S3_DIR/r.create" "$(s3__left)" -X POST -H "x-amz-checksum-algorithm: SHA256" -H "x-amz-content-sha256: $S3_EMPTY_SHA" \
     "$(s3__url "$S3_EKEY" "uploads=")" || return 1
   S3_UPLOAD=$(sed -n 's#.*<UploadId>\([^<]*\)</UploadId>.*#\1#p' "$S3_DIR/r.create" | head -n 1)
   [ -n "$S3_UPLOAD" ] || { echo "start of the upload of $S3_KEY: S3 returned no UploadId" >&2; return 1; }
   S3_EUPLOAD=$(s3__enc "$S3_UPLOAD")
-  s3__sums "$a" || return 1
+  if [ -n "$sums" ]; then s3__whole_start || return 1; fi
   s3__part_bg "$a" 1
   while :; do
-    # $b holds part n+1, read (and now hashed) while part n uploads from $a.
+    # Part n+1 is read into $b while part n is hashed and uploaded from $a by its job.
+    s3__read "$b" "$(s3__part_size $((n + 1)))" || return 1
     got=$(stat -c %s "$b")
-    s3__sums "$b" || return 1
     s3__part_wait "$n" || return 1
+    [ "$got" -gt 0 ] || break
     n=$((n + 1))
     [ "$n" -le "$S3_MAX_PARTS" ] || { echo "upload of $S3_KEY: the stream is larger than $S3_MAX_PARTS parts hold" >&2; return 1; }
+    total=$((total + got))
     # Rotated credentials are read here, once, rather than in every part's own subshell.
     s3__fresh
     s3__part_bg "$b" "$n"
     tmp=$a a=$b b=$tmp
     if [ "$got" -lt "$(s3__part_size "$n")" ]; then s3__part_wait "$n" || return 1; break; fi
-    s3__read "$b" "$(s3__part_size $((n + 1)))" || return 1
-    if [ ! -s "$b" ]; then s3__part_wait "$n" || return 1; break; fi
   done
+  # The stream's hash is checked before the upload completes: a failed one leaves no object.
+  if [ -n "$sums" ]; then s3__whole_end || return 1; whole=$S3_HEX; fi
   body="$S3_DIR/complete.xml"
   {
     printf '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
@@ -288,6 +331,7 @@ s3__curl_put() { # key [expected_bytes]
   # CompleteMultipartUpload can fail after its 200 OK: the error is then in the body.
   if grep -q '<Error>' "$S3_DIR/r.complete"; then echo "completion of the upload of $S3_KEY: $(s3__error "$S3_DIR/r.complete")" >&2; return 1; fi
   S3_UPLOAD=""
+  [ -z "$sums" ] || printf '%s %s\n' "$whole" "$total" > "$sums"
 }
 
 # XML text to plain text (named and numeric entities) in S3_OUT.
@@ -377,8 +421,11 @@ s3__with_dir() {
 }
 
 # Uploads stdin to <key>. [expected_bytes] sizes the parts (and is the CLI's --expected-size).
+# [sums_file] (curl transport only): gets "<sha256 hex> <bytes>" of what was uploaded, from the
+# same read of stdin as the upload, once it succeeded.
 s3_put() {
   if [ "$S3_TRANSPORT" = curl ]; then s3__with_dir s3__curl_put "$@"; return; fi
+  [ -z "${3:-}" ] || { echo "s3_put: a sums file needs the curl transport" >&2; return 2; }
   local hint=()
   [[ ${2:-} =~ ^[0-9]+$ ]] && hint=(--expected-size "$2")
   s3_cli s3 cp - "s3://$BUCKET/$1" --only-show-errors --no-progress "${hint[@]}"
