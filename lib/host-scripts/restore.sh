@@ -12,7 +12,9 @@
 #      <dir>.shipshape-restore-<runId> (owner, mode and SELinux label of <dir>); a differential
 #      is extracted over its base there (tar --listed-incremental=/dev/null: files deleted since
 #      the full are deleted). A SQLite copy is prepared as <db>.shipshape-restore-<runId> and must
-#      start with the SQLite header and pass integrity_check. Any mismatch or failure: the
+#      start with the SQLite header and pass integrity_check (checked as soon as it is there,
+#      while directories are still extracted). Volumes start first; the containers to stop, the
+#      paths and the databases are looked up while they download. Any mismatch or failure: the
 #      prepared copies are removed and nothing on the host changed. Leftovers of a killed run
 #      (<dir>.shipshape-restore-*) are removed first and named on stderr.
 #      Fallback ("staged"): a mount point, a directory a running container (one not stopped for
@@ -268,6 +270,14 @@ stop_for() { # container
 
 users_of_volume() { limit "$DOCKER_T" docker ps -a --filter "volume=$1" --format "${LB}.Names${RB}" 2>/dev/null; }
 
+# The Docker volume of backup volume <name>, into VOLUME_OF[name], looked up once (without a
+# compose project it is the name itself: no docker call).
+declare -A VOLUME_OF=()
+find_volume() { # name
+  [ -n "${VOLUME_OF[$1]:-}" ] && return 0
+  if [ -n "$project" ]; then VOLUME_OF[$1]=$(compose_volume_or_key "$project" "$1"); else VOLUME_OF[$1]=$1; fi
+}
+
 # The containers whose data is restored (SQLite owners, volume users, the stop list), into
 # $plan, in order; read before anything is prepared, stopped only after every byte is verified.
 plan_stops() {
@@ -277,7 +287,8 @@ plan_stops() {
     case "${s_kind[$i]}" in
       sqlite) while IFS=$'\t' read -r k n c _; do [ "$k" = sqlite ] && [ "$n" = "${s_name[$i]}" ] && plan+=("$c"); done <<< "$spec" ;;
       volume)
-        users_of_volume "$(compose_volume_or_key "$project" "${s_name[$i]}")" > "$work/users" || { note_error "${s_name[$i]}: cannot list the containers that use volume ${s_name[$i]} (docker ps failed); nothing was restored"; return 1; }
+        find_volume "${s_name[$i]}"
+        users_of_volume "${VOLUME_OF[${s_name[$i]}]}" > "$work/users" || { note_error "${s_name[$i]}: cannot list the containers that use volume ${s_name[$i]} (docker ps failed); nothing was restored"; return 1; }
         while read -r c; do [ -n "$c" ] && plan+=("$c"); done < "$work/users"
         ;;
     esac
@@ -321,7 +332,8 @@ resolve_live() { # i
   case "${s_kind[$i]}" in
     volume|path)
       if [ "${s_kind[$i]}" = volume ]; then
-        vol=$(compose_volume_or_key "$project" "$name")
+        find_volume "$name"
+        vol=${VOLUME_OF[$name]}
         live=$(limit "$DOCKER_T" docker volume inspect --format "${LB}.Mountpoint${RB}" "$vol" 2>/dev/null) || { note_error "$name: volume $vol does not exist; nothing was restored"; return 1; }
       else
         live=""
@@ -751,12 +763,18 @@ swap_in() { # i
   esac
 }
 
-stage "find what to stop"
-plan_stops || exit 0
+# Volumes first: their preparation runs in the background while the containers to stop, the
+# paths and the databases are looked up (a path needs the plan: is it pinned by a running container?).
 for i in "${!s_name[@]}"; do
-  case "${s_kind[$i]}" in volume|path) ;; *) continue ;; esac
+  [ "${s_kind[$i]}" = volume ] || continue
   resolve_live "$i" && prepare_dir "$i"
   [ "$failed" = 0 ] || break
+done
+if [ "$failed" = 0 ]; then stage "find what to stop"; plan_stops || true; fi
+for i in "${!s_name[@]}"; do
+  [ "$failed" = 0 ] || break
+  [ "${s_kind[$i]}" = path ] || continue
+  resolve_live "$i" && prepare_dir "$i"
 done
 for i in "${!s_name[@]}"; do
   [ "$failed" = 0 ] || break
@@ -766,10 +784,16 @@ for i in "${!s_name[@]}"; do
   esac
 done
 stage "wait for the prepared copies"
+# A database beside its live file is checked as soon as it is there, while directories are still
+# being extracted; every job is waited for before anything is removed, even after a failure.
+for i in "${!s_name[@]}"; do
+  { [ "${s_kind[$i]}" = sqlite ] && [ "${s_how[$i]}" = beside ] && [ "${s_nested[$i]}" = 0 ]; } || continue
+  if landed "$i" && [ "$failed" = 0 ]; then check_prepared_sqlite "$i" || true; fi
+done
 for i in "${!s_name[@]}"; do landed "$i" || true; done
 [ "$failed" = 0 ] || exit 0
 for i in "${!s_name[@]}"; do
-  if [ "${s_kind[$i]}" = sqlite ] && [ "${s_how[$i]}" = beside ]; then check_prepared_sqlite "$i" || exit 0; fi
+  if [ "${s_kind[$i]}" = sqlite ] && [ "${s_how[$i]}" = beside ] && [ "${s_nested[$i]}" = 1 ]; then check_prepared_sqlite "$i" || exit 0; fi
 done
 
 # --- 3. the optional safety backup in S3 ---------------------------------------------------

@@ -37,7 +37,10 @@ const SHIMS: Record<string, string> = {
   mkdir: 'if { [ -n "${BREAK_MKDIR:-}" ] && [ "${1:-}" != -p ]; } || { [ -n "${BREAK_MKDIR_PREP:-}" ] && [[ "$*" == *shipshape-restore-* ]]; }; then echo "mkdir: injected failure" >&2; exit 1; fi',
   cp: 'if [ -n "${BREAK_CP:-}" ] && [[ "$*" == *shipshape-before-* ]]; then echo "cp: injected failure" >&2; exit 1; fi',
   mountpoint: 'if [ -n "${MOUNT_POINT:-}" ] && [ "${!#}" = "$MOUNT_POINT" ]; then exit 0; fi',
-  tar: 'if [ -n "${HANG_TAR:-}" ] && [[ "$*" == *-xf* ]]; then exec sleep 300; fi',
+  tar: 'if [ -n "${HANG_TAR:-}" ] && [[ "$*" == *-xf* ]]; then exec sleep 300; fi\n' +
+    // Extracts only once the database was checked (at most 30 s): the check must not wait for it.
+    'if [ -n "${WAIT_FOR_CHECK:-}" ] && [[ "$*" == *-xf* ]]; then for _ in $(seq 300); do [ -e "$WAIT_FOR_CHECK" ] && break; sleep 0.1; done; [ -e "$WAIT_FOR_CHECK" ] || { echo "tar: no integrity_check while extracting" >&2; exit 1; }; fi',
+  sqlite3: 'if [ -n "${WAIT_FOR_CHECK:-}" ] && [[ "$*" == *integrity_check* ]]; then : > "$WAIT_FOR_CHECK"; fi',
 };
 
 beforeAll(async () => {
@@ -229,6 +232,31 @@ describe('restore.sh: the safety net', () => {
     expect(atStop.some((f) => f.includes('shipshape-before-'))).toBe(false);
     expect(readFileSync(seen.start, 'utf8')).toContain(`vol.shipshape-before-safety-${n}`);
     expect(stderr.indexOf('shipshape-stage: prepare certs beside')).toBeLessThan(stderr.indexOf('shipshape-stage: stop app'));
+    expect(asides()).toEqual([]);
+  });
+
+  it('checks a prepared database as soon as it is there, while a volume is still being extracted', async () => {
+    // Prepare: a database beside the volume; tar extracts only once sqlite3 ran integrity_check
+    const p = prepare();
+    const data = join(host.dir, 'data');
+    mkdirSync(data);
+    const db = join(data, 'app.db');
+    execFileSync('sqlite3', [db, 'CREATE TABLE t(v); INSERT INTO t VALUES (1), (2);']);
+    host.setContainers({ app: running({ Mounts: [{ Destination: '/certs', Source: p.vol, Name: 'certs' }, { Destination: '/data', Source: data }] }) });
+    const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, services: [{ name: 'app', container: 'app' }],
+      backup: { sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }], volumes: [{ name: 'certs' }] } }] });
+    const spec = specFile({ backup: backupSpecLines(fleet.stacks[0]!.backup!) });
+    const wanted = tree(p.vol);
+    await publish('i-0000000000000c1a', '20261121T020000Z', [{ name: 'app-db', kind: 'sqlite', body: zstd(readFileSync(db)) }, { name: 'certs', kind: 'volume', body: tarOf(p.vol) }]);
+    execFileSync('sqlite3', [db, 'DELETE FROM t;']);
+    writeFileSync(join(p.vol, 'intruder'), 'x');
+    // Act
+    const { result } = await restore('i-0000000000000c1a', spec, { WAIT_FOR_CHECK: join(host.dir, 'checked') });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.ok, s.prepared])).toEqual([['app-db', true, 'beside'], ['certs', true, 'beside']]);
+    expect(execFileSync('sqlite3', [db, 'SELECT group_concat(v) FROM t;'], { encoding: 'utf8' }).trim()).toBe('1,2');
+    expect(tree(p.vol)).toEqual(wanted);
     expect(asides()).toEqual([]);
   });
 
