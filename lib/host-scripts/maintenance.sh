@@ -113,7 +113,7 @@ while IFS=$'\t' read -r kind name container path operations online; do
   [ "$kind" = sqlite ] || continue
   if [ "${#errors[@]}" -gt 0 ]; then break; fi
   stage "maintenance $name"
-  ok=1; error=""; integrity=""; was_stopped=0; health=""; rolled=""
+  ok=1; error=""; integrity=""; checked=0; was_stopped=0; health=""; rolled=""
   sql=$(sql_for "$operations")
   if [ "$online" = 1 ]; then
     # Online: the host's sqlite3 on the mounted file when it can, else inside the container.
@@ -121,6 +121,7 @@ while IFS=$'\t' read -r kind name container path operations online; do
     if have sqlite3 && host_path "$container" "$path" > /dev/null; then mode=host; fi
     sqlite_exec "$mode" "$container" "$path" "$SQLITE_T" "$sql" > /dev/null 2> "$work/sql.err" || { rc=$?; ok=0; error="$(sqlite_reason "$rc" "$work/sql.err" "$SQLITE_T")"; }
     integrity=$(sqlite_exec "$mode" "$container" "$path" "$SQLITE_T" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+    checked=1
   elif ! target=$(sqlite_locate "$container" "$path" 2> "$work/locate.err"); then
     ok=0; error="$(head -c 300 "$work/locate.err"); mark it online or mount it"
   elif ! have sqlite3; then
@@ -141,6 +142,7 @@ while IFS=$'\t' read -r kind name container path operations online; do
       else
         limit "$SQLITE_T" sqlite3 "$target" ".timeout $SQLITE_TIMEOUT" "$sql" > /dev/null 2> "$work/sql.err" || { rc=$?; ok=0; error="$(sqlite_reason "$rc" "$work/sql.err" "$SQLITE_T")"; }
         integrity=$(limit "$SQLITE_T" sqlite3 "file:$target?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
+        checked=1
         if [ "$ok" = 0 ] || [ "$integrity" != ok ]; then
           if put_back "$target" "$work/before.db"; then rolled=true; else rolled=false; fi
         fi
@@ -165,7 +167,8 @@ while IFS=$'\t' read -r kind name container path operations online; do
       rm -f "$work/before.db"
     fi
   fi
-  [ -z "$integrity" ] || [ "$integrity" = ok ] || { ok=0; error="${error:+$error; }integrity_check after maintenance: $integrity"; }
+  # Once the database was touched, only integrity_check's own "ok" passes: no answer is not ok.
+  [ "$checked" = 0 ] || [ "$integrity" = ok ] || { ok=0; error="${error:+$error; }integrity_check after maintenance: ${integrity:-no answer (sqlite3 printed nothing)}"; }
   [ -z "$rolled" ] || error="${error:+$error; }database put back as it was before: $rolled"
   [ "$ok" = 1 ] || note_error "$name: $error"
   dbs+=("{\"name\":$(json_str "$name"),\"container\":$(json_str "$container"),\"operations\":$(json_str "$operations"),\"ok\":$(json_bool "$ok"),\

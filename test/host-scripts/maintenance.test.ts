@@ -4,7 +4,7 @@
  */
 import { specFile } from '../support/spec-file.js';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, statSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,22 @@ describe('maintenance.sh', () => {
     const r = await maintain(env);
     // Assess
     expect(r.sqlite[0]).toMatchObject({ ok: false, stopped: true, rolledBack: true, error: expect.stringMatching(/app is not back and healthy/) });
+    expect(execFileSync('sha256sum', [db], { encoding: 'utf8' }).split(' ')[0]).toBe(before);
+    expect(host.containers().app!.State.Status).toBe('running');
+  });
+
+  it('fails when integrity_check answers nothing after the VACUUM, and puts the database back', async () => {
+    // Prepare: the host's sqlite3 runs every statement for real but prints nothing for integrity_check
+    // of the live file (the backup's check of its own snapshot still answers)
+    const { db, env } = prepare();
+    const before = execFileSync('sha256sum', [db], { encoding: 'utf8' }).split(' ')[0];
+    const bin = mkdtempSync(join(tmpdir(), 'silent-sqlite-'));
+    writeFileSync(join(bin, 'sqlite3'), `#!/bin/bash\ncase "$*" in *${db}*integrity_check*) exit 0 ;; esac\nexec ${execFileSync('bash', ['-c', 'command -v sqlite3'], { encoding: 'utf8' }).trim()} "$@"\n`, { mode: 0o755 });
+    // Act
+    const r = await maintain({ ...env, PATH: `${bin}:${env.PATH}` });
+    // Assess
+    expect(r.sqlite[0]).toMatchObject({ ok: false, integrity: null, rolledBack: true, error: expect.stringContaining('integrity_check after maintenance: no answer') });
+    expect(r.errors).toEqual([expect.stringContaining('app-db: ')]);
     expect(execFileSync('sha256sum', [db], { encoding: 'utf8' }).split(' ')[0]).toBe(before);
     expect(host.containers().app!.State.Status).toBe('running');
   });
