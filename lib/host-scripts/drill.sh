@@ -2,11 +2,13 @@
 # shipshape restore drill: proves the newest verified backup of this host can be restored,
 # without touching live data, and prints ONE JSON result (schema shipshape.drill/1).
 #
-#   1. Downloads each archive of the newest VERIFIED run once into a scratch directory, hashing
-#      it in the same pass, and checks its SHA-256; everything after reads only that checked file.
-#      A differential (level 1) needs its base too: from a verified run, checksum checked.
-#   2. Extracts each archive there (a differential over its base, as restore.sh does); SQLite
-#      copies must pass integrity_check.
+#   1. Downloads each archive of the newest VERIFIED run once and, in the same pass, hashes it
+#      and extracts it into a scratch directory, as restore.sh prepares (download_extract: no
+#      archive copy on disk); it passes only when its SHA-256 matches the manifest. A differential
+#      (level 1) needs its base too: from a verified run, checksum checked, extracted first.
+#      A PostgreSQL dump is downloaded (hashed in the same pass) for pg_restore --list.
+#   2. SQLite copies must start with the SQLite header and pass integrity_check; directories must
+#      have entries.
 #   3. Removes the scratch directory, whatever happens.
 #
 # Inputs: SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX,
@@ -71,9 +73,20 @@ run_prefix=$(find_run "$PREFIX/$STACK/$from_host/" latest "$work/keys" 2> "$work
 s3_get "$run_prefix/manifest.json" > "$work/manifest.json" 2> "$work/get.err" || { note_error "cannot read $run_prefix/manifest.json: $(head -c 200 "$work/get.err")"; exit 0; }
 scratch=$(mktemp -d "$scratch_root/shipshape-drill.XXXXXX") || { note_error "cannot create a scratch directory in $scratch_root"; exit 0; }
 
+# Downloads <key> once, hashed in the same pass: a directory extracted into $scratch/<name>, a
+# database decompressed to $scratch/<name>.db (download_extract), anything else kept as <file>.
+fetch() { # key sha256 kind compression name file
+  case "$3" in
+    volume|path) download_extract "$1" "$2" "$4" "$scratch/$5" dir ;;
+    sqlite) download_extract "$1" "$2" "$4" "$scratch/$5.db" file ;;
+    *) download_verified "$1" "$2" "$6" ;;
+  esac
+}
+
 # drill_archive name kind key sha compression level baseKey baseSha256
 drill_archive() {
   local name=$1 kind=$2 key=$3 sha=$4 compression=$5 level=$6 bkey=$7 bsha=$8 t0 file="$scratch/$1.archive" ok=1 integrity="" entries="" error="" base_run
+  case "$kind" in volume|path) mkdir -p "$scratch/$name" ;; esac
   [ "$bkey" != - ] || bkey=""
   [ "$bsha" != - ] || bsha=""
   t0=$(now_ms)
@@ -85,12 +98,13 @@ drill_archive() {
       ok=0; error="a differential without its base in the manifest"
     elif ! run_verified "$base_run" "$work/keys"; then
       ok=0; error="its base $bkey is from $base_run, which was never verified"
-    elif ! download_verified "$bkey" "$bsha" "$file.base" 2> "$work/dl.err"; then
+    elif ! fetch "$bkey" "$bsha" "$kind" "$compression" "$name" "$file.base" 2> "$work/dl.err"; then
       ok=0; error="base: $(head -c 300 "$work/dl.err")"
       grep -q 'does not match its checksum' "$work/dl.err" && error="base checksum mismatch: $(head -c 300 "$work/dl.err")"
     fi
   fi
-  if [ "$ok" = 1 ] && ! download_verified "$key" "$sha" "$file" 2> "$work/dl.err"; then
+  # As restore.sh prepares: the base first, then the differential over it, incremental-aware.
+  if [ "$ok" = 1 ] && ! fetch "$key" "$sha" "$kind" "$compression" "$name" "$file" 2> "$work/dl.err"; then
     ok=0; error="$(head -c 300 "$work/dl.err")"
     grep -q 'does not match its checksum' "$work/dl.err" && error="checksum mismatch: $error"
   fi
@@ -101,9 +115,7 @@ drill_archive() {
       integrity="not checked: pg_restore is not installed on the host"
     fi
   elif [ "$ok" = 1 ] && [ "$kind" = sqlite ]; then
-    if ! decompress "$compression" < "$file" > "$scratch/$name.db"; then
-      ok=0; error="cannot decompress"
-    elif rm -f "$work/sqlite.why"; ! is_sqlite_file "$scratch/$name.db" "$work/sqlite.why"; then
+    if rm -f "$work/sqlite.why"; ! is_sqlite_file "$scratch/$name.db" "$work/sqlite.why"; then
       ok=0; error=$(cat "$work/sqlite.why" 2>/dev/null) || error="the decompressed copy is not a SQLite database"
     elif have sqlite3; then
       integrity=$(limit "$SQLITE_T" sqlite3 "file:$scratch/$name.db?mode=ro" "PRAGMA integrity_check;" 2>&1 | head -c 200) || true
@@ -112,15 +124,7 @@ drill_archive() {
       integrity="not checked: sqlite3 is not installed on the host"
     fi
   elif [ "$ok" = 1 ]; then
-    mkdir -p "$scratch/$name"
-    # As restore.sh extracts: the base first, then the differential, incremental-aware.
-    if [ "$level" = 1 ] && ! extract_into "$file.base" "$compression" "$scratch/$name"; then
-      ok=0; error="extraction of the base $bkey failed: $(head -c 200 "$work/tar.err")"
-    elif extract_into "$file" "$compression" "$scratch/$name"; then
-      entries=$(find "$scratch/$name" | wc -l)
-    else
-      ok=0; error="extraction failed: $(head -c 200 "$work/tar.err")"
-    fi
+    entries=$(find "$scratch/$name" | wc -l)
   fi
   rm -rf "${scratch:?}/$name" "$scratch/$name.db" "$file" "$file.base"
   [ "$ok" = 1 ] || note_error "$name: $error"
