@@ -17,7 +17,7 @@
  *               swap, start, remove the copies set aside; against s3rver (which reads its files
  *               in small chunks on the same cores)
  *   files       the same restore.sh against an endpoint that serves the same objects from a
- *               directory with big reads and no per-request work (support/s3-files.ts): the
+ *               directory with sendfile(2) and no per-request work (support/s3-files.py): the
  *               script's own cost. restore.sh to s3rver / to it is what s3rver costs.
  *   seeds       tar xzf of the seeds' local archive
  * `bench/run.ts restore` runs the restore variants alone (no backup rounds).

@@ -3,7 +3,7 @@
  * upload does not stall the bench's memory sampler (one event loop) and its CPU shows apart:
  * `s3rver` (test/support/aws-local.ts, writes every byte to disk), `s3rver-tls` (the same over
  * HTTPS), `sink` (s3-sink.ts, discards them) or `files` (s3-files.ts, serves the objects under
- * BENCH_FILES_DIR read-only, with big reads).
+ * BENCH_FILES_DIR read-only, with sendfile).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
