@@ -105,6 +105,7 @@ describe('restore.sh', () => {
     prepare();
     const instance = 'i-00000000000000a1';
     const backup = await backupNow(instance);
+    const callsBefore = host.calls().length;
     const before = { vol: tree(paths.vol), uploads: tree(paths.uploads) };
     rmSync(join(paths.vol, 'sub'), { recursive: true });
     writeFileSync(join(paths.vol, 'intruder'), 'x');
@@ -127,6 +128,8 @@ describe('restore.sh', () => {
     expect(readdirSync(join(paths.root, 'data')).filter((f) => f.includes('shipshape-'))).toEqual([]);
     expect(host.containers().app!.State.Status).toBe('running');
     expect(host.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => `${c[0]} ${c[c.length - 1]}`)).toEqual(['stop app', 'start app']);
+    // Without a compose project the volume is its name: one docker call, for its mount point.
+    expect(host.calls().slice(callsBefore).filter((c) => c[0] === 'volume')).toEqual([['volume', 'inspect', '--format', '{{.Mountpoint}}', 'certs']]);
   });
 
   it('round-trips compose names: the archive keeps the volume key, the data goes back into <project>_<key>', async () => {
