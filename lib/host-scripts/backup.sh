@@ -69,6 +69,11 @@ declare -A depends=() # base stamp -> 1: the fulls this run's differentials buil
 a_level=0
 a_base_key=""
 a_base_sha=""
+a_slot=""    # set for SQLite copies (see slot)
+a_end=""     # when the archive ended, if not now (SQLite copies recorded later)
+next_slot=0
+sw=""        # the current stream's directory (upload_stream, record_archive)
+lane_pid=""
 
 note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
 
@@ -110,6 +115,8 @@ print_result() {
 on_exit() {
   local rc=$?
   [ "$rc" != 0 ] && [ "$RESULT_EMITTED" = 0 ] && note_error "backup aborted with exit code $rc; see the command's standard error"
+  # An aborted run: the SQLite lane's elements end by their own time limits.
+  [ -z "$lane_pid" ] || kill "$lane_pid" 2>/dev/null || true
   start_stopped || true
   clear_busy
   emit_result shipshape.backup/1 print_result '"bucket":"","prefix":"","manifestKey":null,"complete":false,"archives":[],"restarts":[],"missingTools":[]'
@@ -121,6 +128,7 @@ trap_signals
 mark_busy backup
 stage "start backup"
 work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}: is it full or read-only?"; exit 0; }
+sw=$work
 
 # --- tools and spec ----------------------------------------------------------------
 HASH=(sha256sum)
@@ -159,45 +167,45 @@ if [ "$compression" = gzip ]; then
   if have pigz; then COMPRESS=(pigz -c "-$level"); else COMPRESS=(gzip -c "-$level"); fi
 fi
 
-# Reads stdin and uploads it to <key>; leaves its SHA-256 and size in $work/sum and $work/len.
-# Fails, with the reason in $work/stream.why, unless the hash, the count and the upload all
+# Reads stdin and uploads it to <key>; leaves its SHA-256 and size in $sw/sum and $sw/len ($sw:
+# the stream's directory, $work or an SQLite copy's). Fails, with the reason in $sw/stream.why, unless the hash, the count and the upload all
 # succeeded. Over curl, s3_put hashes and counts the parts it read (no tee, no wc: the stream
 # is read once, in big blocks); with the CLI, tee feeds the hash and wc. Each runs under a time
 # limit, so a hung element cannot hang the run.
 upload_stream() { # key
   local p1 p2 st rc_hash rc_len why="" rc=0 sha bytes
-  rm -f "$work/sum.fifo" "$work/len.fifo" "$work/sum" "$work/len" "$work/hash.rc" "$work/len.rc" "$work/stream.why" "$work/sums"
+  rm -f "$sw/sum.fifo" "$sw/len.fifo" "$sw/sum" "$sw/len" "$sw/hash.rc" "$sw/len.rc" "$sw/stream.why" "$sw/sums"
   if [ "$S3_TRANSPORT" = curl ]; then
-    s3_put "$1" "" "$work/sums" 2> "$work/upload.err" || rc=$?
-    if [ "$rc" = 0 ] && read -r sha bytes < "$work/sums" 2>/dev/null && printf '%s\n' "$sha" > "$work/sum" && printf '%s\n' "$bytes" > "$work/len"; then return 0; fi
+    s3_put "$1" "" "$sw/sums" 2> "$sw/upload.err" || rc=$?
+    if [ "$rc" = 0 ] && read -r sha bytes < "$sw/sums" 2>/dev/null && printf '%s\n' "$sha" > "$sw/sum" && printf '%s\n' "$bytes" > "$sw/len"; then return 0; fi
     if [ "$rc" = 0 ]; then why="the upload's SHA-256 and size could not be kept in ${TMPDIR:-/tmp}"
-    else why="upload failed ($(rc_text "$rc")): $(head -c 300 "$work/upload.err" 2>/dev/null)"
+    else why="upload failed ($(rc_text "$rc")): $(head -c 300 "$sw/upload.err" 2>/dev/null)"
     fi
-    printf '%s' "$why" > "$work/stream.why" 2>/dev/null || true
+    printf '%s' "$why" > "$sw/stream.why" 2>/dev/null || true
     return 1
   fi
-  if ! mkfifo "$work/sum.fifo" "$work/len.fifo" 2> "$work/stream.why"; then cat > /dev/null; return 1; fi
-  { rc=0; limit "$STREAM_T" "${HASH[@]}" < "$work/sum.fifo" > "$work/sum" 2> "$work/hash.err" || rc=$?; printf '%s' "$rc" > "$work/hash.rc"; } &
+  if ! mkfifo "$sw/sum.fifo" "$sw/len.fifo" 2> "$sw/stream.why"; then cat > /dev/null; return 1; fi
+  { rc=0; limit "$STREAM_T" "${HASH[@]}" < "$sw/sum.fifo" > "$sw/sum" 2> "$sw/hash.err" || rc=$?; printf '%s' "$rc" > "$sw/hash.rc"; } &
   p1=$!
-  { rc=0; limit "$STREAM_T" wc -c < "$work/len.fifo" > "$work/len" 2> "$work/len.err" || rc=$?; printf '%s' "$rc" > "$work/len.rc"; } &
+  { rc=0; limit "$STREAM_T" wc -c < "$sw/len.fifo" > "$sw/len" 2> "$sw/len.err" || rc=$?; printf '%s' "$rc" > "$sw/len.rc"; } &
   p2=$!
   set +e
-  limit "$STREAM_T" tee "$work/sum.fifo" "$work/len.fifo" 2> "$work/tee.err" | s3_put "$1" 2> "$work/upload.err"
+  limit_exec "$STREAM_T" tee "$sw/sum.fifo" "$sw/len.fifo" 2> "$sw/tee.err" | s3_put "$1" 2> "$sw/upload.err"
   st=("${PIPESTATUS[@]}")
   # A reader still waiting to open its FIFO (tee never opened it) gets end-of-file now.
-  : 1<> "$work/sum.fifo"
-  : 1<> "$work/len.fifo"
+  : 1<> "$sw/sum.fifo"
+  : 1<> "$sw/len.fifo"
   wait "$p1"
   wait "$p2"
   set -e
-  rc_hash=$(cat "$work/hash.rc" 2>/dev/null || echo none)
-  rc_len=$(cat "$work/len.rc" 2>/dev/null || echo none)
-  [ "${st[0]}" = 0 ] || why="tee failed ($(rc_text "${st[0]}")): $(head -c 200 "$work/tee.err" 2>/dev/null)"
-  [ "$rc_hash" = 0 ] || why="${why:+$why; }the hash (${HASH[0]}) failed ($(rc_text "$rc_hash")): $(head -c 200 "$work/hash.err" 2>/dev/null)"
-  [ "$rc_len" = 0 ] || why="${why:+$why; }the byte count (wc) failed ($(rc_text "$rc_len")): $(head -c 200 "$work/len.err" 2>/dev/null)"
-  [ "${st[1]}" = 0 ] || why="${why:+$why; }upload failed ($(rc_text "${st[1]}")): $(head -c 300 "$work/upload.err" 2>/dev/null)"
+  rc_hash=$(cat "$sw/hash.rc" 2>/dev/null || echo none)
+  rc_len=$(cat "$sw/len.rc" 2>/dev/null || echo none)
+  [ "${st[0]}" = 0 ] || why="tee failed ($(rc_text "${st[0]}")): $(head -c 200 "$sw/tee.err" 2>/dev/null)"
+  [ "$rc_hash" = 0 ] || why="${why:+$why; }the hash (${HASH[0]}) failed ($(rc_text "$rc_hash")): $(head -c 200 "$sw/hash.err" 2>/dev/null)"
+  [ "$rc_len" = 0 ] || why="${why:+$why; }the byte count (wc) failed ($(rc_text "$rc_len")): $(head -c 200 "$sw/len.err" 2>/dev/null)"
+  [ "${st[1]}" = 0 ] || why="${why:+$why; }upload failed ($(rc_text "${st[1]}")): $(head -c 300 "$sw/upload.err" 2>/dev/null)"
   [ -z "$why" ] && return 0
-  printf '%s' "$why" > "$work/stream.why" 2>/dev/null || true
+  printf '%s' "$why" > "$sw/stream.why" 2>/dev/null || true
   return 1
 }
 
@@ -216,23 +224,24 @@ tmp_full_note() {
 record_archive() {
   local name=$1 kind=$2 source=$3 method=$4 key=$5 t0=$6 p_rc=$7 c_rc=$8 u_rc=$9 integrity=${10:-}
   local ok=1 bytes sha error=""
-  bytes=$(tr -d ' \n' < "$work/len" 2>/dev/null || true)
-  sha=$(cut -d' ' -f1 "$work/sum" 2>/dev/null || true)
+  bytes=$(tr -d ' \n' < "$sw/len" 2>/dev/null || true)
+  sha=$(cut -d' ' -f1 "$sw/sum" 2>/dev/null || true)
   [[ "$bytes" =~ ^[0-9]+$ ]] || bytes=""
   [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || sha=""
   # Killed by SIGPIPE (141) after the upload stopped reading: the upload's reason comes first.
-  if [ "$u_rc" != 0 ] && [ -s "$work/stream.why" ] && { [ "$p_rc" = 141 ] || [ "$c_rc" = 141 ]; }; then ok=0; error=$(cat "$work/stream.why"); fi
-  if [ "$ok" = 1 ] && [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed ($(rc_text "$p_rc")): $(head -c 200 "$work/source.err" 2>/dev/null)"; fi
-  if [ "$ok" = 1 ] && [ "$c_rc" != 0 ]; then ok=0; error="compression (${COMPRESS[0]}) failed ($(rc_text "$c_rc")): $(head -c 200 "$work/compress.err" 2>/dev/null)"; fi
-  if [ "$ok" = 1 ] && [ "$u_rc" != 0 ]; then ok=0; error="$(cat "$work/stream.why" 2>/dev/null || echo "the stream failed (exit $u_rc); is the temporary directory ${TMPDIR:-/tmp} full?")"; fi
+  if [ "$u_rc" != 0 ] && [ -s "$sw/stream.why" ] && { [ "$p_rc" = 141 ] || [ "$c_rc" = 141 ]; }; then ok=0; error=$(cat "$sw/stream.why"); fi
+  if [ "$ok" = 1 ] && [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed ($(rc_text "$p_rc")): $(head -c 200 "$sw/source.err" 2>/dev/null)"; fi
+  if [ "$ok" = 1 ] && [ "$c_rc" != 0 ]; then ok=0; error="compression (${COMPRESS[0]}) failed ($(rc_text "$c_rc")): $(head -c 200 "$sw/compress.err" 2>/dev/null)"; fi
+  if [ "$ok" = 1 ] && [ "$u_rc" != 0 ]; then ok=0; error="$(cat "$sw/stream.why" 2>/dev/null || echo "the stream failed (exit $u_rc); is the temporary directory ${TMPDIR:-/tmp} full?")"; fi
   if [ "$ok" = 1 ] && [ -z "$sha" ]; then ok=0; error="no SHA-256 was computed (is the temporary directory ${TMPDIR:-/tmp} full?)"; fi
   if [ "$ok" = 1 ] && { [ -z "$bytes" ] || [ "$bytes" = 0 ]; }; then ok=0; error="no bytes were counted (${bytes:-no count}); is the temporary directory ${TMPDIR:-/tmp} full?"; fi
   if [ "$ok" = 1 ]; then printf '%s\t%s\n' "$key" "$bytes" >> "$work/uploaded" || { ok=0; error="cannot write to ${TMPDIR:-/tmp}"; }; fi
   [ "$ok" = 1 ] || { error+=$(tmp_full_note); note_error "$name: $error"; }
   last_ok=$ok last_sha=$sha last_bytes=$bytes
-  archives+=("{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"source\":$(json_str "$source"),\"method\":$(json_str "$method"),\
+  archives[$(slot)]="{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"source\":$(json_str "$source"),\"method\":$(json_str "$method"),\
 \"key\":$(json_str "$key"),\"ok\":$(json_bool "$ok"),\"bytes\":$(json_num "$bytes"),\"sha256\":$(json_str_or_null "$sha"),\
-\"compression\":\"${archive_compression:-$compression}\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( $(now_ms) - t0 )),\"error\":$(json_str_or_null "$error")$(level_fields)}")
+\"compression\":\"${archive_compression:-$compression}\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( ${a_end:-$(now_ms)} - t0 )),\"error\":$(json_str_or_null "$error")$(level_fields)}"
+  slot_taken
   reset_level
 }
 
@@ -241,13 +250,18 @@ record_archive() {
 level_fields() {
   printf ',"level":%s,"baseKey":%s,"baseSha256":%s' "$a_level" "$(json_str_or_null "$a_base_key")" "$(json_str_or_null "$a_base_sha")"
 }
-reset_level() { a_level=0; a_base_key=""; a_base_sha=""; }
+reset_level() { a_level=0; a_base_key=""; a_base_sha=""; a_slot=""; a_end=""; }
+# The archive's place in the result: SQLite copies keep theirs (spec order) even when recorded
+# after the volumes they ran beside; the others take the next.
+slot() { if [ -n "$a_slot" ]; then printf '%s' "$a_slot"; else printf '%s' "$next_slot"; fi; }
+slot_taken() { [ -n "$a_slot" ] || next_slot=$((next_slot + 1)); }
 
 # A failed archive that produced no stream.
 record_failure() { # name kind source method key started_ms error
   note_error "$1: $7"
-  archives+=("{\"name\":$(json_str "$1"),\"kind\":\"$2\",\"source\":$(json_str "$3"),\"method\":$(json_str "$4"),\
-\"key\":$(json_str "$5"),\"ok\":false,\"bytes\":null,\"sha256\":null,\"compression\":\"$compression\",\"integrity\":null,\"durationMs\":$(( $(now_ms) - $6 )),\"error\":$(json_str "$7" 500)$(level_fields)}")
+  archives[$(slot)]="{\"name\":$(json_str "$1"),\"kind\":\"$2\",\"source\":$(json_str "$3"),\"method\":$(json_str "$4"),\
+\"key\":$(json_str "$5"),\"ok\":false,\"bytes\":null,\"sha256\":null,\"compression\":\"$compression\",\"integrity\":null,\"durationMs\":$(( ${a_end:-$(now_ms)} - $6 )),\"error\":$(json_str "$7" 500)$(level_fields)}"
+  slot_taken
   reset_level
 }
 
@@ -265,23 +279,55 @@ run_hooks() { # pre|post
   return 0
 }
 
-backup_sqlite() { # name container path runIn
-  local name=$1 c=$2 db=$3 mode=${4:-host} t0 key why snap="$work/snapshot.db"
-  t0=$(now_ms)
-  key="$prefix/$name.db.$ext"
+# SQLite: a snapshot, then its stream, one database after another; each leaves its outcome in
+# $work/db.<i>/ (t0, failed or rc, t1) for record_sqlite. Run in the background beside the
+# volumes when nothing is stopped (the copies are independent), else in turn.
+sqlite_lane() {
+  local i=0 kind a b c d
+  while IFS=$'\t' read -r kind a b c d _; do
+    [ "$kind" = sqlite ] || continue
+    sqlite_copy "$a" "$b" "$c" "$d" "$work/db.$i"
+    i=$((i + 1))
+  done <<< "$spec"
+}
+sqlite_copy() { # name container path runIn dir
+  local name=$1 c=$2 db=$3 mode=${4:-host} sw=$5 why
   [ "$mode" = container ] || mode=host
+  mkdir "$sw" 2> /dev/null || return 0
+  now_ms > "$sw/t0"
   stage "snapshot $name ($mode)"
-  if ! why=$(sqlite_snapshot "$mode" "$c" "$db" "$snap"); then
-    record_failure "$name" sqlite "$c:$db" "sqlite3 VACUUM INTO" "$key" "$t0" "${why:-the snapshot failed}$(tmp_full_note)"
+  if ! why=$(sqlite_snapshot "$mode" "$c" "$db" "$sw/snapshot.db"); then
+    printf '%s' "${why:-the snapshot failed}" > "$sw/failed"
+    now_ms > "$sw/t1"
     return 0
   fi
   stage "archive $name"
   set +e
-  limit "$STREAM_T" "${COMPRESS[@]}" < "$snap" 2> "$work/compress.err" | upload_stream "$key"
+  limit_exec "$STREAM_T" "${COMPRESS[@]}" < "$sw/snapshot.db" 2> "$sw/compress.err" | upload_stream "$prefix/$name.db.$ext"
   local st=("${PIPESTATUS[@]}")
   set -e
-  rm -f "$snap"
-  record_archive "$name" sqlite "$c:$db" "sqlite3 VACUUM INTO ($mode)" "$key" "$t0" 0 "${st[0]}" "${st[1]}" ok
+  rm -f "$sw/snapshot.db"
+  printf '%s %s\n' "${st[0]}" "${st[1]}" > "$sw/rc"
+  now_ms > "$sw/t1"
+}
+record_sqlite() {
+  local i=0 kind a b c d mode key t0 c_rc u_rc
+  while IFS=$'\t' read -r kind a b c d _; do
+    [ "$kind" = sqlite ] || continue
+    mode=$d key="$prefix/$a.db.$ext" t0="" c_rc="" u_rc=""
+    [ "$mode" = container ] || mode=host
+    read -r t0 < "$work/db.$i/t0" 2> /dev/null || t0=$(now_ms)
+    read -r a_end < "$work/db.$i/t1" 2> /dev/null || a_end=""
+    a_slot=$i
+    if [ -f "$work/db.$i/failed" ]; then
+      record_failure "$a" sqlite "$b:$c" "sqlite3 VACUUM INTO" "$key" "$t0" "$(cat "$work/db.$i/failed")$(tmp_full_note)"
+    elif read -r c_rc u_rc < "$work/db.$i/rc" 2> /dev/null; then
+      sw="$work/db.$i" record_archive "$a" sqlite "$b:$c" "sqlite3 VACUUM INTO ($mode)" "$key" "$t0" 0 "$c_rc" "$u_rc" ok
+    else
+      record_failure "$a" sqlite "$b:$c" "sqlite3 VACUUM INTO" "$key" "$t0" "the snapshot and its stream ended without an outcome$(tmp_full_note)"
+    fi
+    i=$((i + 1))
+  done <<< "$spec"
 }
 
 # pg_dump -Fc is compressed and consistent on its own: streamed straight to S3.
@@ -291,7 +337,7 @@ backup_postgres() { # name container database user
   key="$prefix/$name.dump"
   stage "archive $name (pg_dump)"
   set +e
-  limit "$STREAM_T" docker exec "$c" pg_dump -Fc -U "$user" -d "$db" 2> "$work/source.err" | upload_stream "$key"
+  limit_exec "$STREAM_T" docker exec "$c" pg_dump -Fc -U "$user" -d "$db" 2> "$work/source.err" | upload_stream "$key"
   local st=("${PIPESTATUS[@]}")
   set -e
   if [ "${st[0]}" = 126 ] || [ "${st[0]}" = 127 ]; then
@@ -393,8 +439,8 @@ backup_dir() { # name kind dir source
     stage "archive $name (full: $plan_why)"
   fi
   set +e
-  limit "$STREAM_T" tar -C "$dir" "${excludes[@]}" --numeric-owner --totals --listed-incremental="$snar" --no-check-device -cf - . 2> "$work/source.err" \
-    | limit "$STREAM_T" "${COMPRESS[@]}" 2> "$work/compress.err" | upload_stream "$key"
+  limit_exec "$STREAM_T" tar -C "$dir" "${excludes[@]}" --numeric-owner --totals --listed-incremental="$snar" --no-check-device -cf - . 2> "$work/source.err" \
+    | limit_exec "$STREAM_T" "${COMPRESS[@]}" 2> "$work/compress.err" | upload_stream "$key"
   local st=("${PIPESTATUS[@]}")
   set -e
   p_rc=${st[0]}
@@ -427,19 +473,28 @@ check_uploads() {
 # --- run --------------------------------------------------------------------------
 : > "$work/uploaded" || { note_error "cannot write to ${TMPDIR:-/tmp}"; exit 0; }
 if run_hooks pre; then
-  while IFS=$'\t' read -r kind a b c d _; do
+  to_stop=()
+  while IFS=$'\t' read -r kind a _; do
     case "$kind" in
-      sqlite) backup_sqlite "$a" "$b" "$c" "$d" ;;
-      postgres) backup_postgres "$a" "$b" "$c" "$d" ;;
+      stop) to_stop+=("$a") ;;
+      sqlite) next_slot=$((next_slot + 1)) ;;
     esac
+  done <<< "$spec"
+  # Nothing to stop: the SQLite copies run beside the other archives (2 streams fill the cores
+  # better than one), else all before the stop, as its window is the app's downtime.
+  if [ "${#to_stop[@]}" = 0 ]; then
+    without_result_fd sqlite_lane &
+    lane_pid=$!
+  else
+    sqlite_lane
+    record_sqlite
+  fi
+  while IFS=$'\t' read -r kind a b c d _; do
+    [ "$kind" = postgres ] && backup_postgres "$a" "$b" "$c" "$d"
   done <<< "$spec"
 
   # Stop in reverse order (dependents first); start_stopped starts them in config order.
   # Only running containers are stopped, and only those are started again.
-  to_stop=()
-  while IFS=$'\t' read -r kind a _; do
-    [ "$kind" = stop ] && to_stop+=("$a")
-  done <<< "$spec"
   for (( i = ${#to_stop[@]} - 1; i >= 0; i-- )); do
     c=${to_stop[$i]}
     state=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}" "$c" 2> "$work/stop.err") || state=""
@@ -482,6 +537,11 @@ if run_hooks pre; then
         path) backup_dir "$a" path "$b" "$b" ;;
       esac
     done <<< "$spec"
+  fi
+  if [ -n "$lane_pid" ]; then
+    wait "$lane_pid" || true
+    lane_pid=""
+    record_sqlite
   fi
   start_stopped
 fi

@@ -140,6 +140,38 @@ describe('backup.sh', () => {
     expect(readdirSync(join(host!.dir, 'locks'))).toEqual([]);
   });
 
+  it('copies SQLite beside the other archives when nothing is stopped, and keeps the order of the spec in the result', async () => {
+    // Prepare: two databases, a volume and a path, nothing to stop
+    const { uploads, root } = prepareHost();
+    sqlite(join(root, 'data', 'second.db'), 'CREATE TABLE s(v TEXT); INSERT INTO s VALUES (1), (2), (3);');
+    const sqliteSources = [{ name: 'app-db', container: 'app', path: '/data/app.db' }, { name: 'second-db', container: 'app', path: '/data/second.db' }];
+    // Act
+    const result = await runBackup(spec({ ...FULL, sqlite: sqliteSources, stop: [], paths: [{ name: 'uploads', path: uploads }] }));
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.archives.map((a) => [a.name, a.ok])).toEqual([['app-db', true], ['second-db', true], ['app_certs', true], ['uploads', true]]);
+    const manifest = BackupManifest.parse(JSON.parse((await getObject(result.manifestKey!)).toString()));
+    expect(manifest.archives).toEqual(result.archives);
+    for (const a of result.archives) expect(createHash('sha256').update(await getObject(a.key)).digest('hex')).toBe(a.sha256);
+    const restored = join(host!.dir, 'second.db');
+    writeFileSync(restored, unpack(await getObject(result.archives[1]!.key), 'zst'));
+    expect(sqlite(restored, 'SELECT group_concat(v) FROM s;')).toBe('1,2,3');
+  });
+
+  it('fails when a snapshot copied beside the volumes fails: the volumes are still copied, and no manifest', async () => {
+    // Prepare: nothing to stop; the second database is not a database
+    const { root } = prepareHost();
+    writeFileSync(join(root, 'data', 'broken.db'), 'not a database at all, just text '.repeat(100));
+    // Act
+    const result = await runBackup(spec({ ...FULL, sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }, { name: 'broken-db', container: 'app', path: '/data/broken.db' }], stop: [], paths: [] }));
+    // Assess
+    expect(result.complete).toBe(false);
+    expect(result.manifestKey).toBeNull();
+    expect(result.archives.map((a) => [a.name, a.ok])).toEqual([['app-db', true], ['broken-db', false], ['app_certs', true]]);
+    expect(result.errors.join('\n')).toMatch(/broken-db: /);
+    expect(await keys(result.prefix)).not.toContain(`${result.prefix}/manifest.json`);
+  });
+
   it('resolves compose names: a service to the container compose made, a volume key to <project>_<key>', async () => {
     // Prepare: compose named the containers shop-<service>-1 and the volume shop_certs
     const { root, vol } = prepareHost();

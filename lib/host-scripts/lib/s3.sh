@@ -25,6 +25,15 @@ S3_MAX_PARTS="${SHIPSHAPE_S3_MAX_PARTS:-10000}"
 S3_EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 S3_KEY_ID="" S3_SECRET="" S3_TOKEN="" S3_CREDS_FROM="" S3_CREDS_AT=0 S3_WHY="" S3_IMDS_TOKEN=""
 
+# limit (common.sh) for the last command of a subshell (a pipeline element, $(...), a background
+# job): the subshell becomes the command, one bash (~3 MB) less for each element that runs.
+limit_exec() {
+  local seconds=$1
+  shift
+  if have timeout; then set -- timeout "$seconds" "$@"; fi
+  if [ "$RESULT_FD" = 1 ]; then exec "$@"; else exec "$@" {RESULT_FD}>&-; fi
+}
+
 # --- credentials ----------------------------------------------------------------------------------
 s3__creds_file() {
   local f="${AWS_SHARED_CREDENTIALS_FILE:-${HOME:-/root}/.aws/credentials}" want="${AWS_PROFILE:-default}"
@@ -137,11 +146,12 @@ s3__auth() {
   printf 'user = "%s:%s"\n' "${id//\"/\\\"}" "${secret//\"/\\\"}"
   [ -z "$token" ] || printf 'header = "x-amz-security-token: %s"\n' "${token//\"/\\\"}"
 }
-s3__curl() { # seconds curl-args...
-  local t=$1
+s3__curl() { # seconds curl-args...  (S3_CURL_EXEC=1: the caller's subshell becomes curl)
+  local t=$1 run=limit
   shift
   s3__fresh
-  limit "$t" curl -sS -g --path-as-is --connect-timeout 10 --aws-sigv4 "aws:amz:$S3_REGION:s3" -K <(s3__auth) "$@"
+  [ "${S3_CURL_EXEC:-}" != 1 ] || run=limit_exec
+  "$run" "$t" curl -sS -g --path-as-is --connect-timeout 10 --aws-sigv4 "aws:amz:$S3_REGION:s3" -K <(s3__auth) "$@"
 }
 
 # The S3 error in a response body, as "Code: Message".
@@ -156,7 +166,7 @@ s3__error() { # file
 s3__req() { # what out seconds curl-args...
   local what=$1 out=$2 t=$3 code rc=0
   shift 3
-  code=$(s3__curl "$t" -o "$out" -w '%{http_code}' "$@" 2> "$out.err") || rc=$?
+  code=$(S3_CURL_EXEC=1 s3__curl "$t" -o "$out" -w '%{http_code}' "$@" 2> "$out.err") || rc=$?
   if [ "$rc" = 124 ]; then echo "$what: no answer from S3 within $t s" >&2; return 1; fi
   if [ "$rc" != 0 ]; then echo "$what: curl failed (exit $rc): $(tr -c '\40-\176' ' ' < "$out.err" | head -c 200)" >&2; return 1; fi
   case "$code" in
@@ -172,7 +182,7 @@ S3_HASH=(sha256sum)
 have openssl && S3_HASH=(openssl dgst -sha256 -r)
 s3__sums() {
   local n i t=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/ out=""
-  S3_HEX=$(limit "$(s3__left)" "${S3_HASH[@]}" < "$1" 2>/dev/null) || S3_HEX=""
+  S3_HEX=$(limit_exec "$(s3__left)" "${S3_HASH[@]}" < "$1" 2>/dev/null) || S3_HEX=""
   S3_HEX=${S3_HEX%% *}
   [[ $S3_HEX =~ ^[0-9a-f]{64}$ ]] || { echo "cannot hash the upload (${S3_HASH[0]})" >&2; return 1; }
   for ((i = 0; i < 60; i += 6)); do
@@ -250,18 +260,17 @@ s3__abort() {
 # part's job feeds, in order, from the part file (the stream itself is read once, by s3__read).
 s3__whole_start() {
   mkfifo "$S3_DIR/whole" || { echo "upload of $S3_KEY: cannot create a FIFO in ${TMPDIR:-/tmp}" >&2; return 1; }
-  { rc=0; limit "$(s3__left)" "${S3_HASH[@]}" < "$S3_DIR/whole" > "$S3_DIR/whole.sum" 2> "$S3_DIR/whole.err" || rc=$?; printf '%s\n' "$rc" > "$S3_DIR/whole.rc"; } &
+  limit_exec "$(s3__left)" "${S3_HASH[@]}" < "$S3_DIR/whole" > "$S3_DIR/whole.sum" 2> "$S3_DIR/whole.err" &
   S3_WPID=$!
   exec {S3_WFD}> "$S3_DIR/whole"
 }
 # Ends the whole stream's hash; fails unless it read everything and printed a SHA-256 (S3_HEX).
 s3__whole_end() {
-  local rc=none
+  local rc=0
   exec {S3_WFD}>&-
   S3_WFD=""
-  wait "$S3_WPID" || true
+  wait "$S3_WPID" || rc=$?
   S3_WPID=""
-  read -r rc < "$S3_DIR/whole.rc" || rc=none
   S3_HEX=""
   read -r S3_HEX _ < "$S3_DIR/whole.sum" || true
   [ "$rc" = 0 ] && [[ $S3_HEX =~ ^[0-9a-f]{64}$ ]] && return 0
