@@ -49,7 +49,7 @@ export const toFault = (command: string, mode: Fault['mode'], skip?: number, tim
   return { cmd: cmd!, sub, mode, skip, times };
 };
 
-export const sqlite = (db: string, sql: string) => execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim();
+export const sqlite = (db: string, sql: string, cwd?: string) => execFileSync('sqlite3', [db, sql], { encoding: 'utf8', cwd }).trim();
 
 /** A host: app (SQLite on a bind mount, one database read by the host, one inside the container), a volume, cron (running) and idle (stopped) on the stop list. */
 export function prepareHost() {
@@ -58,8 +58,9 @@ export function prepareHost() {
   mkdirSync(join(root, 'data'), { recursive: true });
   mkdirSync(join(root, 'tmp'));
   const db = join(root, 'data', 'app.db');
-  sqlite(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 300) INSERT INTO t(v) SELECT hex(randomblob(32)) FROM s;");
-  sqlite(join(root, 'data', 'other.db'), 'CREATE TABLE o(v TEXT); INSERT INTO o VALUES (1), (2);');
+  // Both databases in one sqlite3 call (one process per host instead of two).
+  sqlite(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i < 300) INSERT INTO t(v) SELECT hex(randomblob(32)) FROM s;"
+    + "ATTACH 'other.db' AS other; CREATE TABLE other.o(v TEXT); INSERT INTO other.o VALUES (1), (2);", join(root, 'data'));
   const vol = join(host.dir, 'files');
   mkdirSync(join(vol, 'sub'), { recursive: true });
   writeFileSync(join(vol, 'sub', 'a.txt'), 'alpha');
@@ -77,7 +78,11 @@ export type PreparedHost = ReturnType<typeof prepareHost>;
 
 /** What the data looks like: files of the volume, and the rows of both databases. */
 export function liveData(p: PreparedHost) {
-  return { files: hashTree(p.vol), app: sqlite(p.db, 'SELECT count(*), total(length(v)) FROM t;'), other: sqlite(join(p.root, 'data', 'other.db'), 'SELECT group_concat(v) FROM o;') };
+  // Both databases in one sqlite3 call; a missing table or database fails it, as it did with two.
+  const out = sqlite(p.db, "SELECT count(*), total(length(v)) FROM t; ATTACH 'other.db' AS other; SELECT 'other:' || ifnull(group_concat(v), '') FROM other.o;", join(p.root, 'data'));
+  const [app, other, ...rest] = out.split('\n');
+  expect(rest.length === 0 && other?.startsWith('other:'), `liveData read: ${out}`).toBe(true);
+  return { files: hashTree(p.vol), app, other: other!.slice('other:'.length) };
 }
 export const states = (host: FakeHost) => Object.fromEntries(Object.entries(host.containers()).map(([k, c]) => [k, c.State.Status]));
 
