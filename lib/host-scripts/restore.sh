@@ -67,7 +67,8 @@ scratch_root="${SHIPSHAPE_SCRATCH_DIR:-/var/tmp}"
 from_host="${SHIPSHAPE_FROM_HOST:-self}"
 [ "$from_host" = self ] && from_host=$host_id
 # The suffix of set-aside copies: <dir>.shipshape-before-<runId>.
-ASIDE=".shipshape-before-$(printf '%s' "$RUN_ID" | tr -c 'A-Za-z0-9._-' '_' | head -c 80)"
+aside_id=${RUN_ID//[^A-Za-z0-9._-]/_}
+ASIDE=".shipshape-before-${aside_id:0:80}"
 # The suffix of the copies prepared beside the live data: <dir>.shipshape-restore-<runId>.
 # PREPARE_JOBS sources are prepared at a time (2: the two pipelines stay under 150 MB together).
 PREPARE_JOBS=2
@@ -320,6 +321,13 @@ pinned_by_running() { # dir
   return 1
 }
 
+# 0 when <dir> is on the same device as its parent (one stat for both); else, or unknown, 1.
+same_device() { # dir
+  local d
+  d=$(stat -c %d "$1" "$1/.." 2>/dev/null) || return 1
+  [ "${d%%$'\n'*}" = "${d##*$'\n'}" ]
+}
+
 # Fresh directory <dir> with the owner, mode (and SELinux label) of <like>.
 fresh_dir_like() { # dir like
   mkdir "$1" && chown --reference="$2" "$1" && chmod --reference="$2" "$1" || return 1
@@ -369,7 +377,7 @@ set_aside() { # i
       [ ! -e "$aside" ] || { note_error "$name: $aside already exists (a copy set aside by an earlier restore?); move it away first; nothing was restored"; return 1; }
       stage "set aside $live"
       why=""
-      if mountpoint -q "$live" 2>/dev/null || [ "$(stat -c %d "$live")" != "$(stat -c %d "$live/..")" ]; then why="it is a mount point"
+      if mountpoint -q "$live" 2>/dev/null || ! same_device "$live"; then why="it is a mount point"
       elif [ "${s_kind[$i]}" = path ] && pinned_by_running "$live"; then why="a running container bind-mounts it"
       elif ! mv -T "$live" "$aside" 2> "$work/mv.err"; then why="mv: $(head -c 150 "$work/mv.err")"
       else
@@ -604,7 +612,7 @@ prepare_dir() { # i
   [ ! -e "$live$ASIDE" ] || { note_error "$name: $live$ASIDE already exists (a copy set aside by an earlier restore?); move it away first; nothing was restored"; return 1; }
   clean_stale "$live" || return 1
   if [ ! -d "$live" ]; then why="$live is not a directory"
-  elif mountpoint -q "$live" 2>/dev/null || [ "$(stat -c %d "$live")" != "$(stat -c %d "$live/..")" ]; then why="it is a mount point"
+  elif mountpoint -q "$live" 2>/dev/null || ! same_device "$live"; then why="it is a mount point"
   elif [ "${s_kind[$i]}" = path ] && pinned_by_running "$live"; then why="a running container bind-mounts it"
   elif ! fresh_dir_like "$prep" "$live" 2> "$work/mkdir.err"; then
     why="cannot create $prep: $(head -c 150 "$work/mkdir.err")"
