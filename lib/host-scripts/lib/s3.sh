@@ -217,16 +217,22 @@ s3__read() { # file bytes
 }
 s3__left() { local left=$((S3_DEADLINE - EPOCHSECONDS)); [ "$left" -ge 1 ] || left=1; printf '%s' "$left"; }
 
-# Uploads part <n> from <file>, after feeding it to the whole stream's hash (S3_WFD, when set)
-# and hashing it; leaves "etag<TAB>sha256-base64" in $S3_DIR/etag.<n>.
+# Uploads part <n> from <file>, feeding it to the whole stream's hash (S3_WFD, when set) while it
+# is hashed and uploaded (the job ends only when the feed did: the next part's comes after);
+# leaves "etag<TAB>sha256-base64" in $S3_DIR/etag.<n>.
 s3__part() { # file n
-  if [ -n "${S3_WFD:-}" ] && ! limit "$(s3__left)" cat "$1" >&"$S3_WFD"; then
+  local feed="" rc=0
+  if [ -n "${S3_WFD:-}" ]; then limit_exec "$(s3__left)" cat "$1" >&"$S3_WFD" & feed=$!; fi
+  if s3__sums "$1"; then
+    s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" --retry 4 -T "$1" -D "$S3_DIR/h.$2" \
+      -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || rc=1
+  else rc=1
+  fi
+  if [ -n "$feed" ] && ! wait "$feed"; then
     echo "part $2 of $S3_KEY: the stream's hash (${S3_HASH[0]}) did not take the bytes" >&2
     return 1
   fi
-  s3__sums "$1" || return 1
-  s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" --retry 4 -T "$1" -D "$S3_DIR/h.$2" \
-    -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || return 1
+  [ "$rc" = 0 ] || return 1
   local etag="" line re='^[Ee][Tt][Aa][Gg]:[[:space:]]*([^[:space:]]+)'
   while IFS= read -r line; do [[ $line =~ $re ]] && etag=${BASH_REMATCH[1]}; done < "$S3_DIR/h.$2"
   [ -n "$etag" ] || { echo "part $2 of $S3_KEY: S3 returned no ETag" >&2; return 1; }
