@@ -11,6 +11,7 @@ import os
 import sys
 
 import _json
+import _signal
 
 
 class Undefined:
@@ -339,6 +340,30 @@ SCAN = _json.make_scanner(JsonSyntax())
 JSON_SPACE = ' \t\n\r'
 
 
+def quoted_paths_in_root(root, text):
+    """text.replace(/'(\/[^']*)'/g, …): each quoted absolute path moved into root."""
+    out, at = '', 0
+    while True:
+        p = text.find("'/", at)
+        q = text.find("'", p + 2) if p >= 0 else -1
+        if q < 0:
+            return out + text[at:]
+        out += text[at:p] + "'" + node_join(root, text[p + 1:q]) + "'"
+        at = q + 1
+
+
+# Every signal back to its default in the child, as libuv (Node's spawn) does; subprocess would
+# cost more to import than the rest of this file.
+DEFAULT_SIGNALS = [n for n in range(1, 32) if n not in (_signal.SIGKILL, _signal.SIGSTOP)]
+
+
+def spawn(argv, **kw):
+    """Starts argv (looked up on PATH) with this process's stdio unless told otherwise; returns its pid."""
+    OUT.flush()
+    argv = [a.encode('utf-8', 'replace') for a in argv]
+    return os.posix_spawnp(argv[0], argv, os.environ, setsigdef=DEFAULT_SIGNALS, setsigmask=(), **kw)
+
+
 def read_json(path):
     with open(path, encoding='utf-8', errors='replace') as f:
         text = f.read()
@@ -459,15 +484,14 @@ def main():
                     return node_join(root, a)
                 if a.startswith('file:/'):
                     return 'file:' + node_join(root, a[5:])
-                import re
-                return re.sub(r"'(/[^']*)'", lambda m: "'" + node_join(root, m.group(1)) + "'", a)
-            import subprocess
+                return quoted_paths_in_root(root, a)
             argv = (['timeout', limit[1], prog] if limit else [prog]) + [in_root(a) for a in rest]
-            OUT.flush()
             try:
-                status = subprocess.run([a.encode('utf-8', 'replace') for a in argv]).returncode
+                _, status = os.waitpid(spawn(argv), 0)
+                status = os.waitstatus_to_exitcode(status)
             except OSError:
                 status = 1
+            # Killed by a signal: spawnSync's status is null, and the Node version exited 1.
             die(status if status >= 0 else 1)
         commands = get(c, 'commands')
         hook = UNDEF if commands is None or commands is UNDEF else prop(commands, js_string(prog))
@@ -552,9 +576,8 @@ def main():
                 c['State']['Health'] = {'Status': c['healthAfterStart']}
             # Tests can make something happen on the host right when a container stops.
             if cmd == 'stop' and truthy(get(c, 'onStop')):
-                import subprocess
-                subprocess.Popen(['sh', '-c', c['onStop']], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, start_new_session=True)
+                spawn(['sh', '-c', c['onStop']], setsid=True, file_actions=[
+                    (os.POSIX_SPAWN_OPEN, fd, '/dev/null', os.O_RDWR, 0) for fd in (0, 1, 2)])
             if cmd == 'restart':
                 c['RestartCount'] = nullish(get(c, 'RestartCount'), 0) + 1
             write(OUT, name + '\n')
