@@ -71,16 +71,18 @@ TAR_READ=(-b 256 -B --listed-incremental=/dev/null --numeric-owner --totals)
 download_extract() { # key sha256 compression dest dir|file
   local key=$1 sha=$2 comp=$3 dest=$4 how=$5 got tmp st n=0 hst t=${STREAM_T:-21600}
   tmp=$(mktemp -d) || { echo "cannot create a temporary directory" >&2; return 1; }
+  decompressor "$comp"
+  # limit_exec (lib/s3.sh): each element's subshell becomes its command, one bash fewer each.
   set +e
   if [ "$how" = dir ]; then
     s3_get "$key" 2> "$tmp/get.err" \
-      | limit "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
-      | decompress "$comp" 2> "$tmp/dec.err" \
-      | limit "$t" tar -C "$dest" "${TAR_READ[@]}" -xf - 2> "$tmp/tar.err"
+      | limit_exec "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | limit_exec "$t" "${DECOMPRESS[@]}" 2> "$tmp/dec.err" \
+      | limit_exec "$t" tar -C "$dest" "${TAR_READ[@]}" -xf - 2> "$tmp/tar.err"
   else
     s3_get "$key" 2> "$tmp/get.err" \
-      | limit "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
-      | decompress "$comp" 2> "$tmp/dec.err" > "$dest"
+      | limit_exec "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | limit_exec "$t" "${DECOMPRESS[@]}" 2> "$tmp/dec.err" > "$dest"
   fi
   st=("${PIPESTATUS[@]}" 0)
   set -e
@@ -120,8 +122,9 @@ download_extract() { # key sha256 compression dest dir|file
 # shellcheck disable=SC2154 # $work is the caller's temp dir
 extract_into() { # file compression dir
   local st
+  decompressor "$2"
   set +e
-  decompress "$2" < "$1" | limit "${STREAM_T:-21600}" tar -C "$3" "${TAR_READ[@]}" -xf - 2> "$work/tar.err"
+  limit_exec "${STREAM_T:-21600}" "${DECOMPRESS[@]}" < "$1" | limit_exec "${STREAM_T:-21600}" tar -C "$3" "${TAR_READ[@]}" -xf - 2> "$work/tar.err"
   st=("${PIPESTATUS[@]}")
   set -e
   # GNU tar reports what it read: a tar that read nothing restored nothing.
@@ -156,13 +159,19 @@ run_verified() { # run_prefix [keys_file]
   [ "${VERIFIED_RUNS[$1]}" = yes ]
 }
 
+# The decompressor of <compression>, as a command in DECOMPRESS.
+decompressor() { # compression
+  case "$1" in
+    gzip) DECOMPRESS=(gzip -dc) ;;
+    none) DECOMPRESS=(cat) ;;
+    *) DECOMPRESS=(zstd -dc) ;;
+  esac
+}
+
 # Decompresses stdin to stdout, under the stream time limit (SHIPSHAPE_STREAM_TIMEOUT_SECONDS).
 decompress() { # compression
-  case "$1" in
-    gzip) limit "${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}" gzip -dc ;;
-    none) cat ;;
-    *) limit "${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}" zstd -dc ;;
-  esac
+  decompressor "$1"
+  limit "${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}" "${DECOMPRESS[@]}"
 }
 
 # Host path of a path inside a container, through its mounts.
