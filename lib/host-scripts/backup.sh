@@ -4,7 +4,9 @@
 #
 #   SQLite   VACUUM INTO (one read transaction: it finishes under any write load), by the
 #            host's sqlite3 on the mounted file (runIn: host) or inside the container with the
-#            time limit enforced there (runIn: container); integrity_check on the copy.
+#            time limit enforced there (runIn: container); integrity_check on the copy. With
+#            nothing to stop, the copies (one database after another) run beside the volume
+#            and path streams; with a stop list, before the stop.
 #   volumes  tar of the volume's mountpoint; paths: tar of the host path. tar --listed-incremental:
 #            a full (level 0) every fullEvery-th run, else a differential (level 1) against the
 #            newest verified full (docs/decisions/incremental-backups.md). State per source in
