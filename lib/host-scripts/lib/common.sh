@@ -48,7 +48,11 @@ emit_result() {
 
 # Progress markers on stderr: the result function names the last one when SSM stops a run
 # (TimedOut), so an alert says how far the host got.
-stage() { printf 'shipshape-stage: %s\n' "$(printf '%s' "$*" | tr -c '\40-\176' '?' | head -c 120)" >&2; }
+stage() {
+  local s="$*"
+  if [[ $s == *[!' '-'~']* ]]; then s=$(printf '%s' "$s" | tr -c '\40-\176' '?' | head -c 120); else s=${s:0:120}; fi
+  printf 'shipshape-stage: %s\n' "$s" >&2
+}
 
 # Turns signals into a normal exit, so that the EXIT trap still prints a result.
 trap_signals() {
@@ -65,7 +69,13 @@ export LB RB
 # Strings keep printable ASCII only (no control bytes, no invalid UTF-8) and are capped.
 json_str() {
   local s
-  s=$(printf '%s' "${1:-}" | tr -c '\11\12\15\40-\176' '?' | head -c "${2:-300}")
+  s=${1:-}
+  if [[ $s == *[!$'\t\n\r'' '-'~']* ]]; then
+    s=$(printf '%s' "$s" | tr -c '\11\12\15\40-\176' '?' | head -c "${2:-300}")
+  else
+    s=${s:0:${2:-300}}
+    while [[ $s == *$'\n' ]]; do s=${s%$'\n'}; done
+  fi
   s=${s//\\/\\\\}
   s=${s//\"/\\\"}
   s=${s//$'\n'/\\n}
