@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 describe('npm run synth', () => {
   it('synthesizes the example fleet offline and summarizes documents, runbooks, schedules and cdk-nag', () => {
     // Act
-    const run = spawnSync('npx', ['--no-install', 'tsx', 'scripts/synth.ts'], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, AWS_PROFILE: 'none-offline' } });
+    // The package's own tsx, as `npm run synth` runs it (npx would only add a Node start-up to find it).
+    const run = spawnSync('node_modules/.bin/tsx', ['scripts/synth.ts'], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, AWS_PROFILE: 'none-offline' } });
     // Assess
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('Stack ShipshapeGrahmos:');
