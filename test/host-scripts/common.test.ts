@@ -3,6 +3,7 @@
  * (JSON string of printable ASCII, tab, newline and carriage return, capped) and stage (one
  * progress line of printable ASCII). Both take a fast path without `tr | head` when the string is
  * already printable; over generated strings they must give exactly what the byte rule says.
+ * now_ms reads bash 5's EPOCHREALTIME instead of starting date.
  */
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
@@ -32,5 +33,15 @@ describe('json_str and stage (lib/common.sh)', () => {
         expect(lines[2 * i + 1], JSON.stringify(s)).toBe(`shipshape-stage: ${expected(s, printable, 120, false)}`);
       });
     }), { numRuns: 60 });
+  });
+
+  it('now_ms gives the epoch in milliseconds from EPOCHREALTIME, and from date without it', () => {
+    // Act
+    const [fast, slow] = execFileSync('bash', ['-c', '. "$1"; now_ms; unset EPOCHREALTIME; now_ms', 'bash', COMMON], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    // Assess: the clock of this process, give or take a minute, and millisecond digits (13 of them)
+    for (const ms of [fast!, slow!]) {
+      expect(String(ms)).toMatch(/^\d{13}$/);
+      expect(Math.abs(ms - Date.now())).toBeLessThan(60_000);
+    }
   });
 });

@@ -148,7 +148,12 @@ if [ -n "${SHIPSHAPE_REGION:-}" ]; then
   export AWS_REGION="$SHIPSHAPE_REGION" AWS_DEFAULT_REGION="$SHIPSHAPE_REGION"
 fi
 
-now_ms() { date +%s%3N; }
+# Milliseconds since the epoch: bash 5's EPOCHREALTIME (seconds.microseconds, no process), else date.
+now_ms() {
+  local t=${EPOCHREALTIME:-}
+  t=${t/[.,]/}
+  if [[ $t == +([0-9]) ]] && [ "${#t}" -gt 6 ]; then printf '%s\n' "${t:0:${#t}-3}"; else date +%s%3N; fi
+}
 
 # A stack is "busy" while a backup or restore runs on this host: health checks report it and
 # remediation leaves the stack alone. Stale marks (over a day old) are ignored.
