@@ -162,8 +162,9 @@ describe('backup.sh', () => {
     // Prepare: nothing to stop; the second database is not a database
     const { root } = prepareHost();
     writeFileSync(join(root, 'data', 'broken.db'), 'not a database at all, just text '.repeat(100));
-    // Act
-    const result = await runBackup(spec({ ...FULL, sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }, { name: 'broken-db', container: 'app', path: '/data/broken.db' }], stop: [], paths: [] }));
+    // Act: a host of its own, so that no other test's run shares the prefix (stamps are per second)
+    const result = await runBackup(spec({ ...FULL, sqlite: [{ name: 'app-db', container: 'app', path: '/data/app.db' }, { name: 'broken-db', container: 'app', path: '/data/broken.db' }], stop: [], paths: [] }),
+      { AWS_SSM_INSTANCE_ID: 'i-0b0b0b0b0b0b0b0b1' });
     // Assess
     expect(result.complete).toBe(false);
     expect(result.manifestKey).toBeNull();
@@ -390,7 +391,7 @@ describe('backup.sh', () => {
   });
 
   it('fails when the temporary directory is full: no bytes or checksum means no archive and no manifest', async () => {
-    // Prepare: TMPDIR on a 64 KiB tmpfs, already full
+    // Prepare: TMPDIR on a 64 KiB tmpfs, already full; a host of its own (stamps are per second: no other run's prefix)
     prepareHost();
     const full = join(host!.dir, 'full');
     mkdirSync(full);
@@ -398,7 +399,7 @@ describe('backup.sh', () => {
     try {
       execFileSync('sh', ['-c', `mkdir "${full}/keep" && dd if=/dev/zero of="${full}/fill" bs=4k 2>/dev/null || true`]);
       // Act
-      const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }] }), { TMPDIR: full });
+      const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }] }), { TMPDIR: full, AWS_SSM_INSTANCE_ID: 'i-0b0b0b0b0b0b0b0b2' });
       // Assess
       expect(result.complete).toBe(false);
       expect(result.manifestKey).toBeNull();
