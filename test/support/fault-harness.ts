@@ -25,7 +25,7 @@ import { dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 /** Commands the harness can break, with docker split by subcommand. */
-export const SHIMMED = ['sqlite3', 'tar', 'zstd', 'openssl', 'sha256sum', 'wc', 'tee', 'curl', 'aws', 'docker'] as const;
+export const SHIMMED = ['sqlite3', 'tar', 'zstd', 'openssl', 'sha256sum', 'wc', 'tee', 'dd', 'curl', 'aws', 'docker'] as const;
 export type FaultMode = 'fail' | 'hang' | 'nothing';
 export const MODES: readonly FaultMode[] = ['fail', 'hang', 'nothing'];
 

@@ -9,8 +9,14 @@ import { faultName, MODES, oneJson } from '../../support/fault-harness.js';
 const bench = useFaultBench('backup-differential', { sourceBackup: true });
 
 describe('backup.sh differential under injected faults', () => {
-  /** A host whose state holds a verified full (SOURCE_HOST's run, copied to its own prefix): its next run is a differential. */
-  function hostWithFull() {
+  /**
+   * A host whose state holds a verified full (SOURCE_HOST's run, copied to its own prefix): its
+   * next run is a differential. Run prefixes are stamped to the second, so a run in the second of
+   * the copied full's stamp would land on the full's own prefix: wait that second out.
+   */
+  async function hostWithFull() {
+    const stamp = bench.sourceRun.split('/').at(-1)!;
+    while (new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z') <= stamp) await new Promise((r) => setTimeout(r, 100));
     const p = prepareHost();
     const instance = `i-0d${String(++bench.seq).padStart(15, '0')}`;
     const run = bench.sourceRun.replace(SOURCE_HOST, instance);
@@ -23,7 +29,7 @@ describe('backup.sh differential under injected faults', () => {
 
   it('makes a differential of the volume on the full without a fault', async () => {
     // Prepare
-    const { p, instance, state } = hostWithFull();
+    const { p, instance, state } = await hostWithFull();
     // Act
     const r = await bench.run('backup.sh', p, undefined, { AWS_SSM_INSTANCE_ID: instance });
     // Assess
@@ -37,7 +43,7 @@ describe('backup.sh differential under injected faults', () => {
   const cases = ['tar', 'zstd', 'openssl', 'curl'].flatMap((c) => MODES.map((m) => toFault(c, m)));
   it.concurrent.each(cases.map((f) => [faultName(f), f] as const))('differential with %s: one true result, no manifest and no moved base after a fault', async (_name, fault) => {
     // Prepare
-    const { p, instance, state } = hostWithFull();
+    const { p, instance, state } = await hostWithFull();
     const priorObjects = bench.lab.objects();
     const stateBefore = readFileSync(state, 'utf8');
     // Act

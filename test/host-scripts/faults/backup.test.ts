@@ -6,9 +6,9 @@ import { callCounts, faultName, MODES, oneJson } from '../../support/fault-harne
 
 // The source backup is a prior backup each case must leave untouched.
 const bench = useFaultBench('backup', { sourceBackup: true });
-// Over curl, s3_put hashes and counts the parts it reads: no tee, no wc (the CLI transport's
-// stream uses them: cli-transport.test.ts).
-const CURL_BACKUP_COMMANDS = BACKUP_COMMANDS.filter((c) => c !== 'wc' && c !== 'tee');
+// Over curl, s3_put reads the parts with dd (whole 64 KiB blocks) and hashes and counts them:
+// no tee, no wc (the CLI transport's stream uses them: cli-transport.test.ts).
+const CURL_BACKUP_COMMANDS = [...BACKUP_COMMANDS.filter((c) => c !== 'wc' && c !== 'tee'), 'dd'];
 
 describe('backup.sh under injected faults', () => {
   it('calls exactly the commands the harness breaks, and succeeds without a fault', async () => {
