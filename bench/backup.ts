@@ -127,8 +127,9 @@ const restoreGroup = (name: string, inSafety: boolean) => (inSafety ? 'safety ba
   : /^drop the copies/.test(name) ? 'remove the copies set aside'
   : /^find what to stop/.test(name) ? 'find what to stop'
   : 'other (find run, manifest, setup)');
-const backupGroup = (name: string) => (/^snapshot/.test(name) ? 'SQLite snapshot (VACUUM INTO)'
-  : /^archive/.test(name) ? 'archive streams (tar, zstd, hash, upload)'
+// With nothing to stop, the SQLite copies run beside the volume streams (their markers interleave),
+// so they share one group.
+const backupGroup = (name: string) => (/^(snapshot|archive)/.test(name) ? 'SQLite snapshots (VACUUM INTO) and archive streams (tar, zstd, hash, upload), overlapping'
   : /^(check uploads|manifest)/.test(name) ? 'check uploads and manifest'
   : 'other (setup, stop/start)');
 
