@@ -127,6 +127,21 @@ describe('s3.sh over curl', () => {
     expect(sha(await stored(key))).toBe(sha(body));
   });
 
+  it('puts and gets in parts without bash 5\'s EPOCHSECONDS (RHEL 8 and its rebuilds ship bash 4.4)', async () => {
+    // Prepare: bash 5 forgets the variables' special meaning once they are unset, as bash 4 never had it
+    const body = randomBytes(3 * 64 * 1024 + 5);
+    const key = 'bash4/parts.bin';
+    const env = { ...envCreds, SHIPSHAPE_S3_PART_BYTES: String(64 * 1024) };
+    // Act
+    const up = await s3sh('unset EPOCHSECONDS EPOCHREALTIME; s3_put "$1"', [key], env, body);
+    const down = await s3sh('unset EPOCHSECONDS EPOCHREALTIME; s3_get "$1"', [key], env);
+    // Assess
+    expect(up.status, up.stderr).toBe(0);
+    expect(down.status, down.stderr).toBe(0);
+    expect(sha(await stored(key))).toBe(sha(body));
+    expect(sha(down.stdout)).toBe(sha(body));
+  });
+
   it('fails when the whole stream\'s hash fails, aborts the upload and reports no sums', async () => {
     // Prepare: an openssl that fails when it reads a FIFO (the whole stream's hash), not a part file
     const bin = mkdtempSync(join(tmpdir(), 's3sh-bin-'));

@@ -34,6 +34,10 @@ limit_exec() {
   if [ "$RESULT_FD" = 1 ]; then exec "$@"; else exec "$@" {RESULT_FD}>&-; fi
 }
 
+# Seconds since the epoch in S3_NOW, without a process: printf's %(...)T (bash 4.2+); EPOCHSECONDS
+# would need bash 5, and RHEL 8 and its rebuilds ship 4.4.
+s3__now() { printf -v S3_NOW '%(%s)T' -1; }
+
 # --- credentials ----------------------------------------------------------------------------------
 s3__creds_file() {
   local f="${AWS_SHARED_CREDENTIALS_FILE:-${HOME:-/root}/.aws/credentials}" want="${AWS_PROFILE:-default}"
@@ -74,7 +78,7 @@ s3__creds_imds() {
 
 # Resolves credentials (env, file, IMDSv2); S3_WHY says why not.
 s3__resolve() {
-  S3_KEY_ID="" S3_SECRET="" S3_TOKEN="" S3_CREDS_AT=${EPOCHSECONDS:-0}
+  s3__now; S3_KEY_ID="" S3_SECRET="" S3_TOKEN="" S3_CREDS_AT=$S3_NOW
   if [ -n "${AWS_ACCESS_KEY_ID:-}" ] && [ -n "${AWS_SECRET_ACCESS_KEY:-}" ]; then
     S3_KEY_ID=$AWS_ACCESS_KEY_ID S3_SECRET=$AWS_SECRET_ACCESS_KEY S3_TOKEN=${AWS_SESSION_TOKEN:-} S3_CREDS_FROM=env
   elif s3__creds_file; then S3_CREDS_FROM="file"
@@ -84,7 +88,8 @@ s3__resolve() {
 }
 # Credentials that rotate (instance role, hybrid node file) are read again after 10 minutes.
 s3__fresh() {
-  if [ "$S3_CREDS_FROM" != env ] && [ $(( ${EPOCHSECONDS:-0} - S3_CREDS_AT )) -ge 600 ]; then s3__resolve || true; fi
+  s3__now
+  if [ "$S3_CREDS_FROM" != env ] && [ $((S3_NOW - S3_CREDS_AT)) -ge 600 ]; then s3__resolve || true; fi
 }
 
 # Whether curl can sign for S3 (one `curl --version`, no AWS CLI start-up).
@@ -207,7 +212,9 @@ s3__part_size() {
 # Reads the next <bytes> of stdin into <file> within the upload's time left: dd in 64 KiB blocks
 # (head reads 8 KiB at a time), head for sizes that are no multiple of them (tests' tiny parts).
 s3__read() { # file bytes
-  local left=$((S3_DEADLINE - EPOCHSECONDS))
+  local left
+  s3__now
+  left=$((S3_DEADLINE - S3_NOW))
   [ "$left" -ge 1 ] || left=1
   # A new file each time: rewriting a truncated file makes ext4 flush it to disk (auto_da_alloc).
   rm -f "$1"
@@ -215,7 +222,7 @@ s3__read() { # file bytes
   else limit "$left" head -c "$2" > "$1"
   fi || { echo "reading the stream to upload failed or took longer than ${S3_LIMIT:-$S3_T} s" >&2; return 1; }
 }
-s3__left() { local left=$((S3_DEADLINE - EPOCHSECONDS)); [ "$left" -ge 1 ] || left=1; printf '%s' "$left"; }
+s3__left() { local left; s3__now; left=$((S3_DEADLINE - S3_NOW)); [ "$left" -ge 1 ] || left=1; printf '%s' "$left"; }
 
 # Uploads part <n> from <file>, feeding it to the whole stream's hash (S3_WFD, when set) while it
 # is hashed and uploaded (the job ends only when the feed did: the next part's comes after);
@@ -289,7 +296,8 @@ s3__whole_end() {
 s3__curl_put() { # key [expected_bytes] [sums_file]
   local a="$S3_DIR/a" b="$S3_DIR/b" tmp n=1 size got i body total whole="" etag sum sums=${3:-}
   S3_KEY=$1 S3_EKEY=$(s3__enc "$1" /) S3_UPLOAD="" S3_EUPLOAD="" S3_PID="" S3_WPID="" S3_WFD=""
-  S3_DEADLINE=$((EPOCHSECONDS + ${S3_LIMIT:-$S3_T}))
+  s3__now
+  S3_DEADLINE=$((S3_NOW + ${S3_LIMIT:-$S3_T}))
   # A size hint starts with parts big enough for the whole stream in a tenth of the parts.
   S3_START=$S3_PART_BYTES
   if [[ ${2:-} =~ ^[0-9]+$ ]] && [ "$2" -gt $((S3_START * (S3_MAX_PARTS / 10 > 0 ? S3_MAX_PARTS / 10 : 1))) ]; then
