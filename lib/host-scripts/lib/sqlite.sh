@@ -24,10 +24,12 @@ sql_quote() { local s=${1//\'/\'\'}; printf "'%s'" "$s"; }
 
 # Prints the host path of <path in container>, or why it cannot be used (on stderr) and fails.
 sqlite_locate() { # container path
-  local target
+  local target id
   if ! target=$(host_path "$1" "$2"); then
-    if ! limit "${DOCKER_T:-20}" docker inspect --format "${LB}.Id${RB}" "$1" > /dev/null 2>&1; then
-      printf 'container %s does not exist (or docker inspect failed)' "$1" >&2
+    # An empty answer is no proof of "no mount": docker inspect may have printed nothing at all.
+    id=$(limit "${DOCKER_T:-20}" docker inspect --format "${LB}.Id${RB}" "$1" 2>/dev/null) || id=""
+    if [ -z "$id" ]; then
+      printf 'container %s does not exist, or docker inspect failed or answered nothing' "$1" >&2
     else
       printf "%s is in the writable layer of %s (no volume or bind mount holds it): it is lost when the container is recreated; mount it, or set runIn: container" "$2" "$1" >&2
     fi
