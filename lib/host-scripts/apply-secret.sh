@@ -56,12 +56,15 @@ on_exit() {
   [ "$rc" != 0 ] && note_error "apply-secret aborted with exit code $rc"
   value=""
   want_hash=""
+  clear_busy
   emit_result shipshape.apply-secret/1 print_result '"secret":null,"stage":null,"file":null,"changed":false,"restarts":[],"verified":false,"containers":[]'
   rm -rf "$work"
   exit 0
 }
 trap on_exit EXIT
 trap_signals
+# Recreating or restarting containers while a backup or restore has them stopped would undo it.
+claim_stack apply-secret || exit 0
 
 have aws || { note_error "the AWS CLI is not installed on the host"; exit 0; }
 spec_error=$(spec_problem)

@@ -127,7 +127,7 @@ on_exit() {
 }
 trap on_exit EXIT
 trap_signals
-mark_busy backup
+mark_busy backup || exit 0
 stage "start backup"
 work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}: is it full or read-only?"; exit 0; }
 sw=$work

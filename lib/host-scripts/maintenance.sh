@@ -60,6 +60,8 @@ on_exit() {
 trap on_exit EXIT
 trap_signals
 work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}"; exit 0; }
+# The stack stays claimed from before the backup until the databases are done.
+claim_stack maintenance || exit 0
 
 spec_error=$(spec_problem)
 [ -z "$spec_error" ] || { note_error "$spec_error"; exit 0; }

@@ -131,6 +131,8 @@ if [ -n "$backup" ]; then
   tool sha256sum 1 "archive checksums"
   tool "${compression:-zstd}" 1 "backup compression (${compression:-zstd})"
 fi
+# Backups, restores, maintenance and secret changes take the stack one at a time (claim_stack).
+if [ -n "$backup" ] || [ -n "$maintenance" ] || [ -n "$secrets" ]; then tool flock 0 "one run that changes the stack at a time; without it, runs started together are not serialized"; fi
 has_host_sqlite=0
 if awk -F '\t' '$1 == "sqlite" && $5 != "container" { f = 1 } END { exit !f }' <<< "$backup"$'\n'"$integrity"; then has_host_sqlite=1; fi
 [ -n "$maintenance" ] && grep -q $'^sqlite\t' <<< "$maintenance" && has_host_sqlite=1

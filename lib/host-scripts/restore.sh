@@ -183,7 +183,7 @@ on_exit() {
 }
 trap on_exit EXIT
 trap_signals
-mark_busy restore
+mark_busy restore || exit 0
 stage "start restore"
 work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}"; exit 0; }
 

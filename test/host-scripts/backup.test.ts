@@ -136,8 +136,8 @@ describe('backup.sh', () => {
     expect(result.restarts).toEqual([expect.objectContaining({ container: 'worker', started: true, state: 'running' })]);
     expect(host!.calls().filter((c) => ['stop', 'start'].includes(c[0]!)).map((c) => c[0])).toEqual(['stop', 'start']);
     expect(readdirSync(join(host!.dir, 'app-root', 'tmp'))).toEqual([]);
-    // The busy mark that keeps remediation away is gone once the backup ends.
-    expect(readdirSync(join(host!.dir, 'locks'))).toEqual([]);
+    // The busy mark that keeps remediation away is gone once the backup ends (the lock file stays: flock files are never removed).
+    expect(readdirSync(join(host!.dir, 'locks'))).toEqual(['web.lock']);
   });
 
   it('copies SQLite beside the other archives when nothing is stopped, and keeps the order of the spec in the result', async () => {
@@ -156,6 +156,24 @@ describe('backup.sh', () => {
     const restored = join(host!.dir, 'second.db');
     writeFileSync(restored, unpack(await getObject(result.archives[1]!.key), 'zst'));
     expect(sqlite(restored, 'SELECT group_concat(v) FROM s;')).toBe('1,2,3');
+  });
+
+  it('fails when another run holds the stack past the wait: nothing stopped, nothing uploaded, the holder\'s mark kept', async () => {
+    // Prepare: a restore of the same stack runs on this host (common.sh's own claim, in a process that stays)
+    prepareHost();
+    const locks = join(host!.dir, 'locks');
+    const holder = spawn('bash', ['-c', `set -euo pipefail; . "$1"; note_error() { :; }; STACK=web; LOCK_DIR="$2"; mark_busy restore; echo held; sleep 60`, 'holder', join(process.cwd(), 'lib/host-scripts/lib/common.sh'), locks], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((r) => holder.stdout!.once('data', () => r()));
+    const before = await keys('backups/web/i-0000000000000b0c5/');
+    // Act
+    const result = await runBackup(spec(FULL), { SHIPSHAPE_STACK_LOCK_WAIT_SECONDS: '1', AWS_SSM_INSTANCE_ID: 'i-0000000000000b0c5' });
+    holder.kill('SIGKILL');
+    // Assess
+    expect(result.complete).toBe(false);
+    expect(result.errors).toEqual(['stack web is busy on this host with restore (waited 1 s): backup did nothing; run it again once that has finished']);
+    expect(host!.calls().filter((c) => ['stop', 'start', 'exec'].includes(c[0]!))).toEqual([]);
+    expect(await keys('backups/web/i-0000000000000b0c5/')).toEqual(before);
+    expect(readFileSync(join(locks, 'web.busy'), 'utf8').trim()).toBe('restore');
   });
 
   it('fails when a snapshot copied beside the volumes fails: the volumes are still copied, and no manifest', async () => {

@@ -5,7 +5,10 @@
  * already printable; over generated strings they must give exactly what the byte rule says.
  * now_ms reads bash 5's EPOCHREALTIME instead of starting date.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hostScript } from '../support/run-script.js';
@@ -43,5 +46,66 @@ describe('json_str and stage (lib/common.sh)', () => {
       expect(String(ms)).toMatch(/^\d{13}$/);
       expect(Math.abs(ms - Date.now())).toBeLessThan(60_000);
     }
+  });
+});
+
+describe('claim_stack (lib/common.sh): one run that changes a stack at a time on a host', () => {
+  /** A bash that sourced common.sh, with errors printed as "ERR <text>". */
+  const prelude = (lockDir: string) => `set -euo pipefail; . "${COMMON}"; note_error() { echo "ERR $1"; }; STACK=web; LOCK_DIR='${lockDir}'; `;
+  const bashRun = (script: string, env: Record<string, string> = {}) => new Promise<string>((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+
+  it('makes a second run wait until the first lets the stack go', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'claim-'));
+    const log = join(dir, 'log');
+    const run = (name: string) => `${prelude(dir)} claim_stack ${name}; echo "$(cat '${log}' 2>/dev/null)${name}-in " > '${log}'; sleep 1; echo "$(cat '${log}')${name}-out " > '${log}'; clear_busy`;
+    // Act: B starts while A holds the stack
+    const a = bashRun(run('A'));
+    await new Promise((r) => setTimeout(r, 300));
+    const b = bashRun(run('B'));
+    await Promise.all([a, b]);
+    // Assess: B went in only after A came out
+    expect(readFileSync(log, 'utf8').trim()).toBe('A-in A-out B-in B-out');
+  });
+
+  it('fails when the stack stays busy past the wait, naming what holds it, and leaves its mark alone', async () => {
+    // Prepare: a restore holds the stack
+    const dir = mkdtempSync(join(tmpdir(), 'claim-'));
+    const holder = spawn('bash', ['-c', `${prelude(dir)} mark_busy restore; echo held; sleep 60`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((r) => holder.stdout!.once('data', () => r()));
+    // Act
+    const out = await bashRun(`${prelude(dir)} if claim_stack backup; then echo claimed; fi; clear_busy`, { SHIPSHAPE_STACK_LOCK_WAIT_SECONDS: '1' });
+    holder.kill('SIGKILL');
+    // Assess
+    expect(out.trim()).toBe('ERR stack web is busy on this host with restore (waited 1 s): backup did nothing; run it again once that has finished');
+    expect(readFileSync(join(dir, 'web.busy'), 'utf8').trim(), 'the failed claim cleared the holder\'s mark').toBe('restore');
+  });
+
+  it('frees the stack when the run holding it is killed (SIGKILL: no trap runs)', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'claim-'));
+    const killed = spawn('bash', ['-c', `${prelude(dir)} claim_stack backup; echo claimed; sleep 60`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((r) => killed.stdout!.once('data', () => r()));
+    // Act
+    killed.kill('SIGKILL');
+    const out = await bashRun(`${prelude(dir)} claim_stack backup && echo claimed`, { SHIPSHAPE_STACK_LOCK_WAIT_SECONDS: '10' });
+    // Assess
+    expect(out.trim()).toBe('claimed');
+  });
+
+  it('lets a run started inside the claiming run (maintenance\'s backup) go on, and keeps the stack claimed after it', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'claim-'));
+    writeFileSync(join(dir, 'ready'), '');
+    // Act: the inner run claims and clears as backup.sh does; then another process tries while the outer still runs
+    const out = await bashRun(`${prelude(dir)} claim_stack maintenance; ( mark_busy backup && echo inner-claimed; clear_busy ); bash -c '${prelude(dir).replace(/'/g, "'\\''")} SHIPSHAPE_STACK_CLAIM= claim_stack backup || true' ; clear_busy`, { SHIPSHAPE_STACK_LOCK_WAIT_SECONDS: '1' });
+    // Assess
+    expect(out.trim().split('\n')).toEqual(['inner-claimed', expect.stringMatching(/^ERR stack web is busy on this host with .*backup did nothing/)]);
   });
 });

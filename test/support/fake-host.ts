@@ -95,6 +95,8 @@ export class FakeHost {
       SHIPSHAPE_PROC_ROOT: this.proc,
       SHIPSHAPE_CPU_SAMPLE_SECONDS: '0',
       SHIPSHAPE_STATE_DIR: join(this.dir, 'state'),
+      // Each fake host its own stack locks and busy marks, as each real host has its own /run.
+      SHIPSHAPE_LOCK_DIR: join(this.dir, 'locks'),
       ...extra,
     };
   }

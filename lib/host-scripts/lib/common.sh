@@ -158,8 +158,53 @@ now_ms() {
 # A stack is "busy" while a backup or restore runs on this host: health checks report it and
 # remediation leaves the stack alone. Stale marks (over a day old) are ignored.
 LOCK_DIR="${SHIPSHAPE_LOCK_DIR:-/run/shipshape}"
-mark_busy() { { mkdir -p "$LOCK_DIR" && printf '%s\n' "$1" > "$LOCK_DIR/$STACK.busy"; } 2>/dev/null || true; }
-clear_busy() { rm -f "$LOCK_DIR/$STACK.busy" 2>/dev/null || true; }
+mark_busy() {
+  claim_stack "$1" || return 1
+  { mkdir -p "$LOCK_DIR" && printf '%s\n' "$1" > "$LOCK_DIR/$STACK.busy"; } 2>/dev/null || true
+}
+# Only the run that holds the stack clears its mark and lets the stack go.
+clear_busy() {
+  [ "${SHIPSHAPE_STACK_CLAIM:-}" = "$STACK" ] || return 0
+  rm -f "$LOCK_DIR/$STACK.busy" 2>/dev/null || true
+  # A subshell of the claiming run (maintenance's backup) sees the holder too, but must not end it.
+  if [ -n "$STACK_HOLDER" ] && [ "$BASHPID" = "$STACK_HOLDER_OWNER" ]; then kill "$STACK_HOLDER" 2>/dev/null || true; STACK_HOLDER=""; fi
+}
+
+# One run that changes a stack at a time on a host (backup, restore, maintenance, apply-secret):
+# SSM runs documents side by side, and two runs stopping, swapping or recreating the same
+# containers would undo each other. A holder process keeps an flock on $LOCK_DIR/<stack>.lock
+# while this script lives (checked every second, so a killed run frees it too); only the holder
+# has the lock open, so nothing this script starts (podman's conmon) can keep it. Runs started
+# by a run that holds the stack (maintenance's backup, restore's safety backup) inherit the
+# claim. Without flock (util-linux) runs are not serialized; preflight says so.
+STACK_LOCK_WAIT="${SHIPSHAPE_STACK_LOCK_WAIT_SECONDS:-60}"
+STACK_HOLDER="" STACK_HOLDER_OWNER=""
+claim_stack() { # runbook
+  local dir line="" holder
+  [ -n "$STACK" ] && [ "${SHIPSHAPE_STACK_CLAIM:-}" != "$STACK" ] || return 0
+  have flock || return 0
+  mkdir -p "$LOCK_DIR" 2>/dev/null || true
+  if ! dir=$(mktemp -d 2>/dev/null) || ! mkfifo "$dir/claim" 2>/dev/null; then
+    note_error "cannot claim stack $STACK (no temporary directory in ${TMPDIR:-/tmp}): $1 did nothing"
+    return 1
+  fi
+  (
+    if [ "$RESULT_FD" != 1 ]; then exec {RESULT_FD}>&-; fi
+    exec 9>> "$LOCK_DIR/$STACK.lock" || exit 1
+    flock -w "$STACK_LOCK_WAIT" 9 || exit 1
+    echo locked
+    exec 1>&-
+    while kill -0 "$$" 2>/dev/null; do sleep 1 9>&-; done
+  ) > "$dir/claim" 2> /dev/null < /dev/null &
+  holder=$!
+  read -r line < "$dir/claim" || true
+  rm -rf "$dir"
+  if [ "$line" = locked ]; then STACK_HOLDER=$holder STACK_HOLDER_OWNER=$BASHPID; export SHIPSHAPE_STACK_CLAIM="$STACK"; return 0; fi
+  wait "$holder" 2>/dev/null || true
+  line=$(busy_with || true)
+  note_error "stack $STACK is busy on this host with ${line:-another run} (waited ${STACK_LOCK_WAIT} s): $1 did nothing; run it again once that has finished"
+  return 1
+}
 busy_with() {
   local f="$LOCK_DIR/$STACK.busy"
   [ -n "$(find "$f" -mmin -1440 2>/dev/null)" ] && head -c 40 "$f" | tr -cd 'a-z-'
