@@ -26,7 +26,7 @@ import { GRACE_ENDED_LABEL, rotate, RotationError, type RotationClients, type Ro
 import { parseFleet } from '../../lib/config/load.js';
 import type { Fleet } from '../../lib/config/schema.js';
 import { fleetSpecs } from '../../lib/runbooks/spec.js';
-import { composeLabels } from '../support/compose.js';
+import { composeLabels, installFakeCompose } from '../support/compose.js';
 import { documentsOf } from '../support/document-runner.js';
 import { FakeHost, running, type FakeContainer } from '../support/fake-host.js';
 import { FakeSecretsManager } from '../support/fake-secrets.js';
@@ -68,31 +68,7 @@ writeFileSync(join(bin, 'sh'), [
   'for pair in $FAKE_HOST_LINKS; do ln -sfn "${pair#*=}" "${pair%%=*}"; done',
   'exec /bin/sh "$@"', '',
 ].join('\n'), { mode: 0o755 });
-// Python, as the fake docker is: a Node start-up per call costs ten times the CPU.
-writeFileSync(join(bin, 'docker-compose'), `#!/usr/bin/python3 -SE
-import json, os, re, sys
-args = sys.argv[1:]
-state = os.environ['FAKE_DOCKER_STATE']
-with open(os.path.join(state, 'compose.log'), 'a') as log:
-    log.write(json.dumps({'cwd': os.getcwd(), 'args': args}) + '\\n')
-if args[:1] == ['version']:
-    print('docker-compose version 1.29.2')
-    sys.exit(0)
-project = args[args.index('-p') + 1] if '-p' in args else args[0]
-services = args[args.index('--force-recreate') + 1:] if '--force-recreate' in args else args
-path = os.path.join(state, 'containers.json')
-with open(path) as f:
-    everything = json.load(f)
-with open(os.environ['FAKE_COMPOSE_ENV_FILE']) as f:
-    env = [l for l in f.read().split('\\n') if re.match(r'[A-Z_][A-Z0-9_]*=', l)]
-for c in everything.values():
-    labels = (c.get('Config') or {}).get('Labels') or {}
-    if labels.get('com.docker.compose.project') == project and labels.get('com.docker.compose.service') in services:
-        c['Config']['Env'] = ['PATH=/usr/bin', *env]
-        c['State']['Status'] = 'running'
-with open(path, 'w') as f:
-    json.dump(everything, f, indent=2)
-`, { mode: 0o755 });
+installFakeCompose(bin);
 
 const sns = mockClient(SNSClient);
 let secrets: FakeSecretsManager;
@@ -153,7 +129,7 @@ function setUp(kind: Kind, opts: { deny?: string } = {}) {
     env: {
       PATH: `${bin}:${hosts[i]!.env().PATH}`, FAKE_SECRETS: stageDir, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2',
       FAKE_HOST_LOCK: join(work, 'host.lock'), FAKE_HOST_LINKS: `${APP}=${hostDir(instanceId, 'app')} ${KEYS}=${hostDir(instanceId, 'keys')}`,
-      FAKE_COMPOSE_ENV_FILE: join(hostDir(instanceId, 'app'), '.env.production'),
+      FAKE_COMPOSE_ENV_FILE: join(hostDir(instanceId, 'app'), '.env.production'), FAKE_COMPOSE_BASE_ENV: 'PATH=/usr/bin',
       ...(opts.deny ? { FAKE_DENY_STAGE: opts.deny } : {}),
     },
   })), undefined, fleetSpecs(fleet));

@@ -13,7 +13,7 @@ import { secretsSpecLines } from '../../lib/runbooks/secrets.js';
 import * as z from 'zod';
 import { FAKE_BIN, FakeHost, running, type FakeContainer } from '../support/fake-host.js';
 import { execFileSync } from 'node:child_process';
-import { composeLabels } from '../support/compose.js';
+import { composeLabels, installFakeCompose } from '../support/compose.js';
 import { composeSpecLines } from '../../lib/runbooks/compose.js';
 import { runHostScript } from '../support/run-script.js';
 
@@ -28,39 +28,6 @@ afterEach(() => host?.dispose());
 const OLD = 'a'.repeat(64);
 const NEW = 'b1c2'.repeat(16);
 
-/**
- * A stand-in for docker-compose v1 (the fake docker has no `compose`): it logs each call with its
- * working directory and, for `up --force-recreate`, gives the named services' containers the env
- * file's variables again, as compose does for env_file: when it recreates a container. Python, as
- * the fake docker is: a Node start-up per call costs ten times the CPU.
- */
-const FAKE_COMPOSE = `#!/usr/bin/python3 -SE
-import json, os, re, sys
-args = sys.argv[1:]
-state = os.environ['FAKE_DOCKER_STATE']
-with open(os.path.join(state, 'compose.log'), 'a') as log:
-    log.write(json.dumps({'cwd': os.getcwd(), 'args': args}) + '\\n')
-if args[:1] == ['version']:
-    print('docker-compose version 1.29.2')
-    sys.exit(0)
-if os.environ.get('FAKE_COMPOSE_NOOP'):
-    sys.exit(0)
-project = args[args.index('-p') + 1] if '-p' in args else args[0]
-services = args[args.index('--force-recreate') + 1:] if '--force-recreate' in args else args
-path = os.path.join(state, 'containers.json')
-with open(path) as f:
-    everything = json.load(f)
-with open(os.environ['FAKE_COMPOSE_ENV_FILE']) as f:
-    env = [l for l in f.read().split('\\n') if re.match(r'[A-Z_][A-Z0-9_]*=', l)]
-for c in everything.values():
-    labels = (c.get('Config') or {}).get('Labels') or {}
-    if labels.get('com.docker.compose.project') == project and labels.get('com.docker.compose.service') in services:
-        c['Config']['Env'] = env
-        c['RestartCount'] = 0
-        c['State']['Status'] = 'running'
-with open(path, 'w') as f:
-    json.dump(everything, f, indent=2)
-`;
 
 function prepare(target: 'env' | 'file' = 'env', opts: { literal?: boolean; envMounted?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'apply-secret-'));
@@ -91,7 +58,7 @@ function prepare(target: 'env' | 'file' = 'env', opts: { literal?: boolean; envM
   writeFileSync(join(secrets, 'AWSPENDING'), `${NEW}\n`);
   const bin = mkdtempSync(join(tmpdir(), 'fake-aws-'));
   writeFileSync(join(bin, 'aws'), '#!/bin/sh\necho "${AWS_REGION:-none} ${AWS_DEFAULT_REGION:-none} $1 $2" >> "$FAKE_SECRETS/aws-calls.log"\nstage=""\nwhile [ $# -gt 0 ]; do case "$1" in --version-stage) stage=$2; shift;; esac; shift; done\ncat "$FAKE_SECRETS/$stage" 2>/dev/null || { echo "An error occurred (ResourceNotFoundException): no version with stage $stage" >&2; exit 254; }\n', { mode: 0o755 });
-  writeFileSync(join(bin, 'docker-compose'), FAKE_COMPOSE, { mode: 0o755 });
+  installFakeCompose(bin);
   const fleet = parseFleet({ fleet: 'demo', stacks: [{ name: 'web', hosts: { tag: { key: 'R', value: 'w' } }, composeProject: 'web',
     services: opts.literal ? [{ name: 'api', container: 'web-api-1' }, { name: 'worker', container: 'web-worker-1' }, { name: 'db', container: 'web-db-1' }] : [{ name: 'api' }, { name: 'worker' }, { name: 'db' }],
     secrets: [target === 'env'
