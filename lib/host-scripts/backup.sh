@@ -131,6 +131,18 @@ mark_busy backup || exit 0
 stage "start backup"
 work=$(mktemp -d 2>/dev/null) || { work=""; note_error "cannot create a temporary directory in ${TMPDIR:-/tmp}: is it full or read-only?"; exit 0; }
 sw=$work
+# Runs are stamped to the second, and a run never writes into an earlier run's prefix: one that
+# starts in the second of an earlier run of this host (a restore's safety backup right after the
+# backup it restores, two runs one after the other) waits that second out. A failed listing here
+# is left to the upload checks, which list again.
+for attempt in 1 2 3 4 5 6; do
+  taken=$(S3_SHORT_T=30 s3_keys "$prefix/" 2>/dev/null) || { taken=""; break; }
+  if [ -z "$taken" ] || [ "$attempt" = 6 ]; then break; fi
+  sleep 1
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  prefix="${host_prefix}${stamp}"
+done
+[ -z "$taken" ] || { note_error "the run prefix $prefix already holds objects, as did those of the 5 seconds before: nothing was uploaded"; exit 0; }
 
 # --- tools and spec ----------------------------------------------------------------
 HASH=(sha256sum)

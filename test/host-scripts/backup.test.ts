@@ -158,6 +158,24 @@ describe('backup.sh', () => {
     expect(sqlite(restored, 'SELECT group_concat(v) FROM s;')).toBe('1,2,3');
   });
 
+  it('never writes into an earlier run\'s prefix: a run starting in a second that is taken waits it out', async () => {
+    // Prepare: runs of this host already hold this second and the next two (stamps are to the second)
+    const { uploads } = prepareHost();
+    const instance = 'i-0000000000000abcd';
+    const stampOf = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const now = Date.now();
+    const taken = [0, 1, 2].map((i) => `backups/web/${instance}/${stampOf(now + i * 1000)}`);
+    for (const t of taken) await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${t}/manifest.json`, Body: '{"earlier":true}' }));
+    // Act
+    const result = await runBackup(spec({ ...FULL, paths: [{ name: 'uploads', path: uploads }] }), { AWS_SSM_INSTANCE_ID: instance });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.complete).toBe(true);
+    expect(taken).not.toContain(result.prefix);
+    expect(result.prefix > taken[2]!).toBe(true);
+    for (const t of taken) expect(await keys(`${t}/`)).toEqual([`${t}/manifest.json`]);
+  });
+
   it('fails when another run holds the stack past the wait: nothing stopped, nothing uploaded, the holder\'s mark kept', async () => {
     // Prepare: a restore of the same stack runs on this host (common.sh's own claim, in a process that stays)
     prepareHost();
