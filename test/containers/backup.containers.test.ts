@@ -20,6 +20,9 @@ import { runHostScript } from '../support/run-script.js';
 import { closedPort } from '../support/servers.js';
 import { requireEngine } from './engine.js';
 
+// This file's hosts have their own stack locks, as each host has its own /run (others use stack 'web' too).
+const LOCKS = mkdtempSync(join(tmpdir(), 'locks-'));
+
 const engine = engineStatus();
 requireEngine(engine);
 const BUCKET = 'container-backups';
@@ -49,7 +52,7 @@ describe.runIf(engine.ok)('backup against real containers', () => {
 
   const hostEnv = (specPath: string, extra: Record<string, string> = {}) => ({
     PATH: `${awsBin}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), AWS_SSM_INSTANCE_ID: 'i-0c0c0c0c0c0c0c0c0',
-    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'containers', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_LOCK_DIR: LOCKS, SHIPSHAPE_RUN_ID: 'containers', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
     SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '20', SHIPSHAPE_STATE_DIR: join(awsBin, 'state'),
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', ...extra,
   });

@@ -32,6 +32,9 @@ import { hostScript, runHostScript } from '../support/run-script.js';
 import { specFile } from '../support/spec-file.js';
 import { requireEngine } from './engine.js';
 
+// This file's hosts have their own stack locks, as each host has its own /run (others use stack 'web' too).
+const LOCKS = mkdtempSync(join(tmpdir(), 'locks-'));
+
 const engine = engineStatus();
 requireEngine(engine);
 const hasCompose = spawnSync('sh', ['-c', 'command -v docker-compose']).status === 0;
@@ -92,7 +95,7 @@ describe.runIf(engine.ok)('compose as it really is (docker-compose v1 on podman\
       backup: { volumes: [{ name: 'data' }], sqlite: [{ name: 'app-db', container: 'db', path: '/data/app.db' }] },
       integrity: { sqlite: [{ name: 'app-db', container: 'db', path: '/data/app.db' }] },
       secrets: [{ name: 'jwt', envFile: join(dir, '.env.app'), variable: 'JWT_SECRET', restart: ['app'] }] }] });
-    env = { PATH: `${join(work, 'bin')}:${SHIM_BIN}:${process.env.PATH}`, HOME: work, DOCKER_HOST: `unix://${sock}`, SHIPSHAPE_STATE_DIR: state, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'compose', SHIPSHAPE_REGION: 'eu-central-1', SHIPSHAPE_BUCKET: 'b', SHIPSHAPE_CPU_SAMPLE_SECONDS: '0' };
+    env = { PATH: `${join(work, 'bin')}:${SHIM_BIN}:${process.env.PATH}`, HOME: work, DOCKER_HOST: `unix://${sock}`, SHIPSHAPE_STATE_DIR: state, SHIPSHAPE_STACK: 'web', SHIPSHAPE_LOCK_DIR: LOCKS, SHIPSHAPE_RUN_ID: 'compose', SHIPSHAPE_REGION: 'eu-central-1', SHIPSHAPE_BUCKET: 'b', SHIPSHAPE_CPU_SAMPLE_SECONDS: '0' };
     // The writer has committed a few batches before anything reads the database.
     await waitFor(async () => (await podman('exec', `${project}_db_1`, 'sqlite3', '/data/app.db', 'SELECT count(*) FROM t')).trim() !== '0', 'the first rows', 30_000).catch(() => undefined);
   }, 600_000);

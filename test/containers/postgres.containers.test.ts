@@ -24,6 +24,9 @@ import { specFile } from '../support/spec-file.js';
 import { requireEngine } from './engine.js';
 import { ensurePostgresImage, POSTGRES_START } from './postgres-image.js';
 
+// This file's hosts have their own stack locks, as each host has its own /run (others use stack 'web' too).
+const LOCKS = mkdtempSync(join(tmpdir(), 'locks-'));
+
 const engine = engineStatus();
 requireEngine(engine);
 const BUCKET = 'pg-backups';
@@ -50,7 +53,7 @@ describe.runIf(engine.ok)('PostgreSQL backup, drill and restore against a real d
   };
   const hostEnv = (extra: Record<string, string> = {}) => ({
     PATH: `${awsBin}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), AWS_SSM_INSTANCE_ID: 'i-0d0d0d0d0d0d0d0d0',
-    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'pg', SHIPSHAPE_SPEC_FILE: spec(), SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint,
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_LOCK_DIR: LOCKS, SHIPSHAPE_RUN_ID: 'pg', SHIPSHAPE_SPEC_FILE: spec(), SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint,
     SHIPSHAPE_HEALTH_WAIT_SECONDS: '30', SHIPSHAPE_STATE_DIR: join(awsBin, 'state'),
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', ...extra,
   });

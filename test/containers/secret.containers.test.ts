@@ -14,6 +14,9 @@ import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN } from '../su
 import { runHostScript } from '../support/run-script.js';
 import { requireEngine } from './engine.js';
 
+// This file's hosts have their own stack locks, as each host has its own /run (others use stack 'web' too).
+const LOCKS = mkdtempSync(join(tmpdir(), 'locks-'));
+
 const engine = engineStatus();
 requireEngine(engine);
 const OLD = 'f00d'.repeat(16);
@@ -49,7 +52,7 @@ describe.runIf(engine.ok)('secret apply against a real container', () => {
     expect(await podman('exec', container(), 'cat', '/app/.env.production')).toContain(`JWT_SECRET=${OLD}`);
     // Act
     const run = await runHostScript('apply-secret.sh', {
-      PATH: `${join(dir, 'bin')}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'containers',
+      PATH: `${join(dir, 'bin')}:${SHIM_BIN}:${process.env.PATH}`, HOME: tmpdir(), SHIPSHAPE_STACK: 'web', SHIPSHAPE_LOCK_DIR: LOCKS, SHIPSHAPE_RUN_ID: 'containers',
       SHIPSHAPE_SECRET: 'jwt', SHIPSHAPE_STAGE: 'AWSPENDING', SHIPSHAPE_SPEC_FILE: specFile({ secrets: secretsSpecLines(fleet, fleet.stacks[0]!) }), SHIPSHAPE_HEALTH_WAIT_SECONDS: '30',
     }, 120_000);
     // Assess
