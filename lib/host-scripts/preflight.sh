@@ -111,7 +111,8 @@ if [ -n "$backup" ] || [ -n "$maintenance" ]; then needs_s3=1; fi
 if [ "$needs_s3" = 1 ]; then
   cv=""
   if have curl; then cv=$(limit 10 curl --version 2>&1 | first_line) || cv=""; fi
-  if [[ $cv =~ ^curl\ ([0-9]+)\.([0-9]+) ]] && { [ "${BASH_REMATCH[1]}" -gt 7 ] || { [ "${BASH_REMATCH[1]}" = 7 ] && [ "${BASH_REMATCH[2]}" -ge 88 ]; }; }; then
+  # The same test as lib/s3.sh's own choice of transport (curl 7.88 or later).
+  if s3__curl_signs; then
     s3_curl=1
     add_check tool s3-transport 1 1 "S3 through curl's SigV4 (--aws-sigv4): uploads carry x-amz-checksum-sha256" "$cv"
   elif have aws; then
