@@ -169,11 +169,12 @@ fi
 
 # --- compose project ----------------------------------------------------------------------------
 if [ -n "$project" ]; then
-  if compose_projects | grep -qx -- "$project"; then
+  projects=$(compose_projects) || projects=""
+  if grep -qx -- "$project" <<< "$projects"; then
     dir=$(compose_workdir "$project" 2>/dev/null) || dir=""
     add_check compose.project "$project" 1 1 "containers of project $project found${dir:+; working directory $dir}"
   else
-    add_check compose.project "$project" 0 1 "no container carries com.docker.compose.project=$project; projects here: $(compose_projects | paste -sd, - | sed 's/,/, /g')"
+    add_check compose.project "$project" 0 1 "no container carries com.docker.compose.project=$project; projects here: $(paste -sd, - <<< "$projects" | sed 's/,/, /g')"
   fi
 fi
 

@@ -1,7 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { composeContainer, composeLabels, composeVolume } from '../support/compose.js';
-import { FakeHost, running, type FakeContainer } from '../support/fake-host.js';
+import { FAKE_BIN, FakeHost, running, type FakeContainer } from '../support/fake-host.js';
 import { hostScript } from '../support/run-script.js';
 
 let host: FakeHost | undefined;
@@ -81,6 +84,30 @@ describe('compose.sh: compose names on the host', () => {
     // Assess
     expect(r.status).toBe(1);
     expect(r.err).toContain("looked for compose volume 'dta' of project 'shop' (label com.docker.compose.volume=dta), for 'shop_dta' and for a volume named 'dta'; found volumes of project 'shop': shop_data");
+  });
+
+  it('still answers when a container listed a moment ago is gone by the time it is inspected (compose recreating a service)', () => {
+    // Prepare: `docker ps` lists a container that inspect no longer finds (inspect prints the others and exits 1)
+    const containers = { ...composeContainer('shop', 'api'), ...composeContainer('blog', 'web') };
+    const race = mkdtempSync(join(tmpdir(), 'compose-race-'));
+    writeFileSync(join(race, 'docker'), `#!/bin/bash\nif [ "$1" = ps ]; then "${FAKE_BIN}/docker" "$@"; echo gone_container; exit 0; fi\nexec "${FAKE_BIN}/docker" "$@"\n`, { mode: 0o755 });
+    const withRace = (fn: string, args: string[]) => {
+      host = new FakeHost(containers);
+      const env = host.env();
+      const script = `set -euo pipefail; . "${hostScript('lib/common.sh')}"; . "${hostScript('lib/compose.sh')}"; ${fn} "$@"`;
+      const r = spawnSync('bash', ['-c', script, 'compose-test', ...args], { env: { ...env, PATH: `${race}:${env.PATH}` }, encoding: 'utf8' });
+      host.dispose();
+      return { status: r.status, out: r.stdout.trim().split('\n').filter(Boolean) };
+    };
+    // Act
+    const projects = withRace('compose_projects', []);
+    const api = withRace('compose_containers', ['shop', 'api']);
+    const dir = withRace('compose_workdir', ['shop']);
+    rmSync(race, { recursive: true, force: true });
+    // Assess
+    expect(projects).toEqual({ status: 0, out: ['blog', 'shop'] });
+    expect(api).toEqual({ status: 0, out: ['shop-api-1'] });
+    expect(dir).toEqual({ status: 0, out: ['/srv/shop'] });
   });
 
   it('reads the working directory and compose files from the labels', () => {

@@ -31,15 +31,26 @@ compose_spec_project() {
   done < <(read_spec compose 2>/dev/null || true)
 }
 
+# `docker inspect` of containers listed a moment ago: one removed in between (compose recreating
+# a service, a one-off run ending) makes inspect exit 1 after printing the others, which is still
+# an answer; no output at all is a failure.
+_compose_inspect_listed() { # format ids...
+  local format=$1 out rc=0
+  shift
+  out=$(limit 30 docker inspect --type container --format "$format" "$@" 2>/dev/null) || rc=$?
+  [ "$rc" = 0 ] || [ -n "$out" ] || return 1
+  printf '%s\n' "$out"
+}
+
 # "name|project|service|number|oneoff" for every container of a project (all states).
 _compose_project_containers() { # project
   local ids
   ids=$(limit 30 docker ps -a -q --filter "label=$COMPOSE_LABEL.project=$1" 2>/dev/null) || return 1
   [ -n "$ids" ] || return 0
   # shellcheck disable=SC2086 # IDs are words without spaces
-  limit 30 docker inspect --type container --format \
+  _compose_inspect_listed \
     "${LB}.Name${RB}|${LB}index .Config.Labels \"$COMPOSE_LABEL.project\"${RB}|${LB}index .Config.Labels \"$COMPOSE_LABEL.service\"${RB}|${LB}index .Config.Labels \"$COMPOSE_LABEL.container-number\"${RB}|${LB}index .Config.Labels \"$COMPOSE_LABEL.oneoff\"${RB}" \
-    $ids 2>/dev/null | sed 's#^/##' | awk -F '|' -v p="$1" '$2 == p'
+    $ids | sed 's#^/##' | awk -F '|' -v p="$1" '$2 == p'
 }
 
 # The services of a project, for messages.
@@ -89,7 +100,7 @@ compose_projects() {
   ids=$(limit 30 docker ps -a -q 2>/dev/null) || return 0
   [ -n "$ids" ] || return 0
   # shellcheck disable=SC2086
-  limit 30 docker inspect --type container --format "${LB}index .Config.Labels \"$COMPOSE_LABEL.project\"${RB}" $ids 2>/dev/null | grep -v -e '^$' -e '^<no value>$' | sort -u
+  _compose_inspect_listed "${LB}index .Config.Labels \"$COMPOSE_LABEL.project\"${RB}" $ids | { grep -v -e '^$' -e '^<no value>$' || true; } | sort -u
 }
 
 # The Docker volume of a compose volume key: labelled com.docker.compose.volume=<key> in the
@@ -124,7 +135,7 @@ _compose_project_label() { # project label
   ids=$(limit 30 docker ps -a -q --filter "label=$COMPOSE_LABEL.project=$1" 2>/dev/null) || return 1
   [ -n "$ids" ] || return 1
   # shellcheck disable=SC2086
-  limit 30 docker inspect --type container --format "${LB}index .Config.Labels \"$COMPOSE_LABEL.project\"${RB}|${LB}index .Config.Labels \"$2\"${RB}" $ids 2>/dev/null |
+  _compose_inspect_listed "${LB}index .Config.Labels \"$COMPOSE_LABEL.project\"${RB}|${LB}index .Config.Labels \"$2\"${RB}" $ids |
     awk -F '|' -v p="$1" '$1 == p && $2 != "" && $2 != "<no value>" { sub(/^[^|]*\|/, ""); print; exit }'
 }
 
