@@ -20,6 +20,7 @@ function containerTierSelected(argv: string[]): boolean {
 
 export default function setup(): (() => Promise<void>) | undefined {
   if (!containerTierSelected(process.argv) || !engineStatus().ok) return undefined;
+  process.env.SHIPSHAPE_ENGINE_OK = '1';
   // A failed build of an earlier run leaves its error for that run's waiters only.
   clearBuildLocks();
   let timer: NodeJS.Timeout | undefined;
