@@ -2,7 +2,7 @@
  * The bench's S3 endpoints in their own processes, so a server busy with a multi-gigabyte
  * upload does not stall the bench's memory sampler (one event loop) and its CPU shows apart:
  * `s3rver` (test/support/aws-local.ts, writes every byte to disk), `s3rver-tls` (the same over
- * HTTPS), `sink` (s3-sink.ts, discards them) or `files` (s3-files.ts, serves the objects under
+ * HTTPS), `sink` (s3-sink.ts, a Python process that discards them) or `files` (s3-files.ts, serves the objects under
  * BENCH_FILES_DIR read-only, with sendfile).
  */
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -28,7 +28,7 @@ describe('the discarding S3 sink', () => {
       /usr/bin/aws --endpoint-url "$E" s3api list-objects-v2 --bucket b --prefix run/ --query 'Contents[].[Key,Size]' --output text`], { env, encoding: 'utf8' });
     // Assess
     expect(listed.trim().split('\n')).toEqual(['run/big.tar.zst\t20971520', 'run/small\t3']);
-    expect(sink.bytesReceived()).toBe(20971523);
+    expect(await sink.bytesReceived()).toBe(20971523);
   });
 });
 
