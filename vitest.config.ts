@@ -1,5 +1,11 @@
 import { defineConfig } from 'vitest/config';
 import LongestFirst from './test/support/sequencer.js';
+import { runTmpdir } from './test/support/run-tmpdir.js';
+
+// Every temporary file of the run (cdk synth output, fake hosts, specs, the scripts' own
+// mktemp) goes under one directory that is removed when the run ends: a run left several GB
+// in /tmp, and past 80 % of / the end-to-end health check's real disk probe warns.
+runTmpdir();
 
 /**
  * Files that need a fresh process each: they start containers, run synthesized documents end to
