@@ -136,7 +136,7 @@ sw=$work
 # backup it restores, two runs one after the other) waits that second out. A failed listing here
 # is left to the upload checks, which list again.
 for attempt in 1 2 3 4 5 6; do
-  taken=$(S3_SHORT_T=30 s3_keys "$prefix/" 2>/dev/null) || { taken=""; break; }
+  taken=$(S3_SHORT_T=$(( S3_SHORT_T < 30 ? S3_SHORT_T : 30 )) s3_keys "$prefix/" 2>/dev/null) || { taken=""; break; }
   if [ -z "$taken" ] || [ "$attempt" = 6 ]; then break; fi
   sleep 1
   stamp=$(date -u +%Y%m%dT%H%M%SZ)

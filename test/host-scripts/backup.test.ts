@@ -24,6 +24,10 @@ const BUCKET = 'backup-bucket';
 let s3: Awaited<ReturnType<typeof startS3>>;
 let awsBin: string;
 let host: FakeHost | undefined;
+// Each host backs up as an instance of its own: run prefixes are stamped to the second, and a
+// run in a second another run of the same instance holds waits that second out.
+let hosts = 0;
+let hostInstance = '';
 
 beforeAll(async () => {
   s3 = await startS3([BUCKET]);
@@ -48,6 +52,7 @@ function sqlite(db: string, sql: string): string {
 /** A host with an app container (SQLite in its root), a named volume and a host path. */
 function prepareHost(extra: Record<string, Parameters<typeof running>[0]> = {}) {
   host = new FakeHost();
+  hostInstance = `i-0a${(++hosts).toString(16).padStart(15, '0')}`;
   const root = join(host.dir, 'app-root');
   mkdirSync(join(root, 'data'), { recursive: true });
   mkdirSync(join(root, 'tmp'));
@@ -69,7 +74,7 @@ async function runBackup(specPath: string, env: Record<string, string> = {}) {
   const run = await runHostScript('backup.sh', host!.env({
     PATH: `${awsBin}:${host!.env().PATH}`,
     SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
-    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: 'i-0123456789abcdef0', SHIPSHAPE_LOCK_DIR: join(host!.dir, 'locks'),
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: hostInstance, SHIPSHAPE_LOCK_DIR: join(host!.dir, 'locks'),
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host!.dir,
     ...env,
   }), 120_000);
@@ -108,7 +113,7 @@ describe('backup.sh', () => {
     // Assess
     expect(result.errors).toEqual([]);
     expect(result.complete).toBe(true);
-    expect(result.prefix).toMatch(/^backups\/web\/i-0123456789abcdef0\/\d{8}T\d{6}Z$/);
+    expect(result.prefix).toMatch(new RegExp(`^backups/web/${hostInstance}/\\d{8}T\\d{6}Z$`));
     expect(result.archives.map((a) => [a.name, a.kind, a.ok, a.integrity])).toEqual([
       ['app-db', 'sqlite', true, 'ok'], ['app_certs', 'volume', true, null], ['uploads', 'path', true, null],
     ]);
@@ -383,6 +388,8 @@ describe('backup.sh', () => {
       // Act
       const result = await runBackup(spec({ volumes: [{ name: 'app_certs' }] }), {
         SHIPSHAPE_S3_ENDPOINT: `http://127.0.0.1:${(cutter.address() as AddressInfo).port}`, AWS_MAX_ATTEMPTS: '2', AWS_RETRY_MODE: 'standard',
+        // The cutter never answers a listing: the run-prefix check gives up after this, not 30 s.
+        SHIPSHAPE_S3_SHORT_TIMEOUT_SECONDS: '2', SHIPSHAPE_S3_RETRY_DELAY_SECONDS: '1',
       });
       // Assess
       expect(result.archives[0]).toMatchObject({ ok: false, error: expect.stringMatching(/^upload failed/) });

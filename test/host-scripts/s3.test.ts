@@ -334,8 +334,8 @@ describe('s3.sh over curl', () => {
     // Prepare
     const from = proxy.seen.length;
     proxy.failNext(50, 500);
-    // Act
-    const up = await put('retry/broken.bin', randomBytes(3 * 64 * 1024), { ...envCreds, SHIPSHAPE_S3_PART_BYTES: String(64 * 1024) });
+    // Act: a second between retries instead of curl's back-off (1 + 2 + 4 + 8 s)
+    const up = await put('retry/broken.bin', randomBytes(3 * 64 * 1024), { ...envCreds, SHIPSHAPE_S3_PART_BYTES: String(64 * 1024), SHIPSHAPE_S3_RETRY_DELAY_SECONDS: '1' });
     proxy.failNext(0, 500);
     // Assess
     expect(up.status).not.toBe(0);

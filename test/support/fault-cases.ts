@@ -34,7 +34,7 @@ export const SOURCE_HOST = 'i-0f0f0f0f0f0f0f0f0';
 /** The scripts' own time limits, shortened so that hangs end quickly. */
 export const LIMITS = {
   SHIPSHAPE_SQLITE_TIMEOUT_SECONDS: '2', SHIPSHAPE_STREAM_TIMEOUT_SECONDS: '3', SHIPSHAPE_DOCKER_TIMEOUT_SECONDS: '2', SHIPSHAPE_HOOK_TIMEOUT_SECONDS: '2',
-  SHIPSHAPE_S3_TIMEOUT_SECONDS: '3', SHIPSHAPE_S3_SHORT_TIMEOUT_SECONDS: '3', SHIPSHAPE_HEALTH_WAIT_SECONDS: '1',
+  SHIPSHAPE_S3_TIMEOUT_SECONDS: '3', SHIPSHAPE_S3_SHORT_TIMEOUT_SECONDS: '3', SHIPSHAPE_HEALTH_WAIT_SECONDS: '1', SHIPSHAPE_S3_RETRY_DELAY_SECONDS: '1',
 };
 /** The external commands each script calls (a clean run checks these lists are complete). */
 export const BACKUP_COMMANDS = ['sqlite3', 'tar', 'zstd', 'openssl', 'wc', 'tee', 'curl', 'docker exec', 'docker stop', 'docker start', 'docker inspect', 'docker volume'];

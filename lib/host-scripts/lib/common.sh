@@ -108,6 +108,10 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 # Time limit of short docker calls (inspect, start); tests shorten it to exercise hangs.
 DOCKER_T="${SHIPSHAPE_DOCKER_TIMEOUT_SECONDS:-20}"
+[[ $DOCKER_T =~ ^[1-9][0-9]{0,5}$ ]] || DOCKER_T=20
+# Listings of every container or volume, and docker's own overhead over a limit enforced inside
+# a container: half as long again (30 s by default).
+DOCKER_LONG_T=$(( DOCKER_T * 3 / 2 ))
 
 # Runs a command with a time limit when `timeout` exists.
 # The child never inherits RESULT_FD: a daemon it starts (podman's conmon on `docker start`,

@@ -37,7 +37,7 @@ compose_spec_project() {
 _compose_inspect_listed() { # format ids...
   local format=$1 out rc=0
   shift
-  out=$(limit 30 docker inspect --type container --format "$format" "$@" 2>/dev/null) || rc=$?
+  out=$(limit "$DOCKER_LONG_T" docker inspect --type container --format "$format" "$@" 2>/dev/null) || rc=$?
   [ "$rc" = 0 ] || [ -n "$out" ] || return 1
   printf '%s\n' "$out"
 }
@@ -45,7 +45,7 @@ _compose_inspect_listed() { # format ids...
 # "name|project|service|number|oneoff" for every container of a project (all states).
 _compose_project_containers() { # project
   local ids
-  ids=$(limit 30 docker ps -a -q --filter "label=$COMPOSE_LABEL.project=$1" 2>/dev/null) || return 1
+  ids=$(limit "$DOCKER_LONG_T" docker ps -a -q --filter "label=$COMPOSE_LABEL.project=$1" 2>/dev/null) || return 1
   [ -n "$ids" ] || return 0
   # shellcheck disable=SC2086 # IDs are words without spaces
   _compose_inspect_listed \
@@ -59,7 +59,7 @@ _compose_services_of() { # project
 }
 
 _compose_container_exists() { # name
-  limit 20 docker inspect --type container --format "${LB}.Name${RB}" "$1" > /dev/null 2>&1
+  limit "$DOCKER_T" docker inspect --type container --format "${LB}.Name${RB}" "$1" > /dev/null 2>&1
 }
 
 # Every container of a compose service, by container number (a scaled service has several),
@@ -97,7 +97,7 @@ compose_container() { # project ref [number]
 # Compose projects that have containers on this host.
 compose_projects() {
   local ids
-  ids=$(limit 30 docker ps -a -q 2>/dev/null) || return 0
+  ids=$(limit "$DOCKER_LONG_T" docker ps -a -q 2>/dev/null) || return 0
   [ -n "$ids" ] || return 0
   # shellcheck disable=SC2086
   _compose_inspect_listed "${LB}index .Config.Labels \"$COMPOSE_LABEL.project\"${RB}" $ids | { grep -v -e '^$' -e '^<no value>$' || true; } | sort -u
@@ -108,16 +108,16 @@ compose_projects() {
 compose_volume() { # project key
   local project=$1 key=$2 vols found=""
   if [ -n "$project" ]; then
-    vols=$(limit 30 docker volume ls -q --filter "label=$COMPOSE_LABEL.project=$project" 2>/dev/null) || vols=""
+    vols=$(limit "$DOCKER_LONG_T" docker volume ls -q --filter "label=$COMPOSE_LABEL.project=$project" 2>/dev/null) || vols=""
     if [ -n "$vols" ]; then
       # shellcheck disable=SC2086 # volume names have no spaces
-      found=$(limit 30 docker volume inspect --format \
+      found=$(limit "$DOCKER_LONG_T" docker volume inspect --format \
         "${LB}.Name${RB}|${LB}index .Labels \"$COMPOSE_LABEL.project\"${RB}|${LB}index .Labels \"$COMPOSE_LABEL.volume\"${RB}" $vols 2>/dev/null |
         awk -F '|' -v p="$project" -v k="$key" '$2 == p && $3 == k { print $1; exit }') || found=""
     fi
-    if [ -z "$found" ] && limit 20 docker volume inspect --format "${LB}.Name${RB}" "${project}_$key" > /dev/null 2>&1; then found="${project}_$key"; fi
+    if [ -z "$found" ] && limit "$DOCKER_T" docker volume inspect --format "${LB}.Name${RB}" "${project}_$key" > /dev/null 2>&1; then found="${project}_$key"; fi
   fi
-  if [ -z "$found" ] && limit 20 docker volume inspect --format "${LB}.Name${RB}" "$key" > /dev/null 2>&1; then found=$key; fi
+  if [ -z "$found" ] && limit "$DOCKER_T" docker volume inspect --format "${LB}.Name${RB}" "$key" > /dev/null 2>&1; then found=$key; fi
   if [ -n "$found" ]; then printf '%s\n' "$found"; return 0; fi
   if [ -n "$project" ]; then
     printf "no volume for '%s': looked for compose volume '%s' of project '%s' (label %s.volume=%s), for '%s_%s' and for a volume named '%s'; found %s\n" \
@@ -132,7 +132,7 @@ compose_volume() { # project key
 # A label of the project's containers (first non-empty value).
 _compose_project_label() { # project label
   local ids
-  ids=$(limit 30 docker ps -a -q --filter "label=$COMPOSE_LABEL.project=$1" 2>/dev/null) || return 1
+  ids=$(limit "$DOCKER_LONG_T" docker ps -a -q --filter "label=$COMPOSE_LABEL.project=$1" 2>/dev/null) || return 1
   [ -n "$ids" ] || return 1
   # shellcheck disable=SC2086
   _compose_inspect_listed "${LB}index .Config.Labels \"$COMPOSE_LABEL.project\"${RB}|${LB}index .Config.Labels \"$2\"${RB}" $ids |
@@ -158,7 +158,7 @@ compose_config_files() { # project
 
 # Which compose the host has: "docker compose" (v2 plugin) or "docker-compose" (v1 or v2 standalone).
 compose_cli() {
-  if limit 20 docker compose version > /dev/null 2>&1; then printf 'docker compose\n'; return 0; fi
+  if limit "$DOCKER_T" docker compose version > /dev/null 2>&1; then printf 'docker compose\n'; return 0; fi
   if command -v docker-compose > /dev/null 2>&1; then printf 'docker-compose\n'; return 0; fi
   printf 'neither "docker compose" nor "docker-compose" is installed on the host\n' >&2
   return 1

@@ -22,6 +22,10 @@ S3_REGION="${SHIPSHAPE_REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
 # fits without a size hint.
 S3_PART_BYTES="${SHIPSHAPE_S3_PART_BYTES:-33554432}"
 S3_MAX_PARTS="${SHIPSHAPE_S3_MAX_PARTS:-10000}"
+# curl retries a request 4 times after a transient error, with its own back-off (1, 2, 4, 8 s)
+# unless SHIPSHAPE_S3_RETRY_DELAY_SECONDS fixes the wait (whole seconds; tests shorten it).
+S3_RETRY=(--retry 4)
+if [[ ${SHIPSHAPE_S3_RETRY_DELAY_SECONDS:-} =~ ^[1-9][0-9]{0,3}$ ]]; then S3_RETRY+=(--retry-delay "$SHIPSHAPE_S3_RETRY_DELAY_SECONDS"); fi
 S3_EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 S3_KEY_ID="" S3_SECRET="" S3_TOKEN="" S3_CREDS_FROM="" S3_CREDS_AT=0 S3_WHY="" S3_IMDS_TOKEN=""
 
@@ -231,7 +235,7 @@ s3__part() { # file n
   local feed="" rc=0
   if [ -n "${S3_WFD:-}" ]; then limit_exec "$(s3__left)" cat "$1" >&"$S3_WFD" & feed=$!; fi
   if s3__sums "$1"; then
-    s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" --retry 4 -T "$1" -D "$S3_DIR/h.$2" \
+    s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" "${S3_RETRY[@]}" -T "$1" -D "$S3_DIR/h.$2" \
       -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || rc=1
   else rc=1
   fi
@@ -256,7 +260,7 @@ s3__part_wait() { # n
 
 s3__put_one() { # file
   s3__sums "$1" || return 1
-  s3__req "upload of $S3_KEY" "$S3_DIR/r.put" "$(s3__left)" --retry 4 -T "$1" \
+  s3__req "upload of $S3_KEY" "$S3_DIR/r.put" "$(s3__left)" "${S3_RETRY[@]}" -T "$1" \
     -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY")"
 }
 
@@ -349,7 +353,7 @@ s3__curl_put() { # key [expected_bytes] [sums_file]
     printf '</CompleteMultipartUpload>'
   } > "$body"
   s3__sums "$body" || return 1
-  s3__req "completion of the upload of $S3_KEY" "$S3_DIR/r.complete" "$(s3__left)" --retry 4 -X POST --data-binary "@$body" -H "Content-Type: application/xml" \
+  s3__req "completion of the upload of $S3_KEY" "$S3_DIR/r.complete" "$(s3__left)" "${S3_RETRY[@]}" -X POST --data-binary "@$body" -H "Content-Type: application/xml" \
     -H "x-amz-content-sha256: $S3_HEX" "$(s3__url "$S3_EKEY" "uploadId=$S3_EUPLOAD")" || return 1
   # CompleteMultipartUpload can fail after its 200 OK: the error is then in the body.
   if grep -q '<Error>' "$S3_DIR/r.complete"; then echo "completion of the upload of $S3_KEY: $(s3__error "$S3_DIR/r.complete")" >&2; return 1; fi
