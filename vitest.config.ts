@@ -8,17 +8,16 @@ import { runTmpdir } from './test/support/run-tmpdir.js';
 runTmpdir();
 
 /**
- * Files that need a fresh process each: they start containers, run synthesized documents end to
- * end, stub the environment before importing a handler module (which reads it once, at import), or
- * depend on Powertools' cold-start state. Every other file shares a worker process with others
- * (isolate: false), so aws-cdk-lib, cdk-nag, zod and the SDK are loaded once per worker instead
- * of once per file: that import time was most of the unit tiers' time. Host-script files share
- * workers too (they hand each script its whole environment and close what they start): about
- * 18 s of CPU less per suite than a process each.
+ * Files that need a fresh process each: they stub the environment before importing a handler
+ * module (which reads it once, at import), or depend on Powertools' cold-start state. Every other
+ * file shares a worker process with others (isolate: false), so aws-cdk-lib, cdk-nag, zod and the
+ * SDK are loaded once per worker instead of once per file: that import time was most of the unit
+ * tiers' time. Host-script and end-to-end files share workers too (they hand each script its
+ * whole environment, close the hosts and servers they start, and their SDK stubs are restored
+ * when they end): about 18 s and 6-10 s of CPU less per suite than a process each.
  */
 const CONTAINERS = ['test/containers/**/*.test.ts'];
 const OWN_PROCESS = [
-  'test/e2e/**/*.test.ts',
   'test/lambdas/shared/handler.test.ts',
   'test/lambdas/shared/handlers.test.ts',
   'test/lambdas/rotation/handler.test.ts',
