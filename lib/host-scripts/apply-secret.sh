@@ -22,11 +22,12 @@
 # SHIPSHAPE_SECRET (which one), SHIPSHAPE_STAGE (AWSPENDING, AWSCURRENT or AWSPREVIOUS).
 set -euo pipefail
 export LC_ALL=C
+script_dir=${0%/*}; [ "$script_dir" != "$0" ] || script_dir=. # the libraries' directory, without starting dirname
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+. "$script_dir/lib/common.sh" # shipshape:inline lib/common.sh
 keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
-. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
+. "$script_dir/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 SECRET="${SHIPSHAPE_SECRET:-}"
 STAGE="${SHIPSHAPE_STAGE:-AWSPENDING}"

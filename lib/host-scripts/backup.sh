@@ -34,23 +34,24 @@
 # Credentials come from the host's instance role; none travel in parameters or output.
 set -euo pipefail
 export LC_ALL=C
+script_dir=${0%/*}; [ "$script_dir" != "$0" ] || script_dir=. # the libraries' directory, without starting dirname
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+. "$script_dir/lib/common.sh" # shipshape:inline lib/common.sh
 keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
-. "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
+. "$script_dir/lib/s3.sh" # shipshape:inline lib/s3.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
-. "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+. "$script_dir/lib/backups.sh" # shipshape:inline lib/backups.sh
 # shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
-. "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
+. "$script_dir/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
-. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
+. "$script_dir/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"
 STREAM_T="${SHIPSHAPE_STREAM_TIMEOUT_SECONDS:-21600}"
 HOOK_T="${SHIPSHAPE_HOOK_TIMEOUT_SECONDS:-300}"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+stamp=$UTC_STAMP
 host_prefix="${SHIPSHAPE_PREFIX:-backups}/${STACK}/${host_id}/"
 prefix="${host_prefix}${stamp}"
 state_dir="${SHIPSHAPE_STATE_DIR:-/var/lib/shipshape}/${STACK:-unknown}/backup"
@@ -139,7 +140,8 @@ for attempt in 1 2 3 4 5 6; do
   taken=$(S3_SHORT_T=$(( S3_SHORT_T < 30 ? S3_SHORT_T : 30 )) s3_keys "$prefix/" 2>/dev/null) || { taken=""; break; }
   if [ -z "$taken" ] || [ "$attempt" = 6 ]; then break; fi
   sleep 1
-  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  utc_now
+  stamp=$UTC_STAMP
   prefix="${host_prefix}${stamp}"
 done
 [ -z "$taken" ] || { note_error "the run prefix $prefix already holds objects, as did those of the 5 seconds before: nothing was uploaded"; exit 0; }
@@ -568,7 +570,7 @@ if [ "$failed" = 0 ]; then
   stage "manifest"
   tools="\"tar\":$(json_str "$(tar --version | head -n1)"),\"compressor\":$(json_str "$( ("${COMPRESS[0]}" --version 2>&1 || true) | head -n1)"),\"hash\":$(json_str "${HASH[*]}")"
   manifest="{\"schema\":\"shipshape.backup-manifest/1\",\"stack\":$(json_str "$STACK"),\"host\":$(json_str "$host_id"),\"runId\":$(json_str "$RUN_ID"),\
-\"startedAt\":\"$started_at\",\"finishedAt\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"archives\":[$(join_by_comma "${archives[@]}")],\"tools\":{$tools}}"
+\"startedAt\":\"$started_at\",\"finishedAt\":\"$(utc_now; printf %s "$UTC_ISO")\",\"archives\":[$(join_by_comma "${archives[@]}")],\"tools\":{$tools}}"
   if printf '%s\n' "$manifest" | S3_LIMIT=$S3_SHORT_T s3_put "$prefix/manifest.json" 2> "$work/upload.err"; then
     manifest_key="$prefix/manifest.json"
     stage "state"

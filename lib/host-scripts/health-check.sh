@@ -22,11 +22,12 @@
 # its JSON; if it is killed half way, the EXIT trap still prints a minimal document.
 set -euo pipefail
 export LC_ALL=C
+script_dir=${0%/*}; [ "$script_dir" != "$0" ] || script_dir=. # the libraries' directory, without starting dirname
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+. "$script_dir/lib/common.sh" # shipshape:inline lib/common.sh
 keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
-. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
+. "$script_dir/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 PROC_ROOT="${SHIPSHAPE_PROC_ROOT:-/proc}"
 CPU_SAMPLE="${SHIPSHAPE_CPU_SAMPLE_SECONDS:-1}"
@@ -192,7 +193,8 @@ if [ -r "$state_file" ]; then
     prev_id["$name"]=$id; prev_count["$name"]=$count; prev_at["$name"]=$at
   done < "$state_file"
 fi
-now_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+utc_now
+now_iso=$UTC_ISO
 : > "$work/restarts"
 for container in "${!c_state[@]}"; do
   count=${c_restarts[$container]}

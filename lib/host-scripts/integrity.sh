@@ -9,15 +9,16 @@
 # literally (lib/compose.sh).
 set -euo pipefail
 export LC_ALL=C
+script_dir=${0%/*}; [ "$script_dir" != "$0" ] || script_dir=. # the libraries' directory, without starting dirname
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+. "$script_dir/lib/common.sh" # shipshape:inline lib/common.sh
 keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
-. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
+. "$script_dir/lib/compose.sh" # shipshape:inline lib/compose.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
-. "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+. "$script_dir/lib/backups.sh" # shipshape:inline lib/backups.sh
 # shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
-. "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
+. "$script_dir/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
 
 work=$(mktemp -d)
 checks=()

@@ -8,11 +8,12 @@
 # SHIPSHAPE_HEALTH_WAIT_SECONDS (default 120).
 set -euo pipefail
 export LC_ALL=C
+script_dir=${0%/*}; [ "$script_dir" != "$0" ] || script_dir=. # the libraries' directory, without starting dirname
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+. "$script_dir/lib/common.sh" # shipshape:inline lib/common.sh
 keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
-. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
+. "$script_dir/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 SERVICES="${SHIPSHAPE_SERVICES:-*}"
 HEALTH_WAIT="${SHIPSHAPE_HEALTH_WAIT_SECONDS:-120}"

@@ -43,17 +43,18 @@
 # shellcheck disable=SC2031 # the safety backup runs backup.sh in a subshell on purpose
 set -euo pipefail
 export LC_ALL=C
+script_dir=${0%/*}; [ "$script_dir" != "$0" ] || script_dir=. # the libraries' directory, without starting dirname
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
-. "$(dirname "$0")/lib/common.sh" # shipshape:inline lib/common.sh
+. "$script_dir/lib/common.sh" # shipshape:inline lib/common.sh
 keep_stdout
 # shellcheck source-path=SCRIPTDIR source=lib/s3.sh
-. "$(dirname "$0")/lib/s3.sh" # shipshape:inline lib/s3.sh
+. "$script_dir/lib/s3.sh" # shipshape:inline lib/s3.sh
 # shellcheck source-path=SCRIPTDIR source=lib/backups.sh
-. "$(dirname "$0")/lib/backups.sh" # shipshape:inline lib/backups.sh
+. "$script_dir/lib/backups.sh" # shipshape:inline lib/backups.sh
 # shellcheck source-path=SCRIPTDIR source=lib/sqlite.sh
-. "$(dirname "$0")/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
+. "$script_dir/lib/sqlite.sh" # shipshape:inline lib/sqlite.sh
 # shellcheck source-path=SCRIPTDIR source=lib/compose.sh
-. "$(dirname "$0")/lib/compose.sh" # shipshape:inline lib/compose.sh
+. "$script_dir/lib/compose.sh" # shipshape:inline lib/compose.sh
 
 BUCKET="${SHIPSHAPE_BUCKET:-}"
 PREFIX="${SHIPSHAPE_PREFIX:-backups}"
@@ -812,7 +813,7 @@ if [ "$UPLOAD_SAFETY" = true ]; then
     # A host state of its own: the safety backup is a full and never becomes the base of a differential.
     export SHIPSHAPE_STATE_DIR="$work/safety-state"
     # shellcheck source-path=SCRIPTDIR source=backup.sh
-    . "$(dirname "$0")/backup.sh" # shipshape:inline backup.sh
+    . "$script_dir/backup.sh" # shipshape:inline backup.sh
   )
   safety_backup > "$work/safety.json" 2> "$work/safety.err" || true
   mark_busy restore

@@ -3,7 +3,7 @@
  * (JSON string of printable ASCII, tab, newline and carriage return, capped) and stage (one
  * progress line of printable ASCII). Both take a fast path without `tr | head` when the string is
  * already printable; over generated strings they must give exactly what the byte rule says.
- * now_ms reads bash 5's EPOCHREALTIME instead of starting date.
+ * now_ms reads bash 5's EPOCHREALTIME, and utc_at/utc_now the calendar, instead of starting date.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +46,21 @@ describe('json_str and stage (lib/common.sh)', () => {
       expect(String(ms)).toMatch(/^\d{13}$/);
       expect(Math.abs(ms - Date.now())).toBeLessThan(60_000);
     }
+  });
+
+  it('utc_at gives the UTC date and time date -u gives, across leap days, centuries and year ends; utc_now the current one', () => {
+    // Prepare: epochs around the calendar's edge cases, and some fast-check picks up to 9999
+    const epochs = [0, 59, 86_399, 86_400, 951_782_399, 951_782_400, 951_868_800, 1_709_164_800, 1_735_689_599, 1_735_689_600, 4_107_542_400, 4_107_628_800, 253_402_300_799,
+      ...fc.sample(fc.integer({ min: 0, max: 253_402_300_799 }), 40)];
+    // Act
+    const ours = execFileSync('bash', ['-c', '. "$1"; shift; for e in "$@"; do utc_at "$e"; echo "$UTC_ISO $UTC_STAMP"; done; utc_now; echo "$UTC_ISO"; date -u +%Y-%m-%dT%H:%M:%SZ',
+      'bash', COMMON, ...epochs.map(String)], { encoding: 'utf8', env: { ...process.env, TZ: 'America/New_York' } }).trim().split('\n');
+    const dates = execFileSync('bash', ['-c', 'for e in "$@"; do date -u -d "@$e" "+%Y-%m-%dT%H:%M:%SZ %Y%m%dT%H%M%SZ"; done', 'bash', ...epochs.map(String)], { encoding: 'utf8' }).trim().split('\n');
+    // Assess: the same for every epoch, in a zone that is not UTC; now within the second date -u read after it
+    expect(ours.slice(0, epochs.length)).toEqual(dates);
+    const [now, after] = ours.slice(epochs.length).map((t) => Date.parse(t));
+    expect(after! - now!).toBeGreaterThanOrEqual(0);
+    expect(after! - now!).toBeLessThanOrEqual(1000);
   });
 });
 

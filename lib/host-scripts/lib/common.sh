@@ -7,13 +7,40 @@
 STACK="${SHIPSHAPE_STACK:-}"
 # shellcheck disable=SC2034
 RUN_ID="${SHIPSHAPE_RUN_ID:-manual}"
+
+# The clock without starting date(1), which every run did several times.
+# Milliseconds since the epoch in NOW_MS: bash 5's EPOCHREALTIME (seconds.microseconds), else date.
+ms_now() {
+  local t=${EPOCHREALTIME:-}
+  t=${t/[.,]/}
+  if [[ $t == +([0-9]) ]] && [ "${#t}" -gt 6 ]; then NOW_MS=${t:0:${#t}-3}; else NOW_MS=$(date +%s%3N); fi
+}
+now_ms() { ms_now; printf '%s\n' "$NOW_MS"; }
+# UTC at <epoch seconds> in UTC_ISO (2026-11-23T04:14:53Z) and UTC_STAMP (20261123T041453Z): the
+# civil date of the day count (H. Hinnant's civil_from_days); utc_now takes the clock from
+# printf's %(%s)T (bash 4.2+). A TZ=UTC prefix on a builtin is not honoured by every bash.
+utc_now() { local s; printf -v s '%(%s)T' -1; utc_at "$s"; }
+utc_at() { # epoch
+  local s=$1 z era doe yoe doy mp d m y
+  z=$(( s / 86400 + 719468 )) s=$(( s % 86400 ))
+  era=$(( z / 146097 )) doe=$(( z % 146097 ))
+  yoe=$(( (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365 ))
+  doy=$(( doe - (365 * yoe + yoe / 4 - yoe / 100) )) mp=$(( (5 * doy + 2) / 153 ))
+  d=$(( doy - (153 * mp + 2) / 5 + 1 )) m=$(( mp < 10 ? mp + 3 : mp - 9 ))
+  y=$(( yoe + era * 400 + (m <= 2) ))
+  printf -v UTC_ISO '%04d-%02d-%02dT%02d:%02d:%02dZ' "$y" "$m" "$d" $(( s / 3600 )) $(( s / 60 % 60 )) $(( s % 60 ))
+  UTC_STAMP=${UTC_ISO//[-:]/}
+}
+ms_now
+utc_now
 # shellcheck disable=SC2034
-started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+started_at=$UTC_ISO
 # shellcheck disable=SC2034
-started_ms=$(date +%s%3N)
-# The managed node ID when SSM runs the script.
+started_ms=$NOW_MS
+# This host's name (bash sets HOSTNAME itself), and the managed node ID when SSM runs the script.
+HOST_NAME=${HOSTNAME:-$(hostname 2>/dev/null || echo unknown)}
 # shellcheck disable=SC2034
-host_id="${AWS_SSM_INSTANCE_ID:-$(hostname 2>/dev/null || echo unknown)}"
+host_id="${AWS_SSM_INSTANCE_ID:-$HOST_NAME}"
 
 # --- exactly one JSON result on the real stdout, whatever fails ------------------------------
 # A script calls keep_stdout right after sourcing this file: the real stdout moves to a
@@ -99,9 +126,10 @@ join_by_comma() {
 # Opens a result document with the fields every runbook shares (RunHeader in lib/results/run.ts),
 # up to the comma after durationMs; the script prints its own fields and the closing brace.
 result_header() { # schema
+  ms_now
   printf '{"schema":"%s","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,' \
-    "$1" "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$(hostname 2>/dev/null || echo unknown)")" "$(json_str "$host_id")" \
-    "$started_at" "$(( $(now_ms) - started_ms ))"
+    "$1" "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$HOST_NAME")" "$(json_str "$host_id")" \
+    "$started_at" "$(( NOW_MS - started_ms ))"
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -152,12 +180,6 @@ if [ -n "${SHIPSHAPE_REGION:-}" ]; then
   export AWS_REGION="$SHIPSHAPE_REGION" AWS_DEFAULT_REGION="$SHIPSHAPE_REGION"
 fi
 
-# Milliseconds since the epoch: bash 5's EPOCHREALTIME (seconds.microseconds, no process), else date.
-now_ms() {
-  local t=${EPOCHREALTIME:-}
-  t=${t/[.,]/}
-  if [[ $t == +([0-9]) ]] && [ "${#t}" -gt 6 ]; then printf '%s\n' "${t:0:${#t}-3}"; else date +%s%3N; fi
-}
 
 # A stack is "busy" while a backup or restore runs on this host: health checks report it and
 # remediation leaves the stack alone. Stale marks (over a day old) are ignored.
