@@ -90,6 +90,8 @@ export class FakeHost {
   env(extra: Record<string, string> = {}): Record<string, string> {
     return {
       PATH: `${FAKE_BIN}:${process.env.PATH}`,
+      // The run's temporary directory (test/support/run-tmpdir.ts), where the scripts' mktemp goes too.
+      ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
       FAKE_DOCKER_STATE: this.state,
       FAKE_DOCKER_ROOT: this.dockerRoot,
       SHIPSHAPE_PROC_ROOT: this.proc,
