@@ -2,11 +2,9 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadFleetFile } from '../../lib/config/load.js';
-import { LAMBDA_RUNTIME } from '../../lib/runtime.js';
 import { documentsOf } from '../support/document-runner.js';
 import { demoFleet, EXAMPLES } from '../support/fleets.js';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FleetConfig } from '../../lib/config/schema.js';
 import { specKey } from '../../lib/runbooks/spec.js';
@@ -124,22 +122,6 @@ describe('FleetStack', () => {
     expect(FleetConfig.parse(JSON.parse(readFileSync(stack.data.configFile, 'utf8'))).fleet).toBe('demo');
     for (const f of resources('AWS::Lambda::Function').map((r) => r.Properties)) {
       expect(JSON.stringify(f.Environment?.Variables ?? {})).not.toContain('"stacks"');
-    }
-  });
-
-  it('bundles every function with its fleet.json, for ARM64 on the one runtime', () => {
-    // Act: the one synth in the suite that runs esbuild.
-    const outdir = mkdtempSync(join(tmpdir(), 'shipshape-bundle-'));
-    const { template: bundled } = synthFleet(demoFleet(), undefined, { bundle: true, outdir });
-    // Assess
-    const fns = Object.values(bundled.findResources('AWS::Lambda::Function')).map((r) => r.Properties).filter((f) => String(f.Description).startsWith('shipshape '));
-    expect(fns.length).toBe(4); // dispatcher, result, console, watchdog
-    for (const f of fns) expect(f.Runtime).toBe(LAMBDA_RUNTIME.name);
-    for (const f of fns) {
-      expect(f).toMatchObject({ Architectures: ['arm64'], Handler: 'index.handler' });
-      const dir = join(outdir, `asset.${String(f.Code.S3Key).replace(/\.zip$/, '')}`);
-      expect(existsSync(join(dir, 'index.mjs')), dir).toBe(true);
-      expect(JSON.parse(readFileSync(join(dir, 'fleet.json'), 'utf8')).fleet).toBe('demo');
     }
   });
 

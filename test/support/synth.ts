@@ -5,24 +5,17 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Fleet } from '../../lib/config/schema.js';
 import { FleetStack } from '../../lib/stacks/fleet-stack.js';
 
-export interface SynthOptions {
-  /** Bundle the functions with esbuild (slow: only the test that checks bundles wants it). @default false */
-  readonly bundle?: boolean;
-  /** Where the cloud assembly goes (to read assets from). @default a temporary directory */
-  readonly outdir?: string;
-}
-
-/** Synthesizes a fleet the way bin/app.ts does, cdk-nag included: findings make this throw. */
-export function synthFleet(fleet: Fleet, extend?: (stack: FleetStack) => void, opts: SynthOptions = {}): { stack: FleetStack; template: Template; app: App } {
+/**
+ * Synthesizes a fleet the way bin/app.ts does, cdk-nag included: findings make this throw. Without
+ * bundling the functions: the README's `npm run synth` (test/scripts/synth.test.ts) is the one
+ * test that bundles them, and checks the bundles.
+ */
+export function synthFleet(fleet: Fleet, extend?: (stack: FleetStack) => void): { stack: FleetStack; template: Template; app: App } {
   const { fleet: _default, ...flags } = JSON.parse(readFileSync('cdk.json', 'utf8')).context as Record<string, unknown>;
   // No built-in CloudFormation validation: outside strict mode it only warns, so it can fail no
   // test, and its WebAssembly engine cost ~5 s of CPU per process and ~1 s per synth. The README's
   // `npm run synth` (test/scripts/synth.test.ts) still runs it and asserts it finds nothing.
-  const app = new App({
-    context: { ...flags, ...(opts.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
-    builtinCloudFormationValidation: false,
-    ...(opts.outdir ? { outdir: opts.outdir } : {}),
-  });
+  const app = new App({ context: { ...flags, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new FleetStack(app, 'TestFleet', { fleet });
   extend?.(stack);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
