@@ -9,12 +9,20 @@ import { join } from 'node:path';
 import { FleetConfig } from '../../lib/config/schema.js';
 import { specKey } from '../../lib/runbooks/spec.js';
 import { unpackedScript } from '../../lib/runbooks/document.js';
+import type { FleetStack } from '../../lib/stacks/fleet-stack.js';
 import { forSnapshot, synthFleet } from '../support/synth.js';
 
+// One synth per distinct fleet in this file (each costs ~0.3 s of CPU): the demo fleet's stack
+// and template, and below the backup and secrets variants, are shared by the tests reading them.
 let template: Template;
+let demoStack: FleetStack;
 beforeAll(() => {
-  template = synthFleet(demoFleet()).template;
+  ({ template, stack: demoStack } = synthFleet(demoFleet()));
 });
+const once = <T>(make: () => T): (() => T) => {
+  let made: T | undefined;
+  return () => (made ??= make());
+};
 
 const resources = (type: string) => Object.values(template.findResources(type)) as { Properties: any }[];
 
@@ -97,8 +105,7 @@ describe('FleetStack', () => {
 
   it('uploads one spec per stack under specs/v1/ and lets hosts read specs but never write them', () => {
     // Prepare
-    const fleet = demoFleet();
-    const { stack } = synthFleet(fleet);
+    const stack = demoStack;
     // Assess
     expect(readdirSync(stack.data.specDir).sort()).toEqual(['batch.spec', 'web.spec']);
     const spec = readFileSync(join(stack.data.specDir, 'web.spec'), 'utf8');
@@ -117,7 +124,7 @@ describe('FleetStack', () => {
 
   it('gives every function the fleet config as a file, never through a process argument or its environment', () => {
     // Prepare
-    const { stack } = synthFleet(demoFleet());
+    const stack = demoStack;
     // Assess
     expect(FleetConfig.parse(JSON.parse(readFileSync(stack.data.configFile, 'utf8'))).fleet).toBe('demo');
     for (const f of resources('AWS::Lambda::Function').map((r) => r.Properties)) {
@@ -146,9 +153,8 @@ describe('FleetStack', () => {
     expect(inputs).toContainEqual(['cron(30 6 * * ? *)', 'cron(30 6 * * ? *)@UTC']);
     const trigger = Object.values(template.findResources('Custom::AWS')).map((r) => JSON.stringify(r.Properties.Create))[0]!;
     expect(trigger).toMatch(/trigger\W+deploy\W+runbook\W+preflight\W+deployId\W+[0-9a-f]{16}/);
-    const { stack } = synthFleet(demoFleet());
     const { stack: changed } = synthFleet(demoFleet((f) => (f.stacks[0]!.services[0]!.critical = false)));
-    expect(changed.data.configHash).not.toBe(stack.data.configHash);
+    expect(changed.data.configHash).not.toBe(demoStack.data.configHash);
     const automation = resources('AWS::SSM::Document').map((d) => d.Properties.Content).filter((c) => c.schemaVersion === '0.3');
     expect(automation.some((c) => String(c.description).includes('run the preflight of one stack now'))).toBe(true);
   });
@@ -263,10 +269,12 @@ describe('FleetStack', () => {
   });
 
   describe('backups', () => {
-    const withBackup = (lock?: { mode: 'governance' | 'compliance'; days: number }) => synthFleet(demoFleet((f) => {
+    const backupFleet = (lock?: { mode: 'governance' | 'compliance'; days: number }) => synthFleet(demoFleet((f) => {
       f.stacks[0]!.backup = { sqlite: [{ name: 'db', container: 'web-db-1', path: '/data/app.db' }], schedule: { cron: '0 2 * * ? *', timezone: 'Europe/Berlin' }, maxAgeHours: 48 };
       if (lock) f.backupStorage = { objectLock: lock };
     })).template;
+    const withoutLock = once(() => backupFleet());
+    const withBackup = (lock?: { mode: 'governance' | 'compliance'; days: number }) => (lock ? backupFleet(lock) : withoutLock());
 
     it('adds backup, restore and drill documents that know the backup bucket', () => {
       const t = withBackup();
@@ -313,12 +321,12 @@ describe('FleetStack', () => {
 
   describe('secrets', () => {
     const ADOPTED = 'arn:aws:secretsmanager:eu-central-1:111122223333:secret:legacy/hmac-AbCdEf';
-    const withSecrets = () => synthFleet(demoFleet((f) => {
+    const withSecrets = once(() => synthFleet(demoFleet((f) => {
       f.stacks[0]!.secrets = [
         { name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET', previousVariable: 'JWT_SECRET_PREVIOUS', rotationDays: 30, restart: ['api'] },
         { name: 'hmac', secretArn: ADOPTED, envFile: '/opt/web/.env', variable: 'HMAC_KEY', rotationDays: 7 },
       ];
-    })).template;
+    })).template);
     const statements = (t: Template, type: string) => Object.values(t.findResources(type)).flatMap((r) => r.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Sid?: string; Condition?: unknown }[]);
     const actions = (st: { Action: string | string[] }) => [st.Action].flat();
 
