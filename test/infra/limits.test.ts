@@ -64,9 +64,9 @@ const noSpace = (v: unknown) => JSON.stringify(realize(v)).replace(/\s/g, '').le
 
 function synth(stacks: number) {
   const { fleet: _default, ...flags } = JSON.parse(readFileSync('cdk.json', 'utf8')).context as Record<string, unknown>;
-  // No asset bundling: the limits concern templates, not function code. No built-in CloudFormation
-  // validation either (it only warns; see test/support/synth.ts).
-  const app = new App({ context: { ...flags, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  // No asset bundling or staging: the limits concern templates, not function code. No built-in
+  // CloudFormation validation either (it only warns; see test/support/synth.ts).
+  const app = new App({ context: { ...flags, 'aws:cdk:bundling-stacks': [], 'aws:cdk:disable-asset-staging': true }, builtinCloudFormationValidation: false });
   const stack = new FleetStack(app, 'Limits', { fleet: generatedFleet(stacks) });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const nested = stack.node.findAll().filter((c): c is NestedStack => c instanceof NestedStack);
