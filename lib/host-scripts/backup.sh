@@ -78,7 +78,8 @@ next_slot=0
 sw=""        # the current stream's directory (upload_stream, record_archive)
 lane_pid=""
 
-note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
+note_error() { local j; json_v j "$1" 500; errors+=("$j"); failed=1; }
+bools=(false true) # ${bools[$flag]} for a 0/1 flag (json_bool without a subshell)
 
 # --- containers stopped for the copy --------------------------------------------
 start_stopped() {
@@ -86,7 +87,7 @@ start_stopped() {
   restarted=1
   [ "${#stopped[@]}" -gt 0 ] || return 0
   stage "start ${stopped[*]}"
-  local c ok out state health waited rest killed err="${work:-/tmp}/start.err"
+  local c ok out state health waited rest killed err="${work:-/tmp}/start.err" j_c j_state j_health
   for c in "${stopped[@]}"; do
     ok=1
     killed=0
@@ -100,18 +101,22 @@ start_stopped() {
     elif [ "$health" != healthy ] && [ "$health" != none ]; then
       note_error "container $c started but is $health after ${HEALTH_WAIT}s"
     fi
-    restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str_or_null "$state"),\"health\":$(json_str_or_null "$health"),\"waitedMs\":$(json_num "$waited"),\"killed\":$(json_bool "$killed")}")
+    json_v j_c "$c"; json_v_or_null j_state "$state"; json_v_or_null j_health "$health"
+    [[ $waited =~ ^[0-9]+$ ]] || waited=null
+    restarts+=("{\"container\":$j_c,\"started\":${bools[$ok]},\"state\":$j_state,\"health\":$j_health,\"waitedMs\":$waited,\"killed\":${bools[$killed]}}")
   done
 }
 
 # shellcheck disable=SC2317 # print_result and on_exit run from the EXIT trap
 print_result() {
+  local j_bucket j_prefix j_manifest j_archives j_restarts j_left j_missing j_errors
+  json_v j_bucket "$BUCKET"; json_v j_prefix "$prefix"; json_v_or_null j_manifest "$manifest_key"
+  join_v j_archives "${archives[@]}"; join_v j_restarts "${restarts[@]}"; join_v j_left "${left_stopped[@]}"
+  join_v j_missing "${missing_tools[@]}"; join_v j_errors "${errors[@]:0:20}"
   result_header shipshape.backup/1
-  printf '"bucket":%s,"prefix":%s,"manifestKey":%s,"complete":%s,' \
-    "$(json_str "$BUCKET")" "$(json_str "$prefix")" "$(json_str_or_null "$manifest_key")" "$(json_bool "${manifest_key:+1}")"
+  printf '"bucket":%s,"prefix":%s,"manifestKey":%s,"complete":%s,' "$j_bucket" "$j_prefix" "$j_manifest" "$([ -n "$manifest_key" ] && echo true || echo false)"
   printf '"archives":[%s],"restarts":[%s],"leftStopped":[%s],"missingTools":[%s],"errors":[%s]}\n' \
-    "$(join_by_comma "${archives[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${left_stopped[@]}")" \
-    "$(join_by_comma "${missing_tools[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+    "$j_archives" "$j_restarts" "$j_left" "$j_missing" "$j_errors"
 }
 
 # shellcheck disable=SC2317
@@ -254,29 +259,39 @@ record_archive() {
   if [ "$ok" = 1 ]; then printf '%s\t%s\n' "$key" "$bytes" >> "$work/uploaded" || { ok=0; error="cannot write to ${TMPDIR:-/tmp}"; }; fi
   [ "$ok" = 1 ] || { error+=$(tmp_full_note); note_error "$name: $error"; }
   last_ok=$ok last_sha=$sha last_bytes=$bytes
-  archives[$(slot)]="{\"name\":$(json_str "$name"),\"kind\":\"$kind\",\"source\":$(json_str "$source"),\"method\":$(json_str "$method"),\
-\"key\":$(json_str "$key"),\"ok\":$(json_bool "$ok"),\"bytes\":$(json_num "$bytes"),\"sha256\":$(json_str_or_null "$sha"),\
-\"compression\":\"${archive_compression:-$compression}\",\"integrity\":$(json_str_or_null "$integrity"),\"durationMs\":$(( ${a_end:-$(now_ms)} - t0 )),\"error\":$(json_str_or_null "$error")$(level_fields)}"
+  local j_name j_source j_method j_key j_sha j_integrity j_error
+  json_v j_name "$name"; json_v j_source "$source"; json_v j_method "$method"; json_v j_key "$key"
+  json_v_or_null j_sha "$sha"; json_v_or_null j_integrity "$integrity"; json_v_or_null j_error "$error"
+  level_fields
+  ms_now
+  archives[${a_slot:-$next_slot}]="{\"name\":$j_name,\"kind\":\"$kind\",\"source\":$j_source,\"method\":$j_method,\
+\"key\":$j_key,\"ok\":${bools[$ok]},\"bytes\":${bytes:-null},\"sha256\":$j_sha,\
+\"compression\":\"${archive_compression:-$compression}\",\"integrity\":$j_integrity,\"durationMs\":$(( ${a_end:-$NOW_MS} - t0 )),\"error\":$j_error$LEVEL_FIELDS}"
   slot_taken
   reset_level
 }
 
-# ,"level":N,"baseKey":...,"baseSha256":... of the archive being recorded (appended after "error",
-# see lib/results/backup.ts); resets them to a full's for the next archive.
+# LEVEL_FIELDS: ,"level":N,"baseKey":...,"baseSha256":... of the archive being recorded (appended
+# after "error", see lib/results/backup.ts); reset_level resets them to a full's for the next archive.
 level_fields() {
-  printf ',"level":%s,"baseKey":%s,"baseSha256":%s' "$a_level" "$(json_str_or_null "$a_base_key")" "$(json_str_or_null "$a_base_sha")"
+  local j_base_key j_base_sha
+  json_v_or_null j_base_key "$a_base_key"; json_v_or_null j_base_sha "$a_base_sha"
+  LEVEL_FIELDS=",\"level\":$a_level,\"baseKey\":$j_base_key,\"baseSha256\":$j_base_sha"
 }
 reset_level() { a_level=0; a_base_key=""; a_base_sha=""; a_slot=""; a_end=""; }
-# The archive's place in the result: SQLite copies keep theirs (spec order) even when recorded
-# after the volumes they ran beside; the others take the next.
-slot() { if [ -n "$a_slot" ]; then printf '%s' "$a_slot"; else printf '%s' "$next_slot"; fi; }
+# The archive's place in the result, ${a_slot:-$next_slot}: SQLite copies keep theirs (spec order)
+# even when recorded after the volumes they ran beside; the others take the next.
 slot_taken() { [ -n "$a_slot" ] || next_slot=$((next_slot + 1)); }
 
 # A failed archive that produced no stream.
 record_failure() { # name kind source method key started_ms error
   note_error "$1: $7"
-  archives[$(slot)]="{\"name\":$(json_str "$1"),\"kind\":\"$2\",\"source\":$(json_str "$3"),\"method\":$(json_str "$4"),\
-\"key\":$(json_str "$5"),\"ok\":false,\"bytes\":null,\"sha256\":null,\"compression\":\"$compression\",\"integrity\":null,\"durationMs\":$(( ${a_end:-$(now_ms)} - $6 )),\"error\":$(json_str "$7" 500)$(level_fields)}"
+  local j_name j_source j_method j_key j_error
+  json_v j_name "$1"; json_v j_source "$3"; json_v j_method "$4"; json_v j_key "$5"; json_v j_error "$7" 500
+  level_fields
+  ms_now
+  archives[${a_slot:-$next_slot}]="{\"name\":$j_name,\"kind\":\"$2\",\"source\":$j_source,\"method\":$j_method,\
+\"key\":$j_key,\"ok\":false,\"bytes\":null,\"sha256\":null,\"compression\":\"$compression\",\"integrity\":null,\"durationMs\":$(( ${a_end:-$NOW_MS} - $6 )),\"error\":$j_error$LEVEL_FIELDS}"
   slot_taken
   reset_level
 }
@@ -568,9 +583,12 @@ run_hooks post || true
 [ "$failed" = 0 ] && check_uploads
 if [ "$failed" = 0 ]; then
   stage "manifest"
-  tools="\"tar\":$(json_str "$(tar --version | head -n1)"),\"compressor\":$(json_str "$( ("${COMPRESS[0]}" --version 2>&1 || true) | head -n1)"),\"hash\":$(json_str "${HASH[*]}")"
-  manifest="{\"schema\":\"shipshape.backup-manifest/1\",\"stack\":$(json_str "$STACK"),\"host\":$(json_str "$host_id"),\"runId\":$(json_str "$RUN_ID"),\
-\"startedAt\":\"$started_at\",\"finishedAt\":\"$(utc_now; printf %s "$UTC_ISO")\",\"archives\":[$(join_by_comma "${archives[@]}")],\"tools\":{$tools}}"
+  j_tar="" j_comp="" j_hash="" j_stack="" j_host="" j_run="" j_archives="" # set by json_v/join_v
+  json_v j_tar "$(tar --version | head -n1)"; json_v j_comp "$( ("${COMPRESS[0]}" --version 2>&1 || true) | head -n1)"; json_v j_hash "${HASH[*]}"
+  json_v j_stack "$STACK"; json_v j_host "$host_id"; json_v j_run "$RUN_ID"; join_v j_archives "${archives[@]}"
+  utc_now
+  manifest="{\"schema\":\"shipshape.backup-manifest/1\",\"stack\":$j_stack,\"host\":$j_host,\"runId\":$j_run,\
+\"startedAt\":\"$started_at\",\"finishedAt\":\"$UTC_ISO\",\"archives\":[$j_archives],\"tools\":{\"tar\":$j_tar,\"compressor\":$j_comp,\"hash\":$j_hash}}"
   if printf '%s\n' "$manifest" | S3_LIMIT=$S3_SHORT_T s3_put "$prefix/manifest.json" 2> "$work/upload.err"; then
     manifest_key="$prefix/manifest.json"
     stage "state"

@@ -106,26 +106,31 @@ s_chk=()    # sqlite: 1 when the prepared copy passed integrity_check before the
 s_pid=()    # the background job preparing the source, until it was waited for
 s_nested=() # sqlite: 1 when prepared inside the prepared copy of a restored directory
 
-note_error() { errors+=("$(json_str "$1" 500)"); failed=1; }
+note_error() { local j; json_v j "$1" 500; errors+=("$j"); failed=1; }
 
 # shellcheck disable=SC2317 # runs from the EXIT trap
 print_result() {
-  local i sources=()
+  local i sources=() j_name j_key j_bkey j_net j_aside j_how j_ok j_from j_safety j_sources j_restarts j_errors
   for i in "${!s_name[@]}"; do
     [ -n "${s_state[$i]}" ] || continue
-    sources+=("{\"name\":$(json_str "${s_name[$i]}"),\"kind\":\"${s_kind[$i]}\",\"key\":$(json_str "${s_key[$i]}"),\"sha256\":\"${s_sha[$i]}\",\"ok\":$(json_bool "$([ "${s_state[$i]}" = ok ] && echo 1)"),\
-\"level\":${s_level[$i]},\"baseKey\":$(json_str_or_null "${s_bkey[$i]}"),\"safetyNet\":$(json_str_or_null "${s_net[$i]}"),\"aside\":$(json_str_or_null "${s_aside[$i]}"),\"prepared\":$(json_str_or_null "${s_how[$i]}")}")
+    json_v j_name "${s_name[$i]}"; json_v j_key "${s_key[$i]}"; json_v_or_null j_bkey "${s_bkey[$i]}"
+    json_v_or_null j_net "${s_net[$i]}"; json_v_or_null j_aside "${s_aside[$i]}"; json_v_or_null j_how "${s_how[$i]}"
+    j_ok=false; [ "${s_state[$i]}" != ok ] || j_ok=true
+    sources+=("{\"name\":$j_name,\"kind\":\"${s_kind[$i]}\",\"key\":$j_key,\"sha256\":\"${s_sha[$i]}\",\"ok\":$j_ok,\
+\"level\":${s_level[$i]},\"baseKey\":$j_bkey,\"safetyNet\":$j_net,\"aside\":$j_aside,\"prepared\":$j_how}")
   done
+  json_v_or_null j_from "$run_prefix"; json_v_or_null j_safety "$safety_prefix"
+  j_ok=false; [ "$failed" != 0 ] || j_ok=true
+  join_v j_sources "${sources[@]}"; join_v j_restarts "${restarts[@]}"; join_v j_errors "${errors[@]:0:20}"
   result_header shipshape.restore/1
   printf '"from":%s,"safetyPrefix":%s,"ok":%s,"rolledBack":%s,"sources":[%s],"restarts":[%s],"errors":[%s]}\n' \
-    "$(json_str_or_null "$run_prefix")" "$(json_str_or_null "$safety_prefix")" "$(json_bool "$([ "$failed" = 0 ] && echo 1)")" "$rolled_back" \
-    "$(join_by_comma "${sources[@]}")" "$(join_by_comma "${restarts[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+    "$j_from" "$j_safety" "$j_ok" "$rolled_back" "$j_sources" "$j_restarts" "$j_errors"
 }
 
 # Starts what this script stopped, in order, and waits for each: running and healthy (or no
 # HEALTHCHECK) within HEALTH_WAIT, as the health check judges it. Anything else is an error.
 start_all() {
-  local c out ok state health rest k was_killed
+  local c out ok state health rest k was_killed j_c j_state j_health bools=(false true)
   for c in "${stopped[@]}"; do
     was_killed=0
     for k in "${killed[@]}"; do [ "$k" = "$c" ] && was_killed=1; done
@@ -140,7 +145,8 @@ start_all() {
     elif [ "$health" != healthy ] && [ "$health" != none ]; then
       note_error "container $c runs but is $health after ${HEALTH_WAIT}s"
     fi
-    restarts+=("{\"container\":$(json_str "$c"),\"started\":$(json_bool "$ok"),\"state\":$(json_str "$state"),\"health\":$(json_str "$health"),\"killed\":$(json_bool "$was_killed")}")
+    json_v j_c "$c"; json_v j_state "$state"; json_v j_health "$health"
+    restarts+=("{\"container\":$j_c,\"started\":${bools[$ok]},\"state\":$j_state,\"health\":$j_health,\"killed\":${bools[$was_killed]}}")
   done
   stopped=()
 }

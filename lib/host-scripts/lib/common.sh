@@ -94,42 +94,43 @@ RB=$'\x7d\x7d'
 export LB RB
 
 # Strings keep printable ASCII only (no control bytes, no invalid UTF-8) and are capped.
-json_str() {
-  local s
-  s=${1:-}
-  if [[ $s == *[!$'\t\n\r'' '-'~']* ]]; then
-    s=$(printf '%s' "$s" | tr -c '\11\12\15\40-\176' '?' | head -c "${2:-300}")
+# json_v <var> <string> [cap] sets <var> to the JSON string (no subshell: a run builds hundreds);
+# json_str prints it. Locals carry a prefix: printf -v would set a caller's variable of the same
+# name in json_v's own scope instead.
+json_v() {
+  local _jv_s=${2:-} _jv_cap=${3:-300}
+  if [[ $_jv_s == *[!$'\t\n\r'' '-'~']* ]]; then
+    _jv_s=$(printf '%s' "$_jv_s" | tr -c '\11\12\15\40-\176' '?' | head -c "$_jv_cap")
   else
-    s=${s:0:${2:-300}}
-    while [[ $s == *$'\n' ]]; do s=${s%$'\n'}; done
+    _jv_s=${_jv_s:0:$_jv_cap}
+    while [[ $_jv_s == *$'\n' ]]; do _jv_s=${_jv_s%$'\n'}; done
   fi
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  printf '"%s"' "$s"
+  _jv_s=${_jv_s//\\/\\\\}
+  _jv_s=${_jv_s//\"/\\\"}
+  _jv_s=${_jv_s//$'\n'/\\n}
+  _jv_s=${_jv_s//$'\r'/\\r}
+  _jv_s=${_jv_s//$'\t'/\\t}
+  printf -v "$1" '"%s"' "$_jv_s"
 }
+json_v_or_null() { if [ -z "${2:-}" ]; then printf -v "$1" null; else json_v "$@"; fi; }
+json_str() { local _js_v; json_v _js_v "$@"; printf '%s' "$_js_v"; }
 json_str_or_null() { if [ -z "${1:-}" ]; then printf 'null'; else json_str "$@"; fi; }
 json_num() {
   if [[ "${1:-}" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf '%s' "$1"; else printf 'null'; fi
 }
 json_bool() { if [ "${1:-0}" = 1 ]; then printf 'true'; else printf 'false'; fi; }
-join_by_comma() {
-  local first=1 item
-  for item in "$@"; do
-    if [ "$first" = 1 ]; then first=0; else printf ','; fi
-    printf '%s' "$item"
-  done
-}
+join_by_comma() { local IFS=,; printf '%s' "$*"; }
+# join_v <var> items...: join_by_comma into <var>.
+join_v() { local IFS=,; printf -v "$1" '%s' "${*:2}"; }
 
 # Opens a result document with the fields every runbook shares (RunHeader in lib/results/run.ts),
 # up to the comma after durationMs; the script prints its own fields and the closing brace.
 result_header() { # schema
+  local _rh_stack _rh_run _rh_name _rh_host
+  json_v _rh_stack "$STACK"; json_v _rh_run "$RUN_ID"; json_v _rh_name "$HOST_NAME"; json_v _rh_host "$host_id"
   ms_now
   printf '{"schema":"%s","stack":%s,"runId":%s,"hostname":%s,"host":%s,"startedAt":"%s","durationMs":%s,' \
-    "$1" "$(json_str "$STACK")" "$(json_str "$RUN_ID")" "$(json_str "$HOST_NAME")" "$(json_str "$host_id")" \
-    "$started_at" "$(( NOW_MS - started_ms ))"
+    "$1" "$_rh_stack" "$_rh_run" "$_rh_name" "$_rh_host" "$started_at" "$(( NOW_MS - started_ms ))"
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -240,7 +241,8 @@ busy_with() {
 # HEALTH_WAIT seconds; prints "state|health|waited_ms".
 wait_healthy() {
   local c=$1 t0 out state health
-  t0=$(now_ms)
+  ms_now
+  t0=$NOW_MS
   while :; do
     out=$(limit "$DOCKER_T" docker inspect --format "${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}end${RB}" "$c" 2>/dev/null) || out="missing|"
     state=${out%%|*}
@@ -248,8 +250,10 @@ wait_healthy() {
     # podman reports an empty status for containers without a HEALTHCHECK.
     [ -n "$health" ] || health=none
     if [ "$state" = running ] && { [ "$health" = healthy ] || [ "$health" = none ]; }; then break; fi
-    [ $(( $(now_ms) - t0 )) -ge $(( ${HEALTH_WAIT:-120} * 1000 )) ] && break
+    ms_now
+    [ $(( NOW_MS - t0 )) -ge $(( ${HEALTH_WAIT:-120} * 1000 )) ] && break
     sleep 1
   done
-  printf '%s|%s|%s' "$state" "$health" "$(( $(now_ms) - t0 ))"
+  ms_now
+  printf '%s|%s|%s' "$state" "$health" "$(( NOW_MS - t0 ))"
 }

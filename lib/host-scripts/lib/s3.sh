@@ -191,7 +191,8 @@ S3_HASH=(sha256sum)
 have openssl && S3_HASH=(openssl dgst -sha256 -r)
 s3__sums() {
   local n i t=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/ out=""
-  S3_HEX=$(limit_exec "$(s3__left)" "${S3_HASH[@]}" < "$1" 2>/dev/null) || S3_HEX=""
+  s3__left
+  S3_HEX=$(limit_exec "$S3_LEFT" "${S3_HASH[@]}" < "$1" 2>/dev/null) || S3_HEX=""
   S3_HEX=${S3_HEX%% *}
   [[ $S3_HEX =~ ^[0-9a-f]{64}$ ]] || { echo "cannot hash the upload (${S3_HASH[0]})" >&2; return 1; }
   for ((i = 0; i < 60; i += 6)); do
@@ -226,16 +227,19 @@ s3__read() { # file bytes
   else limit "$left" head -c "$2" > "$1"
   fi || { echo "reading the stream to upload failed or took longer than ${S3_LIMIT:-$S3_T} s" >&2; return 1; }
 }
-s3__left() { local left; s3__now; left=$((S3_DEADLINE - S3_NOW)); [ "$left" -ge 1 ] || left=1; printf '%s' "$left"; }
+# The upload's time left in S3_LEFT (at least 1 s).
+s3__left() { s3__now; S3_LEFT=$((S3_DEADLINE - S3_NOW)); [ "$S3_LEFT" -ge 1 ] || S3_LEFT=1; }
 
 # Uploads part <n> from <file>, feeding it to the whole stream's hash (S3_WFD, when set) while it
 # is hashed and uploaded (the job ends only when the feed did: the next part's comes after);
 # leaves "etag<TAB>sha256-base64" in $S3_DIR/etag.<n>.
 s3__part() { # file n
   local feed="" rc=0
-  if [ -n "${S3_WFD:-}" ]; then limit_exec "$(s3__left)" cat "$1" >&"$S3_WFD" & feed=$!; fi
+  s3__left
+  if [ -n "${S3_WFD:-}" ]; then limit_exec "$S3_LEFT" cat "$1" >&"$S3_WFD" & feed=$!; fi
   if s3__sums "$1"; then
-    s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$(s3__left)" "${S3_RETRY[@]}" -T "$1" -D "$S3_DIR/h.$2" \
+    s3__left
+    s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$S3_LEFT" "${S3_RETRY[@]}" -T "$1" -D "$S3_DIR/h.$2" \
       -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || rc=1
   else rc=1
   fi
@@ -260,7 +264,8 @@ s3__part_wait() { # n
 
 s3__put_one() { # file
   s3__sums "$1" || return 1
-  s3__req "upload of $S3_KEY" "$S3_DIR/r.put" "$(s3__left)" "${S3_RETRY[@]}" -T "$1" \
+  s3__left
+  s3__req "upload of $S3_KEY" "$S3_DIR/r.put" "$S3_LEFT" "${S3_RETRY[@]}" -T "$1" \
     -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY")"
 }
 
@@ -277,7 +282,8 @@ s3__abort() {
 # part's job feeds, in order, from the part file (the stream itself is read once, by s3__read).
 s3__whole_start() {
   mkfifo "$S3_DIR/whole" || { echo "upload of $S3_KEY: cannot create a FIFO in ${TMPDIR:-/tmp}" >&2; return 1; }
-  limit_exec "$(s3__left)" "${S3_HASH[@]}" < "$S3_DIR/whole" > "$S3_DIR/whole.sum" 2> "$S3_DIR/whole.err" &
+  s3__left
+  limit_exec "$S3_LEFT" "${S3_HASH[@]}" < "$S3_DIR/whole" > "$S3_DIR/whole.sum" 2> "$S3_DIR/whole.err" &
   S3_WPID=$!
   exec {S3_WFD}> "$S3_DIR/whole"
 }
@@ -319,7 +325,8 @@ s3__curl_put() { # key [expected_bytes] [sums_file]
   # A full first part starts a multipart upload at once (one part is a valid one), so that it
   # is hashed and uploaded while the next is read.
   total=$got
-  s3__req "start of the upload of $S3_KEY" "$S3_DIR/r.create" "$(s3__left)" -X POST -H "x-amz-checksum-algorithm: SHA256" -H "x-amz-content-sha256: $S3_EMPTY_SHA" \
+  s3__left
+  s3__req "start of the upload of $S3_KEY" "$S3_DIR/r.create" "$S3_LEFT" -X POST -H "x-amz-checksum-algorithm: SHA256" -H "x-amz-content-sha256: $S3_EMPTY_SHA" \
     "$(s3__url "$S3_EKEY" "uploads=")" || return 1
   S3_UPLOAD=$(sed -n 's#.*<UploadId>\([^<]*\)</UploadId>.*#\1#p' "$S3_DIR/r.create" | head -n 1)
   [ -n "$S3_UPLOAD" ] || { echo "start of the upload of $S3_KEY: S3 returned no UploadId" >&2; return 1; }
@@ -353,7 +360,8 @@ s3__curl_put() { # key [expected_bytes] [sums_file]
     printf '</CompleteMultipartUpload>'
   } > "$body"
   s3__sums "$body" || return 1
-  s3__req "completion of the upload of $S3_KEY" "$S3_DIR/r.complete" "$(s3__left)" "${S3_RETRY[@]}" -X POST --data-binary "@$body" -H "Content-Type: application/xml" \
+  s3__left
+  s3__req "completion of the upload of $S3_KEY" "$S3_DIR/r.complete" "$S3_LEFT" "${S3_RETRY[@]}" -X POST --data-binary "@$body" -H "Content-Type: application/xml" \
     -H "x-amz-content-sha256: $S3_HEX" "$(s3__url "$S3_EKEY" "uploadId=$S3_EUPLOAD")" || return 1
   # CompleteMultipartUpload can fail after its 200 OK: the error is then in the body.
   if grep -q '<Error>' "$S3_DIR/r.complete"; then echo "completion of the upload of $S3_KEY: $(s3__error "$S3_DIR/r.complete")" >&2; return 1; fi
@@ -441,7 +449,8 @@ s3__with_dir() {
     trap 'exit 143' TERM
     trap 'exit 130' INT
     s3__ready || exit 1
-    S3_DIR=$(umask 077 && mktemp -d 2>/dev/null) || { echo "S3: cannot create a temporary directory in ${TMPDIR:-/tmp}" >&2; exit 1; }
+    umask 077
+    S3_DIR=$(mktemp -d 2>/dev/null) || { echo "S3: cannot create a temporary directory in ${TMPDIR:-/tmp}" >&2; exit 1; }
     trap 's3__abort; rm -rf "$S3_DIR"' EXIT
     "$@"
   )
