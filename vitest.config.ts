@@ -8,22 +8,18 @@ import { runTmpdir } from './test/support/run-tmpdir.js';
 runTmpdir();
 
 /**
- * Files that need a fresh process each: they stub the environment before importing a handler
- * module (which reads it once, at import), or depend on Powertools' cold-start state. Every other
- * file shares a worker process with others (isolate: false), so aws-cdk-lib, cdk-nag, zod and the
- * SDK are loaded once per worker instead of once per file: that import time was most of the unit
- * tiers' time. Host-script and end-to-end files share workers too (they hand each script its
- * whole environment, close the hosts and servers they start, and their SDK stubs are restored
- * when they end): about 18 s and 6-10 s of CPU less per suite than a process each.
+ * Files that need a fresh process each (none at present). Every other file but the container
+ * suites shares a worker process with others (isolate: false), so aws-cdk-lib, cdk-nag, zod and
+ * the SDK are loaded once per worker instead of once per file: that import time was most of the
+ * unit tiers' time. Host-script and end-to-end files hand each script its whole environment, close
+ * the hosts and servers they start, and their SDK stubs are restored when they end. Module state
+ * does carry over from file to file: the handler tests, which stub the environment before
+ * importing a handler (it reads it at import) and check Powertools' cold start, call
+ * vi.resetModules() before and after. Sharing saved about 18 s (host scripts), 6-10 s (end to
+ * end) and 5 s (handlers) of CPU per suite.
  */
 const CONTAINERS = ['test/containers/**/*.test.ts'];
-const OWN_PROCESS = [
-  'test/lambdas/shared/handler.test.ts',
-  'test/lambdas/shared/handlers.test.ts',
-  'test/lambdas/rotation/handler.test.ts',
-  'test/lambdas/notifier/handler.test.ts',
-  'test/lambdas/watchdog/run.test.ts',
-];
+const OWN_PROCESS: string[] = [];
 
 export default defineConfig({
   test: {

@@ -12,11 +12,17 @@ const fleet = demoFleet((f) => {
 });
 
 beforeAll(() => {
+  // Files share worker processes (vitest.config.ts): the handler modules, which read the environment
+  // and start Powertools at import, are evaluated afresh here and not left behind for the next file.
+  vi.resetModules();
   vi.stubEnv('SHIPSHAPE_FLEET', JSON.stringify(fleet));
   vi.stubEnv('SHIPSHAPE_STATE_TABLE', 'state-table');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
 });
-afterAll(() => vi.unstubAllEnvs());
+afterAll(() => {
+  vi.unstubAllEnvs();
+  vi.resetModules();
+});
 
 describe('notifier handler', () => {
   it('ignores what is not an alert, answers a malformed event, and throws when a receiver fails', async () => {

@@ -12,6 +12,9 @@ const context = { functionName: 'shipshape-demo-rotation', functionVersion: '$LA
   memoryLimitInMB: '256', awsRequestId: 'rot-req-1', logGroupName: 'g', logStreamName: 's' } as Context;
 
 beforeAll(() => {
+  // Files share worker processes (vitest.config.ts): the handler modules, which read the environment
+  // and start Powertools at import, are evaluated afresh here and not left behind for the next file.
+  vi.resetModules();
   vi.stubEnv('SHIPSHAPE_FLEET', JSON.stringify(demoFleet((f) => { f.stacks[0]!.secrets = [{ name: 'jwt', envFile: '/opt/web/.env', variable: 'JWT_SECRET', restart: ['api'] }]; })));
   vi.stubEnv('SHIPSHAPE_FLEET_NAME', 'demo');
   vi.stubEnv('SHIPSHAPE_DOCUMENTS', JSON.stringify({ 'apply-secret': 'ApplyDoc', 'health-check': 'HealthDoc' }));
@@ -20,7 +23,10 @@ beforeAll(() => {
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
 });
-afterAll(() => vi.unstubAllEnvs());
+afterAll(() => {
+  vi.unstubAllEnvs();
+  vi.resetModules();
+});
 
 function capture() {
   const lines: string[] = [];

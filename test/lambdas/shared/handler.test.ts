@@ -33,6 +33,9 @@ async function captured(fn: () => Promise<unknown>): Promise<{ result: unknown; 
 }
 
 beforeAll(async () => {
+  // Files share worker processes (vitest.config.ts): the handler modules, which read the environment
+  // and start Powertools at import, are evaluated afresh here and not left behind for the next file.
+  vi.resetModules();
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
   vi.stubEnv('POWERTOOLS_SERVICE_NAME', 'dispatcher');
   vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'shipshape');
@@ -44,7 +47,10 @@ beforeAll(async () => {
   metrics = await import('../../../lambdas/shared/metrics.js');
 });
 afterEach(() => vi.restoreAllMocks());
-afterAll(() => vi.unstubAllEnvs());
+afterAll(() => {
+  vi.unstubAllEnvs();
+  vi.resetModules();
+});
 
 describe('lambdaHandler', () => {
   it('puts the request ID and the cold-start flag on every log line, and sends the cold-start metric, on the first invocation only', async () => {

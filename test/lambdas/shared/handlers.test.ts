@@ -13,6 +13,9 @@ const dynamo = mockClient(DynamoDBDocumentClient);
 const sns = mockClient(SNSClient);
 
 beforeAll(() => {
+  // Files share worker processes (vitest.config.ts): the handler modules, which read the environment
+  // and start Powertools at import, are evaluated afresh here and not left behind for the next file.
+  vi.resetModules();
   vi.stubEnv('SHIPSHAPE_FLEET', JSON.stringify(demoFleet()));
   vi.stubEnv('SHIPSHAPE_FLEET_NAME', 'demo');
   vi.stubEnv('SHIPSHAPE_DOCUMENTS', JSON.stringify({ 'health-check': 'HealthDoc' }));
@@ -22,7 +25,10 @@ beforeAll(() => {
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
 });
-afterAll(() => vi.unstubAllEnvs());
+afterAll(() => {
+  vi.unstubAllEnvs();
+  vi.resetModules();
+});
 
 describe('dispatcher handler', () => {
   it('dispatches a schedule payload and answers a malformed one without throwing', async () => {

@@ -3,7 +3,7 @@ import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/cl
 import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FleetConfigInput } from '../../../lib/config/schema.js';
 import type { RunRecord } from '../../../lambdas/result/state-store.js';
 import { runWatchdog, type WatchdogContext } from '../../../lambdas/watchdog/run.js';
@@ -151,9 +151,15 @@ describe('watchdog run: through the alert pipeline', () => {
 
 describe('watchdog handler', () => {
   const dynamo = mockClient(DynamoDBDocumentClient);
+  beforeAll(() => {
+    // Files share worker processes (vitest.config.ts): the handler modules, which read the environment
+    // and start Powertools at import, are evaluated afresh here and not left behind for the next file.
+    vi.resetModules();
+  });
   afterAll(() => {
     vi.unstubAllEnvs();
     vi.useRealTimers();
+    vi.resetModules();
   });
 
   it('runs on the schedule\'s event with the environment, and answers a malformed event without throwing', async () => {
