@@ -36,7 +36,7 @@ work=$(mktemp -d)
 errors=()
 missing_tools=()
 
-note_error() { errors+=("$(json_str "$1")"); }
+note_error() { local j; json_v j "$1"; errors+=("$j"); }
 
 EMPTY_FIELDS='"system":{"disks":[],"memoryPercent":null,"memoryTotalMiB":null,"cpuPercent":null,"load1":null,"cpus":null},"busy":null,"containers":[],"probes":[],"missingTools":[]'
 finished=0
@@ -47,13 +47,16 @@ print_result() {
     printf '%s,"errors":[%s]}\n' "$EMPTY_FIELDS" "$(json_str "health-check aborted with exit code $1 before finishing; see the command's standard error")"
     return 0
   fi
+  local j_disks j_mem j_total j_cpu j_load j_cpus j_busy j_containers j_probes j_budget j_waiting j_missing j_errors
+  join_v j_disks "${disk_json[@]}"; json_num_v j_mem "$mem_percent"; json_num_v j_total "$mem_total"
+  json_num_v j_cpu "$cpu_percent"; json_num_v j_load "$load1"; json_num_v j_cpus "$cpus"
+  json_v_or_null j_busy "$(busy_with || true)"; join_v j_containers "${container_json[@]}"; join_v j_probes "${probe_json[@]}"
+  json_num_v j_budget "$probe_budget"; join_v j_waiting "${waiting_json[@]}"; join_v j_missing "${missing_tools[@]}"; join_v j_errors "${errors[@]:0:20}"
   result_header shipshape.health-check/1
   printf '"system":{"disks":[%s],"memoryPercent":%s,"memoryTotalMiB":%s,"cpuPercent":%s,"load1":%s,"cpus":%s},' \
-    "$(join_by_comma "${disk_json[@]}")" "$(json_num "$mem_percent")" "$(json_num "$mem_total")" \
-    "$(json_num "$cpu_percent")" "$(json_num "$load1")" "$(json_num "$cpus")"
-  printf '"busy":%s,"containers":[%s],"probes":[%s],"probeBudgetSeconds":%s,"probesWaiting":[%s],"missingTools":[%s],"errors":[%s]}\n' "$(json_str_or_null "$(busy_with || true)")" \
-    "$(join_by_comma "${container_json[@]}")" "$(join_by_comma "${probe_json[@]}")" "$(json_num "$probe_budget")" "$(join_by_comma "${waiting_json[@]}")" \
-    "$(join_by_comma "${missing_tools[@]}")" "$(join_by_comma "${errors[@]:0:20}")"
+    "$j_disks" "$j_mem" "$j_total" "$j_cpu" "$j_load" "$j_cpus"
+  printf '"busy":%s,"containers":[%s],"probes":[%s],"probeBudgetSeconds":%s,"probesWaiting":[%s],"missingTools":[%s],"errors":[%s]}\n' \
+    "$j_busy" "$j_containers" "$j_probes" "$j_budget" "$j_waiting" "$j_missing" "$j_errors"
 }
 # shellcheck disable=SC2317
 on_exit() {
@@ -249,14 +252,18 @@ add_container() { # service ref container window pattern
     if [ "${c_state[$container]}" = running ]; then count_log_lines "$container" "$window" "$pattern"; fi
   fi
   [ "${c_oom[$container]:-}" = true ] && oom=1
-  container_json+=("{\"service\":$(json_str "$service"),\"ref\":$(json_str "$ref"),\"container\":$(json_str "$container"),\"exists\":$(json_bool "$exists"),\
-\"resolveError\":$(json_str_or_null "${resolve_error[$ref]:-}" 400),\
-\"state\":$(json_str_or_null "${c_state[$container]:-}"),\"health\":$(json_str_or_null "${c_health[$container]:-}"),\
-\"restartCount\":$(json_num "${c_restarts[$container]:-}"),\"startedAt\":$(json_str_or_null "${c_started[$container]:-}"),\
-\"restartsSincePreviousCheck\":$(json_num "${c_since[$container]:-}"),\"previousCheckAt\":$(json_str_or_null "${c_prev_at[$container]:-}"),\
-\"lastExitCode\":$(json_num "${c_exit[$container]:-}"),\"oomKilled\":$( [ "$exists" = 1 ] && json_bool "$oom" || printf null),\
-\"memoryMiB\":$(json_num "${c_mem[$container]:-}"),\"cpuPercent\":$(json_num "${c_cpu[$container]:-}"),\
-\"errorLines\":$(json_num "$log_count"),\"logWindowMinutes\":$(json_num "$window")}")
+  local j_service j_ref j_container j_resolve j_state j_health j_restarts j_started j_since j_prev j_exit j_oom=null j_mem j_cpu j_lines j_window
+  json_v j_service "$service"; json_v j_ref "$ref"; json_v j_container "$container"
+  json_v_or_null j_resolve "${resolve_error[$ref]:-}" 400; json_v_or_null j_state "${c_state[$container]:-}"; json_v_or_null j_health "${c_health[$container]:-}"
+  json_num_v j_restarts "${c_restarts[$container]:-}"; json_v_or_null j_started "${c_started[$container]:-}"; json_num_v j_since "${c_since[$container]:-}"
+  json_v_or_null j_prev "${c_prev_at[$container]:-}"; json_num_v j_exit "${c_exit[$container]:-}"
+  local j_exists=false
+  if [ "$exists" = 1 ]; then j_exists=true; if [ "$oom" = 1 ]; then j_oom=true; else j_oom=false; fi; fi
+  json_num_v j_mem "${c_mem[$container]:-}"; json_num_v j_cpu "${c_cpu[$container]:-}"; json_num_v j_lines "$log_count"; json_num_v j_window "$window"
+  container_json+=("{\"service\":$j_service,\"ref\":$j_ref,\"container\":$j_container,\"exists\":$j_exists,\
+\"resolveError\":$j_resolve,\"state\":$j_state,\"health\":$j_health,\"restartCount\":$j_restarts,\"startedAt\":$j_started,\
+\"restartsSincePreviousCheck\":$j_since,\"previousCheckAt\":$j_prev,\"lastExitCode\":$j_exit,\"oomKilled\":$j_oom,\
+\"memoryMiB\":$j_mem,\"cpuPercent\":$j_cpu,\"errorLines\":$j_lines,\"logWindowMinutes\":$j_window}")
 }
 stage "containers"
 while IFS=$'\t' read -r kind service ref window pattern; do
@@ -283,8 +290,11 @@ waiting_json=()
 
 # Each probe prints its one JSON object; the caller collects it from a file.
 add_probe() { # id service type target ok status latency error
-  printf '%s\n' "{\"id\":$(json_str "$1"),\"service\":$(json_str "$2"),\"type\":\"$3\",\"target\":$(json_str "$4"),\
-\"ok\":$(json_bool "$5"),\"status\":$(json_num "$6"),\"latencyMs\":$(json_num "$7"),\"error\":$(json_str_or_null "$8"),\"waiting\":false}"
+  local j_id j_service j_target j_ok=false j_status j_latency j_error
+  json_v j_id "$1"; json_v j_service "$2"; json_v j_target "$4"; [ "$5" != 1 ] || j_ok=true
+  json_num_v j_status "$6"; json_num_v j_latency "$7"; json_v_or_null j_error "$8"
+  printf '%s\n' "{\"id\":$j_id,\"service\":$j_service,\"type\":\"$3\",\"target\":$j_target,\
+\"ok\":$j_ok,\"status\":$j_status,\"latencyMs\":$j_latency,\"error\":$j_error,\"waiting\":false}"
 }
 probe_process() {
   local id=$1 service=$2 ref=$3 pattern=$4 err=$5 rc container failed="" code=""
@@ -327,10 +337,10 @@ probe_http() {
 
 probe_tcp() {
   local id=$1 service=$2 timeout_s=$3 host=$4 port=$5 err=$6 t0 t1 rc
-  t0=$(now_ms); rc=0
+  ms_now; t0=$NOW_MS rc=0
   # shellcheck disable=SC2016 # $1 and $2 expand in the child shell, never in this one
   limit "$timeout_s" bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2> "$err" || rc=$?
-  t1=$(now_ms)
+  ms_now; t1=$NOW_MS
   if [ "$rc" = 0 ]; then
     add_probe "$id" "$service" tcp "$host:$port" 1 "" "$((t1 - t0))" ""
   elif [ "$rc" = 124 ]; then
@@ -354,9 +364,10 @@ stage "probes (${#probe_lines[@]}, budget ${probe_budget}s)"
 deadline_ms=$(( started_ms + probe_budget * 1000 ))
 declare -A probe_pid=() probe_started=()
 next=0
-running_probes() { local n=0 i; for i in "${!probe_pid[@]}"; do kill -0 "${probe_pid[$i]}" 2>/dev/null && n=$((n + 1)); done; printf '%s' "$n"; }
+# RUNNING: how many probes still run (no subshell: the loop below polls every 0.1 s).
+running_probes() { local i; RUNNING=0; for i in "${!probe_pid[@]}"; do ! kill -0 "${probe_pid[$i]}" 2>/dev/null || RUNNING=$((RUNNING + 1)); done; return 0; }
 while :; do
-  while [ "$next" -lt "${#probe_lines[@]}" ] && [ "$(running_probes)" -lt "$PROBE_PARALLEL" ] && [ "$(now_ms)" -lt "$deadline_ms" ]; do
+  while [ "$next" -lt "${#probe_lines[@]}" ] && running_probes && [ "$RUNNING" -lt "$PROBE_PARALLEL" ] && ms_now && [ "$NOW_MS" -lt "$deadline_ms" ]; do
     IFS=$'\t' read -r kind a b c d e <<< "${probe_lines[$next]}"
     i=$next
     case "$kind" in
@@ -366,11 +377,14 @@ while :; do
     esac
     probe_pid[$i]=$!
     probe_pids+=("$!")
-    probe_started[$i]=$(now_ms)
+    ms_now
+    probe_started[$i]=$NOW_MS
     next=$((next + 1))
   done
-  if [ "$(running_probes)" = 0 ] && [ "$next" -ge "${#probe_lines[@]}" ]; then break; fi
-  if [ "$(now_ms)" -ge "$deadline_ms" ]; then break; fi
+  running_probes
+  if [ "$RUNNING" = 0 ] && [ "$next" -ge "${#probe_lines[@]}" ]; then break; fi
+  ms_now
+  if [ "$NOW_MS" -ge "$deadline_ms" ]; then break; fi
   sleep 0.1
 done
 for i in "${!probe_lines[@]}"; do
@@ -388,11 +402,13 @@ for i in "${!probe_lines[@]}"; do
     tcp) target="$d:$e" ;;
   esac
   waited=""
-  [ -n "${probe_started[$i]:-}" ] && waited=$(( $(now_ms) - probe_started[$i] ))
+  ms_now
+  [ -n "${probe_started[$i]:-}" ] && waited=$(( NOW_MS - probe_started[$i] ))
   why="no answer before the health check's time budget of ${probe_budget}s ran out"
   [ -n "${probe_started[$i]:-}" ] || why="not started before the health check's time budget of ${probe_budget}s ran out"
-  probe_json+=("{\"id\":$(json_str "$a"),\"service\":$(json_str "$b"),\"type\":\"$kind\",\"target\":$(json_str "$target"),\"ok\":false,\"status\":null,\"latencyMs\":$(json_num "$waited"),\"error\":$(json_str "$why"),\"waiting\":true}")
-  waiting_json+=("$(json_str "$a")")
+  json_v j_id "$a"; json_v j_service "$b"; json_v j_target "$target"; json_num_v j_waited "$waited"; json_v j_why "$why"
+  probe_json+=("{\"id\":$j_id,\"service\":$j_service,\"type\":\"$kind\",\"target\":$j_target,\"ok\":false,\"status\":null,\"latencyMs\":$j_waited,\"error\":$j_why,\"waiting\":true}")
+  waiting_json+=("$j_id")
 done
 
 # --- output -------------------------------------------------------------------

@@ -118,6 +118,8 @@ json_str_or_null() { if [ -z "${1:-}" ]; then printf 'null'; else json_str "$@";
 json_num() {
   if [[ "${1:-}" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf '%s' "$1"; else printf 'null'; fi
 }
+# json_num_v <var> <value>: json_num into <var>.
+json_num_v() { if [[ "${2:-}" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf -v "$1" '%s' "$2"; else printf -v "$1" null; fi; }
 json_bool() { if [ "${1:-0}" = 1 ]; then printf 'true'; else printf 'false'; fi; }
 join_by_comma() { local IFS=,; printf '%s' "$*"; }
 # join_v <var> items...: join_by_comma into <var>.
