@@ -66,7 +66,7 @@ function prepare(target: 'env' | 'file' = 'env', opts: { literal?: boolean; envM
       : { name: 'jwt', file: keyFile, previousFile: `${keyFile}.previous`, restart: ['api'] }] }] });
   const stack = fleet.stacks[0]!;
   const env = (stage: string, extra: Record<string, string> = {}) => host.env({ PATH: `${bin}:${host.env().PATH}`, FAKE_SECRETS: secrets, FAKE_COMPOSE_ENV_FILE: envFile, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'rot', SHIPSHAPE_SECRET: 'jwt', SHIPSHAPE_STAGE: stage,
-    SHIPSHAPE_SPEC_FILE: specFile({ compose: composeSpecLines(stack), secrets: secretsSpecLines(fleet, stack) }), SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', ...extra });
+    SHIPSHAPE_SPEC_FILE: specFile({ compose: composeSpecLines(stack), secrets: secretsSpecLines(fleet, stack) }), SHIPSHAPE_HEALTH_WAIT_SECONDS: '1', ...extra });
   return { envFile, keyFile, secrets, env, app, bin };
 }
 async function apply(env: Record<string, string>) {

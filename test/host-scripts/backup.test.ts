@@ -74,7 +74,7 @@ async function runBackup(specPath: string, env: Record<string, string> = {}) {
   const run = await runHostScript('backup.sh', host!.env({
     PATH: `${awsBin}:${host!.env().PATH}`,
     SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'run-1', SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
-    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: hostInstance, SHIPSHAPE_LOCK_DIR: join(host!.dir, 'locks'),
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '1', AWS_SSM_INSTANCE_ID: hostInstance, SHIPSHAPE_LOCK_DIR: join(host!.dir, 'locks'),
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host!.dir,
     ...env,
   }), 120_000);

@@ -44,7 +44,7 @@ function prepare(volumes: { name: string }[] = []) {
   const stack = fleet.stacks[0]!;
   return { db, env: host.env({
     PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'm', SHIPSHAPE_SPEC_FILE: specFile({ backup: backupSpecLines(stack.backup!), maintenance: maintenanceSpecLines(stack.maintenance!) }),
-    SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', SHIPSHAPE_SQLITE_TIMEOUT_MS: '300', SHIPSHAPE_LOCK_DIR: join(host.dir, 'locks'),
+    SHIPSHAPE_BUCKET: BUCKET, SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '1', SHIPSHAPE_SQLITE_TIMEOUT_MS: '300', SHIPSHAPE_LOCK_DIR: join(host.dir, 'locks'),
     AWS_SSM_INSTANCE_ID: 'i-0000000000000m001'.replace('m', '0'), AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir,
   }) };
 }

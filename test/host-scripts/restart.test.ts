@@ -13,7 +13,7 @@ const fleet = demoFleet();
 
 async function restart(services: string, extra: Record<string, string> = {}) {
   const run = await runHostScript('restart.sh', host.env({
-    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'r', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }), SHIPSHAPE_SERVICES: services, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', ...extra,
+    SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: 'r', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }), SHIPSHAPE_SERVICES: services, SHIPSHAPE_HEALTH_WAIT_SECONDS: '1', ...extra,
   }));
   return RestartResult.parse(run.json);
 }
@@ -33,7 +33,7 @@ describe('restart.sh', () => {
     host = new FakeHost({ ...composeContainer('shop', 'api', 1), ...composeContainer('shop', 'api', 2), ...composeContainer('shop', 'cache', 1) });
     const composeFleet = demoFleet((f) => { f.stacks[0]!.services = f.stacks[0]!.services.map((s) => ({ ...s, container: s.name })); });
     // Act
-    const run = await runHostScript('restart.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SERVICES: '*', SHIPSHAPE_HEALTH_WAIT_SECONDS: '2',
+    const run = await runHostScript('restart.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SERVICES: '*', SHIPSHAPE_HEALTH_WAIT_SECONDS: '1',
       SHIPSHAPE_SPEC_FILE: specFile({ compose: [['project', 'shop', '-']], 'health-check': healthCheckSpecLines(composeFleet, composeFleet.stacks[0]!) }) }));
     // Assess
     const r = RestartResult.parse(run.json);
@@ -51,8 +51,8 @@ describe('restart.sh', () => {
   it('reports a service that does not become healthy', async () => {
     host = new FakeHost({ 'web-api-1': running({ State: { Status: 'running', Health: { Status: 'unhealthy' } } }), 'web-db-1': running() });
     const r = await restart('api');
-    expect(r.services[0]).toMatchObject({ ok: false, health: 'unhealthy', error: 'not healthy after 2s (running, unhealthy)' });
-    expect(r.errors).toEqual(['api: not healthy after 2s (running, unhealthy)']);
+    expect(r.services[0]).toMatchObject({ ok: false, health: 'unhealthy', error: 'not healthy after 1s (running, unhealthy)' });
+    expect(r.errors).toEqual(['api: not healthy after 1s (running, unhealthy)']);
   });
 
   it('refuses while a backup runs on the host', async () => {

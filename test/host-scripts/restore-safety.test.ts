@@ -126,7 +126,7 @@ function chain(vol: string) {
 function env(spec: string, extra: Record<string, string> = {}) {
   return host.env({
     PATH: `${bin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: `safety-${++n}`, SHIPSHAPE_SPEC_FILE: spec, SHIPSHAPE_BUCKET: BUCKET,
-    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', SHIPSHAPE_SCRATCH_DIR: host.dir, SHIPSHAPE_LOCK_DIR: join(host.dir, 'locks'),
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '1', SHIPSHAPE_SCRATCH_DIR: host.dir, SHIPSHAPE_LOCK_DIR: join(host.dir, 'locks'),
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir, ...extra,
   });
 }

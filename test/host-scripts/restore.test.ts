@@ -78,7 +78,7 @@ function prepare() {
 function env(extra: Record<string, string> = {}) {
   return host.env({
     PATH: `${awsBin}:${host.env().PATH}`, SHIPSHAPE_STACK: 'web', SHIPSHAPE_RUN_ID: `run-${++n}`, SHIPSHAPE_SPEC_FILE: specPath, SHIPSHAPE_BUCKET: BUCKET,
-    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '2', AWS_SSM_INSTANCE_ID: `i-0000000000000000${n % 10}`,
+    SHIPSHAPE_S3_ENDPOINT: s3.endpoint, SHIPSHAPE_HEALTH_WAIT_SECONDS: '1', AWS_SSM_INSTANCE_ID: `i-0000000000000000${n % 10}`,
     AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', HOME: host.dir, ...extra,
   });
 }
