@@ -8,8 +8,7 @@ import { runTmpdir } from './test/support/run-tmpdir.js';
 runTmpdir();
 
 /**
- * Files that need a fresh process each (none at present). Every other file but the container
- * suites shares a worker process with others (isolate: false), so aws-cdk-lib, cdk-nag, zod and
+ * Every file but the container suites shares a worker process with others (isolate: false), so aws-cdk-lib, cdk-nag, zod and
  * the SDK are loaded once per worker instead of once per file: that import time was most of the
  * unit tiers' time. Host-script and end-to-end files hand each script its whole environment, close
  * the hosts and servers they start, and their SDK stubs are restored when they end. Module state
@@ -19,7 +18,6 @@ runTmpdir();
  * end) and 5 s (handlers) of CPU per suite.
  */
 const CONTAINERS = ['test/containers/**/*.test.ts'];
-const OWN_PROCESS: string[] = [];
 
 export default defineConfig({
   test: {
@@ -49,16 +47,9 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          name: 'isolated',
-          include: OWN_PROCESS,
-        },
-      },
-      {
-        extends: true,
-        test: {
           name: 'shared',
           include: ['test/**/*.test.ts'],
-          exclude: [...CONTAINERS, ...OWN_PROCESS],
+          exclude: CONTAINERS,
           isolate: false,
           // SDK clients a file left mocked are restored before the next file runs in the same process.
           setupFiles: ['./test/support/shared-worker-setup.ts'],

@@ -12,7 +12,8 @@ const started = Date.now();
 console.log('shipshape: synthesizing (offline, local esbuild bundling)...');
 // Templates of another fleet synthesized earlier would be reported as if they were this one.
 rmSync('cdk.out', { recursive: true, force: true });
-const cdk = spawnSync('npx', ['--no-install', 'cdk', 'synth', '--no-notices', '-q', ...args], { stdio: 'inherit', env });
+// The local CLI directly: npx would cost a Node start-up (~0.3 s of CPU) to find it.
+const cdk = spawnSync(join('node_modules', '.bin', 'cdk'), ['synth', '--no-notices', '-q', ...args], { stdio: 'inherit', env });
 if (cdk.status !== 0) {
   console.error(`\nshipshape: synth failed (exit ${cdk.status}). The message above names the problem.`);
   process.exit(cdk.status ?? 1);
