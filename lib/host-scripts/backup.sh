@@ -195,7 +195,7 @@ fi
 # limit, so a hung element cannot hang the run.
 upload_stream() { # key
   local p1 p2 st rc_hash rc_len why="" rc=0 sha bytes
-  rm -f "$sw/sum.fifo" "$sw/len.fifo" "$sw/sum" "$sw/len" "$sw/hash.rc" "$sw/len.rc" "$sw/stream.why" "$sw/sums"
+  rm_existing "$sw/sum.fifo" "$sw/len.fifo" "$sw/sum" "$sw/len" "$sw/hash.rc" "$sw/len.rc" "$sw/stream.why" "$sw/sums"
   if [ "$S3_TRANSPORT" = curl ]; then
     s3_put "$1" "" "$sw/sums" 2> "$sw/upload.err" || rc=$?
     if [ "$rc" = 0 ] && read -r sha bytes < "$sw/sums" 2>/dev/null && printf '%s\n' "$sha" > "$sw/sum" && printf '%s\n' "$bytes" > "$sw/len"; then return 0; fi
@@ -457,7 +457,7 @@ backup_dir() { # name kind dir source
   fi
   fp=$(printf '%q' "$kind $source")
   plan_source "$name" "$fp"
-  rm -f "$snar"
+  rm_existing "$snar"
   if [ "$plan_level" = 1 ] && ! cp "$state_dir/$name/$plan_snar" "$snar" 2> /dev/null; then
     plan_level=0 plan_why="the full's snapshot file cannot be copied to ${TMPDIR:-/tmp}"
     rm -f "$snar" 2> /dev/null || true

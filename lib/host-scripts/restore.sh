@@ -459,7 +459,7 @@ unset_aside() { # i
     none)
       case "${s_kind[$i]}" in
         path) rm -rf "$live" ;;
-        sqlite) rm -f "$live" "$live-wal" "$live-shm" "$live-journal" ;;
+        sqlite) rm_existing "$live" "$live-wal" "$live-shm" "$live-journal" ;;
         *) true ;;
       esac
       ;;
@@ -475,7 +475,7 @@ unset_aside() { # i
           fi
           ;;
         sqlite)
-          rm -f "$live-wal" "$live-shm" "$live-journal" "$live.shipshape-restore" || return 1
+          rm_existing "$live-wal" "$live-shm" "$live-journal" "$live.shipshape-restore" || return 1
           [[ " ${s_parts[$i]} " == *" main "* ]] || rm -f "$live" || return 1
           for part in ${s_parts[$i]}; do
             [ "$part" = main ] && part=""
@@ -533,7 +533,7 @@ restore_source() {
     sqlite)
       if [ "${s_net[$i]}" = copy ]; then
         # In place: the file may be a bind mount of its own.
-        rm -f "$live-wal" "$live-shm" "$live-journal"
+        rm_existing "$live-wal" "$live-shm" "$live-journal"
         if ! { decompress "${s_comp[$i]}" < "$file" > "$live" 2> "$work/dec.err" && is_sqlite_file "$live" "$work/dec.err"; }; then note_error "$name: writing $live failed: $(head -c 200 "$work/dec.err")"; return 1; fi
       else
         if ! { decompress "${s_comp[$i]}" < "$file" > "$live.shipshape-restore" 2> "$work/dec.err" && is_sqlite_file "$live.shipshape-restore" "$work/dec.err" \
@@ -718,7 +718,7 @@ check_prepared_sqlite() { # i
       stage "integrity_check $name (prepared)"
       if have sqlite3; then result=$(limit "$SQLITE_TIMEOUT_S" sqlite3 "$prep" "PRAGMA integrity_check;" 2>&1) || true; else result="sqlite3 is not installed on the host"; fi
     fi
-    rm -f "$prep-wal" "$prep-shm" "$prep-journal"
+    rm_existing "$prep-wal" "$prep-shm" "$prep-journal"
     [ "$(printf '%s' "$result" | head -c 200)" = ok ] || { note_error "$name: the restored copy fails integrity_check: $(printf '%s' "$result" | head -c 200); nothing was changed"; return 1; }
     s_chk[i]=1
   done <<< "$spec"

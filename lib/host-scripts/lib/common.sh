@@ -136,6 +136,13 @@ result_header() { # schema
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
+# rm -f, without starting rm when none of the files exists (often the case: a fresh directory,
+# no -wal file).
+rm_existing() {
+  local f old=()
+  for f in "$@"; do if [ -e "$f" ] || [ -L "$f" ]; then old+=("$f"); fi; done
+  [ "${#old[@]}" = 0 ] || rm -f "${old[@]}"
+}
 
 # Time limit of short docker calls (inspect, start); tests shorten it to exercise hangs.
 DOCKER_T="${SHIPSHAPE_DOCKER_TIMEOUT_SECONDS:-20}"

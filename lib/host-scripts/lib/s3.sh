@@ -222,7 +222,7 @@ s3__read() { # file bytes
   left=$((S3_DEADLINE - S3_NOW))
   [ "$left" -ge 1 ] || left=1
   # A new file each time: rewriting a truncated file makes ext4 flush it to disk (auto_da_alloc).
-  rm -f "$1"
+  rm_existing "$1"
   if [ $(($2 % 65536)) = 0 ]; then limit "$left" dd bs=65536 iflag=fullblock count=$(($2 / 65536)) status=none of="$1"
   else limit "$left" head -c "$2" > "$1"
   fi || { echo "reading the stream to upload failed or took longer than ${S3_LIMIT:-$S3_T} s" >&2; return 1; }

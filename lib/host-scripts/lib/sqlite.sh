@@ -72,7 +72,7 @@ sqlite_exec() { # mode container path timeout_s sql...
 # On failure prints the reason on stdout and fails; the copy is removed.
 sqlite_snapshot() { # mode container path dest_file
   local mode=$1 c=$2 db=$3 dest=$4 err="$4.err" rc=0 snap integrity=""
-  rm -f "$dest"
+  rm_existing "$dest"
   if [ "$mode" = container ]; then
     snap="/tmp/shipshape-snapshot-$$-$RANDOM.db"
     sqlite_exec container "$c" "$db" "$SQLITE_TIMEOUT_S" "VACUUM INTO $(sql_quote "$snap")" > /dev/null 2> "$err" || rc=$?
