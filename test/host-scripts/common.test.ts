@@ -64,6 +64,16 @@ describe('json_str and stage (lib/common.sh)', () => {
   });
 });
 
+describe('docker time limits (lib/common.sh)', () => {
+  it('reads SHIPSHAPE_DOCKER_TIMEOUT_SECONDS as decimal seconds, 0 as no limit, anything else as the default, and listings get half as long again', () => {
+    // Act
+    const limits = ['', '5', '08', '0', 'abc', '-3', '1e3'].map((v) => execFileSync('bash', ['-c', 'set -euo pipefail; . "$1"; echo "$DOCKER_T $DOCKER_LONG_T"', 'bash', COMMON],
+      { encoding: 'utf8', env: { ...process.env, SHIPSHAPE_DOCKER_TIMEOUT_SECONDS: v } }).trim());
+    // Assess
+    expect(limits).toEqual(['20 30', '5 7', '8 12', '0 0', '20 30', '20 30', '20 30']);
+  });
+});
+
 describe('claim_stack (lib/common.sh): one run that changes a stack at a time on a host', () => {
   /** A bash that sourced common.sh, with errors printed as "ERR <text>". */
   const prelude = (lockDir: string) => `set -euo pipefail; . "${COMMON}"; note_error() { echo "ERR $1"; }; STACK=web; LOCK_DIR='${lockDir}'; `;

@@ -146,9 +146,9 @@ rm_existing() {
 
 # Time limit of short docker calls (inspect, start); tests shorten it to exercise hangs.
 DOCKER_T="${SHIPSHAPE_DOCKER_TIMEOUT_SECONDS:-20}"
-[[ $DOCKER_T =~ ^[1-9][0-9]{0,5}$ ]] || DOCKER_T=20
+if [[ $DOCKER_T =~ ^[0-9]{1,6}$ ]]; then DOCKER_T=$(( 10#$DOCKER_T )); else DOCKER_T=20; fi # 0: no limit (timeout 0)
 # Listings of every container or volume, and docker's own overhead over a limit enforced inside
-# a container: half as long again (30 s by default).
+# a container: half as long again (30 s by default; 0, like DOCKER_T 0, is no limit).
 DOCKER_LONG_T=$(( DOCKER_T * 3 / 2 ))
 
 # Runs a command with a time limit when `timeout` exists.

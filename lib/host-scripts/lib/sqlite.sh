@@ -60,7 +60,7 @@ sqlite_exec() { # mode container path timeout_s sql...
   local mode=$1 c=$2 db=$3 t=$4 target
   shift 4
   if [ "$mode" = container ]; then
-    limit $(( t + DOCKER_LONG_T )) docker exec "$c" timeout "$t" sqlite3 "$db" ".timeout $SQLITE_BUSY_MS" "$@"
+    limit $(( DOCKER_LONG_T ? t + DOCKER_LONG_T : 0 )) docker exec "$c" timeout "$t" sqlite3 "$db" ".timeout $SQLITE_BUSY_MS" "$@"
   else
     have sqlite3 || { echo "sqlite3 is not installed on the host" >&2; return 127; }
     target=$(sqlite_locate "$c" "$db") || return 2
@@ -81,7 +81,7 @@ sqlite_snapshot() { # mode container path dest_file
     elif [ "$rc" != 0 ]; then
       printf 'VACUUM INTO in %s failed: %s' "$c" "$(sqlite_reason "$rc" "$err" "$SQLITE_TIMEOUT_S")"
     else
-      integrity=$(limit $(( SQLITE_TIMEOUT_S + DOCKER_LONG_T )) docker exec "$c" timeout "$SQLITE_TIMEOUT_S" sqlite3 "$snap" "PRAGMA integrity_check;" 2>&1 | head -c 300) || true
+      integrity=$(limit $(( DOCKER_LONG_T ? SQLITE_TIMEOUT_S + DOCKER_LONG_T : 0 )) docker exec "$c" timeout "$SQLITE_TIMEOUT_S" sqlite3 "$snap" "PRAGMA integrity_check;" 2>&1 | head -c 300) || true
       if [ "$integrity" != ok ]; then
         rc=1; printf 'the snapshot fails integrity_check: %s' "${integrity:-no answer}"
       else
