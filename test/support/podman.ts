@@ -134,6 +134,10 @@ async function buildImage(name: 'app' | 'proc', base: string): Promise<string> {
 
 /** Whether the container tier's images are all built already (a warm machine). */
 export async function imagesReady(extra: string[] = []): Promise<boolean> {
+  // The sequencer asks from vitest's main process before any setup ran: without the config file
+  // CONTAINERS_CONF names, every podman call fails and the images look missing (the container
+  // suites then went last, after every other file, on a machine that had them).
+  prepareConfig();
   const base = `localhost/shipshape-test-base:${hashOf(['bookworm', 'minbase', ...BASE_PACKAGES])}`;
   if (!(await imageExists(base))) return false;
   for (const tag of extra) if (!(await imageExists(tag))) return false;
