@@ -161,6 +161,7 @@ running=()
 # Which containers each spec line means: a compose service (all its containers) or a literal name.
 declare -A resolved=() resolve_error=()
 stage "resolving containers"
+[ "$have_docker" = 1 ] && [ -n "$project" ] && compose_memo "$project"
 while IFS=$'\t' read -r kind _ ref _; do
   [ "$kind" = container ] || continue
   [ "$have_docker" = 1 ] || continue
@@ -171,20 +172,47 @@ while IFS=$'\t' read -r kind _ ref _; do
   fi
 done <<< "$spec"
 
-inspect_format="${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}else${RB}none${LB}end${RB}|${LB}.RestartCount${RB}|${LB}.State.StartedAt${RB}|${LB}.Id${RB}|${LB}.State.ExitCode${RB}|${LB}.State.OOMKilled${RB}"
+# One inspect for every container (docker prints the ones it finds, in order, and exits 1 naming
+# the others): a call per container cost a docker CLI start-up each.
+inspect_format="${LB}.Name${RB}|${LB}.Id${RB}|${LB}.State.Status${RB}|${LB}if .State.Health${RB}${LB}.State.Health.Status${RB}${LB}else${RB}none${LB}end${RB}|${LB}.RestartCount${RB}|${LB}.State.StartedAt${RB}|${LB}.State.ExitCode${RB}|${LB}.State.OOMKilled${RB}"
+targets=()
+declare -A targeted=()
 while IFS=$'\t' read -r kind _ ref _; do
   [ "$kind" = container ] || continue
   [ -n "${resolved[$ref]:-}" ] || continue
   while IFS= read -r container; do
-    [ -n "$container" ] || continue
-    if out=$(limit 20 docker inspect --format "$inspect_format" "$container" 2>"$work/err"); then
-      IFS='|' read -r c_state["$container"] c_health["$container"] c_restarts["$container"] c_started["$container"] c_id["$container"] c_exit["$container"] c_oom["$container"] <<< "$out"
-      [ "${c_state[$container]}" = running ] && running+=("$container")
-    elif ! grep -qi 'no such' "$work/err"; then
-      note_error "docker inspect $container failed: $(head -c 200 "$work/err")"
-    fi
+    if [ -z "$container" ] || [ -n "${targeted[$container]+x}" ]; then continue; fi
+    targeted["$container"]=1
+    targets+=("$container")
   done <<< "${resolved[$ref]}"
 done <<< "$spec"
+if [ "${#targets[@]}" -gt 0 ]; then
+  inspect_rc=0
+  limit 20 docker inspect --format "$inspect_format" "${targets[@]}" > "$work/inspect" 2> "$work/err" || inspect_rc=$?
+  declare -A by_name=() by_id=()
+  while IFS= read -r line; do
+    name=${line%%|*}
+    rest=${line#*|}
+    by_name["${name#/}"]=$rest
+    by_id["${rest%%|*}"]=$rest
+  done < "$work/inspect"
+  for container in "${targets[@]}"; do
+    out=${by_name[$container]:-}
+    if [ -z "$out" ]; then
+      # Named by ID (or an ID prefix) in the config rather than by name.
+      for id in "${!by_id[@]}"; do
+        if [[ $id == "$container"* ]]; then out=${by_id[$id]}; break; fi
+      done
+    fi
+    [ -n "$out" ] || continue
+    IFS='|' read -r c_id["$container"] c_state["$container"] c_health["$container"] c_restarts["$container"] c_started["$container"] c_exit["$container"] c_oom["$container"] <<< "$out"
+    [ "${c_state[$container]}" = running ] && running+=("$container")
+  done
+  # Containers that are gone are reported as not existing; any other failure is an error.
+  if [ "$inspect_rc" != 0 ] && grep -qvi 'no such' "$work/err"; then
+    note_error "docker inspect failed: $(grep -vi 'no such' "$work/err" | head -c 200)"
+  fi
+fi
 
 # Restarts since the previous check: Docker counts restarts by the restart policy (a crash loop
 # keeps the container "up" between crashes); kept per container ID in a small state file.

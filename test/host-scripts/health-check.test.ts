@@ -246,6 +246,23 @@ describe('health-check.sh against a fake docker', () => {
     expect(result.containers.map((c) => [c.service, c.ref, c.container, c.exists])).toEqual([['api', 'api', 'shop-api-1', true], ['api', 'api', 'shop-api-2', true], ['db', 'db', 'shop-db-1', true]]);
     expect(result.probes).toEqual([expect.objectContaining({ id: 'api/process/0', ok: true })]);
     expect(host.calls().filter((c) => c[0] === 'exec').map((c) => c[1])).toEqual(['shop-api-1', 'shop-api-2']);
+    // One listing of the project for both services, one inspect for the three containers (a docker CLI start-up each on a host)
+    expect(host.calls().filter((c) => c[0] === 'ps')).toHaveLength(1);
+    expect(host.calls().filter((c) => c[0] === 'inspect' && c[2]!.startsWith('{{.Name}}|{{.Id}}|')).map((c) => c.slice(3))).toEqual([['shop-api-1', 'shop-api-2', 'shop-db-1']]);
+  });
+
+  it('reads a container named by its ID, and reports one that is gone as not existing, without an error', async () => {
+    // Prepare
+    host = new FakeHost({ legacy_db: running({ Id: 'c0ffee0123456789' }) });
+    const fleet = demoFleet((f) => {
+      f.stacks[0]!.services = [{ ...f.stacks[0]!.services[0]!, container: 'c0ffee01', http: [], process: [] }, { ...f.stacks[0]!.services[1]!, container: 'gone', tcp: [] }];
+    });
+    // Act
+    const run = await runHostScript('health-check.sh', host.env({ SHIPSHAPE_STACK: 'web', SHIPSHAPE_SPEC_FILE: specFile({ 'health-check': healthCheckSpecLines(fleet, fleet.stacks[0]!) }) }));
+    // Assess
+    const result = HealthResult.parse(run.json);
+    expect(result.containers.map((c) => [c.container, c.exists, c.state])).toEqual([['c0ffee01', true, 'running'], ['gone', false, null]]);
+    expect(result.errors.filter((e) => e.includes('inspect'))).toEqual([]);
   });
 
   it('reports a name that does not resolve with what it looked for and what exists', async () => {

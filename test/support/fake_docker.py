@@ -399,6 +399,8 @@ def inspect_view(name, c):
     view = {'Name': '/' + name, 'RestartCount': nullish(get(c, 'RestartCount'), 0), 'State': get(c, 'State'),
             'Config': nullish(get(c, 'Config'), {}), 'Mounts': nullish(get(c, 'Mounts'), []), 'LogPath': nullish(get(c, 'LogPath'), ''),
             'HostConfig': nullish(get(c, 'HostConfig'), {'LogConfig': {'Type': 'json-file', 'Config': {}}})}
+    if isinstance(get(c, 'Id'), str):
+        view['Id'] = get(c, 'Id')
     return view
 
 
@@ -425,6 +427,16 @@ def main():
     def container(name):
         return containers.get('undefined' if name is UNDEF else name, UNDEF)
 
+    def key_of(ref):
+        # Docker finds a container by name or by (a prefix of) its ID, as `inspect` does.
+        if ref in containers:
+            return ref
+        for key in js_keys(containers):
+            cid = get(containers[key], 'Id')
+            if isinstance(cid, str) and len(ref) >= 4 and cid.startswith(ref):
+                return key
+        return ref
+
     cmd = args.pop(0) if args else UNDEF
     if cmd == 'info':
         fmt = option(args, '--format')
@@ -435,10 +447,11 @@ def main():
             fmt = option(args, '-f')
         option(args, '--type')
         rc = 0
-        for name in args:
+        for ref in args:
+            name = key_of(ref)
             c = container(name)
             if not truthy(c):
-                write(ERR, 'Error: No such object: %s\n' % name)
+                write(ERR, 'Error: No such object: %s\n' % ref)
                 rc = 1
                 continue
             write(OUT, (render(fmt, inspect_view(name, c)) if truthy(fmt) else stringify([inspect_view(name, c)])) + '\n')

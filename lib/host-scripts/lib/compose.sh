@@ -42,9 +42,25 @@ _compose_inspect_listed() { # format ids...
   printf '%s\n' "$out"
 }
 
+# A script that only reads (the health check) lists a project's containers once per run instead
+# of once per service: compose_memo keeps the listing in the calling shell, whose $(...)
+# subshells inherit it. Scripts that recreate, stop or start containers do not call it.
+_COMPOSE_MEMO_PROJECT="" _COMPOSE_MEMO_LINES=""
+compose_memo() { # project
+  local lines
+  _COMPOSE_MEMO_PROJECT=""
+  lines=$(_compose_project_containers "$1") || return 0
+  _COMPOSE_MEMO_LINES=$lines
+  _COMPOSE_MEMO_PROJECT=$1
+}
+
 # "name|project|service|number|oneoff" for every container of a project (all states).
 _compose_project_containers() { # project
   local ids
+  if [ -n "$_COMPOSE_MEMO_PROJECT" ] && [ "$1" = "$_COMPOSE_MEMO_PROJECT" ]; then
+    [ -z "$_COMPOSE_MEMO_LINES" ] || printf '%s\n' "$_COMPOSE_MEMO_LINES"
+    return 0
+  fi
   ids=$(limit "$DOCKER_LONG_T" docker ps -a -q --filter "label=$COMPOSE_LABEL.project=$1" 2>/dev/null) || return 1
   [ -n "$ids" ] || return 0
   # shellcheck disable=SC2086 # IDs are words without spaces
