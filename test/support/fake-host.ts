@@ -11,6 +11,8 @@ export const FAKE_BIN = fileURLToPath(new URL('./bin', import.meta.url));
 
 export interface FakeContainer {
   State: { Status: string; Health?: { Status: string }; StartedAt?: string };
+  /** The container ID; inspect finds the container by a prefix of it, as docker does. */
+  Id?: string;
   RestartCount?: number;
   stats?: { mem: string; cpu: string };
   logs?: string;
