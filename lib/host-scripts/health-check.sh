@@ -188,7 +188,7 @@ while IFS=$'\t' read -r kind _ ref _; do
 done <<< "$spec"
 if [ "${#targets[@]}" -gt 0 ]; then
   inspect_rc=0
-  limit 20 docker inspect --format "$inspect_format" "${targets[@]}" > "$work/inspect" 2> "$work/err" || inspect_rc=$?
+  limit "$DOCKER_T" docker inspect --format "$inspect_format" "${targets[@]}" > "$work/inspect" 2> "$work/err" || inspect_rc=$?
   declare -A by_name=() by_id=()
   while IFS= read -r line; do
     name=${line%%|*}
