@@ -8,9 +8,11 @@ Usage: python3 s3-files.py <root>; prints "listening <endpoint>" once it accepts
 import os
 import sys
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
+
+from s3_handler import XML, S3Handler, xml
 
 ROOT = sys.argv[1]
 
@@ -22,32 +24,7 @@ def keys_under(bucket_dir):
     return sorted(out)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body=b'', headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header('content-length', str(len(body)))
-        self.end_headers()
-        if self.command != 'HEAD':
-            self.wfile.write(body)
-
-    def error(self, status, code, message):
-        self.reply(status, f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>'.encode(), [('content-type', 'application/xml')])
-
-    def drain(self):
-        n = int(self.headers.get('content-length') or 0)
-        while n > 0:
-            got = self.rfile.read(min(n, 1 << 20))
-            if not got:
-                break
-            n -= len(got)
-
+class Handler(S3Handler):
     def do_PUT(self):
         self.drain()
         self.error(501, 'NotImplemented', f'the files endpoint is read-only: {self.command} {self.path}')
@@ -74,9 +51,9 @@ class Handler(BaseHTTPRequestHandler):
             truncated = len(keys) > len(page)
             contents = ''.join(f'<Contents><Key>{escape(k)}</Key><Size>{os.path.getsize(os.path.join(bucket_dir, k))}</Size></Contents>' for k in page)
             nxt = f'<NextContinuationToken>{urlsafe_b64encode(page[-1].encode()).decode().rstrip("=")}</NextContinuationToken>' if truncated else ''
-            body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>{escape(bucket)}</Name><Prefix>{escape(prefix)}</Prefix><KeyCount>{len(page)}</KeyCount>'
+            body = (f'<ListBucketResult><Name>{escape(bucket)}</Name><Prefix>{escape(prefix)}</Prefix><KeyCount>{len(page)}</KeyCount>'
                     f'<IsTruncated>{"true" if truncated else "false"}</IsTruncated>{nxt}{contents}</ListBucketResult>')
-            return self.reply(200, body.encode(), [('content-type', 'application/xml')])
+            return self.reply(200, xml(body), XML)
         path = os.path.join(bucket_dir, key)
         if not os.path.isfile(path):
             return self.error(404, 'NoSuchKey', 'The specified key does not exist.')

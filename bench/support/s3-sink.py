@@ -1,9 +1,10 @@
 """An S3 endpoint that accepts uploads and discards the bytes, path-style or virtual-hosted:
 PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload and
 ListObjectsV2 (keys with the sizes received, so backup.sh's size check passes), enough for
-backup.sh's curl transport and the AWS CLI. Bodies are read with readinto() into one reused 1 MiB
-buffer: no allocation per chunk, so the endpoint costs the bench's 2 cores little next to the
-pipeline it measures (the Node sink it replaces took ~1.1 s of CPU per 614 MB backup).
+backup.sh's curl transport and the AWS CLI. Bodies are read into one 1 MiB buffer per
+connection (s3_handler.py): no allocation per chunk, so the endpoint costs the bench's 2 cores
+little next to the pipeline it measures (the Node sink it replaces took ~1.1 s of CPU per 614 MB
+backup).
 Signatures are not checked. GET /_sink/received answers the payload bytes received so far.
 
 Usage: python3 s3-sink.py; prints "listening <endpoint>" once it accepts connections.
@@ -12,9 +13,11 @@ import itertools
 import re
 import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
+
+from s3_handler import XML, S3Handler, xml
 
 ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'
 LOCK = threading.Lock()
@@ -24,52 +27,7 @@ RECEIVED = [0]
 IDS = itertools.count(1)
 
 
-def xml(body):
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode()
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body=b'', headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header('content-length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def discard(self, n, buf):
-        view = memoryview(buf)
-        while n > 0:
-            got = self.rfile.readinto(view[:min(n, len(buf))])
-            if not got:
-                raise ConnectionError('the client closed the connection mid-body')
-            n -= got
-
-    def drain(self):
-        """Reads and drops the body; the payload size (decoded size for aws-chunked)."""
-        buf = bytearray(1 << 20)
-        n = 0
-        if 'chunked' in (self.headers.get('transfer-encoding') or '').lower():
-            while True:
-                size = int(self.rfile.readline().split(b';')[0].strip() or b'0', 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b'\r\n', b'\n', b''):
-                        pass
-                    break
-                self.discard(size, buf)
-                self.rfile.readline()
-                n += size
-        else:
-            n = int(self.headers.get('content-length') or 0)
-            self.discard(n, buf)
-        decoded = self.headers.get('x-amz-decoded-content-length')
-        return int(decoded) if decoded else n
-
+class Handler(S3Handler):
     def target(self):
         url = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -100,16 +58,16 @@ class Handler(BaseHTTPRequestHandler):
             upload = f'upload-{next(IDS)}'
             with LOCK:
                 UPLOADS[upload] = (f'{bucket}/{key}', {})
-            return self.reply(200, xml(f'<InitiateMultipartUploadResult><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>{upload}</UploadId></InitiateMultipartUploadResult>'), [('content-type', 'application/xml')])
+            return self.reply(200, xml(f'<InitiateMultipartUploadResult><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>{upload}</UploadId></InitiateMultipartUploadResult>'), XML)
         if 'uploadId' in q:
             with LOCK:
                 up = UPLOADS.pop(q['uploadId'], None)
                 if up is not None:
                     SIZES[up[0]] = sum(up[1].values())
             if up is None:
-                return self.reply(404, xml('<Error><Code>NoSuchUpload</Code><Message>no such upload</Message></Error>'), [('content-type', 'application/xml')])
-            return self.reply(200, xml(f'<CompleteMultipartUploadResult><Location>http://sink/{escape(up[0])}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><ETag>{ETAG}</ETag></CompleteMultipartUploadResult>'), [('content-type', 'application/xml')])
-        self.reply(501, xml(f'<Error><Code>NotImplemented</Code><Message>the sink does not answer POST {escape(self.path)}</Message></Error>'), [('content-type', 'application/xml')])
+                return self.error(404, 'NoSuchUpload', 'no such upload')
+            return self.reply(200, xml(f'<CompleteMultipartUploadResult><Location>http://sink/{escape(up[0])}</Location><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><ETag>{ETAG}</ETag></CompleteMultipartUploadResult>'), XML)
+        self.error(501, 'NotImplemented', f'the sink does not answer POST {self.path}')
 
     def do_DELETE(self):
         _, _, q = self.target()
@@ -124,7 +82,7 @@ class Handler(BaseHTTPRequestHandler):
         bucket, key, q = self.target()
         self.drain()
         if key:
-            return self.reply(404, xml('<Error><Code>NoSuchKey</Code><Message>the sink keeps no bytes</Message></Error>'), [('content-type', 'application/xml')])
+            return self.error(404, 'NoSuchKey', 'the sink keeps no bytes')
         prefix = f'{bucket}/{q.get("prefix", "")}'
         now = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.000Z')
         with LOCK:
@@ -132,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
         contents = ''.join(f'<Contents><Key>{escape(k[len(bucket) + 1:])}</Key><LastModified>{now}</LastModified><ETag>{escape(ETAG)}</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>' for k, size in items)
         body = (f'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>{escape(bucket)}</Name><Prefix>{escape(q.get("prefix", ""))}</Prefix>'
                 f'<KeyCount>{len(items)}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>')
-        self.reply(200, xml(body), [('content-type', 'application/xml')])
+        self.reply(200, xml(body), XML)
 
 
 server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
