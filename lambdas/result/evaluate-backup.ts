@@ -1,15 +1,16 @@
 /**
  * Backup evaluator: what the host reported (pure), then what S3 holds (verifyBackup): the
- * manifest must be there, every archive must have the reported size and, up to a size
- * limit, the reported SHA-256. A differential (level 1) counts only when its base, the full
+ * manifest must be there, every archive must have the reported size, the SHA-256 checksum S3
+ * keeps for it (when S3 gives one of the same kind) and, up to a size limit, the reported
+ * checksum of its bytes (the SHA-256, or a multipart upload's composite: lib/results/checksum.ts). A differential (level 1) counts only when its base, the full
  * it applies on top of, is in S3 with the size and (up to the same limit) the SHA-256 its own
  * run's manifest gives, and that run is verified: a restore needs both. A verified run gets a
  * verified.json marker next to its manifest; retention trusts only runs that have one.
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import type { Fleet, Stack } from '../../lib/config/schema.js';
 import { BackupManifest, type BackupResult } from '../../lib/results/backup.js';
+import { partLayout, s3ChecksumSha256, StreamChecksum } from '../../lib/results/checksum.js';
 import type { Finding } from '../../lib/results/findings.js';
 import type { StateStore } from './state-store.js';
 
@@ -63,12 +64,28 @@ export interface VerifyOptions {
   readonly now: number;
 }
 
-async function sha256Of(s3: Pick<S3Client, 'send'>, bucket: string, key: string): Promise<string> {
+/** The object's checksum in the form of <expected> (the SHA-256, or a multipart upload's composite). */
+async function checksumOfObject(s3: Pick<S3Client, 'send'>, bucket: string, key: string, expected: string): Promise<string> {
   const obj = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const hash = createHash('sha256');
-  for await (const chunk of obj.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
-  return hash.digest('hex');
+  const sum = new StreamChecksum(expected);
+  for await (const chunk of obj.Body as AsyncIterable<Uint8Array>) sum.update(chunk);
+  return sum.digest();
 }
+
+/**
+ * Why S3's own checksum of the object (HeadObject with ChecksumMode ENABLED: the one it checked
+ * the upload against) differs from the host's, or undefined when it matches or S3 has none to
+ * give (an object uploaded without one, an S3-compatible store).
+ */
+function s3ChecksumProblem(head: HeadObjectCommandOutput, key: string, expected: string): string | undefined {
+  if (!s3ChecksumComparable(head, expected)) return undefined;
+  const want = s3ChecksumSha256(expected);
+  return head.ChecksumSHA256 === want ? undefined : `${key} has the SHA-256 checksum ${head.ChecksumSHA256} in S3, not the ${want} of the bytes the host uploaded`;
+}
+
+/** S3 gives a SHA-256 of the same kind as the host's: both of the whole object, or both composite (the AWS CLI's own multipart uploads are neither). */
+const s3ChecksumComparable = (head: HeadObjectCommandOutput, expected: string): boolean =>
+  head.ChecksumSHA256 !== undefined && head.ChecksumSHA256.includes('-') === (partLayout(expected) !== null);
 
 const runOf = (key: string) => key.slice(0, key.lastIndexOf('/'));
 
@@ -81,7 +98,7 @@ const runOf = (key: string) => key.slice(0, key.lastIndexOf('/'));
 async function baseProblem(s3: Pick<S3Client, 'send'>, bucket: string, a: BackupManifest['archives'][number], checksumMaxBytes: number): Promise<string | undefined> {
   if (!a.baseKey || !a.baseSha256) return `${a.key} is a differential without a base (baseKey and baseSha256)`;
   const run = runOf(a.baseKey);
-  const head = (Key: string) => s3.send(new HeadObjectCommand({ Bucket: bucket, Key })).catch(() => undefined);
+  const head = (Key: string) => s3.send(new HeadObjectCommand({ Bucket: bucket, Key, ChecksumMode: 'ENABLED' })).catch(() => undefined);
   let base: BackupManifest['archives'][number] | undefined;
   try {
     const obj = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${run}/manifest.json` }));
@@ -95,7 +112,8 @@ async function baseProblem(s3: Pick<S3Client, 'send'>, bucket: string, a: Backup
   if (!object) return `the base of ${a.key}, ${a.baseKey}, is missing from S3`;
   if (object.ContentLength !== base.bytes) return `the base of ${a.key}, ${a.baseKey}, is ${object.ContentLength} bytes in S3 but ${base.bytes} in its manifest`;
   if (!(await head(`${run}/verified.json`))) return `the base of ${a.key}, ${a.baseKey}, belongs to a run that is not verified (${run}/verified.json is missing)`;
-  if (base.bytes <= checksumMaxBytes && (await sha256Of(s3, bucket, a.baseKey)) !== base.sha256) return `the base of ${a.key}, ${a.baseKey}, does not match its SHA-256: the copy in S3 is damaged`;
+  if (base.sha256 && s3ChecksumProblem(object, a.baseKey, base.sha256)) return `the base of ${a.key}, ${a.baseKey}, does not match its checksum in S3: the copy in S3 is damaged`;
+  if (base.sha256 && base.bytes <= checksumMaxBytes && (await checksumOfObject(s3, bucket, a.baseKey, base.sha256)) !== base.sha256) return `the base of ${a.key}, ${a.baseKey}, does not match its SHA-256: the copy in S3 is damaged`;
   return undefined;
 }
 
@@ -115,14 +133,16 @@ export async function verifyBackup(s3: Pick<S3Client, 'send'>, store: StateStore
   const checked: { key: string; bytes: number; sha256: string; checksumVerified: boolean }[] = [];
   const bases = new Map<string, string | undefined>();
   for (const a of manifest.archives) {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: result.bucket, Key: a.key })).catch(() => undefined);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: result.bucket, Key: a.key, ChecksumMode: 'ENABLED' })).catch(() => undefined);
     if (!head) { out.push(crit('backup.verify', a.name, 'missing', 'present', `${a.key} is listed in the manifest but not in S3`)); continue; }
     if (a.bytes === null || a.sha256 === null) { out.push(crit('backup.verify', a.name, 'no size or checksum', 'size and SHA-256', `${a.key} has no ${a.bytes === null ? 'size' : 'SHA-256'} in the manifest: the host did not finish counting it, so the run is not verified`)); continue; }
     if (head.ContentLength !== a.bytes) { out.push(crit('backup.verify', a.name, head.ContentLength ?? null, a.bytes, `${a.key} is ${head.ContentLength} bytes in S3 but ${a.bytes} on the host`)); continue; }
-    let checksumVerified = false;
+    const s3Problem = s3ChecksumProblem(head, a.key, a.sha256);
+    if (s3Problem) { out.push(crit('backup.verify', a.name, head.ChecksumSHA256 ?? null, s3ChecksumSha256(a.sha256), `${s3Problem}: the copy in S3 is not what was uploaded`)); continue; }
+    let checksumVerified = s3ChecksumComparable(head, a.sha256);
     if ((a.bytes ?? 0) <= opts.checksumMaxBytes) {
-      const sha = await sha256Of(s3, result.bucket, a.key);
-      if (sha !== a.sha256) { out.push(crit('backup.verify', a.name, sha, a.sha256, `${a.key} does not match its SHA-256 from the host: the copy in S3 is damaged`)); continue; }
+      const sha = await checksumOfObject(s3, result.bucket, a.key, a.sha256);
+      if (sha !== a.sha256) { out.push(crit('backup.verify', a.name, sha, a.sha256, `${a.key} does not match its checksum from the host: the copy in S3 is damaged`)); continue; }
       checksumVerified = true;
     }
     if (a.level === 1) {

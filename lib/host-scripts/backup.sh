@@ -248,7 +248,7 @@ record_archive() {
   bytes=$(tr -d ' \n' < "$sw/len" 2>/dev/null || true)
   sha=$(cut -d' ' -f1 "$sw/sum" 2>/dev/null || true)
   [[ "$bytes" =~ ^[0-9]+$ ]] || bytes=""
-  [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || sha=""
+  [[ "$sha" =~ $CHECKSUM_RE ]] || sha=""
   # Killed by SIGPIPE (141) after the upload stopped reading: the upload's reason comes first.
   if [ "$u_rc" != 0 ] && [ -s "$sw/stream.why" ] && { [ "$p_rc" = 141 ] || [ "$c_rc" = 141 ]; }; then ok=0; error=$(cat "$sw/stream.why"); fi
   if [ "$ok" = 1 ] && [ "$p_rc" != 0 ]; then ok=0; error="reading the source failed ($(rc_text "$p_rc")): $(head -c 200 "$sw/source.err" 2>/dev/null)"; fi
@@ -393,7 +393,7 @@ plan_source() { # name source_fingerprint
   done < "$d/state" 2> /dev/null || true
   plan_stamp=${s_prefix##*/}
   if [[ ! "$plan_stamp" =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || [ "$s_prefix" != "$host_prefix$plan_stamp" ] || [[ "$s_key" != "$s_prefix/"* ]] \
-    || [[ ! "$s_sha" =~ ^[0-9a-f]{64}$ ]] || [[ ! "$s_bytes" =~ ^[1-9][0-9]{0,17}$ ]] || [[ ! "$s_since" =~ ^[0-9]{1,9}$ ]] \
+    || [[ ! "$s_sha" =~ $CHECKSUM_RE ]] || [[ ! "$s_bytes" =~ ^[1-9][0-9]{0,17}$ ]] || [[ ! "$s_since" =~ ^[0-9]{1,9}$ ]] \
     || [[ ! "$s_last" =~ ^[0-9]{1,18}$ ]] || [ "$s_snar" != "$plan_stamp.snar" ]; then
     plan_why="the state on this host is unreadable or belongs to another prefix"; return 0
   fi

@@ -4,7 +4,7 @@
 #
 #   1. Downloads each archive of the newest VERIFIED run once and, in the same pass, hashes it
 #      and extracts it into a scratch directory, as restore.sh prepares (download_extract: no
-#      archive copy on disk); it passes only when its SHA-256 matches the manifest. A differential
+#      archive copy on disk); it passes only when its checksum matches the manifest. A differential
 #      (level 1) needs its base too: from a verified run, checksum checked, extracted first.
 #      A PostgreSQL dump is downloaded (hashed in the same pass) for pg_restore --list.
 #   2. SQLite copies must start with the SQLite header and pass integrity_check; directories must

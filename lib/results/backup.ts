@@ -1,5 +1,6 @@
 /** The JSON document backup.sh prints, and the manifest it writes last to S3. */
 import * as z from 'zod';
+import { CHECKSUM_PATTERN } from './checksum.js';
 import { RunHeader } from './run.js';
 
 export const BACKUP_RESULT_SCHEMA = 'shipshape.backup/1';
@@ -13,7 +14,11 @@ export const Archive = z.object({
   key: z.string(),
   ok: z.boolean(),
   bytes: z.number().nullable(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  /**
+   * The SHA-256 of the object, or for a multipart upload S3's composite SHA-256 with the part
+   * layout (`<hex>-<bytes>x<count>[+...]`, see checksum.ts). Older manifests hold the former only.
+   */
+  sha256: z.string().regex(CHECKSUM_PATTERN).nullable(),
   compression: z.enum(['zstd', 'gzip', 'none']),
   integrity: z.string().nullable(),
   durationMs: z.number(),
@@ -26,8 +31,8 @@ export const Archive = z.object({
   level: z.union([z.literal(0), z.literal(1)]).optional(),
   /** Level 1: the S3 key of the full it applies on top of (restore extracts that first). */
   baseKey: z.string().nullable().optional(),
-  /** Level 1: the SHA-256 of that full, from its own run's manifest. */
-  baseSha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
+  /** Level 1: the checksum of that full, from its own run's manifest (the same form as sha256). */
+  baseSha256: z.string().regex(CHECKSUM_PATTERN).nullable().optional(),
 });
 export type Archive = z.infer<typeof Archive>;
 

@@ -372,7 +372,10 @@ describe('backup.sh', () => {
     const body = await getObject(result.archives[0]!.key);
     expect(body.length).toBeGreaterThan(16 * 1024 * 1024);
     expect(result.archives[0]!.bytes).toBe(body.length);
-    expect(createHash('sha256').update(body).digest('hex')).toBe(result.archives[0]!.sha256);
+    // S3's composite: the SHA-256 of the 5 MiB parts' SHA-256 digests, then the layout
+    const part = 5 * 1024 * 1024;
+    const digests = Array.from({ length: Math.ceil(body.length / part) }, (_, i) => createHash('sha256').update(body.subarray(i * part, (i + 1) * part)).digest());
+    expect(result.archives[0]!.sha256).toBe(`${createHash('sha256').update(Buffer.concat(digests)).digest('hex')}-${part}x${digests.length}`);
   });
 
   it('reports an upload cut off half way as failed and writes no manifest', async () => {

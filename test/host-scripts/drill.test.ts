@@ -1,7 +1,7 @@
 /** drill.sh for real: restores the newest verified backup into scratch space and checks it. */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,13 @@ afterAll(async () => { host.dispose(); await s3.stop(); });
 
 const zstd = (b: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: b });
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-async function publishRun(instance: string, stamp: string, archives: { name: string; kind: string; body: Buffer; base?: { key: string; sha256: string } }[], verified = true) {
+/** The manifest's checksum of <b> uploaded in parts of <partBytes> (S3's composite SHA-256 and the layout). */
+const composite = (b: Buffer, partBytes: number) => {
+  const digests: Buffer[] = [];
+  for (let at = 0; at < b.length; at += partBytes) digests.push(createHash('sha256').update(b.subarray(at, at + partBytes)).digest());
+  return `${createHash('sha256').update(Buffer.concat(digests)).digest('hex')}-${partBytes}x${digests.length}`;
+};
+async function publishRun(instance: string, stamp: string, archives: { name: string; kind: string; body: Buffer; base?: { key: string; sha256: string }; sha256?: string }[], verified = true) {
   const prefix = `backups/web/${instance}/${stamp}`;
   const entries = [];
   for (const a of archives) {
@@ -36,7 +42,7 @@ async function publishRun(instance: string, stamp: string, archives: { name: str
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: a.body }));
     // chain-format: a differential names its base at the end of its entry.
     const chain = a.base ? { level: 1, baseKey: a.base.key, baseSha256: a.base.sha256 } : {};
-    entries.push({ name: a.name, kind: a.kind, source: a.name, method: 'x', key, ok: true, bytes: a.body.length, sha256: sha(a.body), compression: 'zstd', integrity: null, durationMs: 1, error: null, ...chain });
+    entries.push({ name: a.name, kind: a.kind, source: a.name, method: 'x', key, ok: true, bytes: a.body.length, sha256: a.sha256 ?? sha(a.body), compression: 'zstd', integrity: null, durationMs: 1, error: null, ...chain });
   }
   await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/manifest.json`, Body: JSON.stringify({ schema: 'shipshape.backup-manifest/1', archives: entries }) }));
   if (verified) await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/verified.json`, Body: '{}' }));
@@ -127,6 +133,36 @@ describe('drill.sh', () => {
     expect(unverified.archives.map((a) => [a.name, a.ok])).toEqual([['files', false]]);
     expect(unverified.archives[0]!.error).toBe(`its base ${unverifiedBase}/files.tar.zst is from ${unverifiedBase}, which was never verified`);
     expect(mismatch.archives[0]!.error).toMatch(/^base checksum mismatch: .*files\.tar\.zst does not match its checksum/);
+    expect(readdirSync(scratch)).toEqual([]);
+  });
+
+  it('drills archives recorded with a composite checksum (uploaded in parts), a differential\'s base too, and fails when a part differs', async () => {
+    // Prepare: a full and a differential of several 4 KiB parts each, and a database
+    const dir = mkdtempSync(join(tmpdir(), 'parts-'));
+    const snar = join(dir, '..', `${dir.split('/').pop()}.snar`);
+    writeFileSync(join(dir, 'a'), randomBytes(20_000));
+    const full = zstd(execFileSync('tar', ['-C', dir, `--listed-incremental=${snar}`, '-cf', '-', '.']));
+    writeFileSync(join(dir, 'b'), randomBytes(10_000));
+    const diff = zstd(execFileSync('tar', ['-C', dir, `--listed-incremental=${snar}`, '-cf', '-', '.']));
+    const db = zstd(sqliteFile('CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(9000));'));
+    const base = `backups/web/i-00000000000000d7/20261120T020000Z/files.tar.zst`;
+    await publishRun('i-00000000000000d7', '20261120T020000Z', [{ name: 'files', kind: 'volume', body: full, sha256: composite(full, 4096) }]);
+    const newest = await publishRun('i-00000000000000d7', '20261121T020000Z', [
+      { name: 'files', kind: 'volume', body: diff, sha256: composite(diff, 4096), base: { key: base, sha256: composite(full, 4096) } },
+      { name: 'db', kind: 'sqlite', body: db, sha256: composite(db, 4096) },
+    ]);
+    expect(composite(full, 4096)).toMatch(/-4096x[4-9]$/);
+    // Act
+    const good = await drill('i-00000000000000d7');
+    const swapped = Buffer.from(db);
+    [swapped[4095], swapped[4096]] = [swapped[4096]!, swapped[4095]!]; // the same bytes, one across a part boundary
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${newest}/db.db.zst`, Body: swapped }));
+    const bad = await drill('i-00000000000000d7');
+    // Assess
+    expect(good.errors).toEqual([]);
+    expect(good.archives.map((a) => [a.name, a.ok, a.entries ?? a.integrity])).toEqual([['files', true, 3], ['db', true, 'ok']]);
+    expect(bad.archives.map((a) => [a.name, a.ok])).toEqual([['files', true], ['db', false]]);
+    expect(bad.archives[1]!.error).toMatch(/checksum mismatch/);
     expect(readdirSync(scratch)).toEqual([]);
   });
 

@@ -6,7 +6,7 @@
 import { specFile } from '../support/spec-file.js';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,7 +168,7 @@ describe('restore.sh', () => {
   it('uploads a safety backup of the state before the restore only when UploadPreRestoreBackup is true', async () => {
     // Prepare
     prepare();
-    const instance = 'i-00000000000000b3';
+    const instance = 'i-00000000000000c3';
     await backupNow(instance);
     writeFileSync(join(paths.uploads, 'u1'), 'changed');
     // Act
@@ -203,6 +203,58 @@ describe('restore.sh', () => {
     expect(result.safetyPrefix).toBeNull();
     expect(readFileSync(join(paths.vol, 'newer'), 'utf8')).toBe('keep me');
     expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
+  });
+
+  it.each([
+    ['64 KiB parts, each read with dd', 64 * 1024],
+    ['parts of 50,000 bytes, each read with head', 50_000],
+  ])('round-trips archives uploaded in %s: each part is checked at its own boundaries', async (_name, partBytes) => {
+    // Prepare: archives of several parts, recorded with S3's composite SHA-256 and their layout
+    prepare();
+    writeFileSync(join(paths.vol, 'big.bin'), randomBytes(300 * 1024));
+    const instance = partBytes === 50_000 ? 'i-00000000000000d2' : 'i-00000000000000d1';
+    const parts = { SHIPSHAPE_S3_PART_BYTES: String(partBytes) };
+    const backup = await runHostScript('backup.sh', env({ AWS_SSM_INSTANCE_ID: instance, ...parts }), 120_000).then((r) => BackupResult.parse(r.json));
+    expect(backup.errors).toEqual([]);
+    await put(backup.manifestKey!.replace('manifest.json', 'verified.json'), '{}');
+    const certs = backup.archives.find((a) => a.name === 'certs')!;
+    expect(certs.sha256).toMatch(new RegExp(`^[0-9a-f]{64}-${partBytes}x[2-9]$`));
+    const before = tree(paths.vol);
+    rmSync(join(paths.vol, 'big.bin'));
+    sqlite(paths.db, 'DELETE FROM t WHERE id > 10;');
+    // Act
+    const result = await restore(instance);
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(result.sources.find((s) => s.name === 'certs')!.sha256).toBe(certs.sha256);
+    expect(tree(paths.vol)).toEqual(before);
+    expect(sqlite(paths.db, 'SELECT COUNT(*) FROM t;')).toBe('1000');
+  });
+
+  it('refuses an archive in parts when one part was damaged, or when bytes were added or cut, before changing anything', async () => {
+    // Prepare
+    prepare();
+    writeFileSync(join(paths.vol, 'big.bin'), randomBytes(300 * 1024));
+    const instance = 'i-00000000000000d3';
+    const backup = await runHostScript('backup.sh', env({ AWS_SSM_INSTANCE_ID: instance, SHIPSHAPE_S3_PART_BYTES: String(64 * 1024) }), 120_000).then((r) => BackupResult.parse(r.json));
+    expect(backup.errors).toEqual([]);
+    await put(backup.manifestKey!.replace('manifest.json', 'verified.json'), '{}');
+    const certs = backup.archives.find((a) => a.name === 'certs')!;
+    const original = Buffer.from(await (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: certs.key }))).Body!.transformToByteArray());
+    writeFileSync(join(paths.vol, 'newer'), 'keep me');
+    const flipped = Buffer.from(original);
+    flipped[64 * 1024 + 5]! ^= 1; // one bit of the second part
+    for (const damaged of [flipped, Buffer.concat([original, Buffer.from('x')]), original.subarray(0, original.length - 1)]) {
+      await put(certs.key, damaged);
+      // Act
+      const result = await restore(instance);
+      // Assess
+      expect(result.ok).toBe(false);
+      expect(result.errors[0]).toMatch(/certs: .* does not match its checksum .*; nothing was changed/);
+      expect(readFileSync(join(paths.vol, 'newer'), 'utf8')).toBe('keep me');
+      expect(host.calls().some((c) => c[0] === 'stop')).toBe(false);
+    }
   });
 
   it('fails before changing anything when a verified archive cannot be extracted: the prepared copy is removed, no container stopped', async () => {

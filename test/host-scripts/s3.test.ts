@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checksumOf } from '../../lib/results/checksum.js';
 import { startS3 } from '../support/aws-local.js';
 import { startSigV4Proxy, type SigV4Proxy } from '../support/sigv4-proxy.js';
 
@@ -82,6 +83,12 @@ const put = (key: string, body: Buffer, env: Record<string, string> = envCreds, 
 const get = (key: string, env: Record<string, string> = envCreds) => s3sh('s3_get "$1"', [key], env);
 const stored = async (key: string) => Buffer.from(await (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToByteArray());
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** S3's composite SHA-256 of <b> uploaded in parts of <partBytes>. */
+const composite = (b: Buffer, partBytes: number) => {
+  const digests: Buffer[] = [];
+  for (let at = 0; at < b.length; at += partBytes) digests.push(createHash('sha256').update(b.subarray(at, at + partBytes)).digest());
+  return createHash('sha256').update(Buffer.concat(digests)).digest('hex');
+};
 /** The requests the proxy saw for one key, from `from` on. */
 const requestsFor = (key: string, from: number) => proxy.seen.slice(from).filter((r) => decodeURIComponent(r.url.split('?')[0]!) === `/${BUCKET}/${key}`);
 
@@ -111,20 +118,34 @@ describe('s3.sh over curl', () => {
   });
 
   it.each([
-    ['an empty stream', 0, 1024],
-    ['one part, read with head (a part size that is no multiple of 64 KiB)', 1000, 1024],
-    ['many parts, read with head', 5 * 1024 + 3, 1024],
-    ['many parts, read with dd', 3 * 64 * 1024 + 17, 64 * 1024],
-  ])('reports the SHA-256 and size of %s from the same read as the upload', async (_name, bytes, partBytes) => {
+    ['an empty stream', 0, 1024, null],
+    ['one part, read with head (a part size that is no multiple of 64 KiB)', 1000, 1024, null],
+    ['many parts, read with head', 5 * 1024 + 3, 1024, '1024x6'],
+    ['many parts, read with dd', 3 * 64 * 1024 + 17, 64 * 1024, '65536x4'],
+  ])('reports the checksum and size of %s from the same read as the upload', async (_name, bytes, partBytes, layout) => {
     // Prepare
     const body = randomBytes(bytes);
     const key = `sums/${bytes}-${partBytes}.bin`;
     // Act
     const up = await s3sh('s3_put "$1" "" "$2" && cat "$2"', [key, join(dir, `sums-${bytes}-${partBytes}`)], { ...envCreds, SHIPSHAPE_S3_PART_BYTES: String(partBytes), SHIPSHAPE_S3_MAX_PARTS: '100' }, body);
+    // Assess: one part's is its SHA-256; more parts' is S3's composite (the SHA-256 of the parts' SHA-256 digests) and the layout
+    expect(up.status, up.stderr).toBe(0);
+    expect(up.stdout.toString()).toBe(`${layout ? `${composite(body, partBytes)}-${layout}` : sha(body)} ${bytes}\n`);
+    expect(sha(await stored(key))).toBe(sha(body));
+  });
+
+  it('reports the layout of parts that grow, as runs of one size', async () => {
+    // Prepare: parts of 1 KiB that double every second part (S3_MAX_PARTS 20: a tenth is 2)
+    const body = randomBytes(1024 * 2 + 2048 * 2 + 100);
+    const sums = join(dir, 'sums-grow');
+    // Act
+    const up = await s3sh('s3_put "$1" "" "$2" && cat "$2"', ['sums/grow.bin', sums], { ...envCreds, SHIPSHAPE_S3_PART_BYTES: '1024', SHIPSHAPE_S3_MAX_PARTS: '20' }, body);
     // Assess
     expect(up.status, up.stderr).toBe(0);
-    expect(up.stdout.toString()).toBe(`${sha(body)} ${bytes}\n`);
-    expect(sha(await stored(key))).toBe(sha(body));
+    const parts = [body.subarray(0, 1024), body.subarray(1024, 2048), body.subarray(2048, 4096), body.subarray(4096, 6144), body.subarray(6144)];
+    const want = createHash('sha256').update(Buffer.concat(parts.map((p) => createHash('sha256').update(p).digest()))).digest('hex');
+    expect(up.stdout.toString()).toBe(`${want}-1024x2+2048x2+4096x1 ${body.length}\n`);
+    expect(checksumOf(await stored('sums/grow.bin'), `${want}-1024x2+2048x2+4096x1`)).toBe(`${want}-1024x2+2048x2+4096x1`);
   });
 
   it('puts and gets in parts without bash 5\'s EPOCHSECONDS (RHEL 8 and its rebuilds ship bash 4.4)', async () => {
@@ -142,8 +163,8 @@ describe('s3.sh over curl', () => {
     expect(sha(down.stdout)).toBe(sha(body));
   });
 
-  it('fails when the whole stream\'s hash fails, aborts the upload and reports no sums', async () => {
-    // Prepare: an openssl that fails when it reads a FIFO (the whole stream's hash), not a part file
+  it('fails when the composite hash fails, aborts the upload and reports no sums', async () => {
+    // Prepare: an openssl that fails when it reads a pipe (the parts' digests), not a part file
     const bin = mkdtempSync(join(tmpdir(), 's3sh-bin-'));
     writeFileSync(join(bin, 'openssl'), `#!/bin/bash\nif [ -p /dev/stdin ]; then echo 'hash broke' >&2; exit 3; fi\nPATH=${process.env.PATH}\nexec openssl "$@"\n`);
     chmodSync(join(bin, 'openssl'), 0o755);
@@ -153,7 +174,7 @@ describe('s3.sh over curl', () => {
     const up = await s3sh('s3_put "$1" "" "$2"', ['sums/broken.bin', sums], { ...envCreds, PATH: `${bin}:${process.env.PATH}`, SHIPSHAPE_S3_PART_BYTES: String(64 * 1024) }, randomBytes(3 * 64 * 1024));
     // Assess
     expect(up.status).not.toBe(0);
-    expect(up.stderr).toMatch(/the stream's hash \(openssl\) (failed \(exit 3\): hash broke|did not take the bytes)/);
+    expect(up.stderr).toContain('the composite SHA-256 of its 3 parts (openssl) failed');
     expect(requestsFor('sums/broken.bin', from).some((r) => r.method === 'DELETE' && r.url.includes('uploadId=')), up.stderr).toBe(true);
     await expect(stored('sums/broken.bin')).rejects.toThrow();
     expect(() => readFileSync(sums)).toThrow();

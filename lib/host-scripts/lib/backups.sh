@@ -22,7 +22,7 @@ find_run() { # host_prefix wanted(latest|stamp) keys_file
 manifest_archives() { # manifest_file
   tr -d '\n' < "$1" | sed 's/{"name":/\n&/g' | awk '
     function str(s, name) { if (!match(s, "\"" name "\":\"[^\"]*\"")) return ""; s = substr(s, RSTART + length(name) + 4, RLENGTH - length(name) - 5); return s }
-    /^\{"name":"[^"]*","kind":"[^"]*","source":"[^"]*","method":"[^"]*","key":"[^"]*","ok":true,"bytes":[0-9]*,"sha256":"[0-9a-f]+","compression":"[a-z]+"/ {
+    /^\{"name":"[^"]*","kind":"[^"]*","source":"[^"]*","method":"[^"]*","key":"[^"]*","ok":true,"bytes":[0-9]*,"sha256":"[0-9a-f]+(-[0-9x+]+)?","compression":"[a-z]+"/ {
       sub(/\}.*/, "")
       level = match($0, /"level":1[,}]?/) ? 1 : 0
       bk = str($0, "baseKey"); bs = str($0, "baseSha256")
@@ -30,17 +30,53 @@ manifest_archives() { # manifest_file
     }'
 }
 
-# Downloads <key> into <file> and hashes the bytes in the same pass (s3_get | tee | hash, every
-# element's exit status checked): one read of the bytes, which must match <sha256>. Prints why
-# not on stderr. Needs HASH (the hash command, e.g. openssl dgst -sha256 -r) and STREAM_T.
-download_verified() { # key sha256 file
+# An archive's checksum as the manifest records it (lib/results/checksum.ts): the SHA-256 of the
+# object, or a multipart upload's composite SHA-256 and part layout.
+CHECKSUM_RE='^[0-9a-f]{64}(-[1-9][0-9]*x[1-9][0-9]*(\+[1-9][0-9]*x[1-9][0-9]*)*)?$'
+
+# Reads stdin to its end and prints its checksum in the form of <expected>: the SHA-256 of the
+# whole stream, or the SHA-256 of the SHA-256 digests of the parts <expected>'s layout names (each
+# part hashed as it passes, one read of the bytes), then that layout. A stream that does not fit
+# the layout gets a description instead. Needs HASH.
+checksum_stream() { # expected
+  local layout run size count k h parts=0 want=0 hexes="" t=${STREAM_T:-21600}
+  if [[ $1 != *-* ]]; then
+    h=$(limit "$t" "${HASH[@]}") || return 1
+    printf '%s' "${h%% *}"
+    return
+  fi
+  layout=${1#*-}
+  if [[ ! $1 =~ $CHECKSUM_RE ]] || [ "${#layout}" -gt 200 ]; then echo "unreadable checksum in the manifest: ${1:0:100}" >&2; return 1; fi
+  for run in ${layout//+/ }; do want=$((want + ${run#*x})); done
+  # S3 holds at most 10,000 parts.
+  [ "$want" -le 10000 ] || { echo "the checksum names $want parts, more than S3 holds" >&2; return 1; }
+  for run in ${layout//+/ }; do
+    size=${run%x*} count=${run#*x}
+    for ((k = 0; k < count; k++)); do
+      parts=$((parts + 1))
+      # The very last part holds whatever is left.
+      if [ "$parts" = "$want" ]; then h=$(limit "$t" "${HASH[@]}")
+      elif [ $((size % 65536)) = 0 ]; then h=$(limit "$t" dd bs=65536 iflag=fullblock count=$((size / 65536)) status=none | limit "$t" "${HASH[@]}")
+      else h=$(limit "$t" head -c "$size" | limit "$t" "${HASH[@]}")
+      fi || return 1
+      hexes+="${h%% *}"$'\n'
+    done
+  done
+  h=$(printf '%s' "$hexes" | s3_composite) || return 1
+  printf '%s-%s' "$h" "$layout"
+}
+
+# Downloads <key> into <file> and checks the bytes in the same pass (s3_get | tee | checksum,
+# every element's exit status checked): one read of the bytes, which must match <checksum>.
+# Prints why not on stderr. Needs HASH (the hash command, e.g. openssl dgst -sha256 -r) and STREAM_T.
+download_verified() { # key checksum file
   local key=$1 sha=$2 file=$3 got st tmp
   tmp=$(mktemp -d) || { echo "cannot create a temporary directory" >&2; return 1; }
   set +e
-  s3_get "$key" 2> "$tmp/get.err" | limit "${STREAM_T:-21600}" tee "$file" 2> "$tmp/tee.err" | limit "${STREAM_T:-21600}" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"
+  s3_get "$key" 2> "$tmp/get.err" | limit "${STREAM_T:-21600}" tee "$file" 2> "$tmp/tee.err" | checksum_stream "$sha" > "$tmp/hash" 2> "$tmp/hash.err"
   st=("${PIPESTATUS[@]}")
   set -e
-  got=$(cut -d' ' -f1 < "$tmp/hash")
+  got=$(cat "$tmp/hash")
   if [ "${st[0]}" != 0 ]; then
     printf 'downloading %s failed (exit %s): %s' "$key" "${st[0]}" "$(head -c 200 "$tmp/get.err")" >&2
   elif [ "${st[1]}" != 0 ]; then
@@ -61,14 +97,14 @@ download_verified() { # key sha256 file
 # write calls (-B: a pipe returns short reads). Measured: zstd -dc | tar -x takes 0.7x the time.
 TAR_READ=(-b 256 -B --listed-incremental=/dev/null --numeric-owner --totals)
 
-# Downloads <key> ONCE and, in the same pass, hashes the bytes (they must match <sha256>) and
+# Downloads <key> ONCE and, in the same pass, hashes the bytes (they must match <checksum>) and
 # decompresses them into <dest>: a directory (tar -x --listed-incremental=/dev/null, so a
 # differential over its base deletes what was deleted since the full) or a file:
-#   s3_get | tee >(hash) | decompress | tar -x
+#   s3_get | tee >(checksum_stream) | decompress | tar -x
 # Every element's exit status is checked (the hash's through a status file) and each runs under
 # the stream time limit. Prints why not on stderr; the caller removes <dest> on failure.
 # Needs HASH and STREAM_T, decompress.
-download_extract() { # key sha256 compression dest dir|file
+download_extract() { # key checksum compression dest dir|file
   local key=$1 sha=$2 comp=$3 dest=$4 how=$5 got tmp st n=0 hst t=${STREAM_T:-21600}
   tmp=$(mktemp -d) || { echo "cannot create a temporary directory" >&2; return 1; }
   decompressor "$comp"
@@ -76,12 +112,12 @@ download_extract() { # key sha256 compression dest dir|file
   set +e
   if [ "$how" = dir ]; then
     s3_get "$key" 2> "$tmp/get.err" \
-      | limit_exec "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | limit_exec "$t" tee -p >(checksum_stream "$sha" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
       | limit_exec "$t" "${DECOMPRESS[@]}" 2> "$tmp/dec.err" \
       | limit_exec "$t" tar -C "$dest" "${TAR_READ[@]}" -xf - 2> "$tmp/tar.err"
   else
     s3_get "$key" 2> "$tmp/get.err" \
-      | limit_exec "$t" tee -p >(limit "$t" "${HASH[@]}" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | limit_exec "$t" tee -p >(checksum_stream "$sha" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
       | limit_exec "$t" "${DECOMPRESS[@]}" 2> "$tmp/dec.err" > "$dest"
   fi
   st=("${PIPESTATUS[@]}" 0)
@@ -89,7 +125,7 @@ download_extract() { # key sha256 compression dest dir|file
   # The hash ends once tee closed its end (or under its own time limit).
   while [ ! -s "$tmp/hash.rc" ] && [ "$n" -lt $(( (t + 10) * 20 )) ]; do sleep 0.05; n=$(( n + 1 )); done
   hst=$(cat "$tmp/hash.rc" 2>/dev/null || echo '?')
-  got=$(cut -d' ' -f1 < "$tmp/hash" 2>/dev/null)
+  got=$(cat "$tmp/hash" 2>/dev/null)
   if [ "${st[0]}" != 0 ]; then
     printf 'downloading %s failed (exit %s): %s' "$key" "${st[0]}" "$(head -c 200 "$tmp/get.err")" >&2
   elif [ "${st[1]}" = 0 ] && [ "$hst" = 0 ] && [ -n "$got" ] && [ "$got" != "$sha" ]; then

@@ -203,15 +203,39 @@ s3__sums() {
   S3_B64=$out${t:n>>18&63:1}${t:n>>12&63:1}${t:n>>6&63:1}=
 }
 
-# Size of part <n> (1-based).
+# Size of part <n> (1-based) in S3_SIZE.
 s3__part_size() {
-  local step=$((S3_MAX_PARTS / 10)) shift s
+  local step=$((S3_MAX_PARTS / 10)) shift
   [ "$step" -ge 1 ] || step=1
   shift=$((($1 - 1) / step))
   [ "$shift" -le 20 ] || shift=20
-  s=$((S3_START << shift))
-  [ "$s" -le 5368709120 ] || s=5368709120
-  printf '%s' "$s"
+  S3_SIZE=$((S3_START << shift))
+  [ "$S3_SIZE" -le 5368709120 ] || S3_SIZE=5368709120
+}
+
+# The layout of <n> parts as the manifest's checksum ends (<bytes>x<count>[+<bytes>x<count>], see
+# lib/results/checksum.ts) in S3_LAYOUT.
+s3__layout() { # n
+  local k=1 size="" count=0
+  S3_LAYOUT=""
+  for ((k = 1; k <= $1; k++)); do
+    s3__part_size "$k"
+    if [ "$S3_SIZE" = "$size" ]; then count=$((count + 1)); continue; fi
+    [ -z "$size" ] || S3_LAYOUT+="${S3_LAYOUT:++}${size}x$count"
+    size=$S3_SIZE count=1
+  done
+  S3_LAYOUT+="${S3_LAYOUT:++}${size}x$count"
+}
+
+# S3's composite SHA-256 of a multipart upload: the SHA-256 of the parts' SHA-256 digests (one
+# hex digest a line on stdin), as hex on stdout. The digests go to the hash as bytes.
+s3_composite() {
+  local hex out
+  hex=$(sed 's/../\\x&/g' | tr -d '\n') || return 1
+  out=$(printf '%b' "$hex" | "${S3_HASH[@]}") || return 1
+  out=${out%% *}
+  [[ $out =~ ^[0-9a-f]{64}$ ]] || return 1
+  printf '%s' "$out"
 }
 
 # Reads the next <bytes> of stdin into <file> within the upload's time left: dd in 64 KiB blocks
@@ -230,28 +254,22 @@ s3__read() { # file bytes
 # The upload's time left in S3_LEFT (at least 1 s).
 s3__left() { s3__now; S3_LEFT=$((S3_DEADLINE - S3_NOW)); [ "$S3_LEFT" -ge 1 ] || S3_LEFT=1; }
 
-# Uploads part <n> from <file>, feeding it to the whole stream's hash (S3_WFD, when set) while it
-# is hashed and uploaded (the job ends only when the feed did: the next part's comes after);
-# leaves "etag<TAB>sha256-base64" in $S3_DIR/etag.<n>.
+# Uploads part <n> from <file>: one hash of its bytes signs the request and gives S3 the
+# checksum it checks the part against; leaves "etag<TAB>sha256-base64<TAB>sha256-hex" in
+# $S3_DIR/etag.<n>.
 s3__part() { # file n
-  local feed="" rc=0
-  s3__left
-  if [ -n "${S3_WFD:-}" ]; then limit_exec "$S3_LEFT" cat "$1" >&"$S3_WFD" & feed=$!; fi
+  local rc=0
   if s3__sums "$1"; then
     s3__left
     s3__req "part $2 of $S3_KEY" "$S3_DIR/r.$2" "$S3_LEFT" "${S3_RETRY[@]}" -T "$1" -D "$S3_DIR/h.$2" \
       -H "x-amz-content-sha256: $S3_HEX" -H "x-amz-checksum-sha256: $S3_B64" "$(s3__url "$S3_EKEY" "partNumber=$2&uploadId=$S3_EUPLOAD")" || rc=1
   else rc=1
   fi
-  if [ -n "$feed" ] && ! wait "$feed"; then
-    echo "part $2 of $S3_KEY: the stream's hash (${S3_HASH[0]}) did not take the bytes" >&2
-    return 1
-  fi
   [ "$rc" = 0 ] || return 1
   local etag="" line re='^[Ee][Tt][Aa][Gg]:[[:space:]]*([^[:space:]]+)'
   while IFS= read -r line; do [[ $line =~ $re ]] && etag=${BASH_REMATCH[1]}; done < "$S3_DIR/h.$2"
   [ -n "$etag" ] || { echo "part $2 of $S3_KEY: S3 returned no ETag" >&2; return 1; }
-  printf '%s\t%s\n' "$etag" "$S3_B64" > "$S3_DIR/etag.$2"
+  printf '%s\t%s\t%s\n' "$etag" "$S3_B64" "$S3_HEX" > "$S3_DIR/etag.$2"
 }
 s3__part_bg() { s3__part "$@" 2> "$S3_DIR/part.$2.err" & S3_PID=$!; }
 s3__part_wait() { # n
@@ -271,41 +289,18 @@ s3__put_one() { # file
 
 # Stops a multipart upload that did not complete (its parts would otherwise be billed).
 s3__abort() {
-  # Either may have ended already (kill fails then, which must not end this trap under set -e).
+  # The part's job may have ended already (kill fails then, which must not end this trap under set -e).
   [ -z "${S3_PID:-}" ] || kill "$S3_PID" 2>/dev/null || true
-  [ -z "${S3_WPID:-}" ] || kill "$S3_WPID" 2>/dev/null || true
   [ -n "${S3_UPLOAD:-}" ] || return 0
   s3__req "abort of the upload of $S3_KEY" "$S3_DIR/r.abort" 30 -X DELETE -H "x-amz-content-sha256: $S3_EMPTY_SHA" "$(s3__url "$S3_EKEY" "uploadId=$S3_EUPLOAD")" || true
 }
 
-# The whole stream's SHA-256 for a multipart upload: one hash process reading a FIFO that each
-# part's job feeds, in order, from the part file (the stream itself is read once, by s3__read).
-s3__whole_start() {
-  mkfifo "$S3_DIR/whole" || { echo "upload of $S3_KEY: cannot create a FIFO in ${TMPDIR:-/tmp}" >&2; return 1; }
-  s3__left
-  limit_exec "$S3_LEFT" "${S3_HASH[@]}" < "$S3_DIR/whole" > "$S3_DIR/whole.sum" 2> "$S3_DIR/whole.err" &
-  S3_WPID=$!
-  exec {S3_WFD}> "$S3_DIR/whole"
-}
-# Ends the whole stream's hash; fails unless it read everything and printed a SHA-256 (S3_HEX).
-s3__whole_end() {
-  local rc=0
-  exec {S3_WFD}>&-
-  S3_WFD=""
-  wait "$S3_WPID" || rc=$?
-  S3_WPID=""
-  S3_HEX=""
-  read -r S3_HEX _ < "$S3_DIR/whole.sum" || true
-  [ "$rc" = 0 ] && [[ $S3_HEX =~ ^[0-9a-f]{64}$ ]] && return 0
-  [ "$rc" = 124 ] && rc="timed out after ${S3_LIMIT:-$S3_T} s"
-  echo "upload of $S3_KEY: the stream's hash (${S3_HASH[0]}) failed (exit $rc): $(head -c 200 "$S3_DIR/whole.err" 2>/dev/null)" >&2
-  return 1
-}
-
-# [sums_file]: "<sha256 hex> <bytes>" of the whole stream, written once it is uploaded.
+# [sums_file]: "<checksum> <bytes>" of what was uploaded, written once it is: the SHA-256 of a
+# single PUT, or a multipart upload's composite SHA-256 and part layout (lib/results/checksum.ts)
+# from the parts' own hashes, so each byte is hashed once.
 s3__curl_put() { # key [expected_bytes] [sums_file]
-  local a="$S3_DIR/a" b="$S3_DIR/b" tmp n=1 size got i body total whole="" etag sum sums=${3:-}
-  S3_KEY=$1 S3_EKEY=$(s3__enc "$1" /) S3_UPLOAD="" S3_EUPLOAD="" S3_PID="" S3_WPID="" S3_WFD=""
+  local a="$S3_DIR/a" b="$S3_DIR/b" tmp n=1 got i body total etag sum hex composite sums=${3:-}
+  S3_KEY=$1 S3_EKEY=$(s3__enc "$1" /) S3_UPLOAD="" S3_EUPLOAD="" S3_PID=""
   s3__now
   S3_DEADLINE=$((S3_NOW + ${S3_LIMIT:-$S3_T}))
   # A size hint starts with parts big enough for the whole stream in a tenth of the parts.
@@ -313,10 +308,10 @@ s3__curl_put() { # key [expected_bytes] [sums_file]
   if [[ ${2:-} =~ ^[0-9]+$ ]] && [ "$2" -gt $((S3_START * (S3_MAX_PARTS / 10 > 0 ? S3_MAX_PARTS / 10 : 1))) ]; then
     S3_START=$(( ($2 / (S3_MAX_PARTS / 10 > 0 ? S3_MAX_PARTS / 10 : 1) / 1048576 + 1) * 1048576 ))
   fi
-  size=$(s3__part_size 1)
-  s3__read "$a" "$size" || return 1
+  s3__part_size 1
+  s3__read "$a" "$S3_SIZE" || return 1
   got=$(stat -c %s "$a")
-  if [ "$got" -lt "$size" ]; then
+  if [ "$got" -lt "$S3_SIZE" ]; then
     # One part: its own SHA-256 is the stream's.
     s3__put_one "$a" || return 1
     [ -z "$sums" ] || printf '%s %s\n' "$S3_HEX" "$got" > "$sums"
@@ -331,11 +326,11 @@ s3__curl_put() { # key [expected_bytes] [sums_file]
   S3_UPLOAD=$(sed -n 's#.*<UploadId>\([^<]*\)</UploadId>.*#\1#p' "$S3_DIR/r.create" | head -n 1)
   [ -n "$S3_UPLOAD" ] || { echo "start of the upload of $S3_KEY: S3 returned no UploadId" >&2; return 1; }
   S3_EUPLOAD=$(s3__enc "$S3_UPLOAD")
-  if [ -n "$sums" ]; then s3__whole_start || return 1; fi
   s3__part_bg "$a" 1
   while :; do
     # Part n+1 is read into $b while part n is hashed and uploaded from $a by its job.
-    s3__read "$b" "$(s3__part_size $((n + 1)))" || return 1
+    s3__part_size $((n + 1))
+    s3__read "$b" "$S3_SIZE" || return 1
     got=$(stat -c %s "$b")
     s3__part_wait "$n" || return 1
     [ "$got" -gt 0 ] || break
@@ -346,19 +341,24 @@ s3__curl_put() { # key [expected_bytes] [sums_file]
     s3__fresh
     s3__part_bg "$b" "$n"
     tmp=$a a=$b b=$tmp
-    if [ "$got" -lt "$(s3__part_size "$n")" ]; then s3__part_wait "$n" || return 1; break; fi
+    s3__part_size "$n"
+    if [ "$got" -lt "$S3_SIZE" ]; then s3__part_wait "$n" || return 1; break; fi
   done
-  # The stream's hash is checked before the upload completes: a failed one leaves no object.
-  if [ -n "$sums" ]; then s3__whole_end || return 1; whole=$S3_HEX; fi
   body="$S3_DIR/complete.xml"
   {
     printf '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
     for ((i = 1; i <= n; i++)); do
-      IFS=$'\t' read -r etag sum < "$S3_DIR/etag.$i"
+      IFS=$'\t' read -r etag sum hex < "$S3_DIR/etag.$i"
+      printf '%s\n' "$hex" >&3
       printf '<Part><PartNumber>%s</PartNumber><ETag>%s</ETag><ChecksumSHA256>%s</ChecksumSHA256></Part>' "$i" "$etag" "$sum"
     done
     printf '</CompleteMultipartUpload>'
-  } > "$body"
+  } > "$body" 3> "$S3_DIR/parts.hex"
+  # The composite is computed before the upload completes: a failure leaves no object.
+  if [ -n "$sums" ]; then
+    composite=$(s3_composite < "$S3_DIR/parts.hex") || { echo "upload of $S3_KEY: the composite SHA-256 of its $n parts (${S3_HASH[0]}) failed" >&2; return 1; }
+    s3__layout "$n"
+  fi
   s3__sums "$body" || return 1
   s3__left
   s3__req "completion of the upload of $S3_KEY" "$S3_DIR/r.complete" "$S3_LEFT" "${S3_RETRY[@]}" -X POST --data-binary "@$body" -H "Content-Type: application/xml" \
@@ -366,7 +366,7 @@ s3__curl_put() { # key [expected_bytes] [sums_file]
   # CompleteMultipartUpload can fail after its 200 OK: the error is then in the body.
   if grep -q '<Error>' "$S3_DIR/r.complete"; then echo "completion of the upload of $S3_KEY: $(s3__error "$S3_DIR/r.complete")" >&2; return 1; fi
   S3_UPLOAD=""
-  [ -z "$sums" ] || printf '%s %s\n' "$whole" "$total" > "$sums"
+  [ -z "$sums" ] || printf '%s-%s %s\n' "$composite" "$S3_LAYOUT" "$total" > "$sums"
 }
 
 # XML text to plain text (named and numeric entities) in S3_OUT.
@@ -457,8 +457,9 @@ s3__with_dir() {
 }
 
 # Uploads stdin to <key>. [expected_bytes] sizes the parts (and is the CLI's --expected-size).
-# [sums_file] (curl transport only): gets "<sha256 hex> <bytes>" of what was uploaded, from the
-# same read of stdin as the upload, once it succeeded.
+# [sums_file] (curl transport only): gets "<checksum> <bytes>" of what was uploaded (the
+# manifest's form, lib/results/checksum.ts), from the same read of stdin as the upload, once it
+# succeeded.
 s3_put() {
   if [ "$S3_TRANSPORT" = curl ]; then s3__with_dir s3__curl_put "$@"; return; fi
   [ -z "${3:-}" ] || { echo "s3_put: a sums file needs the curl transport" >&2; return 2; }

@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateBackup, verifyBackup } from '../../../lambdas/result/evaluate-backup.js';
@@ -84,6 +84,49 @@ describe('verifyBackup against S3', () => {
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: r.archives[1]!.key, Body: data(11) }));
     const findings = await verifyBackup(s3.client, new MemoryStateStore(), r, stack, { ...opts, checksumMaxBytes: 0 });
     expect(failing(findings).map((f) => [f.check, f.target, f.observed, f.threshold])).toEqual([['backup.verify', 'certs', 11, 10]]);
+  });
+
+  it('verifies an archive uploaded in parts by its composite checksum, hashed at the manifest\'s part boundaries', async () => {
+    // Prepare: the host's report of a 3-part upload (S3's composite SHA-256 and the layout)
+    const body = Buffer.concat([data(1000, 'a'), data(1000, 'b'), data(300, 'c')]);
+    const part = (b: Buffer) => createHash('sha256').update(b).digest();
+    const composite = `${createHash('sha256').update(Buffer.concat([part(data(1000, 'a')), part(data(1000, 'b')), part(data(300, 'c'))])).digest('hex')}-1000x3`;
+    const r = await uploadRun({ db: body }, (x) => { x.archives[0]!.sha256 = composite; });
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: r.manifestKey!, Body: JSON.stringify({ schema: 'shipshape.backup-manifest/1', stack: 'web', host: 'i-1', runId: 'r', startedAt: 'x', finishedAt: 'y', archives: r.archives, tools: {} }) }));
+    // Act
+    const good = await verifyBackup(s3.client, new MemoryStateStore(), r, stack, opts);
+    const moved = Buffer.from(body);
+    [moved[999], moved[1000]] = [moved[1000]!, moved[999]!]; // the same bytes, one crossing a part boundary
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: r.archives[0]!.key, Body: moved }));
+    const bad = await verifyBackup(s3.client, new MemoryStateStore(), { ...r, runId: 'r2' }, stack, opts);
+    // Assess
+    expect(failing(good)).toEqual([]);
+    expect(failing(bad).map((f) => [f.check, f.target, f.threshold])).toEqual([['backup.verify', 'db', composite]]);
+  });
+
+  it('checks the SHA-256 checksum S3 keeps for an archive of any size, and fails when it is not the host\'s', async () => {
+    // Prepare: archives above the download limit; S3 reports its checksum (s3rver does not, so it is added here)
+    const body = data(2000);
+    const r = await uploadRun({ db: body, certs: body });
+    const reported: Record<string, string> = {
+      [r.archives[0]!.key]: createHash('sha256').update(body).digest('base64'),
+      [r.archives[1]!.key]: createHash('sha256').update(data(2000, 'y')).digest('base64'),
+    };
+    const modes: (string | undefined)[] = [];
+    const client = { send: async (cmd: { input: { Key?: string; ChecksumMode?: string } }) => {
+      const out = await s3.client.send(cmd as never) as unknown as Record<string, unknown>;
+      if (cmd instanceof HeadObjectCommand) { modes.push(cmd.input.ChecksumMode); return { ...out, ChecksumSHA256: reported[cmd.input.Key!] }; }
+      return out;
+    } };
+    // Act
+    const findings = await verifyBackup(client as never, new MemoryStateStore(), r, stack, { ...opts, checksumMaxBytes: 0 });
+    // Assess
+    expect(modes.every((m) => m === 'ENABLED')).toBe(true);
+    expect(findings.filter((f) => f.check === 'backup.verify').map((f) => [f.target, f.severity, f.observed])).toEqual([
+      ['db', 'ok', 'size and sha256 match'],
+      ['certs', 'critical', reported[r.archives[1]!.key]],
+    ]);
+    expect(failing(findings)[0]!.message).toMatch(/has the SHA-256 checksum .* in S3, not the .* of the bytes the host uploaded/);
   });
 
   it('warns when an archive shrinks far below the median of recent backups', async () => {
