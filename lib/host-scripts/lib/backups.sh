@@ -41,7 +41,7 @@ CHECKSUM_RE='^[0-9a-f]{64}(-[1-9][0-9]*x[1-9][0-9]*(\+[1-9][0-9]*x[1-9][0-9]*)*)
 checksum_stream() { # expected
   local layout run size count k h parts=0 want=0 hexes="" t=${STREAM_T:-21600}
   if [[ $1 != *-* ]]; then
-    h=$(limit "$t" "${HASH[@]}") || return 1
+    h=$(limit_exec "$t" "${HASH[@]}") || return 1
     printf '%s' "${h%% *}"
     return
   fi
@@ -55,9 +55,10 @@ checksum_stream() { # expected
     for ((k = 0; k < count; k++)); do
       parts=$((parts + 1))
       # The very last part holds whatever is left.
-      if [ "$parts" = "$want" ]; then h=$(limit "$t" "${HASH[@]}")
-      elif [ $((size % 65536)) = 0 ]; then h=$(limit "$t" dd bs=65536 iflag=fullblock count=$((size / 65536)) status=none | limit "$t" "${HASH[@]}")
-      else h=$(limit "$t" head -c "$size" | limit "$t" "${HASH[@]}")
+      # limit_exec (lib/s3.sh): each element's subshell becomes its command, one bash fewer each.
+      if [ "$parts" = "$want" ]; then h=$(limit_exec "$t" "${HASH[@]}")
+      elif [ $((size % 65536)) = 0 ]; then h=$(limit_exec "$t" dd bs=65536 iflag=fullblock count=$((size / 65536)) status=none | limit_exec "$t" "${HASH[@]}")
+      else h=$(limit_exec "$t" head -c "$size" | limit_exec "$t" "${HASH[@]}")
       fi || return 1
       hexes+="${h%% *}"$'\n'
     done
