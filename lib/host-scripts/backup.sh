@@ -188,10 +188,11 @@ if [ "$compression" = gzip ]; then
   if have pigz; then COMPRESS=(pigz -c "-$level"); else COMPRESS=(gzip -c "-$level"); fi
 fi
 
-# Reads stdin and uploads it to <key>; leaves its SHA-256 and size in $sw/sum and $sw/len ($sw:
-# the stream's directory, $work or an SQLite copy's). Fails, with the reason in $sw/stream.why, unless the hash, the count and the upload all
-# succeeded. Over curl, s3_put hashes and counts the parts it read (no tee, no wc: the stream
-# is read once, in big blocks); with the CLI, tee feeds the hash and wc. Each runs under a time
+# Reads stdin and uploads it to <key>; leaves its checksum (the manifest's form: lib/s3.sh) and
+# size in $sw/sum and $sw/len ($sw: the stream's directory, $work or an SQLite copy's). Fails,
+# with the reason in $sw/stream.why, unless the hash, the count and the upload all succeeded.
+# Over curl, s3_put hashes and counts the parts it read (no tee, no wc: the stream is read once,
+# in big blocks, and each byte hashed once); with the CLI, tee feeds the hash and wc. Each runs under a time
 # limit, so a hung element cannot hang the run.
 upload_stream() { # key
   local p1 p2 st rc_hash rc_len why="" rc=0 sha bytes

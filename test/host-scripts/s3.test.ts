@@ -134,6 +134,16 @@ describe('s3.sh over curl', () => {
     expect(sha(await stored(key))).toBe(sha(body));
   });
 
+  it('computes the composite from digests with zero bytes and newlines in them (they go to the hash as bytes)', async () => {
+    // Prepare: digests holding 00 and 0a bytes, which a shell string would drop or split at
+    const digests = ['00ff00aa0a00000a'.repeat(4), createHash('sha256').update('x').digest('hex'), '0'.repeat(64)];
+    // Act
+    const got = await s3sh('s3_composite', [], envCreds, Buffer.from(`${digests.join('\n')}\n`));
+    // Assess
+    expect(got.status, got.stderr.toString()).toBe(0);
+    expect(got.stdout.toString()).toBe(createHash('sha256').update(Buffer.concat(digests.map((d) => Buffer.from(d, 'hex')))).digest('hex'));
+  });
+
   it('reports the layout of parts that grow, as runs of one size', async () => {
     // Prepare: parts of 1 KiB that double every second part (S3_MAX_PARTS 20: a tenth is 2)
     const body = randomBytes(1024 * 2 + 2048 * 2 + 100);
