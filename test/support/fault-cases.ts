@@ -16,12 +16,14 @@
  * differentials start from. Each file calls useFaultBench once: its own lab (S3 server and
  * shims), its own source backup when it needs one, and its part of the fault report.
  */
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { BackupManifest, BackupResult } from '../../lib/results/backup.js';
+import { checksumOf } from '../../lib/results/checksum.js';
 import { backupSpecLines } from '../../lib/runbooks/backup.js';
 import { maintenanceSpecLines } from '../../lib/runbooks/maintenance.js';
 import { type Fault, FaultLab, type FaultOutcome, hashTree, writeReport } from './fault-harness.js';
@@ -52,7 +54,11 @@ export const toFault = (command: string, mode: Fault['mode'], skip?: number, tim
 export const sqlite = (db: string, sql: string, cwd?: string) => execFileSync('sqlite3', [db, sql], { encoding: 'utf8', cwd }).trim();
 
 /** A host: app (SQLite on a bind mount, one database read by the host, one inside the container), a volume, cron (running) and idle (stopped) on the stop list. */
-export function prepareHost() {
+/** 200 KB that do not compress and are the same on every host (SHA-256 in counter mode). */
+const BIG = Buffer.concat(Array.from({ length: 6400 }, (_, i) => createHash('sha256').update(String(i)).digest()));
+
+/** bigFile: BIG in the volume, so that 64 KiB parts make a multipart archive. */
+export function prepareHost(opts: { bigFile?: boolean } = {}) {
   const host = new FakeHost();
   const root = join(host.dir, 'app-root');
   mkdirSync(join(root, 'data'), { recursive: true });
@@ -65,6 +71,7 @@ export function prepareHost() {
   mkdirSync(join(vol, 'sub'), { recursive: true });
   writeFileSync(join(vol, 'sub', 'a.txt'), 'alpha');
   writeFileSync(join(vol, 'b.txt'), 'beta');
+  if (opts.bigFile) writeFileSync(join(vol, 'big.bin'), BIG);
   host.setContainers({
     app: running({ root, Mounts: [{ Destination: '/data', Source: join(root, 'data') }], commands: { sync: { exit: 0 } } }),
     cron: running({ Mounts: [{ Destination: '/files', Source: vol, Name: 'app_files' }] }),
@@ -130,9 +137,9 @@ export class FaultBench {
   }
 
   /** A verified backup of SOURCE_HOST that restores, drills and differentials start from. */
-  async backupSource(): Promise<void> {
-    const p = prepareHost();
-    const r = await this.run('backup.sh', p, undefined, { AWS_SSM_INSTANCE_ID: SOURCE_HOST });
+  async backupSource(opts: { partBytes?: string } = {}): Promise<void> {
+    const p = prepareHost({ bigFile: opts.partBytes !== undefined });
+    const r = await this.run('backup.sh', p, undefined, { AWS_SSM_INSTANCE_ID: SOURCE_HOST, ...(opts.partBytes ? { SHIPSHAPE_S3_PART_BYTES: opts.partBytes } : {}) });
     const result = BackupResult.parse(r.json);
     expect(result.errors, r.stderr).toEqual([]);
     writeFileSync(join(this.lab.s3, BUCKET, result.manifestKey!.replace('manifest.json', 'verified.json')), '{}');
@@ -148,7 +155,7 @@ export class FaultBench {
       const body = this.lab.read(BUCKET, a.key);
       expect(body, a.key).toBeDefined();
       expect(body!.length).toBe(a.bytes);
-      expect(execFileSync('sha256sum', { input: body }).toString().split(' ')[0]).toBe(a.sha256);
+      expect(checksumOf(body!, a.sha256!)).toBe(a.sha256);
       const raw = execFileSync('zstd', ['-dc'], { input: body, maxBuffer: 1 << 26 });
       if (a.kind === 'sqlite') {
         const f = join(this.lab.dir, `check-${this.seq}-${a.name}.db`);
@@ -165,11 +172,12 @@ export class FaultBench {
  * The bench of one fault file: specs written (and SOURCE_HOST backed up when `sourceBackup`)
  * before its tests; its outcomes written to the fault report as `part` after them.
  */
-export function useFaultBench(part: string, opts: { sourceBackup?: boolean } = {}): FaultBench {
+/** sourcePartBytes: the source backup is uploaded in parts of this size (its volume holds a 200 KB file). */
+export function useFaultBench(part: string, opts: { sourceBackup?: boolean; sourcePartBytes?: string } = {}): FaultBench {
   const bench = new FaultBench();
   beforeAll(async () => {
     bench.writeSpecs();
-    if (opts.sourceBackup) await bench.backupSource();
+    if (opts.sourceBackup) await bench.backupSource({ partBytes: opts.sourcePartBytes });
   }, 60_000);
   afterAll(() => {
     writeReport(bench.outcomes, part);
