@@ -36,10 +36,10 @@ CHECKSUM_RE='^[0-9a-f]{64}(-[1-9][0-9]*x[1-9][0-9]*(\+[1-9][0-9]*x[1-9][0-9]*)*)
 
 # Reads stdin to its end and prints its checksum in the form of <expected>: the SHA-256 of the
 # whole stream, or the SHA-256 of the SHA-256 digests of the parts <expected>'s layout names (each
-# part hashed as it passes, one read of the bytes), then that layout. A stream that does not fit
-# the layout gets a description instead. Needs HASH.
-checksum_stream() { # expected
-  local layout run size count k h parts=0 want=0 hexes="" t=${STREAM_T:-21600}
+# part hashed as it passes, one read of the bytes), then that layout. The parts' digests are
+# collected in <work file>. Needs HASH.
+checksum_stream() { # expected work_file
+  local layout run size count k parts=0 want=0 h t=${STREAM_T:-21600} digests=$2
   if [[ $1 != *-* ]]; then
     h=$(limit_exec "$t" "${HASH[@]}") || return 1
     printf '%s' "${h%% *}"
@@ -50,20 +50,20 @@ checksum_stream() { # expected
   for run in ${layout//+/ }; do want=$((want + ${run#*x})); done
   # S3 holds at most 10,000 parts.
   [ "$want" -le 10000 ] || { echo "the checksum names $want parts, more than S3 holds" >&2; return 1; }
+  : > "$digests" || return 1
   for run in ${layout//+/ }; do
     size=${run%x*} count=${run#*x}
     for ((k = 0; k < count; k++)); do
       parts=$((parts + 1))
-      # The very last part holds whatever is left.
-      # limit_exec (lib/s3.sh): each element's subshell becomes its command, one bash fewer each.
-      if [ "$parts" = "$want" ]; then h=$(limit_exec "$t" "${HASH[@]}")
-      elif [ $((size % 65536)) = 0 ]; then h=$(limit_exec "$t" dd bs=65536 iflag=fullblock count=$((size / 65536)) status=none | limit_exec "$t" "${HASH[@]}")
-      else h=$(limit_exec "$t" head -c "$size" | limit_exec "$t" "${HASH[@]}")
+      # Pipeline elements exec their programs (limit_exec, lib/s3.sh): no shell stays behind per
+      # part. The very last part holds whatever is left.
+      if [ "$parts" = "$want" ]; then limit "$t" "${HASH[@]}" >> "$digests"
+      elif [ $((size % 65536)) = 0 ]; then limit_exec "$t" dd bs=65536 iflag=fullblock count=$((size / 65536)) status=none | limit_exec "$t" "${HASH[@]}" >> "$digests"
+      else limit_exec "$t" head -c "$size" | limit_exec "$t" "${HASH[@]}" >> "$digests"
       fi || return 1
-      hexes+="${h%% *}"$'\n'
     done
   done
-  h=$(printf '%s' "$hexes" | s3_composite) || return 1
+  h=$(cut -c1-64 "$digests" | s3_composite) || return 1
   printf '%s-%s' "$h" "$layout"
 }
 
@@ -74,7 +74,7 @@ download_verified() { # key checksum file
   local key=$1 sha=$2 file=$3 got st tmp
   tmp=$(mktemp -d) || { echo "cannot create a temporary directory" >&2; return 1; }
   set +e
-  s3_get "$key" 2> "$tmp/get.err" | limit "${STREAM_T:-21600}" tee "$file" 2> "$tmp/tee.err" | checksum_stream "$sha" > "$tmp/hash" 2> "$tmp/hash.err"
+  s3_get "$key" 2> "$tmp/get.err" | limit "${STREAM_T:-21600}" tee "$file" 2> "$tmp/tee.err" | checksum_stream "$sha" "$tmp/parts" > "$tmp/hash" 2> "$tmp/hash.err"
   st=("${PIPESTATUS[@]}")
   set -e
   got=$(cat "$tmp/hash")
@@ -113,12 +113,12 @@ download_extract() { # key checksum compression dest dir|file
   set +e
   if [ "$how" = dir ]; then
     s3_get "$key" 2> "$tmp/get.err" \
-      | limit_exec "$t" tee -p >(checksum_stream "$sha" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | limit_exec "$t" tee -p >(checksum_stream "$sha" "$tmp/parts" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
       | limit_exec "$t" "${DECOMPRESS[@]}" 2> "$tmp/dec.err" \
       | limit_exec "$t" tar -C "$dest" "${TAR_READ[@]}" -xf - 2> "$tmp/tar.err"
   else
     s3_get "$key" 2> "$tmp/get.err" \
-      | limit_exec "$t" tee -p >(checksum_stream "$sha" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
+      | limit_exec "$t" tee -p >(checksum_stream "$sha" "$tmp/parts" > "$tmp/hash" 2> "$tmp/hash.err"; echo "$?" > "$tmp/hash.rc") 2> "$tmp/tee.err" \
       | limit_exec "$t" "${DECOMPRESS[@]}" 2> "$tmp/dec.err" > "$dest"
   fi
   st=("${PIPESTATUS[@]}" 0)
