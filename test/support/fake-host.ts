@@ -2,12 +2,34 @@
  * A fake Docker host for the host scripts: a state directory the fake `docker` reads,
  * a /proc stand-in with chosen memory and load, and the environment that wires it up.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const FAKE_BIN = fileURLToPath(new URL('./bin', import.meta.url));
+const SERVER = Symbol.for('shipshape.fakeDockerServer');
+
+/**
+ * The fake-docker server of this process (fake_docker.py's serve(), started on first use): the
+ * file its port goes to once it listens. bin/docker runs the calls itself until then, or if the
+ * server is gone. The server ends when this process does (its stdin closes). On globalThis, as
+ * the handler tests reset modules in shared workers.
+ */
+function fakeDockerPortFile(): string {
+  const g = globalThis as { [SERVER]?: string };
+  if (g[SERVER]) return g[SERVER];
+  const file = join(mkdtempSync(join(tmpdir(), 'fake-docker-')), 'port');
+  const code = 'import sys\nsys.pycache_prefix = sys.argv[3]\nsys.path[0] = sys.argv[1]\nimport fake_docker\nfake_docker.serve(sys.argv[2])';
+  const server = spawn('/usr/bin/python3', ['-SE', '-c', code, fileURLToPath(new URL('.', import.meta.url)), file, join(tmpdir(), 'shipshape-pycache')], { stdio: ['pipe', 'ignore', 'inherit'] });
+  server.on('error', () => undefined);
+  server.unref();
+  (server.stdin as Socket).unref();
+  g[SERVER] = file;
+  return file;
+}
 
 export interface FakeContainer {
   State: { Status: string; Health?: { Status: string }; StartedAt?: string };
@@ -96,6 +118,7 @@ export class FakeHost {
       ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
       FAKE_DOCKER_STATE: this.state,
       FAKE_DOCKER_ROOT: this.dockerRoot,
+      FAKE_DOCKER_PORT_FILE: fakeDockerPortFile(),
       SHIPSHAPE_PROC_ROOT: this.proc,
       SHIPSHAPE_CPU_SAMPLE_SECONDS: '0',
       SHIPSHAPE_STATE_DIR: join(this.dir, 'state'),

@@ -7,6 +7,11 @@
 # imports cost as much as the start-up) but the C scanner and encoder behind json. Values follow
 # JavaScript's rules (truthiness, String(), JSON.stringify), as the Node version this replaces
 # did, so fixtures and outputs stay the same.
+#
+# Even so, a Python start-up costs ~7 ms of CPU, and a suite run makes ~3,300 calls. serve() answers
+# calls over TCP from one long-running process instead; test/support/bin/docker (bash, ~1.5 ms)
+# sends it the arguments and prints the answer. What the server cannot do (start a process, read
+# stdin) it hands back untouched, and that call runs here as a script, through cli().
 import os
 import sys
 
@@ -19,8 +24,25 @@ class Undefined:
 
 
 UNDEF = Undefined()
+# The call being answered: the CLI's own stdio and environment, or the server's (serve()).
 OUT = sys.stdout.buffer
 ERR = sys.stderr.buffer
+ENV = os.environ
+# In the server: the call's writes to files (calls.log, containers.json), made only once the call
+# is known not to need the CLI, which would make them again. None in the CLI: written at once.
+PENDING = None
+
+
+class Exit(Exception):
+    """die() in the server: the call's exit code."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+class NeedsCli(Exception):
+    """A call the server cannot answer (it would start a process or read stdin)."""
 
 
 def utf8(text):
@@ -39,8 +61,32 @@ def write(stream, text):
 def die(code, message=''):
     if message:
         write(ERR, message)
+    if PENDING is not None:
+        raise Exit(code & 0xFF)
     OUT.flush()
     os._exit(code & 0xFF)
+
+
+def effect(fn, *args):
+    """Writes a file now (CLI) or once the call is answered (server)."""
+    if PENDING is None:
+        fn(*args)
+    else:
+        PENDING.append((fn, args))
+
+
+def append_line(path, data):
+    # One write(2) per line, as appendFileSync does: concurrent calls must not interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def write_file(path, data):
+    with open(path, 'wb') as f:
+        f.write(data)
 
 
 # --- JavaScript value semantics --------------------------------------------------------------
@@ -359,6 +405,8 @@ DEFAULT_SIGNALS = [n for n in range(1, 32) if n not in (_signal.SIGKILL, _signal
 
 def spawn(argv, **kw):
     """Starts argv (looked up on PATH) with this process's stdio unless told otherwise; returns its pid."""
+    if PENDING is not None:
+        raise NeedsCli()
     OUT.flush()
     argv = [a.encode('utf-8', 'replace') for a in argv]
     return os.posix_spawnp(argv[0], argv, os.environ, setsigdef=DEFAULT_SIGNALS, setsigmask=(), **kw)
@@ -404,25 +452,20 @@ def inspect_view(name, c):
     return view
 
 
-def main():
-    state_dir = os.environ.get('FAKE_DOCKER_STATE')
+def main(args):
+    """One docker call; args as Node sees them (invalid UTF-8 already U+FFFD)."""
+    state_dir = ENV.get('FAKE_DOCKER_STATE')
     if not state_dir:
         die(2, 'fake docker: FAKE_DOCKER_STATE is not set\n')
-    # Arguments as Node sees them: invalid UTF-8 becomes U+FFFD.
-    args = [os.fsencode(a).decode('utf-8', 'replace') for a in sys.argv[1:]]
-    # One write(2) per line, as appendFileSync does: concurrent calls must not interleave.
-    fd = os.open(os.path.join(state_dir, 'calls.log'), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    os.write(fd, utf8(stringify(args) + '\n'))
-    os.close(fd)
+    effect(append_line, os.path.join(state_dir, 'calls.log'), utf8(stringify(args) + '\n'))
     file = os.path.join(state_dir, 'containers.json')
     containers = read_json(file) if os.path.exists(file) else {}
-    info = {'DockerRootDir': os.environ.get('FAKE_DOCKER_ROOT', '/var/lib/docker')}
+    info = {'DockerRootDir': ENV.get('FAKE_DOCKER_ROOT', '/var/lib/docker')}
     volumes_file = os.path.join(state_dir, 'volumes.json')
     volumes = read_json(volumes_file) if os.path.exists(volumes_file) else {}
 
     def save():
-        with open(file, 'wb') as f:
-            f.write(utf8(stringify(containers, '', '  ')))
+        effect(write_file, file, utf8(stringify(containers, '', '  ')))
 
     def container(name):
         return containers.get('undefined' if name is UNDEF else name, UNDEF)
@@ -511,6 +554,8 @@ def main():
         if truthy(hook):
             # stdin: kept in a file when asked (docker exec -i), so tests can see what arrived.
             if truthy(get(hook, 'stdinTo')):
+                if PENDING is not None:
+                    raise NeedsCli()
                 data = sys.stdin.buffer.read()
                 with open(hook['stdinTo'], 'wb') as f:
                     f.write(data)
@@ -600,4 +645,92 @@ def main():
     die(0)
 
 
-main()
+
+def cli():
+    """The call this process was started for (test/support/bin/docker when no server answers)."""
+    main([os.fsencode(a).decode('utf-8', 'replace') for a in sys.argv[1:]])
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+def answer(request):
+    """The reply to one request: state dir, FAKE_DOCKER_ROOT, '1' when that is set, argc, args,
+    each NUL-terminated. Reply: "<exit> <stdout bytes> <stderr bytes> <r|b>\n", stdout, stderr;
+    b: printf %b escapes (bash variables cannot hold NUL). Just "cli\n" for a call the server
+    hands back, with nothing written."""
+    global OUT, ERR, ENV, PENDING
+    state, root, root_set, _, *args = request
+    OUT, ERR, PENDING = Buffer(), Buffer(), []
+    ENV = {'FAKE_DOCKER_STATE': state.decode('utf-8', 'surrogateescape')}
+    if root_set:
+        ENV['FAKE_DOCKER_ROOT'] = root.decode('utf-8', 'surrogateescape')
+    try:
+        try:
+            main([a.decode('utf-8', 'replace') for a in args])
+            code = 0
+        except Exit as e:
+            code = e.code
+        for fn, fn_args in PENDING:
+            fn(*fn_args)
+    except Exception:  # NeedsCli, or anything the CLI reports with its own traceback
+        return b'cli\n'
+    finally:
+        out, err = b''.join(OUT.parts), b''.join(ERR.parts)
+        OUT, ERR, ENV, PENDING = sys.stdout.buffer, sys.stderr.buffer, os.environ, None
+    mode = b'r'
+    if b'\0' in out or b'\0' in err:
+        mode = b'b'
+        out, err = (x.replace(b'\\', b'\\\\').replace(b'\0', b'\\0000') for x in (out, err))
+    return b'%d %d %d %s\n' % (code, len(out), len(err), mode) + out + err
+
+
+class Buffer:
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        self.parts.append(data)
+
+    def flush(self):
+        pass
+
+
+def read_request(conn):
+    data = b''
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+        fields = data.split(b'\0')[:-1]
+        if len(fields) >= 4 and fields[3].isdigit() and len(fields) >= 4 + int(fields[3]):
+            return fields
+
+
+def serve(port_file):
+    """Answers calls until its stdin closes (the test process that started it is gone); its port
+    goes to port_file once it listens."""
+    import select
+    import socket
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(128)
+    write_file(port_file + '.tmp', b'%d\n' % listener.getsockname()[1])
+    os.rename(port_file + '.tmp', port_file)
+    while True:
+        ready = select.select([listener, 0], [], [])[0]
+        if 0 in ready and not os.read(0, 4096):
+            return
+        if listener in ready:
+            conn = listener.accept()[0]
+            try:
+                # One call at a time: each takes about a millisecond. A client that stops half
+                # way (killed by a time limit) closes its end; one that stalls is dropped.
+                conn.settimeout(5)
+                request = read_request(conn)
+                if request is not None:
+                    conn.sendall(answer(request))
+            except OSError:
+                pass
+            finally:
+                conn.close()
