@@ -96,8 +96,10 @@ describe.runIf(engine.ok)('compose as it really is (docker-compose v1 on podman\
       integrity: { sqlite: [{ name: 'app-db', container: 'db', path: '/data/app.db' }] },
       secrets: [{ name: 'jwt', envFile: join(dir, '.env.app'), variable: 'JWT_SECRET', restart: ['app'] }] }] });
     env = { PATH: `${join(work, 'bin')}:${SHIM_BIN}:${process.env.PATH}`, HOME: work, DOCKER_HOST: `unix://${sock}`, SHIPSHAPE_STATE_DIR: state, SHIPSHAPE_STACK: 'web', SHIPSHAPE_LOCK_DIR: LOCKS, SHIPSHAPE_RUN_ID: 'compose', SHIPSHAPE_REGION: 'eu-central-1', SHIPSHAPE_BUCKET: 'b', SHIPSHAPE_CPU_SAMPLE_SECONDS: '0' };
-    // The writer has committed a few batches before anything reads the database.
+    // The writer has committed a few batches before anything reads the database; it then pauses
+    // until the one test that reads under writes (its loop costs ~8 % of a core while it runs).
     await waitFor(async () => (await podman('exec', `${project}_db_1`, 'sqlite3', '/data/app.db', 'SELECT count(*) FROM t')).trim() !== '0', 'the first rows', 30_000).catch(() => undefined);
+    await podman('exec', `${project}_db_1`, 'touch', '/tmp/writer.paused');
   }, 600_000);
 
   afterAll(() => {
@@ -159,6 +161,11 @@ describe.runIf(engine.ok)('compose as it really is (docker-compose v1 on podman\
   });
 
   it('checks and snapshots the live WAL database in the named volume with the host\'s sqlite3 while the app writes', async () => {
+    // Prepare: the writer writes again
+    const rows = async () => Number(await podman('exec', `${project}_db_1`, 'sqlite3', '-cmd', '.timeout 5000', '/data/app.db', 'SELECT count(*) FROM t'));
+    const before = await rows();
+    await podman('exec', `${project}_db_1`, 'rm', '-f', '/tmp/writer.paused');
+    await waitFor(async () => (await rows()) > before, 'the writer to write again', 30_000);
     // Act: integrity_check through the mount, then three snapshots (VACUUM INTO) from the host
     const integrity = IntegrityResult.parse((await runHostScript('integrity.sh', { ...env, SHIPSHAPE_SPEC_FILE: spec() }, 120_000)).json);
     const snapshots: { ok: boolean; rows: number; ms: number; reason: string }[] = [];
@@ -178,6 +185,7 @@ describe.runIf(engine.ok)('compose as it really is (docker-compose v1 on podman\
     for (const s of snapshots) expect(s.rows % 100).toBe(0);
     expect(snapshots[2]!.rows).toBeGreaterThan(0);
     process.stderr.write(`containers: host-side snapshots under writes: ${snapshots.map((s) => `${s.rows} rows in ${s.ms} ms`).join(', ')}\n`);
+    await podman('exec', `${project}_db_1`, 'touch', '/tmp/writer.paused');
   });
 
   it('passes the preflight: every name, the volume, the database file, the secret\'s delivery', async () => {

@@ -70,9 +70,10 @@ describe.runIf(engine.ok)('PostgreSQL backup, drill and restore against a real d
     await waitFor(async () => (await podman('exec', name, 'psql', '-U', 'postgres', '-Atqc', 'SELECT 1').catch(() => '')) === '1', 'postgres to accept connections', 60_000);
     await podman('exec', name, 'psql', '-U', 'postgres', '-qc', 'CREATE DATABASE app');
     await psql('CREATE TABLE t (id bigserial PRIMARY KEY, batch int NOT NULL, payload text NOT NULL)');
-    // The writer: 100-row transactions, back to back, until the test stops it.
+    // The writer: 100-row transactions, one every 20 ms or so, until the test stops it (back to
+    // back, psql and postgres took a core for as long as the file ran).
     writer = spawn('podman', ['exec', name, 'sh', '-c',
-      'n=0; while [ ! -e /tmp/stop-writer ]; do n=$((n+1)); psql -U postgres -d app -q -c "INSERT INTO t(batch, payload) SELECT $n, md5(random()::text) || repeat(\'x\', 200) FROM generate_series(1,100)" || exit 1; done'],
+      'n=0; while [ ! -e /tmp/stop-writer ]; do n=$((n+1)); psql -U postgres -d app -q -c "INSERT INTO t(batch, payload) SELECT $n, md5(random()::text) || repeat(\'x\', 200) FROM generate_series(1,100)" || exit 1; sleep 0.02; done'],
     { env: podmanEnv(), stdio: 'ignore' });
     writerDone = new Promise((resolve) => writer!.on('close', resolve));
     await waitFor(async () => Number(await psql('SELECT count(*) FROM t')) >= 1000, 'the writer\'s first 10 batches', 60_000);
