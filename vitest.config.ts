@@ -8,53 +8,44 @@ import { runTmpdir } from './test/support/run-tmpdir.js';
 runTmpdir();
 
 /**
- * Every file but the container suites shares a worker process with others (isolate: false), so aws-cdk-lib, cdk-nag, zod and
+ * Every file shares a worker process with others (isolate: false), so aws-cdk-lib, cdk-nag, zod and
  * the SDK are loaded once per worker instead of once per file: that import time was most of the
- * unit tiers' time. Host-script and end-to-end files hand each script its whole environment, close
- * the hosts and servers they start, and their SDK stubs are restored when they end. Module state
- * does carry over from file to file: the handler tests, which stub the environment before
- * importing a handler (it reads it at import) and check Powertools' cold start, call
- * vi.resetModules() before and after. Sharing saved about 18 s (host scripts), 6-10 s (end to
- * end) and 5 s (handlers) of CPU per suite.
+ * unit tiers' time. Host-script, end-to-end and container files hand each script its whole
+ * environment, close the hosts, servers and containers they start, and their SDK stubs are
+ * restored when they end. Module state does carry over from file to file: the handler tests,
+ * which stub the environment before importing a handler (it reads it at import) and check
+ * Powertools' cold start, call vi.resetModules() before and after.
+ *
+ * One project: vitest keeps a worker for the next file only when that file is of the same project,
+ * and stops it otherwise. With the container suites in a project of their own, every switch
+ * between the two started a fresh worker that loaded everything again (18 worker processes in
+ * a run where 3 do).
  */
-const CONTAINERS = ['test/containers/**/*.test.ts'];
-
 export default defineConfig({
   test: {
+    include: ['test/**/*.test.ts'],
     // A hang detector, not a speed limit: with three files at a time on a busy 2-core machine a
-    // CPU-bound test (shellcheck over every script) took 72 s where it takes 10 s alone.
+    // CPU-bound test (shellcheck over every script) took 72 s where it takes 10 s alone. The
+    // container suites' beforeAll give themselves longer to wait for the images' first build.
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    isolate: false,
+    // Transformed modules kept on disk between runs (node_modules/.experimental-vitest-cache, keyed
+    // by content): a warm run transforms nothing again, ~2 s of CPU less.
+    experimental: { fsModuleCache: true },
     // Vitest's default is one worker fewer than the cores (1 on 2 cores: every file in turn). Most
-    // files wait on child processes, servers and sleeps, so three at a time keep 2 cores busy.
-    maxWorkers: Number(process.env.SHIPSHAPE_TEST_WORKERS ?? 3),
+    // files wait on child processes, servers, containers and sleeps: with three at a time both
+    // cores still idled for seconds when all three waited (warm suite 144-147 s; four: 133-139 s).
+    maxWorkers: Number(process.env.SHIPSHAPE_TEST_WORKERS ?? 4),
     reporters: ['default', './test/support/summary-reporter.ts'],
-    // Longest first across projects; container suites last while their images are being built.
+    // Longest first, one container suite at a time; container suites last while their images are
+    // being built.
     sequence: { sequencer: LongestFirst },
-    projects: [
-      {
-        extends: true,
-        test: {
-          name: 'containers',
-          include: CONTAINERS,
-          // The container tier's images, built once in the background from the start of the run
-          // (test/containers/global-setup.ts); a suite's beforeAll may wait for that build.
-          globalSetup: ['./test/containers/global-setup.ts'],
-          hookTimeout: 20 * 60_000,
-        },
-      },
-      {
-        extends: true,
-        test: {
-          name: 'shared',
-          include: ['test/**/*.test.ts'],
-          exclude: CONTAINERS,
-          isolate: false,
-          // SDK clients a file left mocked are restored before the next file runs in the same process.
-          setupFiles: ['./test/support/shared-worker-setup.ts'],
-        },
-      },
-    ],
+    // The container tier's images, built once in the background from the start of the run
+    // (test/containers/global-setup.ts) when the run includes the tier.
+    globalSetup: ['./test/containers/global-setup.ts'],
+    // SDK clients a file left mocked are restored before the next file runs in the same process.
+    setupFiles: ['./test/support/shared-worker-setup.ts'],
   },
 });

@@ -15,7 +15,7 @@ import { BackupResult } from '../../lib/results/backup.js';
 import { RestoreResult } from '../../lib/results/restore.js';
 import { backupSpecLines } from '../../lib/runbooks/backup.js';
 import { startS3 } from '../support/aws-local.js';
-import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN, waitFor } from '../support/podman.js';
+import { engineStatus, ensureImages, IMAGES_WAIT_MS, podman, PodmanStack, SHIM_BIN, waitFor } from '../support/podman.js';
 import { runHostScript } from '../support/run-script.js';
 import { closedPort } from '../support/servers.js';
 import { requireEngine } from './engine.js';
@@ -43,7 +43,7 @@ describe.runIf(engine.ok)('backup against real containers', () => {
     port = await closedPort();
     await stack.up([{ service: 'app', image: images.app, port, volume: 'data' }, { service: 'sigul', image: images.proc }]);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/count`).catch(() => undefined))?.status === 200, 'the writer to create its table');
-  });
+  }, IMAGES_WAIT_MS);
   afterAll(async () => {
     await stack.down();
     await s3.stop();

@@ -4,7 +4,7 @@
  * time; a failed build is reported to whoever waited for it. Tags here are copies of the base image.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, engineStatus, ensureImages, podman } from '../support/podman.js';
+import { buildOnce, engineStatus, ensureImages, IMAGES_WAIT_MS, podman } from '../support/podman.js';
 import { requireEngine } from './engine.js';
 
 const engine = engineStatus();
@@ -16,7 +16,7 @@ describe.runIf(engine.ok)('buildOnce', () => {
   beforeAll(async () => {
     const images = await ensureImages();
     base = (await podman('image', 'inspect', '--format', '{{.Id}}', images.app)).trim();
-  });
+  }, IMAGES_WAIT_MS);
   afterAll(async () => {
     for (const t of [tag('twice'), tag('broken')]) await podman('rmi', '-f', t).catch(() => undefined);
   });

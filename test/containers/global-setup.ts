@@ -8,10 +8,10 @@
  * reports its failure. Runs only when the container tier is part of the run (no file filter, or a
  * filter naming test/containers); where podman cannot run, the suites fail with the reason.
  */
-import { clearBuildLocks, engineStatus, ensureImages } from '../support/podman.js';
+import { clearBuildLocks, engineStatus, ensureImages, IMAGES_WAIT_MS } from '../support/podman.js';
 import { ensurePostgresImage } from './postgres-image.js';
 
-const BUILD_LIMIT_MS = 20 * 60_000;
+const BUILD_LIMIT_MS = IMAGES_WAIT_MS;
 
 function containerTierSelected(argv: string[]): boolean {
   const filters = argv.slice(2).filter((a) => !a.startsWith('-') && a !== 'run' && !a.endsWith('vitest') && !a.endsWith('vitest.mjs'));

@@ -9,7 +9,7 @@ import { failing } from '../../lib/results/findings.js';
 import { HealthResult } from '../../lib/results/health.js';
 import { documentsOf, runDocument, type CommandDocument } from '../support/document-runner.js';
 import { demoFleet } from '../support/fleets.js';
-import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN, waitFor } from '../support/podman.js';
+import { engineStatus, ensureImages, IMAGES_WAIT_MS, podman, PodmanStack, SHIM_BIN, waitFor } from '../support/podman.js';
 import { closedPort } from '../support/servers.js';
 import { synthFleet } from '../support/synth.js';
 import { requireEngine } from './engine.js';
@@ -47,7 +47,7 @@ describe.runIf(engine.ok)('health check against real containers', () => {
       f.defaults = { thresholds: { diskPercent: {}, memoryPercent: {}, cpuPercent: {}, loadPerCpu: {} } };
     });
     doc = Object.values(documentsOf(synthFleet(fleet).template.toJSON() as never))[0]!;
-  });
+  }, IMAGES_WAIT_MS);
   afterAll(() => stack.down());
 
   // pgrep run directly: through `sh -c` it would find the shell's own command line.

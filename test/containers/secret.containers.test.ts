@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFleet } from '../../lib/config/load.js';
 import { secretsSpecLines } from '../../lib/runbooks/secrets.js';
-import { engineStatus, ensureImages, podman, PodmanStack, SHIM_BIN } from '../support/podman.js';
+import { engineStatus, ensureImages, IMAGES_WAIT_MS, podman, PodmanStack, SHIM_BIN } from '../support/podman.js';
 import { runHostScript } from '../support/run-script.js';
 import { requireEngine } from './engine.js';
 
@@ -38,7 +38,7 @@ describe.runIf(engine.ok)('secret apply against a real container', () => {
     mkdirSync(join(dir, 'bin'));
     writeFileSync(join(dir, 'bin', 'aws'), `#!/bin/sh\nstage=""\nwhile [ $# -gt 0 ]; do case "$1" in --version-stage) stage=$2; shift;; esac; shift; done\ncat "${join(dir, 'stages')}/$stage"\n`, { mode: 0o755 });
     await stack.up([{ service: 'app', image: images.proc, binds: [`${envFile}:/app/.env.production:ro`] }]);
-  });
+  }, IMAGES_WAIT_MS);
   afterAll(async () => {
     await stack.down();
     rmSync(dir, { recursive: true, force: true });

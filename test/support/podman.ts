@@ -17,6 +17,11 @@ const WORK = join(tmpdir(), 'shipshape-podman');
 const CONF = join(WORK, 'containers.conf');
 export const SHIM_BIN = join(WORK, 'bin');
 const NO_DPKG = join(WORK, 'no-dpkg');
+/**
+ * How long a container suite's beforeAll may wait for the images: on a fresh machine the global
+ * setup builds them while the other files run (a debootstrap build takes minutes).
+ */
+export const IMAGES_WAIT_MS = 20 * 60_000;
 /** Packages of the base image; part of its cache key. */
 const BASE_PACKAGES = ['sqlite3', 'python3', 'procps'];
 const MIRROR = process.env.SHIPSHAPE_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';

@@ -1,9 +1,11 @@
 /**
- * The order files start in, across all projects (vitest's own sorts project by project): longest
- * first by the last run's durations, so the slow files are not the ones left running alone at the
- * end; files never run before come first, larger first. On a machine whose container images are
- * not built yet, the container suites go last, so the other tiers run while the global setup
- * builds the images in the background.
+ * The order files start in. Each free worker takes the next file, so the order is a schedule:
+ * it is planned here by playing the run out with the last run's durations. Longest first, so the
+ * slow files are not the ones left running alone at the end, but one container suite at a time:
+ * they run long while using little CPU (they wait for podman and their containers), and three of
+ * them at once left both cores half idle. Files never run before come first, larger first. On a
+ * machine whose container images are not built yet, the container suites go last, so the other
+ * tiers run while the global setup builds the images in the background.
  */
 import { relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
@@ -12,18 +14,41 @@ import { imagesReady } from './podman.js';
 
 const isContainerSuite = (f: TestSpecification) => f.moduleId.includes('/test/containers/');
 
+/**
+ * files (longest first) in the order workers should take them: whenever one is free, the longest
+ * file left, or the longest other file while `maxContainers` container suites are running.
+ */
+export function plan<T>(files: T[], duration: (f: T) => number, isContainer: (f: T) => boolean, workers: number, maxContainers = 1): T[] {
+  const left = [...files];
+  const free = Array.from({ length: Math.max(1, workers) }, () => 0);
+  const containerEnds: number[] = [];
+  const order: T[] = [];
+  while (left.length > 0) {
+    const now = Math.min(...free);
+    const worker = free.indexOf(now);
+    const running = containerEnds.filter((end) => end > now).length;
+    let next = left.findIndex((f) => !isContainer(f) || running < maxContainers);
+    if (next === -1) next = 0;
+    const [file] = left.splice(next, 1) as [T];
+    order.push(file);
+    free[worker] = now + duration(file);
+    if (isContainer(file)) containerEnds.push(free[worker]!);
+  }
+  return order;
+}
+
 export default class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const { cache, config } = this.ctx;
     const key = (f: TestSpecification) => `${f.project.name}:${relative(config.root, f.moduleId)}`;
     const imagesMissing = files.some(isContainerSuite) && !(await imagesReady([POSTGRES_IMAGE]));
-    return [...files].sort((a, b) => {
-      if (imagesMissing && isContainerSuite(a) !== isContainerSuite(b)) return isContainerSuite(a) ? 1 : -1;
-      const da = cache.getFileTestResults(key(a))?.duration;
-      const db = cache.getFileTestResults(key(b))?.duration;
-      if (da === undefined && db === undefined) return (cache.getFileStats(key(b))?.size ?? 0) - (cache.getFileStats(key(a))?.size ?? 0);
-      if (da === undefined || db === undefined) return da === undefined ? -1 : 1;
-      return db - da;
-    });
+    const duration = (f: TestSpecification) => cache.getFileTestResults(key(f))?.duration;
+    const [known, unknown] = [files.filter((f) => duration(f) !== undefined), files.filter((f) => duration(f) === undefined)];
+    unknown.sort((a, b) => (cache.getFileStats(key(b))?.size ?? 0) - (cache.getFileStats(key(a))?.size ?? 0));
+    known.sort((a, b) => duration(b)! - duration(a)!);
+    const planned = plan(known, (f) => duration(f)!, isContainerSuite, config.maxWorkers);
+    const ordered = [...unknown, ...planned];
+    if (!imagesMissing) return ordered;
+    return [...ordered.filter((f) => !isContainerSuite(f)), ...ordered.filter(isContainerSuite)];
   }
 }
