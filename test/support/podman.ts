@@ -67,8 +67,14 @@ function hashOf(parts: string[]): string {
   return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
 }
 
+/** Tags seen to exist in this process: the suites share worker processes, and none removes an image another uses. */
+const existing = new Set<string>();
+
 async function imageExists(tag: string): Promise<boolean> {
-  return spawnSync('podman', ['image', 'exists', tag], { env: podmanEnv() }).status === 0;
+  if (existing.has(tag)) return true;
+  const found = spawnSync('podman', ['image', 'exists', tag], { env: podmanEnv() }).status === 0;
+  if (found) existing.add(tag);
+  return found;
 }
 
 const alive = (pid: number) => {
@@ -185,6 +191,7 @@ export interface ServiceDef {
 /** A compose-like project: containers named <project>-<service>-1, labelled as compose does. */
 export class PodmanStack {
   readonly containers: string[] = [];
+  private readonly withHealthcheck: string[] = [];
   readonly volumes = new Set<string>();
 
   constructor(readonly project: string) {}
@@ -209,12 +216,13 @@ export class PodmanStack {
       if (d.healthCmd) args.push('--health-cmd', d.healthCmd, '--health-interval', '0', '--health-retries', '1', '--health-timeout', '5s');
       await podman(...args, d.image, ...(d.command ?? []));
       this.containers.push(name);
+      if (d.healthCmd) this.withHealthcheck.push(name);
     }
   }
 
   /** Podman has no scheduler for healthchecks without systemd: run them now, as the interval would. */
   async runHealthchecks(): Promise<void> {
-    for (const c of this.containers) {
+    for (const c of this.withHealthcheck) {
       spawnSync('podman', ['healthcheck', 'run', c], { env: podmanEnv() });
     }
   }
