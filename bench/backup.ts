@@ -14,20 +14,23 @@
  *   floor       zstd -dc | tar -x of a local archive
  *   s3rver      restore.sh end to end as the document runs it: find the run, prepare beside
  *               (download once, hash, extract, integrity_check) while the services run, stop,
- *               swap, start, remove the copies set aside; against s3rver (which reads its files
- *               in small chunks on the same cores)
+ *               swap, start, rename the copies set aside for removal; against s3rver (which
+ *               reads its files in small chunks on the same cores). The copies are removed by a
+ *               process of their own after the script ends; the bench waits for it, untimed,
+ *               so it never runs beside the next variant.
  *   files       the same restore.sh against an endpoint that serves the same objects from a
  *               directory with sendfile(2) and no per-request work (support/s3-files.py): the
  *               script's own cost. restore.sh to s3rver / to it is what s3rver costs.
  *   seeds       tar xzf of the seeds' local archive
- * `bench/run.ts restore` runs the restore variants alone (no backup rounds).
+ * `bench/run.ts restore` runs the restore variants alone (no backup rounds); BENCH_TIMELINE=1
+ * prints each restore.sh run's stages with the second each began.
  * Peak memory is the sum of RSS over the whole process tree of each variant, sampled every
  * 50 ms from /proc (the S3 servers run in their own processes and are not counted).
  */
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseFleet } from '../lib/config/load.js';
@@ -103,7 +106,7 @@ function scripts(dir: string): { path: (name: string) => string; version: string
 }
 
 interface BackupResultLite { errors: string[]; complete: boolean; prefix: string; manifestKey: string | null; archives: { key: string; bytes: number }[] }
-interface RestoreResultLite { ok: boolean; errors: string[]; safetyPrefix: string | null; from: string | null }
+interface RestoreResultLite { ok: boolean; errors: string[]; safetyPrefix: string | null; from: string | null; sources: { dropping?: string | null }[] }
 
 /** Seconds per stage group, from the stage markers, as shares of the whole run. */
 function stageShares(m: Measured, group: (name: string, inSafety: boolean) => string): Record<string, number> {
@@ -124,7 +127,7 @@ const restoreGroup = (name: string, inSafety: boolean) => (inSafety ? 'safety ba
   : /^(swap|set aside|copy aside|dump aside|restore )/.test(name) ? 'swap (renames) or restore in place'
   : /^(stop|start) /.test(name) ? 'stop and start containers'
   : /^integrity_check/.test(name) ? 'integrity_check after the start'
-  : /^drop the copies/.test(name) ? 'remove the copies set aside'
+  : /^drop the copies/.test(name) ? 'rename the copies set aside for removal (removed after the run)'
   : /^find what to stop/.test(name) ? 'find what to stop'
   : 'other (find run, manifest, setup)');
 // With nothing to stop, the SQLite copies run beside the volume streams (their markers interleave),
@@ -236,6 +239,11 @@ export async function benchBackup(scale = Number(process.env.BENCH_SCALE ?? '1')
       if (!r.ok) throw new Error(`restore.sh failed: ${r.errors.join('; ')}`);
       if (r.from !== base.r.prefix) throw new Error(`restore.sh restored ${r.from}, not ${base.r.prefix}`);
       if (r.safetyPrefix) await deletePrefix(`${r.safetyPrefix}/`);
+      if (process.env.BENCH_TIMELINE) log(`    restore ${m.seconds.toFixed(2)} s:\n${m.stages.map((st) => `      ${st.at.toFixed(3)} ${st.name}`).join('\n')}`);
+      // The copies set aside are removed after the script ended: wait for that, untimed.
+      const dropping = r.sources.flatMap((s) => (s.dropping ? [s.dropping] : []));
+      for (let i = 0; i < 1200 && dropping.some((d) => existsSync(d)); i++) await new Promise((res) => setTimeout(res, 50));
+      if (dropping.some((d) => existsSync(d))) throw new Error(`restore.sh: ${dropping.filter((d) => existsSync(d)).join(', ')} still there 60 s after the run`);
       into.push(m);
       return m;
     };

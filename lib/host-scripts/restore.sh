@@ -31,9 +31,13 @@
 #   5. Starts exactly the containers it stopped, in order, and waits for each to run and be
 #      healthy (or have no HEALTHCHECK) within its wait; staged SQLite copies must pass
 #      integrity_check. Anything short of that is a failure.
-#   6. On success the set-aside copies are removed; on any failure the fresh data is removed
-#      and the set-aside copies are put back (renamed back), and the containers started again.
-#      An aside copy that remains (a crash, a failed rollback) is named in the result and on stderr.
+#   6. On success the set-aside copies are renamed <dir>.shipshape-drop-<runId> and removed by a
+#      process of their own that outlives the script (freeing a large volume's blocks takes
+#      seconds to minutes, and the restored services already run): the result names each as
+#      "dropping". A later restore removes any such copy a reboot left (named on stderr). On any
+#      failure the fresh data is removed and the set-aside copies are put back (renamed back),
+#      and the containers started again. An aside copy that remains (a crash, a failed
+#      rollback) is named in the result and on stderr.
 #
 # Inputs (document preamble): SHIPSHAPE_STACK, SHIPSHAPE_RUN_ID, SHIPSHAPE_SPEC_FILE (section backup) (the
 # stack's backup spec), SHIPSHAPE_BUCKET, SHIPSHAPE_PREFIX, SHIPSHAPE_TIMESTAMP ("latest"
@@ -74,6 +78,9 @@ ASIDE=".shipshape-before-${aside_id:0:80}"
 # PREPARE_JOBS sources are prepared at a time (2: the two pipelines stay under 150 MB together).
 PREPARE_JOBS=2
 PREP=".shipshape-restore-${ASIDE#.shipshape-before-}"
+# The suffix of set-aside copies a successful restore no longer needs, being removed.
+DROP=".shipshape-drop-${ASIDE#.shipshape-before-}"
+drops=()    # the copies to remove in the background once the restore succeeded
 work=""
 staging=""
 errors=()
@@ -98,6 +105,7 @@ s_state=()  # "" untouched, aside, ok, failed
 s_net=()    # rename, copy, dump, none (nothing there before)
 s_live=()   # the live directory or file
 s_aside=()  # the set-aside copy (while it exists)
+s_drop=()   # the set-aside copy renamed for removal in the background (after a successful restore)
 s_parts=()  # sqlite: the suffixes renamed aside ("main -wal -shm -journal")
 s_own=()    # sqlite: "uid:gid mode" of the database file before the restore
 s_how=()    # beside (prepared next to the live data, swapped in) or staged (staging file, restored in place)
@@ -110,14 +118,15 @@ note_error() { local j; json_v j "$1" 500; errors+=("$j"); failed=1; }
 
 # shellcheck disable=SC2317 # runs from the EXIT trap
 print_result() {
-  local i sources=() j_name j_key j_bkey j_net j_aside j_how j_ok j_from j_safety j_sources j_restarts j_errors
+  local i sources=() j_name j_key j_bkey j_net j_aside j_drop j_how j_ok j_from j_safety j_sources j_restarts j_errors
   for i in "${!s_name[@]}"; do
     [ -n "${s_state[$i]}" ] || continue
     json_v j_name "${s_name[$i]}"; json_v j_key "${s_key[$i]}"; json_v_or_null j_bkey "${s_bkey[$i]}"
     json_v_or_null j_net "${s_net[$i]}"; json_v_or_null j_aside "${s_aside[$i]}"; json_v_or_null j_how "${s_how[$i]}"
+    json_v_or_null j_drop "${s_drop[$i]:-}"
     j_ok=false; [ "${s_state[$i]}" != ok ] || j_ok=true
     sources+=("{\"name\":$j_name,\"kind\":\"${s_kind[$i]}\",\"key\":$j_key,\"sha256\":\"${s_sha[$i]}\",\"ok\":$j_ok,\
-\"level\":${s_level[$i]},\"baseKey\":$j_bkey,\"safetyNet\":$j_net,\"aside\":$j_aside,\"prepared\":$j_how}")
+\"level\":${s_level[$i]},\"baseKey\":$j_bkey,\"safetyNet\":$j_net,\"aside\":$j_aside,\"dropping\":$j_drop,\"prepared\":$j_how}")
   done
   json_v_or_null j_from "$run_prefix"; json_v_or_null j_safety "$safety_prefix"
   j_ok=false; [ "$failed" != 0 ] || j_ok=true
@@ -495,15 +504,38 @@ unset_aside() { # i
   s_aside[i]=""
 }
 
-# Removes the set-aside copy of source <i> after a successful restore.
+# Removes the set-aside copy of source <i> after a successful restore: renamed to
+# <live>.shipshape-drop-<runId> (O(1)) and queued in drops for remove_in_background; a copy that
+# cannot be renamed so (or a dump in the scratch directory) is removed here.
 drop_aside() { # i
   local i=$1 part
   [ -n "${s_aside[$i]}" ] || return 0
   case "${s_kind[$i]}" in
-    sqlite) for part in ${s_parts[$i]}; do [ "$part" = main ] && part=""; rm -f "${s_live[$i]}$part$ASIDE" || return 1; done ;;
+    sqlite)
+      for part in ${s_parts[$i]}; do
+        [ "$part" = main ] && part=""
+        queue_drop "${s_live[$i]}$part$ASIDE" "${s_live[$i]}$part$DROP" || return 1
+      done
+      ;;
+    volume|path) queue_drop "${s_aside[$i]}" "${s_live[$i]}$DROP" || return 1 ;;
     *) rm -rf "${s_aside[$i]}" || return 1 ;;
   esac
+  [ "${s_kind[$i]}" = postgres ] || s_drop[i]="${s_live[$i]}$DROP"
   s_aside[i]=""
+}
+queue_drop() { # aside drop
+  if mv -T "$1" "$2" 2>/dev/null; then drops+=("$2"); return 0; fi
+  rm -rf "$1"
+}
+
+# Removes <paths> in a process that outlives the script, at a lower priority, with none of its
+# output: the services run on the restored data already, and freeing a large volume's blocks
+# takes long (0.3 s a GB on a filesystem mounted with discard; minutes for millions of files).
+remove_in_background() { # paths...
+  [ "$#" -gt 0 ] || return 0
+  local nice_=()
+  have nice && nice_=(nice -n 10)
+  ( trap '' HUP; exec "${nice_[@]}" rm -rf -- "$@" ) < /dev/null > /dev/null 2>&1 {RESULT_FD}>&- &
 }
 
 # --- 5. restore ---------------------------------------------------------------------------------
@@ -587,12 +619,17 @@ rollback() {
 }
 
 # --- 2. prepare beside (or stage), verify every byte, while the containers still run ------------
-# Removes what a killed run left beside <live> (<live>.shipshape-restore-*), naming it on stderr.
+# Removes what a killed run left beside <live> (<live>.shipshape-restore-*), and the copies an
+# earlier successful restore was still removing when the host went down (<live>.shipshape-drop-*,
+# also those of a database's -wal, -shm and -journal), naming each on stderr.
 clean_stale() { # live
   local old
-  for old in "$1".shipshape-restore-* "$1".shipshape-restore; do
+  for old in "$1".shipshape-restore-* "$1".shipshape-restore "$1".shipshape-drop-* "$1"-wal.shipshape-drop-* "$1"-shm.shipshape-drop-* "$1"-journal.shipshape-drop-*; do
     [ -e "$old" ] || [ -L "$old" ] || continue
-    printf 'shipshape-restore: removing %s, left by an earlier restore that did not finish\n' "$old" >&2
+    case "$old" in
+      *.shipshape-drop-*) printf 'shipshape-restore: removing %s, the data from before an earlier restore that succeeded; its removal did not finish\n' "$old" >&2 ;;
+      *) printf 'shipshape-restore: removing %s, left by an earlier restore that did not finish\n' "$old" >&2 ;;
+    esac
     rm -rf "$old" || { note_error "cannot remove $old, left by an earlier restore; nothing was changed"; return 1; }
   done
 }
@@ -866,6 +903,7 @@ else
   changing=0
   stage "drop the copies set aside"
   for i in "${!s_name[@]}"; do drop_aside "$i" || printf 'shipshape-restore: could not remove %s\n' "${s_aside[$i]}" >&2; done
+  remove_in_background "${drops[@]}"
 fi
 stage "done"
 exit 0

@@ -25,6 +25,11 @@ export const RestoreResult = RunHeader.extend({
     /** Where that copy still is when the run ended (a failed rollback, a crash); null once removed or put back. */
     aside: z.string().nullable().optional(),
     /**
+     * After a successful restore: the copy set aside, renamed <live>.shipshape-drop-<runId> and being removed
+     * by a process of its own that outlives the run (a later restore removes what a reboot left of it).
+     */
+    dropping: z.string().nullable().optional(),
+    /**
      * How the restored data was prepared: beside (downloaded once, hashed and extracted in the same pass
      * into a fresh sibling of the live data while the containers ran, then renamed into place), staged
      * (a verified staging file, restored in place after the data was copied or dumped aside: a mount point,

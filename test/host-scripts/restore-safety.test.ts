@@ -8,7 +8,9 @@
  *     after success and renamed back on failure;
  *   - mv, mkdir and cp failing (PATH shims), a mount point (staged: copy aside, restore in place), a
  *     sibling that cannot be created (staged), a failure while preparing (nothing changed, nothing
- *     stopped), and a run killed while preparing (the next run removes its leftover and names it).
+ *     stopped), and a run killed while preparing (the next run removes its leftover and names it);
+ *   - after success the copies set aside are renamed <dir>.shipshape-drop-<runId> and removed by a
+ *     process that outlives the script; a later restore removes what a reboot left of them.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
@@ -41,6 +43,8 @@ const SHIMS: Record<string, string> = {
     // Extracts only once the database was checked (at most 30 s): the check must not wait for it.
     'if [ -n "${WAIT_FOR_CHECK:-}" ] && [[ "$*" == *-xf* ]]; then for _ in $(seq 300); do [ -e "$WAIT_FOR_CHECK" ] && break; sleep 0.1; done; [ -e "$WAIT_FOR_CHECK" ] || { echo "tar: no integrity_check while extracting" >&2; exit 1; }; fi',
   sqlite3: 'if [ -n "${WAIT_FOR_CHECK:-}" ] && [[ "$*" == *integrity_check* ]]; then : > "$WAIT_FOR_CHECK"; fi',
+  // Removes the copies set aside only once the test releases it (at most 60 s).
+  rm: 'if [ -n "${HOLD_RM:-}" ] && [[ "$*" == *shipshape-drop-* ]]; then for _ in $(seq 1200); do [ -e "$HOLD_RM" ] && break; sleep 0.05; done; fi',
 };
 
 beforeAll(async () => {
@@ -72,7 +76,13 @@ function tree(dir: string): Record<string, string> {
   walk(dir, '');
   return out;
 }
-const asides = () => readdirSync(host.dir).filter((f) => f.includes('shipshape-'));
+const leftovers = () => readdirSync(host.dir).filter((f) => f.includes('shipshape-'));
+const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** What the restores left beside the data, once the copies being removed in the background are gone (at most 20 s). */
+const asides = () => {
+  for (let i = 0; i < 400 && leftovers().some((f) => f.includes('shipshape-drop-')); i++) pause(50);
+  return leftovers();
+};
 
 interface Archive { name: string; kind: string; body: Buffer; level?: 0 | 1; base?: { key: string; sha256: string } }
 
@@ -436,6 +446,42 @@ describe('restore.sh: the safety net', () => {
     expect(host.calls().filter((c) => c[0] === 'stop')).toHaveLength(1);
     expect(next.result.errors).toEqual([]);
     expect(next.stderr).toContain(`removing ${leftover}, left by an earlier restore that did not finish`);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
+    expect(asides()).toEqual([]);
+  });
+
+  it('ends without waiting for the copies set aside to be removed: they are renamed for removal, named in the result, and removed after it', async () => {
+    // Prepare: rm of the copies set aside waits until the test releases it
+    const { p, wanted, before } = await backedUp('i-0000000000000c1b');
+    const release = join(host.dir, 'release-rm');
+    // Act: the script must end while its rm still waits (else restore() waits out its 120 s limit)
+    const { result } = await restore('i-0000000000000c1b', p.spec, { HOLD_RM: release });
+    const run = n;
+    const whileRemoving = leftovers().sort();
+    const keptWhileRemoving = tree(`${p.vol}.shipshape-drop-safety-${run}`);
+    writeFileSync(release, '');
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.ok, s.aside, s.dropping])).toEqual([
+      ['certs', true, null, `${p.vol}.shipshape-drop-safety-${run}`], ['uploads', true, null, `${p.uploads}.shipshape-drop-safety-${run}`]]);
+    expect(whileRemoving).toEqual([`uploads.shipshape-drop-safety-${run}`, `vol.shipshape-drop-safety-${run}`]);
+    expect(keptWhileRemoving).toEqual(before.vol);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
+    expect(asides()).toEqual([]);
+  });
+
+  it('removes the copies an earlier restore was still removing when the host went down, and names them', async () => {
+    // Prepare: what a reboot during the background removal leaves (part of a copy renamed for removal)
+    const { p, wanted } = await backedUp('i-0000000000000c1c');
+    const cut = `${p.vol}.shipshape-drop-safety-earlier`;
+    mkdirSync(join(cut, 'sub'), { recursive: true });
+    writeFileSync(join(cut, 'sub', 'a.txt'), 'alpha');
+    // Act
+    const { result, stderr } = await restore('i-0000000000000c1c', p.spec);
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(stderr).toContain(`removing ${cut}, the data from before an earlier restore that succeeded; its removal did not finish`);
+    expect(existsSync(cut)).toBe(false);
     expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
     expect(asides()).toEqual([]);
   });
