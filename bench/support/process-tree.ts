@@ -8,7 +8,11 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** stages: 'shipshape-stage: <name>' lines of the host scripts' stderr, with the second each arrived. */
-export interface Measured { seconds: number; peakRssMB: number; stdout: string; stderr: string; status: number | null; stages: { at: number; name: string }[] }
+export interface Measured {
+  seconds: number; peakRssMB: number; stdout: string; stderr: string; status: number | null; stages: { at: number; name: string }[];
+  /** Seconds the work the run left in the background took after it ended (restore.sh: removing the copies set aside). */
+  afterSeconds?: number;
+}
 
 /** Parent pid and RSS (KiB) of every process, read from /proc/<pid>/stat and statm. */
 function processTable(): Map<number, { ppid: number; rssKiB: number }> {
