@@ -528,14 +528,16 @@ queue_drop() { # aside drop
   rm -rf "$1"
 }
 
-# Removes <paths> in a process that outlives the script, at a lower priority, with none of its
-# output: the services run on the restored data already, and freeing a large volume's blocks
-# takes long (0.3 s a GB on a filesystem mounted with discard; minutes for millions of files).
+# Removes <paths> in a process that outlives the script (a session of its own, so a kill of the
+# script's process group after it ended spares it), at a lower priority, with none of its output:
+# the services run on the restored data already, and freeing a large volume's blocks takes long
+# (0.3 s a GB on a filesystem mounted with discard; minutes for millions of files).
 remove_in_background() { # paths...
   [ "$#" -gt 0 ] || return 0
-  local nice_=()
-  have nice && nice_=(nice -n 10)
-  ( trap '' HUP; exec "${nice_[@]}" rm -rf -- "$@" ) < /dev/null > /dev/null 2>&1 {RESULT_FD}>&- &
+  local run=()
+  have setsid && run+=(setsid)
+  have nice && run+=(nice -n 10)
+  ( trap '' HUP; exec "${run[@]}" rm -rf -- "$@" ) < /dev/null > /dev/null 2>&1 {RESULT_FD}>&- &
 }
 
 # --- 5. restore ---------------------------------------------------------------------------------
