@@ -38,7 +38,8 @@ export default defineConfig({
     // files wait on child processes, servers, containers and sleeps: with three at a time both
     // cores still idled for seconds when all three waited (warm suite 144-147 s; four: 133-139 s).
     maxWorkers: Number(process.env.SHIPSHAPE_TEST_WORKERS ?? 4),
-    reporters: ['default', './test/support/summary-reporter.ts'],
+    // The durations reporter records each file's time in whole runs, for the sequencer's plan.
+    reporters: ['default', './test/support/summary-reporter.ts', './test/support/durations.ts'],
     // Longest first, one container suite at a time; container suites last while their images are
     // being built.
     sequence: { sequencer: LongestFirst },

@@ -10,6 +10,7 @@
 import { relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { POSTGRES_IMAGE } from '../containers/postgres-image.js';
+import { readDurations, WHOLE_RUN_ENV } from './durations.js';
 import { imagesReady } from './podman.js';
 
 const isContainerSuite = (f: TestSpecification) => f.moduleId.includes('/test/containers/');
@@ -42,7 +43,13 @@ export default class LongestFirst extends BaseSequencer {
     const { cache, config } = this.ctx;
     const key = (f: TestSpecification) => `${f.project.name}:${relative(config.root, f.moduleId)}`;
     const imagesMissing = files.some(isContainerSuite) && !(await imagesReady([POSTGRES_IMAGE]));
-    const duration = (f: TestSpecification) => cache.getFileTestResults(key(f))?.duration;
+    // The durations of the last whole run (test/support/durations.ts) first; vitest's own for a
+    // file that was not in it.
+    const all = await this.ctx.globTestSpecifications();
+    const whole = !config.testNamePattern && all.length === files.length && all.every((s) => files.some((f) => f.moduleId === s.moduleId));
+    if (whole) process.env[WHOLE_RUN_ENV] = '1';
+    const last = readDurations(config.root);
+    const duration = (f: TestSpecification) => last[relative(config.root, f.moduleId)] ?? cache.getFileTestResults(key(f))?.duration;
     const [known, unknown] = [files.filter((f) => duration(f) !== undefined), files.filter((f) => duration(f) === undefined)];
     unknown.sort((a, b) => (cache.getFileStats(key(b))?.size ?? 0) - (cache.getFileStats(key(a))?.size ?? 0));
     known.sort((a, b) => duration(b)! - duration(a)!);
