@@ -10,7 +10,9 @@ export function evaluateRestore(r: RestoreResult, _fleet: Fleet, _stack: Stack):
   const asides = r.sources.filter((s) => s.aside).map((s) => `${s.name}: ${s.aside}`);
   const uploaded = r.safetyPrefix ? ` A safety backup of the state before the restore is in ${r.safetyPrefix}.` : '';
   if (r.ok) {
-    out.push({ check: 'restore.result', target: r.host, severity: 'ok', observed: r.sources.map((s) => s.name).join(','), threshold: null, message: `${what} succeeded` });
+    const dropping = r.sources.filter((s) => s.dropping).map((s) => `${s.name}: ${s.dropping}`);
+    const removal = dropping.length ? `; the data from before it is being removed in the background (${dropping.join(', ')})` : '';
+    out.push({ check: 'restore.result', target: r.host, severity: 'ok', observed: r.sources.map((s) => s.name).join(','), threshold: null, message: `${what} succeeded${removal}` });
   } else if (r.rolledBack === false) {
     const byHand = asides.length ? `the data from before the restore is still on the host at ${asides.join(', ')}` : `from ${r.safetyPrefix ?? 'the last backup'}`;
     out.push({ check: 'restore.rollback', target: r.host, severity: 'critical', observed: 'rollback failed', threshold: 'rolled back',

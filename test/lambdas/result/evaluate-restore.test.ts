@@ -34,6 +34,17 @@ describe('restore evaluator', () => {
     expect(findings[0]!.message).toContain('from 2026-11-21T02:00:00Z succeeded');
   });
 
+  it('says where the data from before a successful restore is being removed in the background, without a warning', () => {
+    // Prepare
+    const result = restored();
+    result.sources[1]!.dropping = '/srv/uploads.shipshape-drop-r1';
+    // Act
+    const findings = evaluateRestore(result, fleet, stack);
+    // Assess
+    expect(findings).toEqual([expect.objectContaining({ check: 'restore.result', severity: 'ok' })]);
+    expect(findings[0]!.message).toContain('succeeded; the data from before it is being removed in the background (uploads: /srv/uploads.shipshape-drop-r1)');
+  });
+
   it('fails when the restore was rolled back: critical, naming the safety backup and the errors', () => {
     // Prepare
     const result = restored({ ok: false, rolledBack: true, errors: ['uploads: sha256 mismatch', 'second', 'third', 'fourth'] });
