@@ -505,8 +505,8 @@ unset_aside() { # i
 }
 
 # Removes the set-aside copy of source <i> after a successful restore: renamed to
-# <live>.shipshape-drop-<runId> (O(1)) and queued in drops for remove_in_background; a copy that
-# cannot be renamed so (or a dump in the scratch directory) is removed here.
+# <live>.shipshape-drop-<runId> (O(1)), queued in drops for remove_in_background and named in
+# s_drop; a copy that cannot be renamed so (or a dump in the scratch directory) is removed here.
 drop_aside() { # i
   local i=$1 part
   [ -n "${s_aside[$i]}" ] || return 0
@@ -514,18 +514,21 @@ drop_aside() { # i
     sqlite)
       for part in ${s_parts[$i]}; do
         [ "$part" = main ] && part=""
-        queue_drop "${s_live[$i]}$part$ASIDE" "${s_live[$i]}$part$DROP" || return 1
+        queue_drop "$i" "${s_live[$i]}$part$ASIDE" "${s_live[$i]}$part$DROP" || return 1
       done
       ;;
-    volume|path) queue_drop "${s_aside[$i]}" "${s_live[$i]}$DROP" || return 1 ;;
+    volume|path) queue_drop "$i" "${s_aside[$i]}" "${s_live[$i]}$DROP" || return 1 ;;
     *) rm -rf "${s_aside[$i]}" || return 1 ;;
   esac
-  [ "${s_kind[$i]}" = postgres ] || s_drop[i]="${s_live[$i]}$DROP"
   s_aside[i]=""
 }
-queue_drop() { # aside drop
-  if mv -T "$1" "$2" 2>/dev/null; then drops+=("$2"); return 0; fi
-  rm -rf "$1"
+queue_drop() { # i aside drop
+  if mv -T "$2" "$3" 2>/dev/null; then
+    drops+=("$3")
+    [ -n "${s_drop[$1]:-}" ] || s_drop[$1]=$3
+    return 0
+  fi
+  rm -rf "$2"
 }
 
 # Removes <paths> in a process that outlives the script (a session of its own, so a kill of the

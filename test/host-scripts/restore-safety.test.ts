@@ -35,7 +35,7 @@ let n = 0;
 
 /** PATH shims that break one step of the safety net when their variable is set. */
 const SHIMS: Record<string, string> = {
-  mv: 'if [ -n "${BREAK_MV:-}" ] && [[ "$*" == *shipshape-before-* ]]; then echo "mv: injected failure" >&2; exit 1; fi',
+  mv: 'if { [ -n "${BREAK_MV:-}" ] && [[ "$*" == *shipshape-before-* ]]; } || { [ -n "${BREAK_MV_DROP:-}" ] && [[ "$*" == *shipshape-drop-* ]]; }; then echo "mv: injected failure" >&2; exit 1; fi',
   mkdir: 'if { [ -n "${BREAK_MKDIR:-}" ] && [ "${1:-}" != -p ]; } || { [ -n "${BREAK_MKDIR_PREP:-}" ] && [[ "$*" == *shipshape-restore-* ]]; }; then echo "mkdir: injected failure" >&2; exit 1; fi',
   cp: 'if [ -n "${BREAK_CP:-}" ] && [[ "$*" == *shipshape-before-* ]]; then echo "cp: injected failure" >&2; exit 1; fi',
   mountpoint: 'if [ -n "${MOUNT_POINT:-}" ] && [ "${!#}" = "$MOUNT_POINT" ]; then exit 0; fi',
@@ -468,6 +468,18 @@ describe('restore.sh: the safety net', () => {
     expect(keptWhileRemoving).toEqual(before.vol);
     expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
     expect(asides()).toEqual([]);
+  });
+
+  it('removes the copies set aside in the run when they cannot be renamed for removal (mv), and names none as dropping', async () => {
+    // Prepare
+    const { p, wanted } = await backedUp('i-0000000000000c1d');
+    // Act
+    const { result } = await restore('i-0000000000000c1d', p.spec, { BREAK_MV_DROP: '1' });
+    // Assess
+    expect(result.errors).toEqual([]);
+    expect(result.sources.map((s) => [s.name, s.ok, s.aside, s.dropping])).toEqual([['certs', true, null, null], ['uploads', true, null, null]]);
+    expect({ vol: tree(p.vol), uploads: tree(p.uploads) }).toEqual(wanted);
+    expect(leftovers()).toEqual([]);
   });
 
   it('removes the copies an earlier restore was still removing when the host went down, and names them', async () => {
